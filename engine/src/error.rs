@@ -1,0 +1,73 @@
+//! Errors. Not converging, running out of time or finding no feasible plan are
+//! *statuses* of a successful call ([`crate::PlanStatus`]); errors are for bad
+//! input and failed calls.
+
+use thiserror::Error;
+
+/// A world model could not answer.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ModelError {
+    /// An input buffer does not hold a whole number of rows of the expected width,
+    /// or two inputs disagree on the batch size.
+    #[error("{what}: got {got} values, expected {expected}")]
+    Shape {
+        /// Which buffer.
+        what: &'static str,
+        /// Length received.
+        got: usize,
+        /// Length required.
+        expected: usize,
+    },
+    /// An input holds NaN or infinity.
+    #[error("{what} contains a non-finite value at index {index}")]
+    NonFinite {
+        /// Which buffer.
+        what: &'static str,
+        /// First offending index.
+        index: usize,
+    },
+    /// The model's description is inconsistent or unusable.
+    #[error("invalid model: {0}")]
+    Invalid(String),
+    /// A backend (e.g. an inference runtime) failed.
+    #[error("model backend failed: {0}")]
+    Backend(String),
+}
+
+/// A planning call failed. See [`crate::PlanStatus`] for outcomes that are not errors.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum PlanError {
+    /// The observation has the wrong size.
+    #[error("observation has {got} values, the model expects {expected}")]
+    ObservationSize {
+        /// Length received.
+        got: usize,
+        /// Length required.
+        expected: usize,
+    },
+    /// The observation holds NaN or infinity.
+    #[error("observation contains a non-finite value ({value}) at index {index}")]
+    NonFiniteObservation {
+        /// First offending index.
+        index: usize,
+        /// The value found there.
+        value: f64,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// The objective does not fit the model.
+    #[error("invalid objective: {0}")]
+    Objective(String),
+    /// The world model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Checks that every value of `xs` is finite.
+pub(crate) fn check_finite(what: &'static str, xs: &[f64]) -> Result<(), ModelError> {
+    match xs.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(ModelError::NonFinite { what, index }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,34 @@
+//! # Telic — objective-driven planning for robots
+//!
+//! Every control tick Telic *imagines* the consequences of candidate action
+//! sequences with a world model, scores them against an objective, and returns
+//! the first action of the best plan that keeps every guardrail:
+//!
+//! ```text
+//! minimise_U   Σ_{t<H} Σ_i wᵢ·normᵢ(rᵢ(y_{t+1}, z_{t+1}, u_t, u_{t−1}))  +  terminal terms
+//! subject to   z_0 = encode(o_t),  z_{t+1} = predict(z_t, u_t),  y_t = readout(z_t)
+//!              g_k(y_{t+1}) ≤ 0  for every guardrail k, step t        (hard, never weighed)
+//!              u_lo ≤ u_t ≤ u_hi                                        (by construction)
+//! ```
+//!
+//! - [`model`]: the [`WorldModel`] trait (batched `encode` / `predict` /
+//!   `readout`) and analytic backends.
+//! - [`objective`]: cost terms and guardrails as plain data ([`ObjectiveSpec`]),
+//!   compiled against a model's readout names.
+//! - [`planner`]: MPPI, iCEM and gradient refinement behind [`Planner`], with
+//!   feasible-first ranking, a shield and a safe fallback.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod model;
+pub mod objective;
+pub mod planner;
+pub mod rng;
+
+/// The scalar type of the engine.
+pub type Real = f64;
+
+pub use error::{ModelError, PlanError};
+pub use model::{ModelSpec, WorldModel};
+pub use objective::{Objective, ObjectiveSpec};
+pub use planner::{Plan, PlanStatus, Planner, PlannerConfig, PlannerKind, build};

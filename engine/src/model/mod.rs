@@ -1,0 +1,329 @@
+//! World models: `encode`, `predict` and `readout`, always in batches.
+//!
+//! All buffers are flat, row-major `[batch, width]` slices of [`Real`]; the
+//! batch size is the buffer length divided by the width. Models take `&mut self`
+//! so that backends can reuse internal buffers between calls.
+
+mod point_mass;
+mod unicycle;
+
+pub use point_mass::PointMass;
+pub use unicycle::Unicycle;
+
+use crate::Real;
+use crate::error::ModelError;
+
+/// Names, sizes, bounds and time step of a world model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// A short name, e.g. `"point_mass"`.
+    pub name: String,
+    /// Names of the observation entries (`O` of them).
+    pub observations: Vec<String>,
+    /// Names of the action entries (`A` of them).
+    pub actions: Vec<String>,
+    /// Latent size `D`.
+    pub latent_dim: usize,
+    /// Names of the readouts (`P` of them). Points are named `p.x`, `p.y`
+    /// (and optionally `p.z`) so that geometry can refer to point `p`.
+    pub readouts: Vec<String>,
+    /// Lower action bound, one per action.
+    pub action_lower: Vec<Real>,
+    /// Upper action bound, one per action.
+    pub action_upper: Vec<Real>,
+    /// Time step of one `predict`, in seconds.
+    pub dt: Real,
+}
+
+impl ModelSpec {
+    /// Observation size `O`.
+    #[must_use]
+    pub fn obs_dim(&self) -> usize {
+        self.observations.len()
+    }
+    /// Action size `A`.
+    #[must_use]
+    pub fn action_dim(&self) -> usize {
+        self.actions.len()
+    }
+    /// Readout size `P`.
+    #[must_use]
+    pub fn readout_dim(&self) -> usize {
+        self.readouts.len()
+    }
+    /// Index of the readout called `name`.
+    #[must_use]
+    pub fn readout_index(&self, name: &str) -> Option<usize> {
+        self.readouts.iter().position(|r| r == name)
+    }
+    /// Index of the action called `name`.
+    #[must_use]
+    pub fn action_index(&self, name: &str) -> Option<usize> {
+        self.actions.iter().position(|r| r == name)
+    }
+
+    /// Checks that sizes, bounds and time step are consistent.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Invalid(m));
+        if self.observations.is_empty() || self.actions.is_empty() || self.latent_dim == 0 {
+            return bad(format!(
+                "{}: observation, action and latent sizes must be positive",
+                self.name
+            ));
+        }
+        if self.action_lower.len() != self.actions.len()
+            || self.action_upper.len() != self.actions.len()
+        {
+            return bad(format!(
+                "{}: {} actions but {} lower and {} upper bounds",
+                self.name,
+                self.actions.len(),
+                self.action_lower.len(),
+                self.action_upper.len()
+            ));
+        }
+        for (i, (lo, hi)) in self.action_lower.iter().zip(&self.action_upper).enumerate() {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return bad(format!(
+                    "{}: action {} has bounds [{lo}, {hi}]",
+                    self.name, self.actions[i]
+                ));
+            }
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return bad(format!("{}: time step {} is not positive", self.name, self.dt));
+        }
+        Ok(())
+    }
+
+    /// Clamps `u` (one or many actions) into the action bounds, in place.
+    pub fn clamp_actions(&self, u: &mut [Real]) {
+        let a = self.action_dim();
+        if a == 0 {
+            return;
+        }
+        for row in u.chunks_mut(a) {
+            for ((x, lo), hi) in row.iter_mut().zip(&self.action_lower).zip(&self.action_upper) {
+                *x = x.clamp(*lo, *hi);
+            }
+        }
+    }
+}
+
+/// Number of rows of width `width` in `buf`, or a shape error.
+pub fn batch_of(what: &'static str, buf: &[Real], width: usize) -> Result<usize, ModelError> {
+    if width == 0 || buf.len() % width != 0 {
+        return Err(ModelError::Shape {
+            what,
+            got: buf.len(),
+            expected: width * (buf.len() / width.max(1)).max(1),
+        });
+    }
+    Ok(buf.len() / width)
+}
+
+/// Checks that `buf` holds exactly `batch` rows of `width`.
+pub fn expect_len(
+    what: &'static str,
+    buf: &[Real],
+    batch: usize,
+    width: usize,
+) -> Result<(), ModelError> {
+    if buf.len() != batch * width {
+        return Err(ModelError::Shape {
+            what,
+            got: buf.len(),
+            expected: batch * width,
+        });
+    }
+    Ok(())
+}
+
+/// A world model: observation → latent, latent × action → next latent,
+/// latent → named physical readouts. Every call is batched.
+pub trait WorldModel: Send {
+    /// Names, sizes, bounds and time step.
+    fn spec(&self) -> &ModelSpec;
+
+    /// `obs[B,O] -> z[B,D]`.
+    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError>;
+
+    /// `z[B,D], u[B,A] -> z'[B,D]`: one step of imagined dynamics.
+    fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError>;
+
+    /// `z[B,D] -> y[B,P]`: physical quantities decoded from latents.
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError>;
+
+    /// Jacobians of one step for one sample: `a = ∂z'/∂z` (`D×D`) and
+    /// `b = ∂z'/∂u` (`D×A`), row-major. The default uses central finite
+    /// differences, batched into one `predict` call; analytic models override it.
+    fn predict_jacobians(
+        &mut self,
+        z: &[Real],
+        u: &[Real],
+        a: &mut [Real],
+        b: &mut [Real],
+    ) -> Result<(), ModelError> {
+        let (d, na) = (self.spec().latent_dim, self.spec().action_dim());
+        expect_len("z", z, 1, d)?;
+        expect_len("u", u, 1, na)?;
+        expect_len("a", a, d, d)?;
+        expect_len("b", b, d, na)?;
+        let n = d + na;
+        let mut zs = Vec::with_capacity(2 * n * d);
+        let mut us = Vec::with_capacity(2 * n * na);
+        let mut steps = Vec::with_capacity(n);
+        for j in 0..n {
+            let base = if j < d { z[j] } else { u[j - d] };
+            let h = 1e-6 * base.abs().max(1.0);
+            steps.push(h);
+            for sign in [1.0, -1.0] {
+                let mut zz = z.to_vec();
+                let mut uu = u.to_vec();
+                if j < d {
+                    zz[j] += sign * h;
+                } else {
+                    uu[j - d] += sign * h;
+                }
+                zs.extend_from_slice(&zz);
+                us.extend_from_slice(&uu);
+            }
+        }
+        let mut out = vec![0.0; 2 * n * d];
+        self.predict(&zs, &us, &mut out)?;
+        for (j, h) in steps.iter().enumerate() {
+            let plus = &out[2 * j * d..(2 * j + 1) * d];
+            let minus = &out[(2 * j + 1) * d..(2 * j + 2) * d];
+            for i in 0..d {
+                let g = (plus[i] - minus[i]) / (2.0 * h);
+                if j < d {
+                    a[i * d + j] = g;
+                } else {
+                    b[i * na + (j - d)] = g;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Jacobian of the readout for one sample: `c = ∂y/∂z` (`P×D`), row-major.
+    /// The default uses central finite differences in one `readout` call.
+    fn readout_jacobian(&mut self, z: &[Real], c: &mut [Real]) -> Result<(), ModelError> {
+        let (d, p) = (self.spec().latent_dim, self.spec().readout_dim());
+        expect_len("z", z, 1, d)?;
+        expect_len("c", c, p, d)?;
+        let mut zs = Vec::with_capacity(2 * d * d);
+        let mut steps = Vec::with_capacity(d);
+        for j in 0..d {
+            let h = 1e-6 * z[j].abs().max(1.0);
+            steps.push(h);
+            for sign in [1.0, -1.0] {
+                let mut zz = z.to_vec();
+                zz[j] += sign * h;
+                zs.extend_from_slice(&zz);
+            }
+        }
+        let mut out = vec![0.0; 2 * d * p];
+        self.readout(&zs, &mut out)?;
+        for (j, h) in steps.iter().enumerate() {
+            for i in 0..p {
+                c[i * d + j] = (out[2 * j * p + i] - out[(2 * j + 1) * p + i]) / (2.0 * h);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<M: WorldModel + ?Sized> WorldModel for Box<M> {
+    fn spec(&self) -> &ModelSpec {
+        (**self).spec()
+    }
+    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+        (**self).encode(obs, z)
+    }
+    fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
+        (**self).predict(z, u, z_next)
+    }
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+        (**self).readout(z, y)
+    }
+    fn predict_jacobians(
+        &mut self,
+        z: &[Real],
+        u: &[Real],
+        a: &mut [Real],
+        b: &mut [Real],
+    ) -> Result<(), ModelError> {
+        (**self).predict_jacobians(z, u, a, b)
+    }
+    fn readout_jacobian(&mut self, z: &[Real], c: &mut [Real]) -> Result<(), ModelError> {
+        (**self).readout_jacobian(z, c)
+    }
+}
+
+/// Checks the shapes of a `predict` call and returns the batch size.
+pub(crate) fn check_predict(
+    spec: &ModelSpec,
+    z: &[Real],
+    u: &[Real],
+    z_next: &[Real],
+) -> Result<usize, ModelError> {
+    let b = batch_of("z", z, spec.latent_dim)?;
+    expect_len("u", u, b, spec.action_dim())?;
+    expect_len("z_next", z_next, b, spec.latent_dim)?;
+    Ok(b)
+}
+
+/// Checks the shapes of an `encode` call and returns the batch size.
+pub(crate) fn check_encode(spec: &ModelSpec, obs: &[Real], z: &[Real]) -> Result<usize, ModelError> {
+    let b = batch_of("obs", obs, spec.obs_dim())?;
+    expect_len("z", z, b, spec.latent_dim)?;
+    crate::error::check_finite("observation", obs)?;
+    Ok(b)
+}
+
+/// Checks the shapes of a `readout` call and returns the batch size.
+pub(crate) fn check_readout(spec: &ModelSpec, z: &[Real], y: &[Real]) -> Result<usize, ModelError> {
+    let b = batch_of("z", z, spec.latent_dim)?;
+    expect_len("y", y, b, spec.readout_dim())?;
+    Ok(b)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Compares a model's Jacobians with the finite-difference defaults.
+    pub(crate) fn check_jacobians<M: WorldModel>(model: &mut M, z: &[Real], u: &[Real]) {
+        struct Fd<'a, M>(&'a mut M);
+        impl<M: WorldModel> WorldModel for Fd<'_, M> {
+            fn spec(&self) -> &ModelSpec {
+                self.0.spec()
+            }
+            fn encode(&mut self, o: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+                self.0.encode(o, z)
+            }
+            fn predict(&mut self, z: &[Real], u: &[Real], n: &mut [Real]) -> Result<(), ModelError> {
+                self.0.predict(z, u, n)
+            }
+            fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+                self.0.readout(z, y)
+            }
+        }
+        let (d, na, p) = (
+            model.spec().latent_dim,
+            model.spec().action_dim(),
+            model.spec().readout_dim(),
+        );
+        let (mut a, mut b, mut c) = (vec![0.0; d * d], vec![0.0; d * na], vec![0.0; p * d]);
+        let (mut a2, mut b2, mut c2) = (a.clone(), b.clone(), c.clone());
+        model.predict_jacobians(z, u, &mut a, &mut b).unwrap();
+        model.readout_jacobian(z, &mut c).unwrap();
+        let mut fd = Fd(model);
+        fd.predict_jacobians(z, u, &mut a2, &mut b2).unwrap();
+        fd.readout_jacobian(z, &mut c2).unwrap();
+        for (x, y) in a.iter().zip(&a2).chain(b.iter().zip(&b2)).chain(c.iter().zip(&c2)) {
+            assert!((x - y).abs() < 1e-5, "analytic {x} vs finite difference {y}");
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! Shapes for guardrails and signed distances between robot bodies
+//! (spheres and capsules) and keep-out shapes.
+//!
+//! Every distance here is either exact or a *lower bound* on the true distance,
+//! so a guardrail built on it can only err on the safe side.
+
+use crate::Real;
+use nalgebra::{Rotation3, Vector3};
+use serde::{Deserialize, Serialize};
+
+type V3 = Vector3<Real>;
+
+/// A keep-out or obstacle shape in world coordinates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Shape {
+    /// A box; axis-aligned unless `rpy` (roll, pitch, yaw in radians) is given.
+    Box {
+        /// Centre.
+        center: [Real; 3],
+        /// Half side lengths, all `> 0`.
+        half_extents: [Real; 3],
+        /// Orientation as roll, pitch, yaw (default: axis-aligned).
+        #[serde(default)]
+        rpy: [Real; 3],
+    },
+    /// A ball.
+    Sphere {
+        /// Centre.
+        center: [Real; 3],
+        /// Radius `> 0`.
+        radius: Real,
+    },
+    /// All points within `radius` of the segment `a`–`b`.
+    Capsule {
+        /// One end of the axis.
+        a: [Real; 3],
+        /// The other end of the axis.
+        b: [Real; 3],
+        /// Radius `> 0`.
+        radius: Real,
+    },
+    /// A cylinder whose axis is vertical (z).
+    Cylinder {
+        /// Centre.
+        center: [Real; 3],
+        /// Radius `> 0`.
+        radius: Real,
+        /// Half height `> 0`.
+        half_height: Real,
+    },
+}
+
+impl Shape {
+    /// Checks that sizes are positive and finite.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |what: &str, x: Real| {
+            if x.is_finite() && x > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} must be positive, got {x}"))
+            }
+        };
+        let fin = |what: &str, xs: &[Real]| {
+            if xs.iter().all(|x| x.is_finite()) {
+                Ok(())
+            } else {
+                Err(format!("{what} must be finite, got {xs:?}"))
+            }
+        };
+        match self {
+            Shape::Box {
+                center,
+                half_extents,
+                rpy,
+            } => {
+                fin("box center", center)?;
+                fin("box rpy", rpy)?;
+                half_extents
+                    .iter()
+                    .try_for_each(|h| pos("box half_extents", *h))
+            }
+            Shape::Sphere { center, radius } => {
+                fin("sphere center", center)?;
+                pos("sphere radius", *radius)
+            }
+            Shape::Capsule { a, b, radius } => {
+                fin("capsule a", a)?;
+                fin("capsule b", b)?;
+                pos("capsule radius", *radius)
+            }
+            Shape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => {
+                fin("cylinder center", center)?;
+                pos("cylinder radius", *radius)?;
+                pos("cylinder half_height", *half_height)
+            }
+        }
+    }
+
+    /// Precomputes what distance queries need.
+    #[must_use]
+    pub fn compile(&self) -> CompiledShape {
+        match *self {
+            Shape::Box {
+                center,
+                half_extents,
+                rpy,
+            } => CompiledShape::Box {
+                center: V3::from(center),
+                half: V3::from(half_extents),
+                world_from_box: Rotation3::from_euler_angles(rpy[0], rpy[1], rpy[2]),
+                axis_aligned: rpy == [0.0; 3],
+            },
+            Shape::Sphere { center, radius } => CompiledShape::Sphere {
+                center: V3::from(center),
+                radius,
+            },
+            Shape::Capsule { a, b, radius } => CompiledShape::Capsule {
+                a: V3::from(a),
+                b: V3::from(b),
+                radius,
+            },
+            Shape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => CompiledShape::Cylinder {
+                center: V3::from(center),
+                radius,
+                half_height,
+            },
+        }
+    }
+}
+
+/// A [`Shape`] ready for fast distance queries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CompiledShape {
+    /// Oriented box.
+    Box {
+        /// Centre.
+        center: V3,
+        /// Half extents.
+        half: V3,
+        /// Rotation from box to world frame.
+        world_from_box: Rotation3<Real>,
+        /// Skips the rotation when true.
+        axis_aligned: bool,
+    },
+    /// Ball.
+    Sphere {
+        /// Centre.
+        center: V3,
+        /// Radius.
+        radius: Real,
+    },
+    /// Capsule.
+    Capsule {
+        /// Axis start.
+        a: V3,
+        /// Axis end.
+        b: V3,
+        /// Radius.
+        radius: Real,
+    },
+    /// Vertical cylinder.
+    Cylinder {
+        /// Centre.
+        center: V3,
+        /// Radius.
+        radius: Real,
+        /// Half height.
+        half_height: Real,
+    },
+}
+
+impl CompiledShape {
+    /// Signed distance from point `p` to the shape (negative inside).
+    #[must_use]
+    pub fn signed_distance(&self, p: &V3) -> Real {
+        match self {
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned,
+            } => {
+                let d = p - center;
+                let q = if *axis_aligned {
+                    d
+                } else {
+                    world_from_box.inverse_transform_vector(&d)
+                };
+                let e = q.abs() - half;
+                let outside = e.map(|x| x.max(0.0)).norm();
+                let inside = e.max().min(0.0);
+                outside + inside
+            }
+            CompiledShape::Sphere { center, radius } => (p - center).norm() - radius,
+            CompiledShape::Capsule { a, b, radius } => point_segment_distance(p, a, b) - radius,
+            CompiledShape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => {
+                let d = p - center;
+                let dr = (d.x * d.x + d.y * d.y).sqrt() - radius;
+                let dz = d.z.abs() - half_height;
+                let outside = (dr.max(0.0).powi(2) + dz.max(0.0).powi(2)).sqrt();
+                outside + dr.max(dz).min(0.0)
+            }
+        }
+    }
+
+    /// A lower bound on the signed distance from segment `a`–`b` to the shape,
+    /// exact for spheres and capsules.
+    #[must_use]
+    pub fn segment_distance(&self, a: &V3, b: &V3) -> Real {
+        match self {
+            CompiledShape::Sphere { center, radius } => point_segment_distance(center, a, b) - radius,
+            CompiledShape::Capsule {
+                a: c,
+                b: d,
+                radius,
+            } => segment_segment_distance(a, b, c, d) - radius,
+            _ => {
+                // The signed distance to a convex set is convex along a segment:
+                // golden-section search finds its minimum, and because it is
+                // 1-Lipschitz the final bracket width bounds the error.
+                let ab = b - a;
+                let len = ab.norm();
+                if len < 1e-9 {
+                    return self.signed_distance(a);
+                }
+                let f = |t: Real| self.signed_distance(&(a + ab * t));
+                let g = 0.618_033_988_749_895;
+                let (mut lo, mut hi) = (0.0, 1.0);
+                let mut x1 = hi - g * (hi - lo);
+                let mut x2 = lo + g * (hi - lo);
+                let (mut f1, mut f2) = (f(x1), f(x2));
+                for _ in 0..12 {
+                    if f1 <= f2 {
+                        hi = x2;
+                        x2 = x1;
+                        f2 = f1;
+                        x1 = hi - g * (hi - lo);
+                        f1 = f(x1);
+                    } else {
+                        lo = x1;
+                        x1 = x2;
+                        f1 = f2;
+                        x2 = lo + g * (hi - lo);
+                        f2 = f(x2);
+                    }
+                }
+                let best = f1.min(f2).min(f(0.0)).min(f(1.0));
+                best - (hi - lo) * len
+            }
+        }
+    }
+}
+
+/// Distance from point `p` to segment `a`–`b`.
+#[must_use]
+pub fn point_segment_distance(p: &V3, a: &V3, b: &V3) -> Real {
+    let ab = b - a;
+    let denom = ab.norm_squared();
+    let t = if denom > 0.0 {
+        ((p - a).dot(&ab) / denom).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (p - (a + ab * t)).norm()
+}
+
+/// Distance between segments `p1`–`q1` and `p2`–`q2` (Ericson, *Real-Time
+/// Collision Detection*, 5.1.9).
+#[must_use]
+pub fn segment_segment_distance(p1: &V3, q1: &V3, p2: &V3, q2: &V3) -> Real {
+    let d1 = q1 - p1;
+    let d2 = q2 - p2;
+    let r = p1 - p2;
+    let a = d1.norm_squared();
+    let e = d2.norm_squared();
+    let f = d2.dot(&r);
+    let eps = 1e-12;
+    let (s, t);
+    if a <= eps && e <= eps {
+        return r.norm();
+    }
+    if a <= eps {
+        s = 0.0;
+        t = (f / e).clamp(0.0, 1.0);
+    } else {
+        let c = d1.dot(&r);
+        if e <= eps {
+            t = 0.0;
+            s = (-c / a).clamp(0.0, 1.0);
+        } else {
+            let b = d1.dot(&d2);
+            let denom = a * e - b * b;
+            let mut s0 = if denom > eps {
+                ((b * f - c * e) / denom).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let mut t0 = (b * s0 + f) / e;
+            if t0 < 0.0 {
+                t0 = 0.0;
+                s0 = (-c / a).clamp(0.0, 1.0);
+            } else if t0 > 1.0 {
+                t0 = 1.0;
+                s0 = ((b - c) / a).clamp(0.0, 1.0);
+            }
+            s = s0;
+            t = t0;
+        }
+    }
+    ((p1 + d1 * s) - (p2 + d2 * t)).norm()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: Real, y: Real, z: Real) -> V3 {
+        V3::new(x, y, z)
+    }
+
+    fn brute_segment(shape: &CompiledShape, a: &V3, b: &V3) -> Real {
+        (0..=20_000)
+            .map(|i| shape.signed_distance(&(a + (b - a) * (i as Real / 20_000.0))))
+            .fold(Real::INFINITY, Real::min)
+    }
+
+    #[test]
+    fn box_distances() {
+        let b = Shape::Box {
+            center: [1.0, 0.0, 0.0],
+            half_extents: [0.5, 0.5, 0.5],
+            rpy: [0.0; 3],
+        }
+        .compile();
+        assert!((b.signed_distance(&v(0.0, 0.0, 0.0)) - 0.5).abs() < 1e-12);
+        assert!((b.signed_distance(&v(1.0, 0.0, 0.0)) + 0.5).abs() < 1e-12);
+        let rotated = Shape::Box {
+            center: [0.0; 3],
+            half_extents: [1.0, 0.1, 0.1],
+            rpy: [0.0, 0.0, std::f64::consts::FRAC_PI_2],
+        }
+        .compile();
+        // Rotated by 90° about z, the long side lies along y.
+        assert!((rotated.signed_distance(&v(0.0, 0.9, 0.0)) + 0.1).abs() < 1e-9);
+        assert!((rotated.signed_distance(&v(0.9, 0.0, 0.0)) - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn segment_distance_is_a_tight_lower_bound() {
+        let shapes = [
+            Shape::Box {
+                center: [0.3, 0.2, 0.1],
+                half_extents: [0.2, 0.1, 0.3],
+                rpy: [0.3, -0.2, 0.7],
+            },
+            Shape::Sphere {
+                center: [0.1, 0.5, 0.0],
+                radius: 0.2,
+            },
+            Shape::Capsule {
+                a: [0.0, 0.0, 0.5],
+                b: [0.5, 0.5, 0.5],
+                radius: 0.1,
+            },
+            Shape::Cylinder {
+                center: [0.4, -0.3, 0.0],
+                radius: 0.2,
+                half_height: 0.4,
+            },
+        ];
+        let segments = [
+            (v(-1.0, -1.0, 0.0), v(1.0, 1.0, 0.2)),
+            (v(-0.5, 0.8, 0.9), v(0.9, -0.6, -0.4)),
+            (v(0.0, 0.0, 0.0), v(0.0, 0.0, 0.0)),
+        ];
+        for s in &shapes {
+            let c = s.compile();
+            for (a, b) in &segments {
+                let got = c.segment_distance(a, b);
+                let truth = brute_segment(&c, a, b);
+                assert!(got <= truth + 1e-6, "{s:?}: {got} > {truth}");
+                assert!(got >= truth - 0.01, "{s:?}: {got} far below {truth}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_shapes_are_rejected() {
+        let s = Shape::Sphere {
+            center: [0.0; 3],
+            radius: -1.0,
+        };
+        assert!(s.validate().unwrap_err().contains("radius"));
+    }
+}

@@ -1,0 +1,241 @@
+//! Guardrails: hard constraints `g(y, u) ≤ 0` that are never traded against cost.
+//!
+//! Each guardrail reports a signed *margin* `m = −g`: positive is safe, zero is
+//! the boundary, negative is a violation. The `margin` field of a spec is a
+//! safety buffer the planner keeps on top of the limit; validators check the
+//! limit itself.
+
+use super::geometry::{CompiledShape, Shape};
+use crate::Real;
+use nalgebra::Vector3;
+use serde::{Deserialize, Serialize};
+
+/// A robot body for geometric guardrails: a sphere around one readout point or a
+/// capsule between two, e.g. `{ name = "forearm", points = ["elbow", "wrist"], radius = 0.04 }`.
+/// Point `p` is read from readouts `p.x`, `p.y` and `p.z` (taken as 0 when absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    /// Name guardrails refer to.
+    pub name: String,
+    /// One point (sphere) or two (capsule).
+    pub points: Vec<String>,
+    /// Radius `≥ 0`.
+    pub radius: Real,
+}
+
+/// A guardrail as plain data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GuardrailSpec {
+    /// Bodies stay out of a shape: `dist(body, shape) ≥ margin`.
+    KeepOut {
+        /// Name in reports.
+        name: String,
+        /// Safety buffer kept by the planner (metres, default 0).
+        #[serde(default)]
+        margin: Real,
+        /// The region to avoid.
+        shape: Shape,
+        /// Bodies it applies to (empty: all bodies).
+        #[serde(default)]
+        bodies: Vec<String>,
+    },
+    /// Bodies keep at least `min_distance` from every obstacle.
+    Clearance {
+        /// Name in reports.
+        name: String,
+        /// Safety buffer kept by the planner (default 0).
+        #[serde(default)]
+        margin: Real,
+        /// Required clearance (metres).
+        min_distance: Real,
+        /// Obstacles.
+        obstacles: Vec<Shape>,
+        /// Bodies it applies to (empty: all bodies).
+        #[serde(default)]
+        bodies: Vec<String>,
+    },
+    /// Bodies stay inside the axis-aligned box `[lower, upper]`.
+    Workspace {
+        /// Name in reports.
+        name: String,
+        /// Safety buffer kept by the planner (default 0).
+        #[serde(default)]
+        margin: Real,
+        /// Lower corner.
+        lower: [Real; 3],
+        /// Upper corner.
+        upper: [Real; 3],
+        /// Bodies it applies to (empty: all bodies).
+        #[serde(default)]
+        bodies: Vec<String>,
+    },
+    /// Joint positions stay within `[lower, upper]`.
+    JointPosition(LimitSpec),
+    /// Joint velocities stay within `[lower, upper]`.
+    JointVelocity(LimitSpec),
+    /// Any readouts stay within `[lower, upper]`.
+    ReadoutLimit(LimitSpec),
+    /// The Euclidean norm of the named readouts (e.g. `["vel.x", "vel.y"]` or
+    /// `["speed"]`) stays at or below `max`.
+    Speed {
+        /// Name in reports.
+        name: String,
+        /// Safety buffer kept by the planner (default 0).
+        #[serde(default)]
+        margin: Real,
+        /// Readouts forming the velocity vector.
+        readouts: Vec<String>,
+        /// Largest allowed speed.
+        max: Real,
+    },
+}
+
+/// Per-readout box limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Name in reports.
+    pub name: String,
+    /// Safety buffer kept by the planner (default 0).
+    #[serde(default)]
+    pub margin: Real,
+    /// Readouts limited.
+    pub readouts: Vec<String>,
+    /// Lower limits, one per readout.
+    pub lower: Vec<Real>,
+    /// Upper limits, one per readout.
+    pub upper: Vec<Real>,
+}
+
+impl GuardrailSpec {
+    /// The guardrail's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            GuardrailSpec::KeepOut { name, .. }
+            | GuardrailSpec::Clearance { name, .. }
+            | GuardrailSpec::Workspace { name, .. }
+            | GuardrailSpec::Speed { name, .. } => name,
+            GuardrailSpec::JointPosition(l)
+            | GuardrailSpec::JointVelocity(l)
+            | GuardrailSpec::ReadoutLimit(l) => &l.name,
+        }
+    }
+
+    /// The planner's safety buffer.
+    #[must_use]
+    pub fn margin(&self) -> Real {
+        match self {
+            GuardrailSpec::KeepOut { margin, .. }
+            | GuardrailSpec::Clearance { margin, .. }
+            | GuardrailSpec::Workspace { margin, .. }
+            | GuardrailSpec::Speed { margin, .. } => *margin,
+            GuardrailSpec::JointPosition(l)
+            | GuardrailSpec::JointVelocity(l)
+            | GuardrailSpec::ReadoutLimit(l) => l.margin,
+        }
+    }
+}
+
+/// Indices of a point's coordinates in the readout vector.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct PointIdx {
+    pub x: usize,
+    pub y: usize,
+    pub z: Option<usize>,
+}
+
+impl PointIdx {
+    pub(crate) fn get(&self, y: &[Real]) -> Vector3<Real> {
+        Vector3::new(y[self.x], y[self.y], self.z.map_or(0.0, |i| y[i]))
+    }
+}
+
+/// A body with its readout indices resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Body {
+    pub a: PointIdx,
+    pub b: Option<PointIdx>,
+    pub radius: Real,
+}
+
+/// A guardrail resolved against a model's readouts.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Guard {
+    Distance {
+        bodies: Vec<Body>,
+        shapes: Vec<CompiledShape>,
+        min_distance: Real,
+    },
+    Workspace {
+        bodies: Vec<Body>,
+        lower: Vector3<Real>,
+        upper: Vector3<Real>,
+    },
+    Limits {
+        idx: Vec<usize>,
+        lower: Vec<Real>,
+        upper: Vec<Real>,
+    },
+    Speed {
+        idx: Vec<usize>,
+        max: Real,
+    },
+}
+
+impl Guard {
+    /// The signed margin of the limit itself (no safety buffer) at readouts `y`.
+    pub(crate) fn limit_margin(&self, y: &[Real]) -> Real {
+        match self {
+            Guard::Distance {
+                bodies,
+                shapes,
+                min_distance,
+            } => {
+                let mut m = Real::INFINITY;
+                for body in bodies {
+                    let a = body.a.get(y);
+                    for s in shapes {
+                        let d = match &body.b {
+                            None => s.signed_distance(&a),
+                            Some(b) => s.segment_distance(&a, &b.get(y)),
+                        };
+                        m = m.min(d - body.radius - min_distance);
+                    }
+                }
+                m
+            }
+            Guard::Workspace {
+                bodies,
+                lower,
+                upper,
+            } => {
+                let mut m = Real::INFINITY;
+                for body in bodies {
+                    // The box is convex: a capsule is inside iff both end spheres are.
+                    for p in std::iter::once(&body.a).chain(body.b.as_ref()) {
+                        let q = p.get(y);
+                        for k in 0..3 {
+                            m = m.min(q[k] - lower[k] - body.radius);
+                            m = m.min(upper[k] - q[k] - body.radius);
+                        }
+                    }
+                }
+                m
+            }
+            Guard::Limits { idx, lower, upper } => {
+                let mut m = Real::INFINITY;
+                for ((i, lo), hi) in idx.iter().zip(lower).zip(upper) {
+                    m = m.min(y[*i] - lo).min(hi - y[*i]);
+                }
+                m
+            }
+            Guard::Speed { idx, max } => {
+                let s = idx.iter().map(|i| y[*i] * y[*i]).sum::<Real>().sqrt();
+                max - s
+            }
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! Objectives: weighted cost terms plus hard guardrails, as plain data.
+//!
+//! Task cost over a horizon `H`:
+//! `J = Σ_{t<H} Σ_i wᵢ·normᵢ(rᵢ(y_{t+1}, z_{t+1}, u_t, u_{t−1})) + Σ_j w_j·norm_j(r_j(y_H, z_H))`,
+//! and guardrails `g_k(y_{t+1}, u_t) ≤ 0` for every step. A spec is resolved
+//! against a model's readout names once ([`ObjectiveSpec::compile`]), so a term
+//! or guardrail naming a readout the model lacks fails at load time.
+
+pub mod geometry;
+mod guardrail;
+mod norm;
+
+pub use geometry::Shape;
+pub use guardrail::{BodySpec, GuardrailSpec, LimitSpec};
+pub use norm::Norm;
+
+use crate::Real;
+use crate::model::ModelSpec;
+use guardrail::{Body, Guard, PointIdx};
+use serde::{Deserialize, Serialize};
+
+/// When a cost term applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// At every step of the horizon (default).
+    #[default]
+    Running,
+    /// At the last predicted state only.
+    Terminal,
+    /// Both.
+    Both,
+}
+
+/// What a cost term measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Residual {
+    /// `y[readouts] − target`.
+    Readout {
+        /// Readout names.
+        readouts: Vec<String>,
+        /// Target values (default zeros); can be changed with [`Objective::set_target`].
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    /// `z − target`: latent energy to a goal latent (e.g. an encoded goal observation).
+    Latent {
+        /// Goal latent; set it with [`Objective::set_target`] before planning.
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    /// `u − target` (default zeros).
+    Action {
+        /// Target action.
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    /// `u_t − u_{t−1}`, with `u_{−1}` the action last applied.
+    ActionRate,
+}
+
+/// One weighted cost term.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermSpec {
+    /// Name in reports and for [`Objective::set_target`].
+    pub name: String,
+    /// What is measured.
+    pub residual: Residual,
+    /// How it is measured (default quadratic).
+    #[serde(default)]
+    pub norm: Norm,
+    /// Weight (default 1).
+    #[serde(default = "one")]
+    pub weight: Real,
+    /// When it applies (default running).
+    #[serde(default)]
+    pub phase: Phase,
+}
+
+fn one() -> Real {
+    1.0
+}
+
+/// An objective as plain data (TOML, JSON, Python dicts).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveSpec {
+    /// Cost terms.
+    #[serde(default)]
+    pub terms: Vec<TermSpec>,
+    /// Hard constraints.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailSpec>,
+    /// Robot bodies the geometric guardrails speak of.
+    #[serde(default)]
+    pub bodies: Vec<BodySpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Res {
+    Readout(Vec<usize>),
+    Latent,
+    Action,
+    ActionRate,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Term {
+    name: String,
+    res: Res,
+    target: Vec<Real>,
+    norm: Norm,
+    weight: Real,
+    running: bool,
+    terminal: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Guardrail {
+    name: String,
+    buffer: Real,
+    guard: Guard,
+}
+
+/// An objective resolved against a model: evaluates costs and guardrail margins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Objective {
+    terms: Vec<Term>,
+    guards: Vec<Guardrail>,
+    latent_dim: usize,
+    action_dim: usize,
+    readout_dim: usize,
+    max_term_width: usize,
+}
+
+impl ObjectiveSpec {
+    /// Resolves names against `model` and checks every value.
+    pub fn compile(&self, model: &ModelSpec) -> Result<Objective, String> {
+        let readout = |name: &str| {
+            model.readout_index(name).ok_or_else(|| {
+                format!(
+                    "readout '{name}' is not produced by model '{}' (it has: {})",
+                    model.name,
+                    model.readouts.join(", ")
+                )
+            })
+        };
+        let point = |name: &str| -> Result<PointIdx, String> {
+            Ok(PointIdx {
+                x: readout(&format!("{name}.x"))?,
+                y: readout(&format!("{name}.y"))?,
+                z: model.readout_index(&format!("{name}.z")),
+            })
+        };
+        let mut terms = Vec::new();
+        for t in &self.terms {
+            let ctx = |m: String| format!("cost term '{}': {m}", t.name);
+            t.norm.validate().map_err(ctx)?;
+            if !(t.weight.is_finite() && t.weight >= 0.0) {
+                return Err(ctx(format!("weight must be >= 0, got {}", t.weight)));
+            }
+            let (res, target, width) = match &t.residual {
+                Residual::Readout { readouts, target } => {
+                    let idx = readouts
+                        .iter()
+                        .map(|r| readout(r))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(ctx)?;
+                    let n = idx.len();
+                    (Res::Readout(idx), target.clone(), n)
+                }
+                Residual::Latent { target } => (Res::Latent, target.clone(), model.latent_dim),
+                Residual::Action { target } => (Res::Action, target.clone(), model.action_dim()),
+                Residual::ActionRate => (Res::ActionRate, Vec::new(), model.action_dim()),
+            };
+            let target = match (&res, target.is_empty()) {
+                (Res::ActionRate, _) => target,
+                (Res::Latent, true) => Vec::new(),
+                (_, true) => vec![0.0; width],
+                (_, false) if target.len() != width => {
+                    return Err(ctx(format!(
+                        "target has {} values, the residual has {width}",
+                        target.len()
+                    )));
+                }
+                _ => target,
+            };
+            if target.iter().any(|x| !x.is_finite()) {
+                return Err(ctx("target is not finite".into()));
+            }
+            terms.push(Term {
+                name: t.name.clone(),
+                res,
+                target,
+                norm: t.norm,
+                weight: t.weight,
+                running: t.phase != Phase::Terminal,
+                terminal: t.phase != Phase::Running,
+            });
+        }
+        let mut named_bodies = Vec::new();
+        for b in &self.bodies {
+            let ctx = |m: String| format!("body '{}': {m}", b.name);
+            if !(b.radius.is_finite() && b.radius >= 0.0) {
+                return Err(ctx(format!("radius must be >= 0, got {}", b.radius)));
+            }
+            let body = match b.points.as_slice() {
+                [a] => Body {
+                    a: point(a).map_err(ctx)?,
+                    b: None,
+                    radius: b.radius,
+                },
+                [a, c] => Body {
+                    a: point(a).map_err(ctx)?,
+                    b: Some(point(c).map_err(ctx)?),
+                    radius: b.radius,
+                },
+                _ => return Err(ctx(format!("needs 1 or 2 points, got {}", b.points.len()))),
+            };
+            named_bodies.push((b.name.clone(), body));
+        }
+        let select = |names: &[String], guard: &str| -> Result<Vec<Body>, String> {
+            if named_bodies.is_empty() {
+                return Err(format!(
+                    "guardrail '{guard}' needs robot bodies, but the objective declares none"
+                ));
+            }
+            if names.is_empty() {
+                return Ok(named_bodies.iter().map(|(_, b)| b.clone()).collect());
+            }
+            names
+                .iter()
+                .map(|n| {
+                    named_bodies
+                        .iter()
+                        .find(|(name, _)| name == n)
+                        .map(|(_, b)| b.clone())
+                        .ok_or_else(|| format!("guardrail '{guard}': unknown body '{n}'"))
+                })
+                .collect()
+        };
+        let limits = |l: &LimitSpec| -> Result<Guard, String> {
+            let ctx = |m: String| format!("guardrail '{}': {m}", l.name);
+            if l.lower.len() != l.readouts.len() || l.upper.len() != l.readouts.len() {
+                return Err(ctx(format!(
+                    "{} readouts but {} lower and {} upper limits",
+                    l.readouts.len(),
+                    l.lower.len(),
+                    l.upper.len()
+                )));
+            }
+            if l.lower.iter().zip(&l.upper).any(|(a, b)| !(a <= b)) {
+                return Err(ctx("a lower limit exceeds its upper limit".into()));
+            }
+            Ok(Guard::Limits {
+                idx: l
+                    .readouts
+                    .iter()
+                    .map(|r| readout(r))
+                    .collect::<Result<_, _>>()
+                    .map_err(ctx)?,
+                lower: l.lower.clone(),
+                upper: l.upper.clone(),
+            })
+        };
+        let mut guards = Vec::new();
+        for g in &self.guardrails {
+            let name = g.name().to_string();
+            let buffer = g.margin();
+            if !(buffer.is_finite() && buffer >= 0.0) {
+                return Err(format!("guardrail '{name}': margin must be >= 0, got {buffer}"));
+            }
+            let guard = match g {
+                GuardrailSpec::KeepOut { shape, bodies, .. } => {
+                    shape.validate().map_err(|m| format!("guardrail '{name}': {m}"))?;
+                    Guard::Distance {
+                        bodies: select(bodies, &name)?,
+                        shapes: vec![shape.compile()],
+                        min_distance: 0.0,
+                    }
+                }
+                GuardrailSpec::Clearance {
+                    min_distance,
+                    obstacles,
+                    bodies,
+                    ..
+                } => {
+                    if !(min_distance.is_finite() && *min_distance >= 0.0) {
+                        return Err(format!("guardrail '{name}': min_distance must be >= 0"));
+                    }
+                    for s in obstacles {
+                        s.validate().map_err(|m| format!("guardrail '{name}': {m}"))?;
+                    }
+                    Guard::Distance {
+                        bodies: select(bodies, &name)?,
+                        shapes: obstacles.iter().map(Shape::compile).collect(),
+                        min_distance: *min_distance,
+                    }
+                }
+                GuardrailSpec::Workspace {
+                    lower,
+                    upper,
+                    bodies,
+                    ..
+                } => {
+                    if lower.iter().zip(upper).any(|(a, b)| !(a < b)) {
+                        return Err(format!("guardrail '{name}': workspace lower must be < upper"));
+                    }
+                    Guard::Workspace {
+                        bodies: select(bodies, &name)?,
+                        lower: (*lower).into(),
+                        upper: (*upper).into(),
+                    }
+                }
+                GuardrailSpec::JointPosition(l)
+                | GuardrailSpec::JointVelocity(l)
+                | GuardrailSpec::ReadoutLimit(l) => limits(l)?,
+                GuardrailSpec::Speed { readouts, max, .. } => {
+                    if !(max.is_finite() && *max >= 0.0) {
+                        return Err(format!("guardrail '{name}': max must be >= 0"));
+                    }
+                    Guard::Speed {
+                        idx: readouts
+                            .iter()
+                            .map(|r| readout(r))
+                            .collect::<Result<_, _>>()
+                            .map_err(|m| format!("guardrail '{name}': {m}"))?,
+                        max: *max,
+                    }
+                }
+            };
+            guards.push(Guardrail {
+                name,
+                buffer,
+                guard,
+            });
+        }
+        let max_term_width = terms
+            .iter()
+            .map(|t| match &t.res {
+                Res::Readout(i) => i.len(),
+                Res::Latent => model.latent_dim,
+                Res::Action | Res::ActionRate => model.action_dim(),
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(Objective {
+            terms,
+            guards,
+            latent_dim: model.latent_dim,
+            action_dim: model.action_dim(),
+            readout_dim: model.readout_dim(),
+            max_term_width,
+        })
+    }
+}
+
+/// Scratch space for [`Objective`] evaluation, allocated once.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectiveScratch {
+    r: Vec<Real>,
+}
+
+impl Objective {
+    /// Number of cost terms.
+    #[must_use]
+    pub fn num_terms(&self) -> usize {
+        self.terms.len()
+    }
+    /// Number of guardrails.
+    #[must_use]
+    pub fn num_guardrails(&self) -> usize {
+        self.guards.len()
+    }
+    /// Names of the cost terms, in evaluation order.
+    pub fn term_names(&self) -> impl Iterator<Item = &str> {
+        self.terms.iter().map(|t| t.name.as_str())
+    }
+    /// Names of the guardrails, in evaluation order.
+    pub fn guardrail_names(&self) -> impl Iterator<Item = &str> {
+        self.guards.iter().map(|g| g.name.as_str())
+    }
+
+    /// A scratch buffer sized for this objective.
+    #[must_use]
+    pub fn scratch(&self) -> ObjectiveScratch {
+        ObjectiveScratch {
+            r: vec![0.0; self.max_term_width],
+        }
+    }
+
+    /// Replaces the target of the term called `term`.
+    pub fn set_target(&mut self, term: &str, target: &[Real]) -> Result<(), String> {
+        let (latent_dim, action_dim) = (self.latent_dim, self.action_dim);
+        let t = self
+            .terms
+            .iter_mut()
+            .find(|t| t.name == term)
+            .ok_or_else(|| format!("no cost term named '{term}'"))?;
+        let width = match &t.res {
+            Res::Readout(i) => i.len(),
+            Res::Latent => latent_dim,
+            Res::Action => action_dim,
+            Res::ActionRate => return Err(format!("term '{term}' (action rate) has no target")),
+        };
+        if target.len() != width {
+            return Err(format!(
+                "term '{term}': target has {} values, expected {width}",
+                target.len()
+            ));
+        }
+        if target.iter().any(|x| !x.is_finite()) {
+            return Err(format!("term '{term}': target is not finite"));
+        }
+        t.target = target.to_vec();
+        Ok(())
+    }
+
+    /// Checks that the objective can be evaluated (every latent goal is set).
+    pub fn check_ready(&self) -> Result<(), String> {
+        for t in &self.terms {
+            if t.res == Res::Latent && t.target.len() != self.latent_dim {
+                return Err(format!(
+                    "term '{}': latent goal is not set (call set_target with {} values)",
+                    t.name, self.latent_dim
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn residual(&self, t: &Term, y: &[Real], z: &[Real], u: &[Real], u_prev: &[Real], r: &mut [Real]) -> usize {
+        match &t.res {
+            Res::Readout(idx) => {
+                for ((o, i), g) in r.iter_mut().zip(idx).zip(&t.target) {
+                    *o = y[*i] - g;
+                }
+                idx.len()
+            }
+            Res::Latent => {
+                for ((o, x), g) in r.iter_mut().zip(z).zip(&t.target) {
+                    *o = x - g;
+                }
+                z.len().min(t.target.len())
+            }
+            Res::Action => {
+                for ((o, x), g) in r.iter_mut().zip(u).zip(&t.target) {
+                    *o = x - g;
+                }
+                u.len()
+            }
+            Res::ActionRate => {
+                for ((o, x), p) in r.iter_mut().zip(u).zip(u_prev) {
+                    *o = x - p;
+                }
+                u.len()
+            }
+        }
+    }
+
+    /// Cost of one step: readouts `y` and latent `z` after applying `u`, which
+    /// followed `u_prev`. `terminal` adds the terminal terms. When
+    /// `per_term` is given, each term's weighted cost is added to it.
+    /// Returns `+∞` for a non-finite cost.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_cost(
+        &self,
+        y: &[Real],
+        z: &[Real],
+        u: &[Real],
+        u_prev: &[Real],
+        terminal: bool,
+        scratch: &mut ObjectiveScratch,
+        mut per_term: Option<&mut [Real]>,
+    ) -> Real {
+        let mut total = 0.0;
+        for (k, t) in self.terms.iter().enumerate() {
+            let times = Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            if times == 0.0 {
+                continue;
+            }
+            let n = self.residual(t, y, z, u, u_prev, &mut scratch.r);
+            let c = times * t.weight * t.norm.eval(&scratch.r[..n]);
+            total += c;
+            if let Some(pt) = per_term.as_deref_mut()
+                && let Some(slot) = pt.get_mut(k)
+            {
+                *slot += c;
+            }
+        }
+        if total.is_finite() { total } else { Real::INFINITY }
+    }
+
+    /// Gradient of [`Self::stage_cost`] with respect to `y`, `z`, `u` and `u_prev`,
+    /// *added* to the given buffers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_stage_gradient(
+        &self,
+        y: &[Real],
+        z: &[Real],
+        u: &[Real],
+        u_prev: &[Real],
+        terminal: bool,
+        scratch: &mut ObjectiveScratch,
+        gy: &mut [Real],
+        gz: &mut [Real],
+        gu: &mut [Real],
+        gu_prev: &mut [Real],
+    ) {
+        let mut g = vec![0.0; self.max_term_width];
+        for t in &self.terms {
+            let times = Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            if times == 0.0 {
+                continue;
+            }
+            let n = self.residual(t, y, z, u, u_prev, &mut scratch.r);
+            g[..n].fill(0.0);
+            t.norm.add_gradient(&scratch.r[..n], times * t.weight, &mut g[..n]);
+            match &t.res {
+                Res::Readout(idx) => {
+                    for (i, gi) in idx.iter().zip(&g) {
+                        gy[*i] += gi;
+                    }
+                }
+                Res::Latent => gz.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                Res::Action => gu.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                Res::ActionRate => {
+                    gu.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                    gu_prev.iter_mut().zip(&g).for_each(|(a, b)| *a -= b);
+                }
+            }
+        }
+    }
+
+    /// Signed margins of every guardrail at readouts `y` into `out` (positive
+    /// is safe). With `buffered`, each guardrail's safety buffer is subtracted
+    /// (what planners keep); without, the limit itself (what validators check).
+    /// A non-finite margin is reported as `−∞`.
+    pub fn margins(&self, y: &[Real], buffered: bool, out: &mut [Real]) {
+        for (g, o) in self.guards.iter().zip(out.iter_mut()) {
+            let m = g.guard.limit_margin(y) - if buffered { g.buffer } else { 0.0 };
+            *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+        }
+    }
+
+    /// Gradient of guardrail `k`'s margin with respect to `y`, by central
+    /// differences over the readouts (margins are cheap; readouts are few).
+    pub fn margin_gradient(&self, k: usize, y: &[Real], grad: &mut [Real]) {
+        let Some(g) = self.guards.get(k) else {
+            return;
+        };
+        let mut yy = y.to_vec();
+        for i in 0..y.len().min(grad.len()) {
+            let h = 1e-6 * y[i].abs().max(1.0);
+            yy[i] = y[i] + h;
+            let p = g.guard.limit_margin(&yy);
+            yy[i] = y[i] - h;
+            let m = g.guard.limit_margin(&yy);
+            yy[i] = y[i];
+            grad[i] = (p - m) / (2.0 * h);
+        }
+    }
+
+    /// Readout size this objective was compiled for.
+    #[must_use]
+    pub fn readout_dim(&self) -> usize {
+        self.readout_dim
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! Norms that turn a residual vector into a non-negative cost.
+
+use crate::Real;
+use serde::{Deserialize, Serialize};
+
+/// How a residual vector `r` becomes a scalar cost.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Norm {
+    /// `Σ rᵢ²` (the default).
+    #[default]
+    Quadratic,
+    /// `Σ |rᵢ|`.
+    L1,
+    /// `Σ (√(rᵢ² + ε²) − ε)`: L1 far away, quadratic near zero.
+    SmoothAbs {
+        /// Width of the quadratic region, `ε > 0`.
+        eps: Real,
+    },
+    /// `√(Σ rᵢ² + ε²) − ε`: the Euclidean distance, smoothed at zero.
+    L2 {
+        /// Smoothing, `ε ≥ 0`.
+        #[serde(default)]
+        eps: Real,
+    },
+    /// Huber: `½rᵢ²` for `|rᵢ| ≤ δ`, `δ(|rᵢ| − ½δ)` beyond, summed.
+    Huber {
+        /// Threshold `δ > 0`.
+        delta: Real,
+    },
+}
+
+impl Norm {
+    /// Checks parameters.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            Norm::SmoothAbs { eps } if !(eps.is_finite() && eps > 0.0) => {
+                Err(format!("smooth_abs needs eps > 0, got {eps}"))
+            }
+            Norm::L2 { eps } if !(eps.is_finite() && eps >= 0.0) => {
+                Err(format!("l2 needs eps >= 0, got {eps}"))
+            }
+            Norm::Huber { delta } if !(delta.is_finite() && delta > 0.0) => {
+                Err(format!("huber needs delta > 0, got {delta}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The cost of residual `r`.
+    #[must_use]
+    pub fn eval(&self, r: &[Real]) -> Real {
+        match *self {
+            Norm::Quadratic => r.iter().map(|x| x * x).sum(),
+            Norm::L1 => r.iter().map(|x| x.abs()).sum(),
+            Norm::SmoothAbs { eps } => r.iter().map(|x| (x * x + eps * eps).sqrt() - eps).sum(),
+            Norm::L2 { eps } => (r.iter().map(|x| x * x).sum::<Real>() + eps * eps).sqrt() - eps,
+            Norm::Huber { delta } => r
+                .iter()
+                .map(|x| {
+                    let a = x.abs();
+                    if a <= delta {
+                        0.5 * x * x
+                    } else {
+                        delta * (a - 0.5 * delta)
+                    }
+                })
+                .sum(),
+        }
+    }
+
+    /// Adds `scale · ∂cost/∂r` to `grad`.
+    pub fn add_gradient(&self, r: &[Real], scale: Real, grad: &mut [Real]) {
+        match *self {
+            Norm::Quadratic => {
+                for (g, x) in grad.iter_mut().zip(r) {
+                    *g += scale * 2.0 * x;
+                }
+            }
+            Norm::L1 => {
+                for (g, x) in grad.iter_mut().zip(r) {
+                    *g += scale * x.signum() * Real::from(u8::from(*x != 0.0));
+                }
+            }
+            Norm::SmoothAbs { eps } => {
+                for (g, x) in grad.iter_mut().zip(r) {
+                    *g += scale * x / (x * x + eps * eps).sqrt();
+                }
+            }
+            Norm::L2 { eps } => {
+                let n = (r.iter().map(|x| x * x).sum::<Real>() + eps * eps).sqrt();
+                if n > 0.0 {
+                    for (g, x) in grad.iter_mut().zip(r) {
+                        *g += scale * x / n;
+                    }
+                }
+            }
+            Norm::Huber { delta } => {
+                for (g, x) in grad.iter_mut().zip(r) {
+                    *g += scale * x.clamp(-delta, delta);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let r = [0.3, -1.7, 0.05];
+        for norm in [
+            Norm::Quadratic,
+            Norm::L1,
+            Norm::SmoothAbs { eps: 0.1 },
+            Norm::L2 { eps: 0.01 },
+            Norm::Huber { delta: 0.5 },
+        ] {
+            let mut g = [0.0; 3];
+            norm.add_gradient(&r, 1.0, &mut g);
+            for i in 0..3 {
+                let h = 1e-6;
+                let (mut p, mut m) = (r, r);
+                p[i] += h;
+                m[i] -= h;
+                let fd = (norm.eval(&p) - norm.eval(&m)) / (2.0 * h);
+                assert!((fd - g[i]).abs() < 1e-5, "{norm:?} dim {i}: {fd} vs {}", g[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        assert!(Norm::SmoothAbs { eps: 0.0 }.validate().is_err());
+        assert!(Norm::Huber { delta: -1.0 }.validate().is_err());
+        assert!(Norm::L2 { eps: 0.0 }.validate().is_ok());
+    }
+}

@@ -1,0 +1,160 @@
+//! Planner configuration as plain data.
+
+use crate::Real;
+use serde::{Deserialize, Serialize};
+
+/// Which solver runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannerKind {
+    /// Model-predictive path integral control (Williams et al., 2017).
+    #[default]
+    Mppi,
+    /// Cross-entropy method with the iCEM improvements (Pinneri et al., 2020).
+    Cem,
+    /// MPPI proposal refined by L-BFGS on an augmented Lagrangian (argmin).
+    Gradient,
+}
+
+impl std::str::FromStr for PlannerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mppi" => Ok(Self::Mppi),
+            "cem" | "icem" => Ok(Self::Cem),
+            "gradient" | "lbfgs" => Ok(Self::Gradient),
+            other => Err(format!(
+                "unknown planner '{other}' (expected mppi, cem or gradient)"
+            )),
+        }
+    }
+}
+
+/// The action returned when no feasible plan exists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fallback {
+    /// All zeros, clamped into the action bounds (e.g. stop a velocity-controlled base).
+    #[default]
+    Zero,
+    /// A fixed action.
+    Constant {
+        /// The action.
+        action: Vec<Real>,
+    },
+    /// Each action equals the current value of a readout (e.g. joint targets
+    /// equal to the measured joint positions: hold still).
+    Hold {
+        /// One readout per action.
+        readouts: Vec<String>,
+    },
+}
+
+/// Settings shared by all planners. Every field has a default (shown in its doc).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlannerConfig {
+    /// Solver (default `mppi`).
+    pub kind: PlannerKind,
+    /// Steps of lookahead `H` (default 20).
+    pub horizon: usize,
+    /// Sampled action sequences per iteration `N` (default 256).
+    pub samples: usize,
+    /// Sampling iterations per plan call (default 3).
+    pub iterations: usize,
+    /// Wall-clock budget per plan call in milliseconds; the best plan so far is
+    /// returned when it runs out (default: none).
+    pub time_budget_ms: Option<Real>,
+    /// Seed of the sampling noise (default 0).
+    pub seed: u64,
+    /// Standard deviation of the sampling noise as a fraction of each action's
+    /// half range (default 0.3).
+    pub noise: Real,
+    /// Exponent β of the colored (1/f^β) sampling noise across time; 0 is white
+    /// (default 2.0).
+    pub colored_noise_beta: Real,
+    /// MPPI temperature λ relative to the spread of feasible costs (default 0.1).
+    pub temperature: Real,
+    /// CEM elite count (default 16).
+    pub elites: usize,
+    /// CEM: fraction of elites carried into the next iteration (default 0.3).
+    pub elite_reuse: Real,
+    /// CEM: weight kept on the old mean and deviation in each update (default 0.1).
+    pub momentum: Real,
+    /// Gradient: L-BFGS iterations per augmented-Lagrangian round (default 30).
+    pub refine_iterations: usize,
+    /// Gradient: augmented-Lagrangian rounds (default 4).
+    pub refine_rounds: usize,
+    /// Action when no feasible plan exists (default zeros).
+    pub fallback: Fallback,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        Self {
+            kind: PlannerKind::Mppi,
+            horizon: 20,
+            samples: 256,
+            iterations: 3,
+            time_budget_ms: None,
+            seed: 0,
+            noise: 0.3,
+            colored_noise_beta: 2.0,
+            temperature: 0.1,
+            elites: 16,
+            elite_reuse: 0.3,
+            momentum: 0.1,
+            refine_iterations: 30,
+            refine_rounds: 4,
+            fallback: Fallback::Zero,
+        }
+    }
+}
+
+impl PlannerConfig {
+    /// Checks every value; the message names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(format!("planner.{name} must be positive, got 0"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("horizon", self.horizon)?;
+        positive("samples", self.samples)?;
+        positive("iterations", self.iterations)?;
+        if self.samples < 2 {
+            return Err("planner.samples must be at least 2".into());
+        }
+        if self.kind == PlannerKind::Cem && !(1..=self.samples).contains(&self.elites) {
+            return Err(format!(
+                "planner.elites must be in 1..={} (samples), got {}",
+                self.samples, self.elites
+            ));
+        }
+        let in_range = |name: &str, v: Real, lo: Real, hi: Real| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("planner.{name} must be in [{lo}, {hi}], got {v}"))
+            }
+        };
+        in_range("noise", self.noise, 0.0, 10.0)?;
+        in_range("colored_noise_beta", self.colored_noise_beta, 0.0, 4.0)?;
+        in_range("elite_reuse", self.elite_reuse, 0.0, 1.0)?;
+        in_range("momentum", self.momentum, 0.0, 0.999)?;
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(format!(
+                "planner.temperature must be positive, got {}",
+                self.temperature
+            ));
+        }
+        if let Some(ms) = self.time_budget_ms
+            && !(ms.is_finite() && ms > 0.0)
+        {
+            return Err(format!("planner.time_budget_ms must be positive, got {ms}"));
+        }
+        Ok(())
+    }
+}

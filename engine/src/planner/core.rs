@@ -1,0 +1,462 @@
+//! What every planner shares: the rollout workspace, sampling, feasible-first
+//! ranking, warm start, fallback and the final shielded plan.
+
+use super::{Fallback, Plan, PlanStatus, PlannerConfig};
+use crate::Real;
+use crate::error::{ModelError, PlanError};
+use crate::model::WorldModel;
+use crate::objective::{Objective, ObjectiveScratch};
+use crate::rng::{Rng, colored_noise};
+use std::cmp::Ordering;
+use std::time::{Duration, Instant};
+
+/// Rollout buffers for `N` sequences, allocated once.
+#[derive(Debug)]
+pub(crate) struct Rollouts {
+    z: Vec<Real>,
+    z_next: Vec<Real>,
+    y: Vec<Real>,
+    u_t: Vec<Real>,
+    u_prev_t: Vec<Real>,
+    margins: Vec<Real>,
+    /// Task cost per sequence.
+    pub cost: Vec<Real>,
+    /// Summed guardrail violation per sequence (0 when feasible).
+    pub violation: Vec<Real>,
+}
+
+impl Rollouts {
+    fn new(n: usize, d: usize, a: usize, p: usize, g: usize) -> Self {
+        Self {
+            z: vec![0.0; n * d],
+            z_next: vec![0.0; n * d],
+            y: vec![0.0; n * p],
+            u_t: vec![0.0; n * a],
+            u_prev_t: vec![0.0; n * a],
+            margins: vec![0.0; g],
+            cost: vec![0.0; n],
+            violation: vec![0.0; n],
+        }
+    }
+}
+
+/// Feasible before infeasible; then by violation, then by cost.
+pub(crate) fn rank(violation_a: Real, cost_a: Real, violation_b: Real, cost_b: Real) -> Ordering {
+    let fa = violation_a <= 0.0;
+    let fb = violation_b <= 0.0;
+    match (fa, fb) {
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (true, true) => cost_a.total_cmp(&cost_b),
+        (false, false) => violation_a
+            .total_cmp(&violation_b)
+            .then(cost_a.total_cmp(&cost_b)),
+    }
+}
+
+/// State and workspace shared by the planners.
+#[derive(Debug)]
+pub(crate) struct Core<M> {
+    pub model: M,
+    pub objective: Objective,
+    pub config: PlannerConfig,
+    pub rng: Rng,
+    pub h: usize,
+    pub a: usize,
+    pub d: usize,
+    pub p: usize,
+    pub lower: Vec<Real>,
+    pub upper: Vec<Real>,
+    /// Noise scale per action: `noise · (hi − lo) / 2`.
+    pub sigma: Vec<Real>,
+    /// Warm-start sequence (`H×A`).
+    pub nominal: Vec<Real>,
+    pub has_nominal: bool,
+    /// The action applied last (for action-rate terms).
+    pub u_last: Vec<Real>,
+    pub has_last: bool,
+    /// The latent of the current observation (`D`) and its readouts (`P`).
+    pub z0: Vec<Real>,
+    pub y0: Vec<Real>,
+    /// Fallback action for the current observation.
+    pub fallback: Vec<Real>,
+    fallback_idx: Vec<usize>,
+    /// Candidate sequences (`N×H×A`).
+    pub seqs: Vec<Real>,
+    pub roll: Rollouts,
+    scratch: ObjectiveScratch,
+    noise_t: Vec<Real>,
+    noise_scratch: Vec<Real>,
+    /// Best sequence seen in this call and its score.
+    pub best: Vec<Real>,
+    pub best_cost: Real,
+    pub best_violation: Real,
+    pub plan: Plan,
+    started: Option<Instant>,
+}
+
+impl<M: WorldModel> Core<M> {
+    pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
+        config.validate().map_err(PlanError::Config)?;
+        let spec = model.spec().clone();
+        spec.validate()?;
+        if objective.readout_dim() != spec.readout_dim() {
+            return Err(PlanError::Objective(format!(
+                "objective was compiled for {} readouts, model '{}' has {}",
+                objective.readout_dim(),
+                spec.name,
+                spec.readout_dim()
+            )));
+        }
+        let (h, a, d, p) = (
+            config.horizon,
+            spec.action_dim(),
+            spec.latent_dim,
+            spec.readout_dim(),
+        );
+        let n = config.samples;
+        let g = objective.num_guardrails();
+        let fallback_idx = match &config.fallback {
+            Fallback::Zero => Vec::new(),
+            Fallback::Constant { action } => {
+                if action.len() != a || action.iter().any(|x| !x.is_finite()) {
+                    return Err(PlanError::Config(format!(
+                        "fallback action must have {a} finite values, got {action:?}"
+                    )));
+                }
+                Vec::new()
+            }
+            Fallback::Hold { readouts } => {
+                if readouts.len() != a {
+                    return Err(PlanError::Config(format!(
+                        "fallback hold names {} readouts, the model has {a} actions",
+                        readouts.len()
+                    )));
+                }
+                readouts
+                    .iter()
+                    .map(|r| {
+                        spec.readout_index(r).ok_or_else(|| {
+                            PlanError::Config(format!(
+                                "fallback hold: model '{}' has no readout '{r}'",
+                                spec.name
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let sigma = spec
+            .action_lower
+            .iter()
+            .zip(&spec.action_upper)
+            .map(|(lo, hi)| config.noise * 0.5 * (hi - lo))
+            .collect();
+        let mut mid: Vec<Real> = vec![0.0; a];
+        spec.clamp_actions(&mut mid);
+        let nominal = mid.repeat(h);
+        let scratch = objective.scratch();
+        Ok(Self {
+            rng: Rng::new(config.seed),
+            h,
+            a,
+            d,
+            p,
+            lower: spec.action_lower.clone(),
+            upper: spec.action_upper.clone(),
+            sigma,
+            nominal: nominal.clone(),
+            has_nominal: false,
+            u_last: mid.clone(),
+            has_last: false,
+            z0: vec![0.0; d],
+            y0: vec![0.0; p],
+            fallback: mid,
+            fallback_idx,
+            seqs: vec![0.0; n * h * a],
+            roll: Rollouts::new(n, d, a, p, g),
+            scratch,
+            noise_t: vec![0.0; h],
+            noise_scratch: vec![0.0; 2 * h],
+            best: nominal,
+            best_cost: Real::INFINITY,
+            best_violation: Real::INFINITY,
+            plan: Plan {
+                status: PlanStatus::NoFeasiblePlan,
+                action: vec![0.0; a],
+                actions: vec![0.0; h * a],
+                readouts: vec![0.0; h * p],
+                cost: Real::INFINITY,
+                term_costs: vec![0.0; objective.num_terms()],
+                margins: vec![0.0; g],
+                violation: Real::INFINITY,
+                feasible_samples: 0,
+                iterations: 0,
+                elapsed: Duration::ZERO,
+            },
+            model,
+            objective,
+            config,
+            started: None,
+        })
+    }
+
+    pub fn reset(&mut self) {
+        self.has_nominal = false;
+        self.has_last = false;
+        let mut mid = vec![0.0; self.a];
+        self.model.spec().clamp_actions(&mut mid);
+        for row in self.nominal.chunks_mut(self.a) {
+            row.copy_from_slice(&mid);
+        }
+        self.u_last.copy_from_slice(&mid);
+    }
+
+    pub fn reseed(&mut self, seed: u64) {
+        self.config.seed = seed;
+        self.rng = Rng::new(seed);
+        self.reset();
+    }
+
+    /// Starts a call: checks the observation, encodes it, computes the
+    /// fallback and shifts the warm start by one step.
+    pub fn begin(&mut self, obs: &[Real]) -> Result<(), PlanError> {
+        self.started = Some(Instant::now());
+        let o = self.model.spec().obs_dim();
+        if obs.len() != o {
+            return Err(PlanError::ObservationSize {
+                got: obs.len(),
+                expected: o,
+            });
+        }
+        if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
+            return Err(PlanError::NonFiniteObservation {
+                index,
+                value: obs[index],
+            });
+        }
+        self.objective.check_ready().map_err(PlanError::Objective)?;
+        self.model.encode(obs, &mut self.z0)?;
+        self.model.readout(&self.z0, &mut self.y0)?;
+        if let Some(i) = self.z0.iter().chain(&self.y0).position(|x| !x.is_finite()) {
+            return Err(PlanError::Model(ModelError::NonFinite {
+                what: "encoded latent or readout",
+                index: i,
+            }));
+        }
+        match &self.config.fallback {
+            Fallback::Zero => self.fallback.fill(0.0),
+            Fallback::Constant { action } => self.fallback.copy_from_slice(action),
+            Fallback::Hold { .. } => {
+                for (f, i) in self.fallback.iter_mut().zip(&self.fallback_idx) {
+                    *f = self.y0[*i];
+                }
+            }
+        }
+        self.model.spec().clamp_actions(&mut self.fallback);
+        if self.has_nominal {
+            let a = self.a;
+            self.nominal.copy_within(a.., 0);
+            let last = self.nominal.len() - a;
+            let (head, tail) = self.nominal.split_at_mut(last);
+            tail.copy_from_slice(&head[last - a..]);
+        } else {
+            // First call: start from holding the fallback, a plan that is
+            // usually safe and always admissible.
+            for row in self.nominal.chunks_mut(self.a) {
+                row.copy_from_slice(&self.fallback);
+            }
+        }
+        if !self.has_last {
+            self.u_last.copy_from_slice(&self.nominal[..self.a]);
+        }
+        self.best.copy_from_slice(&self.nominal);
+        self.best_cost = Real::INFINITY;
+        self.best_violation = Real::INFINITY;
+        Ok(())
+    }
+
+    /// True when the time budget is spent.
+    pub fn out_of_time(&self) -> bool {
+        match (self.config.time_budget_ms, self.started) {
+            (Some(ms), Some(t0)) => t0.elapsed().as_secs_f64() * 1e3 >= ms,
+            _ => false,
+        }
+    }
+
+    /// Fills sequence `i` with `mean + std ⊙ ε` (colored noise across time),
+    /// clamped into the action bounds. `std` is per `(t, a)` when it has `H×A`
+    /// values and per action when it has `A`.
+    pub fn sample_into(&mut self, i: usize, mean: &[Real], std: &[Real]) {
+        let (h, a) = (self.h, self.a);
+        let beta = self.config.colored_noise_beta;
+        let seq = &mut self.seqs[i * h * a..(i + 1) * h * a];
+        seq.copy_from_slice(mean);
+        for k in 0..a {
+            colored_noise(&mut self.rng, beta, &mut self.noise_t, &mut self.noise_scratch);
+            for t in 0..h {
+                let s = if std.len() == a { std[k] } else { std[t * a + k] };
+                let x = &mut seq[t * a + k];
+                *x = (*x + s * self.noise_t[t]).clamp(self.lower[k], self.upper[k]);
+            }
+        }
+    }
+
+    /// Copies `src` (`H×A`) into sequence slot `i`.
+    pub fn set_seq(&mut self, i: usize, src: &[Real]) {
+        let len = self.h * self.a;
+        self.seqs[i * len..(i + 1) * len].copy_from_slice(src);
+    }
+
+    /// Fills slot `i` with the fallback held for the whole horizon.
+    pub fn set_fallback_seq(&mut self, i: usize) {
+        let (h, a) = (self.h, self.a);
+        for t in 0..h {
+            let at = (i * h + t) * a;
+            self.seqs[at..at + a].copy_from_slice(&self.fallback);
+        }
+    }
+
+    /// Evaluates the first `n` sequences: task cost and guardrail violation.
+    /// Also remembers the best of them (feasible first).
+    pub fn evaluate(&mut self, n: usize) -> Result<(), PlanError> {
+        let (h, a, d, p) = (self.h, self.a, self.d, self.p);
+        let r = &mut self.roll;
+        for i in 0..n {
+            r.z[i * d..(i + 1) * d].copy_from_slice(&self.z0);
+            r.u_prev_t[i * a..(i + 1) * a].copy_from_slice(&self.u_last);
+        }
+        r.cost[..n].fill(0.0);
+        r.violation[..n].fill(0.0);
+        for t in 0..h {
+            for i in 0..n {
+                let src = (i * h + t) * a;
+                r.u_t[i * a..(i + 1) * a].copy_from_slice(&self.seqs[src..src + a]);
+            }
+            self.model
+                .predict(&r.z[..n * d], &r.u_t[..n * a], &mut r.z_next[..n * d])?;
+            self.model.readout(&r.z_next[..n * d], &mut r.y[..n * p])?;
+            let terminal = t + 1 == h;
+            for i in 0..n {
+                let y = &r.y[i * p..(i + 1) * p];
+                let z = &r.z_next[i * d..(i + 1) * d];
+                let u = &r.u_t[i * a..(i + 1) * a];
+                let up = &r.u_prev_t[i * a..(i + 1) * a];
+                r.cost[i] += self
+                    .objective
+                    .stage_cost(y, z, u, up, terminal, &mut self.scratch, None);
+                self.objective.margins(y, true, &mut r.margins);
+                let mut v: Real = r.margins.iter().map(|m| (-m).max(0.0)).sum();
+                if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
+                    v = Real::INFINITY;
+                }
+                r.violation[i] += v;
+            }
+            std::mem::swap(&mut r.z, &mut r.z_next);
+            r.u_prev_t[..n * a].copy_from_slice(&r.u_t[..n * a]);
+        }
+        let len = h * a;
+        for i in 0..n {
+            let (v, c) = (r.violation[i], r.cost[i]);
+            if rank(v, c, self.best_violation, self.best_cost) == Ordering::Less {
+                self.best_violation = v;
+                self.best_cost = c;
+                self.best
+                    .copy_from_slice(&self.seqs[i * len..(i + 1) * len]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of feasible sequences among the first `n` evaluated.
+    pub fn feasible_count(&self, n: usize) -> usize {
+        self.roll.violation[..n].iter().filter(|v| **v <= 0.0).count()
+    }
+
+    /// Rolls out `seq` alone and writes its trajectory, costs and margins into
+    /// the plan; returns `(violation, cost)`.
+    pub fn trace(&mut self, seq: &[Real]) -> Result<(Real, Real), PlanError> {
+        let (h, a, d, p) = (self.h, self.a, self.d, self.p);
+        let plan = &mut self.plan;
+        plan.term_costs.fill(0.0);
+        plan.margins.fill(Real::INFINITY);
+        let mut z = self.z0.clone();
+        let mut z_next = vec![0.0; d];
+        let mut margins = vec![0.0; self.objective.num_guardrails()];
+        let mut cost = 0.0;
+        let mut violation = 0.0;
+        for t in 0..h {
+            let u = &seq[t * a..(t + 1) * a];
+            let up = if t == 0 {
+                &self.u_last[..]
+            } else {
+                &seq[(t - 1) * a..t * a]
+            };
+            self.model.predict(&z, u, &mut z_next)?;
+            let y = &mut plan.readouts[t * p..(t + 1) * p];
+            self.model.readout(&z_next, y)?;
+            cost += self.objective.stage_cost(
+                y,
+                &z_next,
+                u,
+                up,
+                t + 1 == h,
+                &mut self.scratch,
+                Some(&mut plan.term_costs),
+            );
+            self.objective.margins(y, true, &mut margins);
+            for (m, o) in margins.iter().zip(plan.margins.iter_mut()) {
+                violation += (-m).max(0.0);
+                *o = o.min(*m);
+            }
+            if y.iter().any(|x| !x.is_finite()) {
+                violation = Real::INFINITY;
+            }
+            std::mem::swap(&mut z, &mut z_next);
+        }
+        Ok((violation, cost))
+    }
+
+    /// Ends a call with `chosen` as the plan: shields it, fills the plan, and
+    /// keeps it as the next warm start.
+    pub fn finish(
+        &mut self,
+        chosen: &[Real],
+        iterations: usize,
+        feasible_samples: usize,
+        timed_out: bool,
+        converged: bool,
+    ) -> Result<(), PlanError> {
+        // The shield: the returned plan is re-evaluated on its own; only a
+        // plan that satisfies every guardrail may act.
+        let chosen = chosen.to_vec();
+        let (violation, cost) = self.trace(&chosen)?;
+        let feasible = violation <= 0.0 && cost.is_finite();
+        let plan = &mut self.plan;
+        plan.actions.copy_from_slice(&chosen);
+        plan.cost = cost;
+        plan.violation = violation;
+        plan.iterations = iterations;
+        plan.feasible_samples = feasible_samples;
+        plan.status = if !feasible {
+            PlanStatus::NoFeasiblePlan
+        } else if timed_out {
+            PlanStatus::OutOfTime
+        } else if converged {
+            PlanStatus::Converged
+        } else {
+            PlanStatus::IterationLimit
+        };
+        if feasible {
+            plan.action.copy_from_slice(&chosen[..self.a]);
+        } else {
+            plan.action.copy_from_slice(&self.fallback);
+        }
+        self.nominal.copy_from_slice(&chosen);
+        self.has_nominal = true;
+        self.u_last.copy_from_slice(&plan.action);
+        self.has_last = true;
+        plan.elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! Planners: one planning problem, several solvers behind one trait.
+//!
+//! Every planner solves, at each control tick, the finite-horizon problem
+//!
+//! ```text
+//! minimise_U   J(U) = Σ_t ℓ(y_{t+1}, z_{t+1}, u_t, u_{t−1}) + ℓ_H(y_H, z_H)
+//! subject to   z_0 = encode(o),  z_{t+1} = predict(z_t, u_t),  y_t = readout(z_t)
+//!              g_k(y_{t+1}) ≤ 0           for every guardrail k and step t  (hard)
+//!              u_lo ≤ u_t ≤ u_hi           (by construction)
+//! ```
+//!
+//! and returns the first action of the best *feasible* plan, or the configured
+//! safe fallback with [`PlanStatus::NoFeasiblePlan`] when none is found.
+//! Sampling planners rank feasible plans before infeasible ones, whatever their
+//! cost; the gradient planner treats guardrails as constraints of an augmented
+//! Lagrangian. All planners warm-start by shifting the previous plan, respect a
+//! time budget, are reproducible from a seed, and allocate their workspace once.
+
+mod cem;
+mod config;
+mod core;
+mod gradient;
+mod mppi;
+
+pub use cem::Cem;
+pub use config::{Fallback, PlannerConfig, PlannerKind};
+pub use gradient::Gradient;
+pub use mppi::Mppi;
+
+use crate::Real;
+use crate::error::PlanError;
+use crate::model::WorldModel;
+use crate::objective::Objective;
+use std::time::Duration;
+
+/// How a successful planning call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// All configured iterations ran and the plan is feasible.
+    IterationLimit,
+    /// A gradient planner met its tolerance with a feasible plan.
+    Converged,
+    /// The time budget ended first; the best feasible plan so far is returned.
+    OutOfTime,
+    /// No sampled or refined plan satisfied every guardrail: the action is the
+    /// safe fallback.
+    NoFeasiblePlan,
+}
+
+impl PlanStatus {
+    /// True when the returned action comes from a feasible plan.
+    #[must_use]
+    pub fn is_feasible(self) -> bool {
+        self != PlanStatus::NoFeasiblePlan
+    }
+}
+
+/// The outcome of one planning call. Buffers are reused between calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// How the call ended.
+    pub status: PlanStatus,
+    /// The action to apply now (`A`): the plan's first action, or the fallback.
+    pub action: Vec<Real>,
+    /// The best action sequence found (`H×A`, row-major).
+    pub actions: Vec<Real>,
+    /// Predicted readouts along it (`H×P`), after each action.
+    pub readouts: Vec<Real>,
+    /// Its total task cost.
+    pub cost: Real,
+    /// Its cost per term, in [`Objective::term_names`] order.
+    pub term_costs: Vec<Real>,
+    /// Its smallest buffered margin per guardrail over the horizon
+    /// (positive is safe), in [`Objective::guardrail_names`] order.
+    pub margins: Vec<Real>,
+    /// Sum of guardrail violations along it (0 when feasible).
+    pub violation: Real,
+    /// Samples of the last iteration that satisfied every guardrail.
+    pub feasible_samples: usize,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Wall-clock time of the call.
+    pub elapsed: Duration,
+}
+
+impl Plan {
+    /// The worst (smallest) guardrail margin of the plan, `+∞` without guardrails.
+    #[must_use]
+    pub fn worst_margin(&self) -> Real {
+        self.margins.iter().copied().fold(Real::INFINITY, Real::min)
+    }
+}
+
+/// A planner: call [`Planner::plan`] once per model time step with the latest observation.
+pub trait Planner: Send {
+    /// Plans from observation `obs` and returns the result (valid until the next call).
+    fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError>;
+    /// Forgets the warm start and the last action (e.g. at an episode start).
+    fn reset(&mut self);
+    /// The objective, e.g. to change targets between calls.
+    fn objective_mut(&mut self) -> &mut Objective;
+    /// The objective.
+    fn objective(&self) -> &Objective;
+    /// The configuration.
+    fn config(&self) -> &PlannerConfig;
+    /// Replaces the seed of the sampling noise (and resets the warm start).
+    fn reseed(&mut self, seed: u64);
+}
+
+/// Builds the planner named by `config.kind`.
+///
+/// ```
+/// use telic::model::PointMass;
+/// use telic::objective::{ObjectiveSpec, Residual, TermSpec};
+/// use telic::planner::{build, PlannerConfig};
+///
+/// let model = PointMass::new(2, 0.1, 2.0).unwrap();
+/// let spec = ObjectiveSpec {
+///     terms: vec![TermSpec {
+///         name: "goal".into(),
+///         residual: Residual::Readout {
+///             readouts: vec!["pos.x".into(), "pos.y".into()],
+///             target: vec![1.0, 0.0],
+///         },
+///         norm: Default::default(),
+///         weight: 1.0,
+///         phase: Default::default(),
+///     }],
+///     ..Default::default()
+/// };
+/// let objective = spec.compile(telic::model::WorldModel::spec(&model)).unwrap();
+/// let mut planner = build(model, objective, PlannerConfig::default()).unwrap();
+/// let plan = planner.plan(&[0.0, 0.0, 0.0, 0.0]).unwrap();
+/// assert!(plan.action[0] > 0.0); // accelerate towards x = 1
+/// ```
+pub fn build<M: WorldModel + 'static>(
+    model: M,
+    objective: Objective,
+    config: PlannerConfig,
+) -> Result<Box<dyn Planner>, PlanError> {
+    Ok(match config.kind {
+        PlannerKind::Mppi => Box::new(Mppi::new(model, objective, config)?),
+        PlannerKind::Cem => Box::new(Cem::new(model, objective, config)?),
+        PlannerKind::Gradient => Box::new(Gradient::new(model, objective, config)?),
+    })
+}
+
+#[cfg(test)]
+mod tests;

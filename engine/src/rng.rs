@@ -1,0 +1,186 @@
+//! A small, fast, seedable random number generator.
+//!
+//! Planners must be reproducible from a seed on every platform and across
+//! dependency upgrades, so Telic carries its own generator (xoshiro256++,
+//! seeded through SplitMix64) instead of relying on a crate whose stream may
+//! change between versions.
+
+use crate::Real;
+
+/// xoshiro256++ by Blackman and Vigna, seeded with SplitMix64.
+#[derive(Clone, Debug)]
+pub struct Rng {
+    s: [u64; 4],
+    /// A second normal deviate left over from the last Box–Muller draw.
+    spare: Option<Real>,
+}
+
+impl Rng {
+    /// A generator whose whole stream is determined by `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        let mut sm = seed;
+        let mut next = || {
+            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = sm;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Self {
+            s: [next(), next(), next(), next()],
+            spare: None,
+        }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn uniform(&mut self) -> Real {
+        (self.next_u64() >> 11) as Real * (1.0 / (1u64 << 53) as Real)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: Real, hi: Real) -> Real {
+        lo + (hi - lo) * self.uniform()
+    }
+
+    /// Uniform integer in `0..n` (`n > 0`; returns 0 for `n == 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Standard normal deviate (Box–Muller, both outputs used).
+    pub fn normal(&mut self) -> Real {
+        if let Some(x) = self.spare.take() {
+            return x;
+        }
+        let u1 = (1.0 - self.uniform()).max(Real::MIN_POSITIVE);
+        let u2 = self.uniform();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare = Some(r * s);
+        r * c
+    }
+
+    /// Fills `out` with standard normal deviates.
+    pub fn fill_normal(&mut self, out: &mut [Real]) {
+        for x in out {
+            *x = self.normal();
+        }
+    }
+}
+
+/// Colored (power-law) noise of exponent `beta` along a sequence of length `n`,
+/// as used by iCEM (Pinneri et al., 2020): β = 0 is white noise, β = 2 is
+/// Brownian-like, smoother noise that explores more efficiently for robots.
+///
+/// Generated in the frequency domain by scaling white Gaussian coefficients by
+/// `f^{-β/2}` and transforming back with a direct DFT (horizons are short, so
+/// `O(n²)` is cheaper than planning an FFT). The result is normalised to unit
+/// standard deviation. `scratch` must hold `2 * n` values.
+pub fn colored_noise(rng: &mut Rng, beta: Real, out: &mut [Real], scratch: &mut [Real]) {
+    let n = out.len();
+    if n == 0 {
+        return;
+    }
+    if beta == 0.0 || n < 3 || scratch.len() < 2 * n {
+        rng.fill_normal(out);
+        return;
+    }
+    let n_freq = n / 2 + 1;
+    let (re, im) = scratch.split_at_mut(n);
+    for k in 0..n_freq {
+        // Skip the DC term so the noise has zero mean over the horizon.
+        let scale = if k == 0 {
+            0.0
+        } else {
+            (k as Real / n as Real).powf(-beta / 2.0)
+        };
+        re[k] = rng.normal() * scale;
+        im[k] = if k == 0 || (n % 2 == 0 && k == n / 2) {
+            0.0
+        } else {
+            rng.normal() * scale
+        };
+    }
+    let tau = std::f64::consts::TAU;
+    for (t, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0;
+        for k in 0..n_freq {
+            let phase = tau * (k * t) as Real / n as Real;
+            let (s, c) = phase.sin_cos();
+            let mult = if k == 0 || (n % 2 == 0 && k == n / 2) {
+                1.0
+            } else {
+                2.0
+            };
+            acc += mult * (re[k] * c - im[k] * s);
+        }
+        *o = acc;
+    }
+    let mean = out.iter().sum::<Real>() / n as Real;
+    let var = out.iter().map(|x| (x - mean) * (x - mean)).sum::<Real>() / n as Real;
+    let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+    for o in out.iter_mut() {
+        *o = (*o - mean) * inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_stream() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        assert_ne!(Rng::new(7).next_u64(), Rng::new(8).next_u64());
+    }
+
+    #[test]
+    fn normal_has_unit_moments() {
+        let mut r = Rng::new(1);
+        let n = 200_000;
+        let xs: Vec<Real> = (0..n).map(|_| r.normal()).collect();
+        let mean = xs.iter().sum::<Real>() / n as Real;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<Real>() / n as Real;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.02, "var {var}");
+    }
+
+    #[test]
+    fn colored_noise_is_smoother_than_white() {
+        let mut r = Rng::new(3);
+        let n = 32;
+        let mut scratch = vec![0.0; 2 * n];
+        let roughness = |x: &[Real]| x.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<Real>();
+        let (mut white, mut red) = (0.0, 0.0);
+        for _ in 0..200 {
+            let mut a = vec![0.0; n];
+            colored_noise(&mut r, 0.0, &mut a, &mut scratch);
+            white += roughness(&a);
+            colored_noise(&mut r, 2.0, &mut a, &mut scratch);
+            red += roughness(&a);
+        }
+        assert!(red < 0.3 * white, "red {red} white {white}");
+    }
+}
