@@ -1,1 +1,16 @@
-//! placeholder
+//! # telic-sim — rapier3d scenes, closed-loop episodes and ground-truth validation
+//!
+//! A [`Scene`] is a rapier3d world with a robot, randomised per episode from a
+//! seed. The [`episode`] runner closes the loop (observe → plan → act → step
+//! physics) and the validator checks every guardrail against the *true*
+//! physics state at every physics step, so a model error that would break a
+//! guardrail is counted, never hidden.
+#![deny(missing_docs)]
+
+pub mod episode;
+pub mod error;
+pub mod scenario;
+pub mod scene;
+
+pub use error::SimError;
+pub use scene::{EpisodeSetup, Scene};

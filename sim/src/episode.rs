@@ -1,0 +1,1 @@
+//! The closed loop: observe → plan → act → step physics, with ground-truth validation.

@@ -1,0 +1,71 @@
+//! Scenes: rapier3d worlds with a robot, randomised per episode.
+
+use crate::SimError;
+use telic::objective::GuardrailSpec;
+use telic::{Real, WorldModel};
+
+/// What a scene randomised for one episode: targets for named cost terms and
+/// guardrails (keep-out boxes, obstacles) to add to the scenario's objective.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpisodeSetup {
+    /// `(term name, target)` pairs set with `Objective::set_target`.
+    pub targets: Vec<(String, Vec<Real>)>,
+    /// Guardrails of this episode, added to those of the scenario.
+    pub guardrails: Vec<GuardrailSpec>,
+}
+
+/// A rapier3d world with a robot.
+///
+/// Observations have the layout of the scene's analytic model
+/// ([`Scene::analytic_model`]); ground-truth readouts have the names of
+/// [`Scene::truth_readouts`], computed from the physics state alone.
+pub trait Scene: Send {
+    /// Scene name, e.g. `"reach"`.
+    fn name(&self) -> &str;
+    /// Rebuilds the world for an episode; everything random comes from `seed`.
+    fn reset(&mut self, seed: u64) -> Result<EpisodeSetup, SimError>;
+    /// Writes the current observation into `out` (`O` values).
+    fn observe(&self, out: &mut [Real]);
+    /// Names of the ground-truth readouts, a superset of what guardrails need.
+    fn truth_readouts(&self) -> &[String];
+    /// Writes the ground-truth readouts of the current physics state into `out`.
+    fn truth(&self, out: &mut [Real]);
+    /// Sets the action held until the next call (clamped by the caller).
+    fn apply(&mut self, action: &[Real]);
+    /// Advances physics by one step of [`Scene::physics_dt`].
+    fn step(&mut self);
+    /// Physics time step in seconds.
+    fn physics_dt(&self) -> Real;
+    /// Simulated time since reset, in seconds.
+    fn time(&self) -> Real;
+    /// True when the task is achieved in the current state.
+    fn success(&self) -> bool;
+    /// The analytic world model of this scene's robot.
+    fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError>;
+}
+
+pub mod navigate;
+pub mod reach;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which scene a scenario runs, with its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SceneConfig {
+    /// A serial arm reaching random targets around keep-out boxes.
+    Reach(reach::ReachConfig),
+    /// A differential-drive robot crossing an obstacle field.
+    Navigate(navigate::NavigateConfig),
+}
+
+impl SceneConfig {
+    /// Builds the scene; relative paths are resolved against `base_dir`.
+    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Scene>, SimError> {
+        match self {
+            SceneConfig::Reach(c) => Ok(Box::new(reach::Reach::new(c, base_dir)?)),
+            SceneConfig::Navigate(c) => Ok(Box::new(navigate::Navigate::new(c)?)),
+        }
+    }
+}
