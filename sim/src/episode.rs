@@ -1,1 +1,406 @@
-//! The closed loop: observe → plan → act → step physics, with ground-truth validation.
+//! The closed loop: observe → plan → act → step physics, with a ground-truth
+//! validator checking every guardrail at every physics step.
+
+use crate::SimError;
+use crate::scenario::Scenario;
+use crate::scene::Scene;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldModel};
+
+/// Checks guardrails against the *true* physics state.
+///
+/// It compiles the episode's guardrails against the scene's ground-truth
+/// readout names and evaluates the limits themselves (the planner's safety
+/// buffers are not part of the limit).
+#[derive(Debug)]
+pub struct Validator {
+    objective: Objective,
+    names: Vec<String>,
+    margins: Vec<Real>,
+    truth: Vec<Real>,
+}
+
+impl Validator {
+    /// A validator for the guardrails and bodies of `spec`, over the readouts named `truth_names`.
+    pub fn new(spec: &ObjectiveSpec, truth_names: &[String]) -> Result<Self, String> {
+        let truth_spec = ModelSpec {
+            name: "ground truth".into(),
+            observations: vec!["-".into()],
+            actions: vec!["-".into()],
+            latent_dim: 1,
+            readouts: truth_names.to_vec(),
+            action_lower: vec![0.0],
+            action_upper: vec![0.0],
+            dt: 1.0,
+        };
+        let guard_only = ObjectiveSpec {
+            terms: Vec::new(),
+            guardrails: spec.guardrails.clone(),
+            bodies: spec.bodies.clone(),
+        };
+        let objective = guard_only.compile(&truth_spec)?;
+        let names = objective.guardrail_names().map(str::to_string).collect();
+        let g = objective.num_guardrails();
+        Ok(Self {
+            objective,
+            names,
+            margins: vec![0.0; g],
+            truth: vec![0.0; truth_names.len()],
+        })
+    }
+
+    /// Names of the guardrails checked, in order.
+    #[must_use]
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Reads the scene's true state and evaluates the margin of every
+    /// guardrail (negative: violated), see [`Validator::margins`].
+    pub fn check(&mut self, scene: &dyn Scene) {
+        scene.truth(&mut self.truth);
+        self.objective.margins(&self.truth, false, &mut self.margins);
+    }
+
+    /// The margins computed by the last [`Validator::check`].
+    #[must_use]
+    pub fn margins(&self) -> &[Real] {
+        &self.margins
+    }
+
+    /// The last true readouts read by [`Validator::check`].
+    #[must_use]
+    pub fn truth(&self) -> &[Real] {
+        &self.truth
+    }
+}
+
+/// What one episode did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeResult {
+    /// The episode's seed (reproduces it exactly).
+    pub seed: u64,
+    /// The task was achieved within the time limit.
+    pub success: bool,
+    /// Simulated seconds until success.
+    pub time_to_goal: Option<Real>,
+    /// Simulated seconds run.
+    pub duration: Real,
+    /// Running task cost of the executed trajectory (the objective's terms on
+    /// the true states, summed over control steps).
+    pub task_cost: Real,
+    /// Physics steps at which some guardrail was violated in the true state.
+    pub violation_steps: usize,
+    /// Guardrails violated at least once, with their step counts.
+    pub violated: Vec<(String, usize)>,
+    /// The smallest true margin over all guardrails and physics steps.
+    pub worst_margin: Real,
+    /// The guardrail with the smallest margin.
+    pub worst_guardrail: String,
+    /// Control steps run.
+    pub control_steps: usize,
+    /// Control steps at which no feasible plan was found (fallback applied).
+    pub fallback_steps: usize,
+    /// Wall-clock planning time of each control step, in milliseconds.
+    pub plan_latency_ms: Vec<Real>,
+}
+
+/// Per-step hook for telemetry and data collection. Every method has a no-op default.
+pub trait EpisodeObserver {
+    /// Called once after reset with the episode's compiled objective.
+    fn on_reset(&mut self, _scene: &dyn Scene, _objective: &Objective, _seed: u64) {}
+    /// Called after each plan, before the action is applied.
+    fn on_plan(&mut self, _scene: &dyn Scene, _obs: &[Real], _plan: &Plan, _step: usize) {}
+    /// Called after every physics step with the true guardrail margins.
+    fn on_physics_step(&mut self, _scene: &dyn Scene, _truth: &[Real], _margins: &[Real]) {}
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+impl EpisodeObserver for NoObserver {}
+
+/// Runs one episode of `scenario` in `scene` with `model`, everything random
+/// drawn from `seed`.
+pub fn run_episode(
+    scenario: &Scenario,
+    scene: &mut dyn Scene,
+    model: Box<dyn WorldModel>,
+    seed: u64,
+    observer: &mut dyn EpisodeObserver,
+) -> Result<EpisodeResult, SimError> {
+    let scene_err = |message: String| SimError::Scene {
+        scene: scene_name(scenario),
+        message,
+    };
+    let setup = scene.reset(seed)?;
+    let mut spec = scenario.objective.clone();
+    spec.guardrails.extend(setup.guardrails.iter().cloned());
+    let model_spec = model.spec().clone();
+    let mut objective = spec.compile(&model_spec).map_err(|m| SimError::Scenario {
+        path: scene_name(scenario),
+        message: m,
+    })?;
+    for (term, target) in &setup.targets {
+        objective.set_target(term, target).map_err(scene_err)?;
+    }
+    let mut validator = Validator::new(&spec, scene.truth_readouts()).map_err(scene_err)?;
+    let pdt = scene.physics_dt();
+    let k = match scenario.episode.physics_steps_per_control {
+        0 => (model_spec.dt / pdt).round() as usize,
+        k => k,
+    };
+    if k == 0 || ((k as Real) * pdt - model_spec.dt).abs() > 1e-6 * model_spec.dt.max(1.0) {
+        return Err(scene_err(format!(
+            "model time step {} s is not a whole number of physics steps of {} s",
+            model_spec.dt, pdt
+        )));
+    }
+    let mut config = scenario.planner.clone();
+    config.seed = seed ^ config.seed.rotate_left(17);
+    let mut planner = telic::build(model, objective.clone(), config)?;
+    observer.on_reset(scene, &objective, seed);
+
+    // A second copy of the model turns true observations into latents and
+    // readouts for the executed-cost account.
+    let mut cost_model = model_for_cost(scene)?;
+    let cost_uses_model = cost_model.spec() == &model_spec;
+    let mut obs = vec![0.0; model_spec.obs_dim()];
+    let mut z = vec![0.0; model_spec.latent_dim];
+    let mut y = vec![0.0; model_spec.readout_dim()];
+    let mut scratch = objective.scratch();
+    let mut u_prev: Option<Vec<Real>> = None;
+
+    let mut result = EpisodeResult {
+        seed,
+        success: false,
+        time_to_goal: None,
+        duration: 0.0,
+        task_cost: 0.0,
+        violation_steps: 0,
+        violated: Vec::new(),
+        worst_margin: Real::INFINITY,
+        worst_guardrail: String::new(),
+        control_steps: 0,
+        fallback_steps: 0,
+        plan_latency_ms: Vec::new(),
+    };
+    let mut violated = vec![0usize; validator.names().len()];
+    // The start state is checked too: a scene must not start in violation.
+    validator.check(scene);
+    account(&mut result, &mut violated, &validator);
+
+    let max_time = scenario.episode.max_time;
+    let mut step = 0;
+    while scene.time() + 0.5 * pdt < max_time {
+        scene.observe(&mut obs);
+        let t0 = Instant::now();
+        let plan = planner.plan(&obs)?;
+        result
+            .plan_latency_ms
+            .push(t0.elapsed().as_secs_f64() * 1e3);
+        if plan.status == PlanStatus::NoFeasiblePlan {
+            result.fallback_steps += 1;
+        }
+        observer.on_plan(scene, &obs, plan, step);
+        let action = plan.action.clone();
+        scene.apply(&action);
+        for _ in 0..k {
+            scene.step();
+            validator.check(scene);
+            observer.on_physics_step(scene, validator.truth(), validator.margins());
+            account(&mut result, &mut violated, &validator);
+        }
+        step += 1;
+        if cost_uses_model {
+            scene.observe(&mut obs);
+            cost_model.encode(&obs, &mut z)?;
+            cost_model.readout(&z, &mut y)?;
+            let prev = u_prev.as_deref().unwrap_or(&action);
+            result.task_cost +=
+                objective.stage_cost(&y, &z, &action, prev, false, &mut scratch, None);
+        }
+        u_prev = Some(action);
+        if scene.success() {
+            result.success = true;
+            result.time_to_goal = Some(scene.time());
+            break;
+        }
+    }
+    result.control_steps = step;
+    result.duration = scene.time();
+    result.violated = validator
+        .names()
+        .iter()
+        .zip(&violated)
+        .filter(|(_, n)| **n > 0)
+        .map(|(name, n)| (name.clone(), *n))
+        .collect();
+    Ok(result)
+}
+
+fn model_for_cost(scene: &dyn Scene) -> Result<Box<dyn WorldModel>, SimError> {
+    scene.analytic_model()
+}
+
+fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
+    let mut any = false;
+    for (i, m) in v.margins().iter().enumerate() {
+        if *m < result.worst_margin {
+            result.worst_margin = *m;
+            result.worst_guardrail = v.names().get(i).cloned().unwrap_or_default();
+        }
+        if *m < 0.0 {
+            any = true;
+            if let Some(c) = violated.get_mut(i) {
+                *c += 1;
+            }
+        }
+    }
+    if any {
+        result.violation_steps += 1;
+    }
+}
+
+fn scene_name(s: &Scenario) -> String {
+    match &s.scene {
+        crate::scene::SceneConfig::Reach(_) => "reach".into(),
+        crate::scene::SceneConfig::Navigate(_) => "navigate".into(),
+    }
+}
+
+/// Aggregate figures over many episodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Episodes run.
+    pub episodes: usize,
+    /// Episodes that achieved the task.
+    pub successes: usize,
+    /// `successes / episodes`.
+    pub success_rate: Real,
+    /// Mean simulated time to goal over successful episodes (seconds).
+    pub mean_time_to_goal: Option<Real>,
+    /// Mean executed task cost.
+    pub mean_task_cost: Real,
+    /// Physics steps with a true guardrail violation, over all episodes.
+    pub violation_steps: usize,
+    /// Episodes with at least one true violation.
+    pub episodes_with_violations: usize,
+    /// Smallest true guardrail margin seen.
+    pub worst_margin: Real,
+    /// Control steps that used the safe fallback.
+    pub fallback_steps: usize,
+    /// Median plan latency (ms).
+    pub plan_latency_p50_ms: Real,
+    /// 99th-percentile plan latency (ms).
+    pub plan_latency_p99_ms: Real,
+    /// Largest plan latency (ms).
+    pub plan_latency_max_ms: Real,
+}
+
+/// Value at quantile `q` (nearest rank) of `xs`; NaN when empty.
+#[must_use]
+pub fn quantile(xs: &[Real], q: Real) -> Real {
+    if xs.is_empty() {
+        return Real::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((q * v.len() as Real).ceil() as usize).clamp(1, v.len()) - 1;
+    v[idx]
+}
+
+impl Summary {
+    /// Aggregates `results`.
+    #[must_use]
+    pub fn of(results: &[EpisodeResult]) -> Self {
+        let n = results.len();
+        let successes = results.iter().filter(|r| r.success).count();
+        let ttg: Vec<Real> = results.iter().filter_map(|r| r.time_to_goal).collect();
+        let lat: Vec<Real> = results
+            .iter()
+            .flat_map(|r| r.plan_latency_ms.iter().copied())
+            .collect();
+        Self {
+            episodes: n,
+            successes,
+            success_rate: if n == 0 { 0.0 } else { successes as Real / n as Real },
+            mean_time_to_goal: (!ttg.is_empty()).then(|| ttg.iter().sum::<Real>() / ttg.len() as Real),
+            mean_task_cost: if n == 0 {
+                0.0
+            } else {
+                results.iter().map(|r| r.task_cost).sum::<Real>() / n as Real
+            },
+            violation_steps: results.iter().map(|r| r.violation_steps).sum(),
+            episodes_with_violations: results.iter().filter(|r| r.violation_steps > 0).count(),
+            worst_margin: results
+                .iter()
+                .map(|r| r.worst_margin)
+                .fold(Real::INFINITY, Real::min),
+            fallback_steps: results.iter().map(|r| r.fallback_steps).sum(),
+            plan_latency_p50_ms: quantile(&lat, 0.5),
+            plan_latency_p99_ms: quantile(&lat, 0.99),
+            plan_latency_max_ms: lat.iter().copied().fold(Real::NAN, Real::max),
+        }
+    }
+}
+
+/// The seed of episode `index` of a run seeded with `seed`.
+#[must_use]
+pub fn episode_seed(seed: u64, index: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(index as u64)
+}
+
+/// Runs `episodes` episodes on `jobs` threads (results in episode order);
+/// `progress` is called after each finished episode.
+pub fn run_batch(
+    scenario: &Scenario,
+    episodes: usize,
+    seed: u64,
+    jobs: usize,
+    progress: &(dyn Fn(&EpisodeResult) + Sync),
+) -> Result<Vec<EpisodeResult>, SimError> {
+    let jobs = jobs.clamp(1, episodes.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || -> Result<Vec<(usize, EpisodeResult)>, SimError> {
+        let mut scene = scenario.scene.build(&scenario.base_dir)?;
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= episodes {
+                return Ok(out);
+            }
+            let model = scene.analytic_model()?;
+            let r = run_episode(
+                scenario,
+                scene.as_mut(),
+                model,
+                episode_seed(seed, i),
+                &mut NoObserver,
+            )?;
+            progress(&r);
+            out.push((i, r));
+        }
+    };
+    let parts: Vec<Result<Vec<(usize, EpisodeResult)>, SimError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SimError::Scene {
+                        scene: scene_name(scenario),
+                        message: "an episode worker panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(episodes);
+    for p in parts {
+        all.extend(p?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, r)| r).collect())
+}

@@ -1,1 +1,193 @@
-fn main(){}
+//! `telic` — run Telic scenes from the command line.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use telic::PlannerKind;
+use telic_sim::episode::{EpisodeResult, Summary, run_batch};
+use telic_sim::scenario::{Scenario, scenario_dir};
+
+#[derive(Parser, Debug)]
+#[command(name = "telic", version, about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run episodes of a scene (a shipped name such as `reach`, or a scenario .toml).
+    Run(RunArgs),
+    /// List the shipped scenes.
+    Scenes,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Scene name (`reach`, `navigate`) or path to a scenario .toml file.
+    scene: String,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 20)]
+    episodes: usize,
+    /// Seed of the run; episode i uses a seed derived from it.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Planner: mppi, cem or gradient (default: the scenario's).
+    #[arg(long)]
+    planner: Option<PlannerKind>,
+    /// Override the planner's samples per iteration.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Override the planner's horizon.
+    #[arg(long)]
+    horizon: Option<usize>,
+    /// Episodes run in parallel (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write per-episode results and the summary as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Scenes => {
+            let dir = scenario_dir();
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+                })
+                .collect();
+            names.sort();
+            for n in names {
+                println!("{n}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    if args.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let mut scenario = Scenario::load(&args.scene)?;
+    if let Some(kind) = args.planner {
+        scenario.planner.kind = kind;
+    }
+    if let Some(n) = args.samples {
+        scenario.planner.samples = n;
+    }
+    if let Some(h) = args.horizon {
+        scenario.planner.horizon = h;
+    }
+    scenario.validate(&args.scene)?;
+    // Fail on an unwritable JSON path before spending minutes on episodes.
+    if let Some(path) = &args.json {
+        std::fs::write(path, b"")
+            .with_context(|| format!("cannot write results to {}", path.display()))?;
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(args.episodes as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} episodes  {msg}  ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_prefix(args.scene.clone());
+        b
+    };
+    let successes = std::sync::atomic::AtomicUsize::new(0);
+    let violations = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |r: &EpisodeResult| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = successes.fetch_add(usize::from(r.success), Relaxed) + usize::from(r.success);
+        let v = violations.fetch_add(r.violation_steps, Relaxed) + r.violation_steps;
+        bar.inc(1);
+        bar.set_message(format!("success {s}, violations {v}"));
+    };
+    let results = run_batch(&scenario, args.episodes, args.seed, jobs, &progress)?;
+    bar.finish_and_clear();
+    let summary = Summary::of(&results);
+    print_summary(&args, &scenario, &summary);
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "scene": args.scene,
+            "seed": args.seed,
+            "planner": scenario.planner,
+            "summary": summary,
+            "episodes": results,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("cannot write results to {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
+    let p = &scenario.planner;
+    let kind = match p.kind {
+        PlannerKind::Mppi => "mppi",
+        PlannerKind::Cem => "cem",
+        PlannerKind::Gradient => "gradient",
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("scene", args.scene.clone()),
+        (
+            "planner",
+            format!(
+                "{kind}, {} samples x {} steps x {} iterations",
+                p.samples, p.horizon, p.iterations
+            ),
+        ),
+        ("episodes (seed)", format!("{} ({})", s.episodes, args.seed)),
+        (
+            "success rate",
+            format!("{:.1}% ({}/{})", 100.0 * s.success_rate, s.successes, s.episodes),
+        ),
+        (
+            "mean time to goal",
+            s.mean_time_to_goal
+                .map_or("-".into(), |t| format!("{t:.2} s")),
+        ),
+        ("mean task cost", format!("{:.3}", s.mean_task_cost)),
+        (
+            "true violations",
+            format!(
+                "{} physics steps in {} episodes",
+                s.violation_steps, s.episodes_with_violations
+            ),
+        ),
+        ("worst true margin", format!("{:.4}", s.worst_margin)),
+        ("fallback steps", format!("{}", s.fallback_steps)),
+        (
+            "plan latency",
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                s.plan_latency_p50_ms, s.plan_latency_p99_ms, s.plan_latency_max_ms
+            ),
+        ),
+    ];
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    println!();
+    for (k, v) in rows {
+        println!("  {k:<w$}  {v}");
+    }
+}
