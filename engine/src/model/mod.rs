@@ -4,9 +4,11 @@
 //! batch size is the buffer length divided by the width. Models take `&mut self`
 //! so that backends can reuse internal buffers between calls.
 
+mod arm;
 mod point_mass;
 mod unicycle;
 
+pub use arm::{JointLimits, SerialArm};
 pub use point_mass::PointMass;
 pub use unicycle::Unicycle;
 
