@@ -23,7 +23,7 @@ pub struct Validator {
 
 impl Validator {
     /// A validator for the guardrails and bodies of `spec`, over the readouts named `truth_names`.
-    pub fn new(spec: &ObjectiveSpec, truth_names: &[String]) -> Result<Self, String> {
+    pub fn new(spec: &ObjectiveSpec, truth_names: &[String]) -> Result<Self, telic::PlanError> {
         let truth_spec = ModelSpec {
             name: "ground truth".into(),
             observations: vec!["-".into()],
@@ -60,7 +60,8 @@ impl Validator {
     /// guardrail (negative: violated), see [`Validator::margins`].
     pub fn check(&mut self, scene: &dyn Scene) {
         scene.truth(&mut self.truth);
-        self.objective.margins(&self.truth, false, &mut self.margins);
+        self.objective
+            .margins(&self.truth, false, &mut self.margins);
     }
 
     /// The margins computed by the last [`Validator::check`].
@@ -138,14 +139,11 @@ pub fn run_episode(
     let mut spec = scenario.objective.clone();
     spec.guardrails.extend(setup.guardrails.iter().cloned());
     let model_spec = model.spec().clone();
-    let mut objective = spec.compile(&model_spec).map_err(|m| SimError::Scenario {
-        path: scene_name(scenario),
-        message: m,
-    })?;
+    let mut objective = spec.compile(&model_spec)?;
     for (term, target) in &setup.targets {
-        objective.set_target(term, target).map_err(scene_err)?;
+        objective.set_target(term, target)?;
     }
-    let mut validator = Validator::new(&spec, scene.truth_readouts()).map_err(scene_err)?;
+    let mut validator = Validator::new(&spec, scene.truth_readouts())?;
     let pdt = scene.physics_dt();
     let k = match scenario.episode.physics_steps_per_control {
         0 => (model_spec.dt / pdt).round() as usize,
@@ -325,8 +323,13 @@ impl Summary {
         Self {
             episodes: n,
             successes,
-            success_rate: if n == 0 { 0.0 } else { successes as Real / n as Real },
-            mean_time_to_goal: (!ttg.is_empty()).then(|| ttg.iter().sum::<Real>() / ttg.len() as Real),
+            success_rate: if n == 0 {
+                0.0
+            } else {
+                successes as Real / n as Real
+            },
+            mean_time_to_goal: (!ttg.is_empty())
+                .then(|| ttg.iter().sum::<Real>() / ttg.len() as Real),
             mean_task_cost: if n == 0 {
                 0.0
             } else {

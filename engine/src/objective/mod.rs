@@ -15,6 +15,7 @@ pub use guardrail::{BodySpec, GuardrailSpec, LimitSpec};
 pub use norm::Norm;
 
 use crate::Real;
+use crate::error::PlanError;
 use crate::model::ModelSpec;
 use guardrail::{Body, Guard, PointIdx};
 use serde::{Deserialize, Serialize};
@@ -136,8 +137,13 @@ pub struct Objective {
 }
 
 impl ObjectiveSpec {
-    /// Resolves names against `model` and checks every value.
-    pub fn compile(&self, model: &ModelSpec) -> Result<Objective, String> {
+    /// Resolves names against `model` and checks every value; the error names
+    /// the term, guardrail or body at fault ([`PlanError::Objective`]).
+    pub fn compile(&self, model: &ModelSpec) -> Result<Objective, PlanError> {
+        self.compile_inner(model).map_err(PlanError::Objective)
+    }
+
+    fn compile_inner(&self, model: &ModelSpec) -> Result<Objective, String> {
         let readout = |name: &str| {
             model.readout_index(name).ok_or_else(|| {
                 format!(
@@ -270,11 +276,15 @@ impl ObjectiveSpec {
             let name = g.name().to_string();
             let buffer = g.margin();
             if !(buffer.is_finite() && buffer >= 0.0) {
-                return Err(format!("guardrail '{name}': margin must be >= 0, got {buffer}"));
+                return Err(format!(
+                    "guardrail '{name}': margin must be >= 0, got {buffer}"
+                ));
             }
             let guard = match g {
                 GuardrailSpec::KeepOut { shape, bodies, .. } => {
-                    shape.validate().map_err(|m| format!("guardrail '{name}': {m}"))?;
+                    shape
+                        .validate()
+                        .map_err(|m| format!("guardrail '{name}': {m}"))?;
                     Guard::Distance {
                         bodies: select(bodies, &name)?,
                         shapes: vec![shape.compile()],
@@ -291,7 +301,8 @@ impl ObjectiveSpec {
                         return Err(format!("guardrail '{name}': min_distance must be >= 0"));
                     }
                     for s in obstacles {
-                        s.validate().map_err(|m| format!("guardrail '{name}': {m}"))?;
+                        s.validate()
+                            .map_err(|m| format!("guardrail '{name}': {m}"))?;
                     }
                     Guard::Distance {
                         bodies: select(bodies, &name)?,
@@ -306,7 +317,9 @@ impl ObjectiveSpec {
                     ..
                 } => {
                     if lower.iter().zip(upper).any(|(a, b)| !(a < b)) {
-                        return Err(format!("guardrail '{name}': workspace lower must be < upper"));
+                        return Err(format!(
+                            "guardrail '{name}': workspace lower must be < upper"
+                        ));
                     }
                     Guard::Workspace {
                         bodies: select(bodies, &name)?,
@@ -392,7 +405,12 @@ impl Objective {
     }
 
     /// Replaces the target of the term called `term`.
-    pub fn set_target(&mut self, term: &str, target: &[Real]) -> Result<(), String> {
+    pub fn set_target(&mut self, term: &str, target: &[Real]) -> Result<(), PlanError> {
+        self.set_target_inner(term, target)
+            .map_err(PlanError::Objective)
+    }
+
+    fn set_target_inner(&mut self, term: &str, target: &[Real]) -> Result<(), String> {
         let (latent_dim, action_dim) = (self.latent_dim, self.action_dim);
         let t = self
             .terms
@@ -431,7 +449,15 @@ impl Objective {
         Ok(())
     }
 
-    fn residual(&self, t: &Term, y: &[Real], z: &[Real], u: &[Real], u_prev: &[Real], r: &mut [Real]) -> usize {
+    fn residual(
+        &self,
+        t: &Term,
+        y: &[Real],
+        z: &[Real],
+        u: &[Real],
+        u_prev: &[Real],
+        r: &mut [Real],
+    ) -> usize {
         match &t.res {
             Res::Readout(idx) => {
                 for ((o, i), g) in r.iter_mut().zip(idx).zip(&t.target) {
@@ -477,7 +503,8 @@ impl Objective {
     ) -> Real {
         let mut total = 0.0;
         for (k, t) in self.terms.iter().enumerate() {
-            let times = Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            let times =
+                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
             if times == 0.0 {
                 continue;
             }
@@ -490,7 +517,11 @@ impl Objective {
                 *slot += c;
             }
         }
-        if total.is_finite() { total } else { Real::INFINITY }
+        if total.is_finite() {
+            total
+        } else {
+            Real::INFINITY
+        }
     }
 
     /// Gradient of [`Self::stage_cost`] with respect to `y`, `z`, `u` and `u_prev`,
@@ -511,13 +542,15 @@ impl Objective {
     ) {
         let mut g = vec![0.0; self.max_term_width];
         for t in &self.terms {
-            let times = Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            let times =
+                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
             if times == 0.0 {
                 continue;
             }
             let n = self.residual(t, y, z, u, u_prev, &mut scratch.r);
             g[..n].fill(0.0);
-            t.norm.add_gradient(&scratch.r[..n], times * t.weight, &mut g[..n]);
+            t.norm
+                .add_gradient(&scratch.r[..n], times * t.weight, &mut g[..n]);
             match &t.res {
                 Res::Readout(idx) => {
                     for (i, gi) in idx.iter().zip(&g) {
