@@ -9,7 +9,11 @@ use telic_sim::episode::{EpisodeResult, Summary, run_batch};
 use telic_sim::scenario::{Scenario, scenario_dir};
 
 #[derive(Parser, Debug)]
-#[command(name = "telic", version, about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes")]
+#[command(
+    name = "telic",
+    version,
+    about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,8 @@ fn main() -> Result<()> {
                 .filter_map(|e| e.ok())
                 .filter_map(|e| {
                     let p = e.path();
-                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_string))?
+                    (p.extension()? == "toml")
+                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
                 })
                 .collect();
             names.sort();
@@ -160,7 +165,12 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
         ("episodes (seed)", format!("{} ({})", s.episodes, args.seed)),
         (
             "success rate",
-            format!("{:.1}% ({}/{})", 100.0 * s.success_rate, s.successes, s.episodes),
+            format!(
+                "{:.1}% ({}/{})",
+                100.0 * s.success_rate,
+                s.successes,
+                s.episodes
+            ),
         ),
         (
             "mean time to goal",

@@ -164,6 +164,9 @@ mod tests {
         let err = m.predict(&[0.0; 4], &[0.0; 3], &mut z).unwrap_err();
         assert!(matches!(err, ModelError::Shape { what: "u", .. }), "{err}");
         let err = m.encode(&[0.0, Real::NAN, 0.0, 0.0], &mut z).unwrap_err();
-        assert!(matches!(err, ModelError::NonFinite { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, ModelError::NonFinite { index: 1, .. }),
+            "{err}"
+        );
     }
 }

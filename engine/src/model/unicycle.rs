@@ -166,19 +166,19 @@ mod tests {
     #[test]
     fn jacobians_match_finite_differences() {
         let mut m = Unicycle::new(0.1, 1.0, 2.0, 0.2).unwrap();
-        super::super::tests::check_jacobians(
-            &mut m,
-            &[0.3, -0.1, 0.7, 0.4, -0.3],
-            &[0.8, 0.5],
-        );
+        super::super::tests::check_jacobians(&mut m, &[0.3, -0.1, 0.7, 0.4, -0.3], &[0.8, 0.5]);
     }
 
     #[test]
     fn drives_straight_along_heading() {
         let mut m = Unicycle::new(0.1, 1.0, 2.0, 0.0).unwrap();
         let mut z = [0.0; 5];
-        m.predict(&[0.0, 0.0, std::f64::consts::FRAC_PI_2, 0.0, 0.0], &[1.0, 0.0], &mut z)
-            .unwrap();
+        m.predict(
+            &[0.0, 0.0, std::f64::consts::FRAC_PI_2, 0.0, 0.0],
+            &[1.0, 0.0],
+            &mut z,
+        )
+        .unwrap();
         assert!(z[0].abs() < 1e-12 && (z[1] - 0.1).abs() < 1e-12, "{z:?}");
     }
 }

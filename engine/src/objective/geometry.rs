@@ -221,12 +221,12 @@ impl CompiledShape {
     #[must_use]
     pub fn segment_distance(&self, a: &V3, b: &V3) -> Real {
         match self {
-            CompiledShape::Sphere { center, radius } => point_segment_distance(center, a, b) - radius,
-            CompiledShape::Capsule {
-                a: c,
-                b: d,
-                radius,
-            } => segment_segment_distance(a, b, c, d) - radius,
+            CompiledShape::Sphere { center, radius } => {
+                point_segment_distance(center, a, b) - radius
+            }
+            CompiledShape::Capsule { a: c, b: d, radius } => {
+                segment_segment_distance(a, b, c, d) - radius
+            }
             _ => {
                 // The signed distance to a convex set is convex along a segment:
                 // golden-section search finds its minimum, and because it is

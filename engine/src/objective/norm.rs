@@ -126,7 +126,11 @@ mod tests {
                 p[i] += h;
                 m[i] -= h;
                 let fd = (norm.eval(&p) - norm.eval(&m)) / (2.0 * h);
-                assert!((fd - g[i]).abs() < 1e-5, "{norm:?} dim {i}: {fd} vs {}", g[i]);
+                assert!(
+                    (fd - g[i]).abs() < 1e-5,
+                    "{norm:?} dim {i}: {fd} vs {}",
+                    g[i]
+                );
             }
         }
     }

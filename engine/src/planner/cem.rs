@@ -95,7 +95,12 @@ impl<M: WorldModel> Planner for Cem<M> {
             self.order.clear();
             self.order.extend(0..n);
             self.order.sort_by(|&i, &j| {
-                rank(roll.violation[i], roll.cost[i], roll.violation[j], roll.cost[j])
+                rank(
+                    roll.violation[i],
+                    roll.cost[i],
+                    roll.violation[j],
+                    roll.cost[j],
+                )
             });
             for (e, &i) in self.order.iter().take(k).enumerate() {
                 self.elites[e * len..(e + 1) * len]

@@ -73,7 +73,10 @@ impl<M: WorldModel> Planner for Mppi<M> {
             let (score, pool): (&[Real], Real) = if feasible > 0 {
                 (&roll.cost[..n], 0.0)
             } else {
-                let vmin = roll.violation[..n].iter().copied().fold(Real::INFINITY, Real::min);
+                let vmin = roll.violation[..n]
+                    .iter()
+                    .copied()
+                    .fold(Real::INFINITY, Real::min);
                 (&roll.violation[..n], vmin)
             };
             let eligible = |i: usize| {
