@@ -188,6 +188,11 @@ pub(crate) enum Guard {
 impl Guard {
     /// The signed margin of the limit itself (no safety buffer) at readouts `y`.
     pub(crate) fn limit_margin(&self, y: &[Real]) -> Real {
+        // `Real::min` and the distance functions drop NaN, so a readout that
+        // is not finite could look safe: report NaN instead (shown as −∞).
+        if !self.reads_finite(y) {
+            return Real::NAN;
+        }
         match self {
             Guard::Distance {
                 bodies,
@@ -235,6 +240,21 @@ impl Guard {
             Guard::Speed { idx, max } => {
                 let s = idx.iter().map(|i| y[*i] * y[*i]).sum::<Real>().sqrt();
                 max - s
+            }
+        }
+    }
+
+    /// True when every readout this guardrail reads is finite.
+    fn reads_finite(&self, y: &[Real]) -> bool {
+        let point = |p: &PointIdx| {
+            y[p.x].is_finite() && y[p.y].is_finite() && p.z.is_none_or(|i| y[i].is_finite())
+        };
+        match self {
+            Guard::Distance { bodies, .. } | Guard::Workspace { bodies, .. } => bodies
+                .iter()
+                .all(|b| point(&b.a) && b.b.as_ref().is_none_or(point)),
+            Guard::Limits { idx, .. } | Guard::Speed { idx, .. } => {
+                idx.iter().all(|i| y[*i].is_finite())
             }
         }
     }
