@@ -57,9 +57,10 @@ impl<M: WorldModel> Planner for Cem<M> {
         for row in self.std.chunks_mut(a) {
             row.copy_from_slice(&c.sigma);
         }
-        // Elites of the previous call, shifted by one step like the nominal.
+        // Elites of the previous call, shifted by one step like the nominal
+        // (one-step elites are kept as they are).
         let shifted = self.kept.min(k);
-        for e in 0..shifted {
+        for e in (0..shifted).take_while(|_| len > a) {
             let s = &mut self.elites[e * len..(e + 1) * len];
             s.copy_within(a.., 0);
             let last = len - a;

@@ -255,11 +255,15 @@ impl<M: WorldModel> Core<M> {
         }
         self.model.spec().clamp_actions(&mut self.fallback);
         if self.has_nominal {
+            // Shift by one step and repeat the last action; a one-step plan
+            // is kept as it is.
             let a = self.a;
-            self.nominal.copy_within(a.., 0);
-            let last = self.nominal.len() - a;
-            let (head, tail) = self.nominal.split_at_mut(last);
-            tail.copy_from_slice(&head[last - a..]);
+            if self.nominal.len() > a {
+                self.nominal.copy_within(a.., 0);
+                let last = self.nominal.len() - a;
+                let (head, tail) = self.nominal.split_at_mut(last);
+                tail.copy_from_slice(&head[last - a..]);
+            }
         } else {
             // First call: start from holding the fallback, a plan that is
             // usually safe and always admissible.

@@ -1,1 +1,720 @@
+//! Unit tests of the planners: determinism, fallbacks when nothing is feasible,
+//! the shield, and clear errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::core::rank;
+use super::*;
+use crate::error::ModelError;
+use crate::model::{ModelSpec, PointMass, Unicycle};
+use crate::objective::ObjectiveSpec;
+use std::cmp::Ordering;
+
+/// Reach (1, 0.5) while staying out of a ball at (0.5, 0.25), gently.
+const REACH: &str = r#"
+    bodies = [{ name = "p", points = ["pos"], radius = 0.1 }]
+
+    [[terms]]
+    name = "goal"
+    residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [1.0, 0.5] }
+
+    [[terms]]
+    name = "smooth"
+    weight = 0.01
+    residual = { kind = "action_rate" }
+
+    [[guardrails]]
+    kind = "keep_out"
+    name = "ball"
+    margin = 0.05
+    shape = { type = "sphere", center = [0.5, 0.25, 0.0], radius = 0.15 }
+"#;
+
+fn objective(toml: &str, model: &ModelSpec) -> Objective {
+    toml::from_str::<ObjectiveSpec>(toml)
+        .unwrap()
+        .compile(model)
+        .unwrap()
+}
+
+fn config(kind: PlannerKind, seed: u64) -> PlannerConfig {
+    PlannerConfig {
+        kind,
+        horizon: 15,
+        samples: 64,
+        iterations: 2,
+        seed,
+        ..Default::default()
+    }
+}
+
+fn point_mass() -> PointMass {
+    PointMass::new(2, 0.1, 2.0).unwrap()
+}
+
+fn planner(toml: &str, cfg: PlannerConfig) -> Box<dyn Planner> {
+    let model = point_mass();
+    let obj = objective(toml, model.spec());
+    build(model, obj, cfg).unwrap()
+}
+
+/// Every number of a plan except its wall-clock time, as bits.
+fn fingerprint(p: &Plan) -> Vec<u64> {
+    let mut out = vec![
+        p.status as u64,
+        p.feasible_samples as u64,
+        p.iterations as u64,
+        p.cost.to_bits(),
+        p.violation.to_bits(),
+    ];
+    for xs in [
+        &p.action,
+        &p.actions,
+        &p.readouts,
+        &p.term_costs,
+        &p.margins,
+    ] {
+        out.extend(xs.iter().map(|x| x.to_bits()));
+    }
+    out
+}
+
+/// Closed loop on a point-mass plant from `x0` for `steps` ticks.
+fn run(planner: &mut dyn Planner, x0: [Real; 4], steps: usize) -> Vec<Vec<u64>> {
+    let mut plant = point_mass();
+    let mut x = x0.to_vec();
+    let mut next = vec![0.0; 4];
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        let plan = planner.plan(&x).unwrap();
+        out.push(fingerprint(plan));
+        plant.predict(&x, &plan.action, &mut next).unwrap();
+        x.copy_from_slice(&next);
+    }
+    out
+}
+
+const KINDS: [PlannerKind; 2] = [PlannerKind::Mppi, PlannerKind::Cem];
+
+#[test]
+fn same_seed_gives_bit_identical_plans() {
+    for kind in KINDS {
+        let a = run(&mut *planner(REACH, config(kind, 42)), [0.0; 4], 6);
+        let b = run(&mut *planner(REACH, config(kind, 42)), [0.0; 4], 6);
+        assert_eq!(a, b, "{kind:?}");
+    }
+}
+
+#[test]
+fn different_seeds_give_different_plans() {
+    for kind in KINDS {
+        let a = run(&mut *planner(REACH, config(kind, 1)), [0.0; 4], 3);
+        let b = run(&mut *planner(REACH, config(kind, 2)), [0.0; 4], 3);
+        for (t, (pa, pb)) in a.iter().zip(&b).enumerate() {
+            assert_ne!(pa, pb, "{kind:?}: step {t} is the same under two seeds");
+        }
+    }
+}
+
+#[test]
+fn reseed_restores_the_sequence() {
+    for kind in KINDS {
+        let fresh = run(&mut *planner(REACH, config(kind, 7)), [0.0; 4], 4);
+        let mut p = planner(REACH, config(kind, 7));
+        run(&mut *p, [0.3, -0.2, 0.5, 0.1], 5);
+        p.reseed(7);
+        assert_eq!(run(&mut *p, [0.0; 4], 4), fresh, "{kind:?}: reseed(7)");
+        assert_eq!(p.config().seed, 7);
+        // Reseeding to another seed equals a planner built with it.
+        p.reseed(9);
+        assert_eq!(p.config().seed, 9);
+        let nine = run(&mut *planner(REACH, config(kind, 9)), [0.0; 4], 4);
+        assert_eq!(run(&mut *p, [0.0; 4], 4), nine, "{kind:?}: reseed(9)");
+    }
+}
+
+#[test]
+fn reset_forgets_the_warm_start_and_the_last_action() {
+    // The noise stream is not rewound by `reset`, but it is consumed at the same
+    // rate whatever the observations: two planners with different histories
+    // must agree exactly after a reset.
+    for kind in KINDS {
+        let o3 = [0.2, 0.1, 0.0, 0.3];
+        let mut a = planner(REACH, config(kind, 3));
+        let mut b = planner(REACH, config(kind, 3));
+        a.plan(&[0.0; 4]).unwrap();
+        a.plan(&[0.05, 0.0, 0.5, 0.0]).unwrap();
+        b.plan(&[-0.4, 0.6, 0.0, -1.0]).unwrap();
+        b.plan(&[-0.5, 0.5, -0.9, -1.0]).unwrap();
+        let mut c = planner(REACH, config(kind, 3));
+        c.plan(&[-0.4, 0.6, 0.0, -1.0]).unwrap();
+        c.plan(&[-0.5, 0.5, -0.9, -1.0]).unwrap();
+        let no_reset = fingerprint(c.plan(&o3).unwrap());
+        a.reset();
+        b.reset();
+        let pa = fingerprint(a.plan(&o3).unwrap());
+        let pb = fingerprint(b.plan(&o3).unwrap());
+        assert_eq!(pa, pb, "{kind:?}: plans after reset depend on history");
+        assert_ne!(pb, no_reset, "{kind:?}: reset changed nothing");
+    }
+}
+
+/// The point starts inside a ball of radius 1 and cannot leave it within the
+/// horizon (½·1·1² = 0.5 m at most): nothing is feasible.
+const TRAPPED: &str = r#"
+    bodies = [{ name = "p", points = ["pos"], radius = 0.1 }]
+
+    [[terms]]
+    name = "goal"
+    residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [3.0, 0.0] }
+
+    [[guardrails]]
+    kind = "keep_out"
+    name = "ball"
+    shape = { type = "sphere", center = [0.0, 0.0, 0.0], radius = 1.0 }
+"#;
+
+fn trapped_planner(kind: PlannerKind, fallback: Fallback) -> Box<dyn Planner> {
+    let model = PointMass::new(2, 0.1, 1.0).unwrap();
+    let obj = objective(TRAPPED, model.spec());
+    let cfg = PlannerConfig {
+        horizon: 10,
+        fallback,
+        ..config(kind, 5)
+    };
+    build(model, obj, cfg).unwrap()
+}
+
+fn assert_fallback(p: &mut dyn Planner, obs: &[Real], want: &[Real], what: &str) {
+    // Several calls: the warm start of an infeasible plan must not change the answer.
+    for call in 0..3 {
+        let plan = p.plan(obs).unwrap();
+        assert_eq!(
+            plan.status,
+            PlanStatus::NoFeasiblePlan,
+            "{what} call {call}"
+        );
+        assert!(!plan.status.is_feasible());
+        assert_eq!(plan.action, want, "{what} call {call}");
+        assert!(plan.violation > 0.0, "{what}: violation {}", plan.violation);
+        assert!(plan.worst_margin() < 0.0, "{what}");
+        assert_eq!(plan.feasible_samples, 0, "{what}");
+    }
+}
+
+#[test]
+fn no_feasible_plan_returns_the_zero_fallback() {
+    for kind in KINDS {
+        let mut p = trapped_planner(kind, Fallback::Zero);
+        assert_fallback(&mut *p, &[0.1, 0.0, 0.3, 0.0], &[0.0, 0.0], "zero");
+    }
+}
+
+#[test]
+fn no_feasible_plan_returns_the_constant_fallback_clamped() {
+    for kind in KINDS {
+        let action = vec![0.3, -0.2];
+        let mut p = trapped_planner(kind, Fallback::Constant { action });
+        assert_fallback(&mut *p, &[0.1, 0.0, 0.3, 0.0], &[0.3, -0.2], "constant");
+        // Outside the action bounds (±1): clamped, by construction.
+        let action = vec![5.0, -0.5];
+        let mut p = trapped_planner(kind, Fallback::Constant { action });
+        assert_fallback(&mut *p, &[0.1, 0.0, 0.3, 0.0], &[1.0, -0.5], "constant");
+    }
+}
+
+#[test]
+fn no_feasible_plan_returns_the_hold_fallback() {
+    for kind in KINDS {
+        let readouts = vec!["vel.y".into(), "pos.x".into()];
+        let mut p = trapped_planner(kind, Fallback::Hold { readouts });
+        // Each action equals the current readout, clamped into ±1.
+        assert_fallback(&mut *p, &[0.1, 0.0, 0.3, -0.25], &[-0.25, 0.1], "hold");
+        assert_fallback(&mut *p, &[-0.2, 0.3, 0.0, 4.0], &[1.0, -0.2], "hold");
+    }
+}
+
+#[test]
+fn limits_that_cannot_be_met_give_the_fallback() {
+    let toml = r#"
+        [[terms]]
+        name = "goal"
+        residual = { kind = "readout", readouts = ["pos.x"], target = [5.5] }
+
+        [[guardrails]]
+        kind = "readout_limit"
+        name = "far_away"
+        readouts = ["pos.x"]
+        lower = [5.0]
+        upper = [6.0]
+    "#;
+    for kind in KINDS {
+        let action = vec![-0.5, 0.25];
+        let mut p = planner(
+            toml,
+            PlannerConfig {
+                fallback: Fallback::Constant {
+                    action: action.clone(),
+                },
+                ..config(kind, 0)
+            },
+        );
+        assert_fallback(&mut *p, &[0.0; 4], &action, "far limits");
+    }
+}
+
+#[test]
+fn feasible_plans_pass_the_shield() {
+    for kind in KINDS {
+        let mut p = planner(REACH, config(kind, 11));
+        let mut model = point_mass();
+        let mut x = vec![0.0; 4];
+        let mut next = vec![0.0; 4];
+        let mut y = vec![0.0; 5];
+        let mut m = vec![0.0; 1];
+        for step in 0..15 {
+            let plan = p.plan(&x).unwrap().clone();
+            assert!(plan.status.is_feasible(), "{kind:?} step {step}");
+            assert_eq!(plan.violation, 0.0);
+            assert!(plan.worst_margin() >= 0.0);
+            assert_eq!(plan.action, plan.actions[..2]);
+            // Replaying the plan through the model gives its readouts, and
+            // every predicted state keeps the buffered margin.
+            let mut z = x.clone();
+            for t in 0..15 {
+                let u = &plan.actions[t * 2..(t + 1) * 2];
+                assert!(u.iter().all(|a| a.abs() <= 2.0), "bounds");
+                model.predict(&z, u, &mut next).unwrap();
+                z.copy_from_slice(&next);
+                model.readout(&z, &mut y).unwrap();
+                assert_eq!(y, plan.readouts[t * 5..(t + 1) * 5], "step {step} t {t}");
+                p.objective().margins(&y, true, &mut m);
+                assert!(m[0] >= 0.0, "{kind:?} step {step} t {t}: margin {}", m[0]);
+            }
+            let terms: Real = plan.term_costs.iter().sum();
+            assert!((terms - plan.cost).abs() <= 1e-9 * plan.cost.abs().max(1.0));
+            model.predict(&x, &plan.action, &mut next).unwrap();
+            x.copy_from_slice(&next);
+        }
+    }
+}
+
+#[test]
+fn feasible_plans_rank_before_cheaper_infeasible_ones() {
+    assert_eq!(rank(0.0, 100.0, 0.1, 1.0), Ordering::Less);
+    assert_eq!(rank(0.1, 1.0, 0.0, 100.0), Ordering::Greater);
+    assert_eq!(rank(0.0, 1.0, 0.0, 2.0), Ordering::Less);
+    // Among infeasible plans, the smaller violation wins whatever the cost.
+    assert_eq!(rank(0.2, 1.0, 0.1, 50.0), Ordering::Greater);
+    assert_eq!(rank(0.1, 1.0, 0.1, 2.0), Ordering::Less);
+    assert_eq!(rank(Real::INFINITY, 0.0, 1e9, 1e9), Ordering::Greater);
+}
+
+#[test]
+fn time_budget_returns_the_best_plan_so_far() {
+    for kind in KINDS {
+        let mut p = planner(
+            REACH,
+            PlannerConfig {
+                iterations: 1000,
+                time_budget_ms: Some(1e-3),
+                ..config(kind, 0)
+            },
+        );
+        let plan = p.plan(&[0.0; 4]).unwrap();
+        assert_eq!(plan.status, PlanStatus::OutOfTime, "{kind:?}");
+        assert!(plan.iterations >= 1 && plan.iterations < 1000);
+    }
+}
+
+/// Regression: with a horizon of one step, shifting the warm start computed
+/// `last − a` with `last = 0` and panicked on the second call.
+#[test]
+fn horizon_of_one_step_plans_repeatedly() {
+    for kind in KINDS {
+        let mut p = planner(
+            REACH,
+            PlannerConfig {
+                horizon: 1,
+                ..config(kind, 0)
+            },
+        );
+        for _ in 0..3 {
+            let plan = p.plan(&[0.0; 4]).unwrap();
+            assert!(plan.status.is_feasible());
+            assert!(plan.action[0] > 0.0, "{:?}", plan.action);
+        }
+    }
+}
+
+/// A point mass whose predictions are NaN when `|u_x| > 0.5`.
+#[derive(Debug)]
+struct Flaky(PointMass);
+
+impl WorldModel for Flaky {
+    fn spec(&self) -> &ModelSpec {
+        self.0.spec()
+    }
+    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+        self.0.encode(obs, z)
+    }
+    fn predict(&mut self, z: &[Real], u: &[Real], out: &mut [Real]) -> Result<(), ModelError> {
+        self.0.predict(z, u, out)?;
+        for (row, a) in out.chunks_mut(4).zip(u.chunks(2)) {
+            if a[0].abs() > 0.5 {
+                row[0] = Real::NAN;
+            }
+        }
+        Ok(())
+    }
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+        self.0.readout(z, y)
+    }
+}
+
+#[test]
+fn nan_predictions_are_never_chosen() {
+    for kind in KINDS {
+        let model = Flaky(point_mass());
+        let obj = objective(REACH, model.spec());
+        let mut p = build(model, obj, config(kind, 0)).unwrap();
+        for _ in 0..3 {
+            let plan = p.plan(&[0.0; 4]).unwrap();
+            assert!(plan.status.is_feasible(), "{kind:?}");
+            assert!(plan.cost.is_finite() && plan.readouts.iter().all(|x| x.is_finite()));
+            assert!(
+                plan.actions.chunks(2).all(|u| u[0].abs() <= 0.5),
+                "{kind:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn non_finite_observations_are_errors_naming_the_index() {
+    for kind in KINDS {
+        let mut p = planner(REACH, config(kind, 0));
+        for (i, bad) in [(1, Real::NAN), (2, Real::INFINITY), (3, Real::NEG_INFINITY)] {
+            let mut obs = [0.0; 4];
+            obs[i] = bad;
+            let err = p.plan(&obs).unwrap_err();
+            match &err {
+                PlanError::NonFiniteObservation { index, value } => {
+                    assert_eq!(*index, i);
+                    assert!(value.is_nan() == bad.is_nan());
+                    assert!(bad.is_nan() || *value == bad);
+                }
+                other => panic!("{kind:?}: expected NonFiniteObservation, got {other:?}"),
+            }
+            assert!(err.to_string().contains(&format!("index {i}")), "{err}");
+        }
+        // The planner is still usable afterwards.
+        assert!(p.plan(&[0.0; 4]).unwrap().status.is_feasible());
+    }
+}
+
+#[test]
+fn wrong_observation_length_is_an_error() {
+    for kind in KINDS {
+        let mut p = planner(REACH, config(kind, 0));
+        for len in [0, 3, 5] {
+            let err = p.plan(&vec![0.0; len]).unwrap_err();
+            assert_eq!(
+                err,
+                PlanError::ObservationSize {
+                    got: len,
+                    expected: 4
+                }
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("{len} values")) && text.contains('4'),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn validate_names_the_offending_field() {
+    let cases: Vec<(PlannerConfig, &str)> = vec![
+        (
+            PlannerConfig {
+                horizon: 0,
+                ..Default::default()
+            },
+            "planner.horizon",
+        ),
+        (
+            PlannerConfig {
+                samples: 0,
+                ..Default::default()
+            },
+            "planner.samples",
+        ),
+        (
+            PlannerConfig {
+                samples: 1,
+                ..Default::default()
+            },
+            "planner.samples",
+        ),
+        (
+            PlannerConfig {
+                iterations: 0,
+                ..Default::default()
+            },
+            "planner.iterations",
+        ),
+        (
+            PlannerConfig {
+                kind: PlannerKind::Cem,
+                samples: 8,
+                elites: 9,
+                ..Default::default()
+            },
+            "planner.elites",
+        ),
+        (
+            PlannerConfig {
+                kind: PlannerKind::Cem,
+                elites: 0,
+                ..Default::default()
+            },
+            "planner.elites",
+        ),
+        (
+            PlannerConfig {
+                temperature: -0.1,
+                ..Default::default()
+            },
+            "planner.temperature",
+        ),
+        (
+            PlannerConfig {
+                temperature: 0.0,
+                ..Default::default()
+            },
+            "planner.temperature",
+        ),
+        (
+            PlannerConfig {
+                temperature: Real::NAN,
+                ..Default::default()
+            },
+            "planner.temperature",
+        ),
+        (
+            PlannerConfig {
+                noise: -0.1,
+                ..Default::default()
+            },
+            "planner.noise",
+        ),
+        (
+            PlannerConfig {
+                noise: Real::INFINITY,
+                ..Default::default()
+            },
+            "planner.noise",
+        ),
+        (
+            PlannerConfig {
+                colored_noise_beta: 5.0,
+                ..Default::default()
+            },
+            "planner.colored_noise_beta",
+        ),
+        (
+            PlannerConfig {
+                elite_reuse: 1.5,
+                ..Default::default()
+            },
+            "planner.elite_reuse",
+        ),
+        (
+            PlannerConfig {
+                momentum: 1.0,
+                ..Default::default()
+            },
+            "planner.momentum",
+        ),
+        (
+            PlannerConfig {
+                time_budget_ms: Some(0.0),
+                ..Default::default()
+            },
+            "planner.time_budget_ms",
+        ),
+        (
+            PlannerConfig {
+                time_budget_ms: Some(Real::NAN),
+                ..Default::default()
+            },
+            "planner.time_budget_ms",
+        ),
+    ];
+    PlannerConfig::default().validate().unwrap();
+    for (cfg, field) in cases {
+        let err = cfg.validate().unwrap_err();
+        assert!(err.contains(field), "{field}: {err}");
+        // Building with it is the same error, never a panic.
+        let model = point_mass();
+        let obj = objective(REACH, model.spec());
+        match build(model, obj, cfg) {
+            Err(PlanError::Config(msg)) => assert!(msg.contains(field), "{msg}"),
+            Err(other) => panic!("{field}: expected a config error, got {other}"),
+            Ok(_) => panic!("{field}: built a planner from an invalid config"),
+        }
+    }
+}
+
+#[test]
+fn config_from_toml_names_unknown_keys() {
+    let parse = |s: &str| toml::from_str::<PlannerConfig>(s);
+    let cfg = parse(
+        r#"
+        kind = "cem"
+        horizon = 12
+        elites = 8
+        fallback = { kind = "hold", readouts = ["vel.x", "vel.y"] }
+    "#,
+    )
+    .unwrap();
+    assert_eq!(cfg.kind, PlannerKind::Cem);
+    assert_eq!((cfg.horizon, cfg.elites, cfg.samples), (12, 8, 256));
+    assert_eq!(
+        cfg.fallback,
+        Fallback::Hold {
+            readouts: vec!["vel.x".into(), "vel.y".into()]
+        }
+    );
+    let back: PlannerConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+    assert_eq!(back, cfg);
+    for (text, key) in [
+        ("horizn = 10", "horizon"),
+        ("temprature = 0.5", "temprature"),
+        (
+            r#"fallback = { kind = "constant", actoin = [0.0] }"#,
+            "actoin",
+        ),
+        (r#"kind = "mpc""#, "mpc"),
+        (r#"fallback = { kind = "brake" }"#, "brake"),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    let err = parse("horizn = 10").unwrap_err().to_string();
+    assert!(err.contains("horizn"), "{err}");
+}
+
+#[test]
+fn fallback_that_does_not_fit_the_model_is_an_error() {
+    let cases = [
+        (
+            Fallback::Constant {
+                action: vec![0.0; 3],
+            },
+            "fallback",
+        ),
+        (
+            Fallback::Constant {
+                action: vec![0.0, Real::NAN],
+            },
+            "fallback",
+        ),
+        (
+            Fallback::Hold {
+                readouts: vec!["vel.x".into()],
+            },
+            "fallback hold",
+        ),
+        (
+            Fallback::Hold {
+                readouts: vec!["vel.x".into(), "joint3".into()],
+            },
+            "'joint3'",
+        ),
+    ];
+    for (fallback, needle) in cases {
+        let model = point_mass();
+        let obj = objective(REACH, model.spec());
+        let cfg = PlannerConfig {
+            fallback: fallback.clone(),
+            ..Default::default()
+        };
+        match build(model, obj, cfg) {
+            Err(e @ PlanError::Config(_)) => {
+                assert!(e.to_string().contains(needle), "{fallback:?}: {e}")
+            }
+            Err(other) => panic!("{fallback:?}: expected a config error, got {other}"),
+            Ok(_) => panic!("{fallback:?}: accepted"),
+        }
+    }
+}
+
+#[test]
+fn objective_for_another_model_is_refused() {
+    let unicycle = Unicycle::new(0.1, 1.0, 1.0, 0.0).unwrap();
+    let toml = r#"
+        [[terms]]
+        name = "effort"
+        residual = { kind = "action" }
+    "#;
+    let obj = objective(toml, unicycle.spec());
+    let err = build(point_mass(), obj, PlannerConfig::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PlanError::Objective(m) if m.contains("6 readouts") && m.contains("has 5")),
+        "{err}"
+    );
+}
+
+#[test]
+fn latent_goal_not_set_is_an_error_until_set() {
+    let toml = r#"
+        [[terms]]
+        name = "energy"
+        phase = "terminal"
+        residual = { kind = "latent" }
+    "#;
+    for kind in KINDS {
+        let mut p = planner(toml, config(kind, 0));
+        let err = p.plan(&[0.0; 4]).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::Objective(m) if m.contains("energy") && m.contains("latent goal is not set")),
+            "{err}"
+        );
+        // A goal of the wrong size is refused, naming the sizes.
+        let err = p
+            .objective_mut()
+            .set_target("energy", &[1.0, 0.0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("energy") && err.contains("expected 4"),
+            "{err}"
+        );
+        p.objective_mut()
+            .set_target("energy", &[0.5, 0.0, 0.0, 0.0])
+            .unwrap();
+        let plan = p.plan(&[0.0; 4]).unwrap();
+        assert!(plan.action[0] > 0.0, "{:?}", plan.action);
+    }
+}
+
+#[test]
+fn readout_target_mismatch_is_an_error() {
+    let mut p = planner(REACH, config(PlannerKind::Mppi, 0));
+    let err = p
+        .objective_mut()
+        .set_target("goal", &[1.0])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("goal") && err.contains("1 values") && err.contains("expected 2"),
+        "{err}"
+    );
+    // The old target is kept and planning still works.
+    assert!(p.plan(&[0.0; 4]).unwrap().status.is_feasible());
+}
