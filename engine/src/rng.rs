@@ -86,59 +86,102 @@ impl Rng {
     }
 }
 
-/// Colored (power-law) noise of exponent `beta` along a sequence of length `n`,
+/// Colored (power-law) noise of exponent `beta` along sequences of length `n`,
 /// as used by iCEM (Pinneri et al., 2020): β = 0 is white noise, β = 2 is
 /// Brownian-like, smoother noise that explores more efficiently for robots.
 ///
 /// Generated in the frequency domain by scaling white Gaussian coefficients by
-/// `f^{-β/2}` and transforming back with a direct DFT (horizons are short, so
-/// `O(n²)` is cheaper than planning an FFT). The result is normalised to unit
-/// standard deviation. `scratch` must hold `2 * n` values.
-pub fn colored_noise(rng: &mut Rng, beta: Real, out: &mut [Real], scratch: &mut [Real]) {
-    let n = out.len();
-    if n == 0 {
-        return;
-    }
-    if beta == 0.0 || n < 3 || scratch.len() < 2 * n {
-        rng.fill_normal(out);
-        return;
-    }
-    let n_freq = n / 2 + 1;
-    let (re, im) = scratch.split_at_mut(n);
-    for k in 0..n_freq {
-        // Skip the DC term so the noise has zero mean over the horizon.
-        let scale = if k == 0 {
-            0.0
-        } else {
-            (k as Real / n as Real).powf(-beta / 2.0)
-        };
-        re[k] = rng.normal() * scale;
-        im[k] = if k == 0 || (n % 2 == 0 && k == n / 2) {
-            0.0
-        } else {
-            rng.normal() * scale
-        };
-    }
-    let tau = std::f64::consts::TAU;
-    for (t, o) in out.iter_mut().enumerate() {
-        let mut acc = 0.0;
-        for k in 0..n_freq {
-            let phase = tau * (k * t) as Real / n as Real;
-            let (s, c) = phase.sin_cos();
-            let mult = if k == 0 || (n % 2 == 0 && k == n / 2) {
-                1.0
-            } else {
-                2.0
-            };
-            acc += mult * (re[k] * c - im[k] * s);
+/// `f^{-β/2}` and transforming back with a direct DFT whose basis is computed
+/// once (horizons are short, so `O(n²)` beats planning an FFT). Each sequence
+/// is normalised to zero mean and unit standard deviation.
+#[derive(Clone, Debug)]
+pub struct ColoredNoise {
+    n: usize,
+    n_freq: usize,
+    white: bool,
+    /// `scale_k · mult_k · cos(2πkt/n)` and `· sin(…)`, `[n_freq × n]`.
+    cos: Vec<Real>,
+    sin: Vec<Real>,
+    re: Vec<Real>,
+    im: Vec<Real>,
+}
+
+impl ColoredNoise {
+    /// A generator for sequences of length `n` with exponent `beta ≥ 0`.
+    #[must_use]
+    pub fn new(n: usize, beta: Real) -> Self {
+        let white = beta == 0.0 || n < 3;
+        let n_freq = n / 2 + 1;
+        let mut cos = vec![0.0; n_freq * n];
+        let mut sin = vec![0.0; n_freq * n];
+        if !white {
+            let tau = std::f64::consts::TAU;
+            // The DC term is skipped so each sequence has zero mean; the
+            // Nyquist term (even n) appears once, the others twice.
+            for k in 1..n_freq {
+                let scale = (k as Real / n as Real).powf(-beta / 2.0);
+                let mult = if n % 2 == 0 && k == n / 2 { 1.0 } else { 2.0 };
+                for t in 0..n {
+                    let (s, c) = (tau * (k * t) as Real / n as Real).sin_cos();
+                    cos[k * n + t] = scale * mult * c;
+                    sin[k * n + t] = scale * mult * s;
+                }
+            }
         }
-        *o = acc;
+        Self {
+            n,
+            n_freq,
+            white,
+            cos,
+            sin,
+            re: vec![0.0; n_freq],
+            im: vec![0.0; n_freq],
+        }
     }
-    let mean = out.iter().sum::<Real>() / n as Real;
-    let var = out.iter().map(|x| (x - mean) * (x - mean)).sum::<Real>() / n as Real;
-    let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
-    for o in out.iter_mut() {
-        *o = (*o - mean) * inv;
+
+    /// Sequence length.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True for zero-length sequences.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Fills `out` (length `n`) with one sequence.
+    pub fn sample(&mut self, rng: &mut Rng, out: &mut [Real]) {
+        let n = self.n.min(out.len());
+        let out = &mut out[..n];
+        if self.white || n < self.n {
+            rng.fill_normal(out);
+            return;
+        }
+        for k in 1..self.n_freq {
+            self.re[k] = rng.normal();
+            self.im[k] = if self.n % 2 == 0 && k == self.n / 2 {
+                0.0
+            } else {
+                rng.normal()
+            };
+        }
+        out.fill(0.0);
+        for k in 1..self.n_freq {
+            let (re, im) = (self.re[k], self.im[k]);
+            let c = &self.cos[k * n..(k + 1) * n];
+            let s = &self.sin[k * n..(k + 1) * n];
+            for ((o, c), s) in out.iter_mut().zip(c).zip(s) {
+                *o += re * c - im * s;
+            }
+        }
+        let mean = out.iter().sum::<Real>() / n as Real;
+        let var = out.iter().map(|x| (x - mean) * (x - mean)).sum::<Real>() / n as Real;
+        let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        for o in out.iter_mut() {
+            *o = (*o - mean) * inv;
+        }
     }
 }
 
@@ -171,14 +214,15 @@ mod tests {
     fn colored_noise_is_smoother_than_white() {
         let mut r = Rng::new(3);
         let n = 32;
-        let mut scratch = vec![0.0; 2 * n];
+        let mut white_gen = ColoredNoise::new(n, 0.0);
+        let mut red_gen = ColoredNoise::new(n, 2.0);
         let roughness = |x: &[Real]| x.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<Real>();
         let (mut white, mut red) = (0.0, 0.0);
         for _ in 0..200 {
             let mut a = vec![0.0; n];
-            colored_noise(&mut r, 0.0, &mut a, &mut scratch);
+            white_gen.sample(&mut r, &mut a);
             white += roughness(&a);
-            colored_noise(&mut r, 2.0, &mut a, &mut scratch);
+            red_gen.sample(&mut r, &mut a);
             red += roughness(&a);
         }
         assert!(red < 0.3 * white, "red {red} white {white}");

@@ -93,7 +93,10 @@ impl ModelSpec {
             }
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return bad(format!("{}: time step {} is not positive", self.name, self.dt));
+            return bad(format!(
+                "{}: time step {} is not positive",
+                self.name, self.dt
+            ));
         }
         Ok(())
     }
@@ -105,7 +108,11 @@ impl ModelSpec {
             return;
         }
         for row in u.chunks_mut(a) {
-            for ((x, lo), hi) in row.iter_mut().zip(&self.action_lower).zip(&self.action_upper) {
+            for ((x, lo), hi) in row
+                .iter_mut()
+                .zip(&self.action_lower)
+                .zip(&self.action_upper)
+            {
                 *x = x.clamp(*lo, *hi);
             }
         }
@@ -277,7 +284,11 @@ pub(crate) fn check_predict(
 }
 
 /// Checks the shapes of an `encode` call and returns the batch size.
-pub(crate) fn check_encode(spec: &ModelSpec, obs: &[Real], z: &[Real]) -> Result<usize, ModelError> {
+pub(crate) fn check_encode(
+    spec: &ModelSpec,
+    obs: &[Real],
+    z: &[Real],
+) -> Result<usize, ModelError> {
     let b = batch_of("obs", obs, spec.obs_dim())?;
     expect_len("z", z, b, spec.latent_dim)?;
     crate::error::check_finite("observation", obs)?;
@@ -305,7 +316,12 @@ pub(crate) mod tests {
             fn encode(&mut self, o: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
                 self.0.encode(o, z)
             }
-            fn predict(&mut self, z: &[Real], u: &[Real], n: &mut [Real]) -> Result<(), ModelError> {
+            fn predict(
+                &mut self,
+                z: &[Real],
+                u: &[Real],
+                n: &mut [Real],
+            ) -> Result<(), ModelError> {
                 self.0.predict(z, u, n)
             }
             fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
@@ -324,8 +340,16 @@ pub(crate) mod tests {
         let mut fd = Fd(model);
         fd.predict_jacobians(z, u, &mut a2, &mut b2).unwrap();
         fd.readout_jacobian(z, &mut c2).unwrap();
-        for (x, y) in a.iter().zip(&a2).chain(b.iter().zip(&b2)).chain(c.iter().zip(&c2)) {
-            assert!((x - y).abs() < 1e-5, "analytic {x} vs finite difference {y}");
+        for (x, y) in a
+            .iter()
+            .zip(&a2)
+            .chain(b.iter().zip(&b2))
+            .chain(c.iter().zip(&c2))
+        {
+            assert!(
+                (x - y).abs() < 1e-5,
+                "analytic {x} vs finite difference {y}"
+            );
         }
     }
 }

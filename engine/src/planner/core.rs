@@ -6,7 +6,7 @@ use crate::Real;
 use crate::error::{ModelError, PlanError};
 use crate::model::WorldModel;
 use crate::objective::{Objective, ObjectiveScratch};
-use crate::rng::{Rng, colored_noise};
+use crate::rng::{ColoredNoise, Rng};
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ pub(crate) struct Core<M> {
     pub roll: Rollouts,
     scratch: ObjectiveScratch,
     noise_t: Vec<Real>,
-    noise_scratch: Vec<Real>,
+    colored: ColoredNoise,
     /// Best sequence seen in this call and its score.
     pub best: Vec<Real>,
     pub best_cost: Real,
@@ -177,7 +177,7 @@ impl<M: WorldModel> Core<M> {
             roll: Rollouts::new(n, d, a, p, g),
             scratch,
             noise_t: vec![0.0; h],
-            noise_scratch: vec![0.0; 2 * h],
+            colored: ColoredNoise::new(h, config.colored_noise_beta),
             best: nominal,
             best_cost: Real::INFINITY,
             best_violation: Real::INFINITY,
@@ -293,13 +293,16 @@ impl<M: WorldModel> Core<M> {
     /// values and per action when it has `A`.
     pub fn sample_into(&mut self, i: usize, mean: &[Real], std: &[Real]) {
         let (h, a) = (self.h, self.a);
-        let beta = self.config.colored_noise_beta;
         let seq = &mut self.seqs[i * h * a..(i + 1) * h * a];
         seq.copy_from_slice(mean);
         for k in 0..a {
-            colored_noise(&mut self.rng, beta, &mut self.noise_t, &mut self.noise_scratch);
+            self.colored.sample(&mut self.rng, &mut self.noise_t);
             for t in 0..h {
-                let s = if std.len() == a { std[k] } else { std[t * a + k] };
+                let s = if std.len() == a {
+                    std[k]
+                } else {
+                    std[t * a + k]
+                };
                 let x = &mut seq[t * a + k];
                 *x = (*x + s * self.noise_t[t]).clamp(self.lower[k], self.upper[k]);
             }
@@ -346,9 +349,9 @@ impl<M: WorldModel> Core<M> {
                 let z = &r.z_next[i * d..(i + 1) * d];
                 let u = &r.u_t[i * a..(i + 1) * a];
                 let up = &r.u_prev_t[i * a..(i + 1) * a];
-                r.cost[i] += self
-                    .objective
-                    .stage_cost(y, z, u, up, terminal, &mut self.scratch, None);
+                r.cost[i] +=
+                    self.objective
+                        .stage_cost(y, z, u, up, terminal, &mut self.scratch, None);
                 self.objective.margins(y, true, &mut r.margins);
                 let mut v: Real = r.margins.iter().map(|m| (-m).max(0.0)).sum();
                 if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
@@ -374,7 +377,10 @@ impl<M: WorldModel> Core<M> {
 
     /// Number of feasible sequences among the first `n` evaluated.
     pub fn feasible_count(&self, n: usize) -> usize {
-        self.roll.violation[..n].iter().filter(|v| **v <= 0.0).count()
+        self.roll.violation[..n]
+            .iter()
+            .filter(|v| **v <= 0.0)
+            .count()
     }
 
     /// Rolls out `seq` alone and writes its trajectory, costs and margins into
