@@ -120,7 +120,11 @@ impl ColoredNoise {
             // Nyquist term (even n) appears once, the others twice.
             for k in 1..n_freq {
                 let scale = (k as Real / n as Real).powf(-beta / 2.0);
-                let mult = if n % 2 == 0 && k == n / 2 { 1.0 } else { 2.0 };
+                let mult = if n.is_multiple_of(2) && k == n / 2 {
+                    1.0
+                } else {
+                    2.0
+                };
                 for t in 0..n {
                     let (s, c) = (tau * (k * t) as Real / n as Real).sin_cos();
                     cos[k * n + t] = scale * mult * c;
@@ -161,7 +165,7 @@ impl ColoredNoise {
         }
         for k in 1..self.n_freq {
             self.re[k] = rng.normal();
-            self.im[k] = if self.n % 2 == 0 && k == self.n / 2 {
+            self.im[k] = if self.n.is_multiple_of(2) && k == self.n / 2 {
                 0.0
             } else {
                 rng.normal()

@@ -121,7 +121,7 @@ impl ModelSpec {
 
 /// Number of rows of width `width` in `buf`, or a shape error.
 pub fn batch_of(what: &'static str, buf: &[Real], width: usize) -> Result<usize, ModelError> {
-    if width == 0 || buf.len() % width != 0 {
+    if width == 0 || !buf.len().is_multiple_of(width) {
         return Err(ModelError::Shape {
             what,
             got: buf.len(),

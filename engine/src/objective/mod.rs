@@ -374,6 +374,8 @@ impl ObjectiveSpec {
 #[derive(Clone, Debug, Default)]
 pub struct ObjectiveScratch {
     r: Vec<Real>,
+    g: Vec<Real>,
+    y: Vec<Real>,
 }
 
 impl Objective {
@@ -401,6 +403,8 @@ impl Objective {
     pub fn scratch(&self) -> ObjectiveScratch {
         ObjectiveScratch {
             r: vec![0.0; self.max_term_width],
+            g: vec![0.0; self.max_term_width],
+            y: vec![0.0; self.readout_dim],
         }
     }
 
@@ -540,7 +544,7 @@ impl Objective {
         gu: &mut [Real],
         gu_prev: &mut [Real],
     ) {
-        let mut g = vec![0.0; self.max_term_width];
+        let g = &mut scratch.g;
         for t in &self.terms {
             let times =
                 Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
@@ -553,15 +557,15 @@ impl Objective {
                 .add_gradient(&scratch.r[..n], times * t.weight, &mut g[..n]);
             match &t.res {
                 Res::Readout(idx) => {
-                    for (i, gi) in idx.iter().zip(&g) {
+                    for (i, gi) in idx.iter().zip(g.iter()) {
                         gy[*i] += gi;
                     }
                 }
-                Res::Latent => gz.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
-                Res::Action => gu.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                Res::Latent => gz.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b),
+                Res::Action => gu.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b),
                 Res::ActionRate => {
-                    gu.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-                    gu_prev.iter_mut().zip(&g).for_each(|(a, b)| *a -= b);
+                    gu.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b);
+                    gu_prev.iter_mut().zip(g.iter()).for_each(|(a, b)| *a -= b);
                 }
             }
         }
@@ -581,16 +585,30 @@ impl Objective {
     /// Gradient of guardrail `k`'s margin with respect to `y`, by central
     /// differences over the readouts (margins are cheap; readouts are few).
     pub fn margin_gradient(&self, k: usize, y: &[Real], grad: &mut [Real]) {
+        let mut scratch = self.scratch();
+        self.margin_gradient_with(k, y, &mut scratch, grad);
+    }
+
+    /// [`Objective::margin_gradient`] without allocating.
+    pub fn margin_gradient_with(
+        &self,
+        k: usize,
+        y: &[Real],
+        scratch: &mut ObjectiveScratch,
+        grad: &mut [Real],
+    ) {
         let Some(g) = self.guards.get(k) else {
             return;
         };
-        let mut yy = y.to_vec();
+        scratch.y.clear();
+        scratch.y.extend_from_slice(y);
+        let yy = &mut scratch.y;
         for i in 0..y.len().min(grad.len()) {
             let h = 1e-6 * y[i].abs().max(1.0);
             yy[i] = y[i] + h;
-            let p = g.guard.limit_margin(&yy);
+            let p = g.guard.limit_margin(yy);
             yy[i] = y[i] - h;
-            let m = g.guard.limit_margin(&yy);
+            let m = g.guard.limit_margin(yy);
             yy[i] = y[i];
             grad[i] = (p - m) / (2.0 * h);
         }

@@ -125,8 +125,7 @@ impl<M: WorldModel> Planner for Cem<M> {
         self.kept = carried;
         c.set_seq(0, &self.mean);
         c.evaluate(1)?;
-        let chosen = c.best.clone();
-        c.finish(&chosen, iterations, feasible, timed_out, false)?;
+        c.finish_with_best(iterations, feasible, timed_out, false)?;
         Ok(&c.plan)
     }
 

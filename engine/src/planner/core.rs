@@ -93,6 +93,10 @@ pub(crate) struct Core<M> {
     pub best_violation: Real,
     pub plan: Plan,
     started: Option<Instant>,
+    chosen: Vec<Real>,
+    trace_z: Vec<Real>,
+    trace_z_next: Vec<Real>,
+    trace_margins: Vec<Real>,
 }
 
 impl<M: WorldModel> Core<M> {
@@ -198,6 +202,10 @@ impl<M: WorldModel> Core<M> {
             objective,
             config,
             started: None,
+            chosen: vec![0.0; h * a],
+            trace_z: vec![0.0; d],
+            trace_z_next: vec![0.0; d],
+            trace_margins: vec![0.0; g],
         })
     }
 
@@ -390,9 +398,12 @@ impl<M: WorldModel> Core<M> {
         let plan = &mut self.plan;
         plan.term_costs.fill(0.0);
         plan.margins.fill(Real::INFINITY);
-        let mut z = self.z0.clone();
-        let mut z_next = vec![0.0; d];
-        let mut margins = vec![0.0; self.objective.num_guardrails()];
+        let (mut z, mut z_next) = (
+            std::mem::take(&mut self.trace_z),
+            std::mem::take(&mut self.trace_z_next),
+        );
+        z.copy_from_slice(&self.z0);
+        let margins = &mut self.trace_margins;
         let mut cost = 0.0;
         let mut violation = 0.0;
         for t in 0..h {
@@ -402,9 +413,16 @@ impl<M: WorldModel> Core<M> {
             } else {
                 &seq[(t - 1) * a..t * a]
             };
-            self.model.predict(&z, u, &mut z_next)?;
             let y = &mut plan.readouts[t * p..(t + 1) * p];
-            self.model.readout(&z_next, y)?;
+            let step = self
+                .model
+                .predict(&z, u, &mut z_next)
+                .and_then(|()| self.model.readout(&z_next, y));
+            if let Err(e) = step {
+                self.trace_z = z;
+                self.trace_z_next = z_next;
+                return Err(e.into());
+            }
             cost += self.objective.stage_cost(
                 y,
                 &z_next,
@@ -414,7 +432,7 @@ impl<M: WorldModel> Core<M> {
                 &mut self.scratch,
                 Some(&mut plan.term_costs),
             );
-            self.objective.margins(y, true, &mut margins);
+            self.objective.margins(y, true, margins);
             for (m, o) in margins.iter().zip(plan.margins.iter_mut()) {
                 violation += (-m).max(0.0);
                 *o = o.min(*m);
@@ -424,7 +442,22 @@ impl<M: WorldModel> Core<M> {
             }
             std::mem::swap(&mut z, &mut z_next);
         }
+        debug_assert_eq!(d, z.len());
+        self.trace_z = z;
+        self.trace_z_next = z_next;
         Ok((violation, cost))
+    }
+
+    /// [`Core::finish`] with the best sequence seen in this call.
+    pub fn finish_with_best(
+        &mut self,
+        iterations: usize,
+        feasible_samples: usize,
+        timed_out: bool,
+        converged: bool,
+    ) -> Result<(), PlanError> {
+        self.chosen.copy_from_slice(&self.best);
+        self.finish_chosen(iterations, feasible_samples, timed_out, converged)
     }
 
     /// Ends a call with `chosen` as the plan: shields it, fills the plan, and
@@ -437,10 +470,28 @@ impl<M: WorldModel> Core<M> {
         timed_out: bool,
         converged: bool,
     ) -> Result<(), PlanError> {
+        self.chosen.copy_from_slice(chosen);
+        self.finish_chosen(iterations, feasible_samples, timed_out, converged)
+    }
+
+    fn finish_chosen(
+        &mut self,
+        iterations: usize,
+        feasible_samples: usize,
+        timed_out: bool,
+        converged: bool,
+    ) -> Result<(), PlanError> {
         // The shield: the returned plan is re-evaluated on its own; only a
         // plan that satisfies every guardrail may act.
-        let chosen = chosen.to_vec();
-        let (violation, cost) = self.trace(&chosen)?;
+        let chosen = std::mem::take(&mut self.chosen);
+        let traced = self.trace(&chosen);
+        let (violation, cost) = match traced {
+            Ok(vc) => vc,
+            Err(e) => {
+                self.chosen = chosen;
+                return Err(e);
+            }
+        };
         let feasible = violation <= 0.0 && cost.is_finite();
         let plan = &mut self.plan;
         plan.actions.copy_from_slice(&chosen);
@@ -467,6 +518,7 @@ impl<M: WorldModel> Core<M> {
         self.u_last.copy_from_slice(&plan.action);
         self.has_last = true;
         plan.elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+        self.chosen = chosen;
         Ok(())
     }
 }

@@ -27,16 +27,15 @@
 //! [`PlanStatus::OutOfTime`](super::PlanStatus::OutOfTime).
 
 mod adjoint;
-mod proposal;
 mod refine;
 
 use super::core::{Core, rank};
+use super::mppi::Proposal;
 use super::{Plan, Planner, PlannerConfig};
 use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;
 use crate::objective::Objective;
-use proposal::Proposal;
 use refine::{Refiner, Stop};
 use std::cmp::Ordering;
 

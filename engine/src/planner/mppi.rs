@@ -18,21 +18,15 @@ use crate::objective::Objective;
 #[derive(Debug)]
 pub struct Mppi<M> {
     core: Core<M>,
-    weights: Vec<Real>,
-    mean: Vec<Real>,
+    proposal: Proposal,
 }
 
 impl<M: WorldModel> Mppi<M> {
     /// A planner for `model` and `objective`; checks `config`.
     pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
         let core = Core::new(model, objective, config)?;
-        let n = core.config.samples;
-        let len = core.h * core.a;
-        Ok(Self {
-            core,
-            weights: vec![0.0; n],
-            mean: vec![0.0; len],
-        })
+        let proposal = Proposal::new(&core);
+        Ok(Self { core, proposal })
     }
 
     /// The world model.
@@ -45,28 +39,84 @@ impl<M: WorldModel> Planner for Mppi<M> {
     fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError> {
         let c = &mut self.core;
         c.begin(obs)?;
+        let out = self.proposal.run(c)?;
+        c.finish_with_best(out.iterations, out.feasible, out.timed_out, false)?;
+        Ok(&c.plan)
+    }
+
+    fn reset(&mut self) {
+        self.core.reset();
+    }
+    fn objective_mut(&mut self) -> &mut Objective {
+        &mut self.core.objective
+    }
+    fn objective(&self) -> &Objective {
+        &self.core.objective
+    }
+    fn config(&self) -> &PlannerConfig {
+        &self.core.config
+    }
+    fn reseed(&mut self, seed: u64) {
+        self.core.reseed(seed);
+    }
+}
+
+/// Outcome of the MPPI iterations of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Proposed {
+    /// Sampling iterations run.
+    pub iterations: usize,
+    /// Feasible samples in the last iteration.
+    pub feasible: usize,
+    /// The time budget ended during sampling.
+    pub timed_out: bool,
+}
+
+/// The MPPI iteration, shared by [`Mppi`] and the gradient planner's proposal.
+/// Buffers are allocated once.
+#[derive(Debug)]
+pub(crate) struct Proposal {
+    weights: Vec<Real>,
+    mean: Vec<Real>,
+    sigma: Vec<Real>,
+}
+
+impl Proposal {
+    pub fn new<M: WorldModel>(core: &Core<M>) -> Self {
+        Self {
+            weights: vec![0.0; core.config.samples],
+            mean: vec![0.0; core.h * core.a],
+            sigma: core.sigma.clone(),
+        }
+    }
+
+    /// Runs the MPPI iterations after [`Core::begin`], stopping before
+    /// [`Core::finish`]; the best sequence is left in `core.best` with its
+    /// score in `core.best_violation` / `core.best_cost`.
+    pub fn run<M: WorldModel>(&mut self, c: &mut Core<M>) -> Result<Proposed, PlanError> {
         let n = c.config.samples;
         let len = c.h * c.a;
-        let mut iterations = 0;
-        let mut feasible = 0;
-        let mut timed_out = false;
+        let mut out = Proposed {
+            iterations: 0,
+            feasible: 0,
+            timed_out: false,
+        };
         self.mean.copy_from_slice(&c.nominal);
-        let sigma = c.sigma.clone();
         for it in 0..c.config.iterations {
             if it > 0 && c.out_of_time() {
-                timed_out = true;
+                out.timed_out = true;
                 break;
             }
-            // Slot 0 keeps the nominal itself, slot 1 the fallback held still;
-            // the rest are perturbations.
+            // Slot 0 keeps the nominal, slot 1 the fallback held still.
             c.set_seq(0, &self.mean);
             c.set_fallback_seq(1);
             for i in 2..n {
-                c.sample_into(i, &self.mean, &sigma);
+                c.sample_into(i, &self.mean, &self.sigma);
             }
             c.evaluate(n)?;
-            iterations += 1;
-            feasible = c.feasible_count(n);
+            out.iterations += 1;
+            let feasible = c.feasible_count(n);
+            out.feasible = feasible;
             let roll = &c.roll;
             // Weights over feasible samples; when none is feasible, over the
             // least-violating ones so the mean moves towards feasibility.
@@ -88,12 +138,14 @@ impl<M: WorldModel> Planner for Mppi<M> {
             };
             let mut smin = Real::INFINITY;
             let (mut ssum, mut count) = (0.0, 0.0);
-            for i in (0..n).filter(|&i| eligible(i)) {
-                if score[i].is_finite() {
-                    smin = smin.min(score[i]);
-                    ssum += score[i];
-                    count += 1.0;
-                }
+            for (_, s) in score
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| eligible(*i) && s.is_finite())
+            {
+                smin = smin.min(*s);
+                ssum += s;
+                count += 1.0;
             }
             if count == 0.0 {
                 continue;
@@ -101,51 +153,31 @@ impl<M: WorldModel> Planner for Mppi<M> {
             let spread = (ssum / count - smin).max(1e-12);
             let lambda = c.config.temperature * spread;
             let mut wsum = 0.0;
-            for i in 0..n {
-                let w = if eligible(i) && score[i].is_finite() {
-                    (-(score[i] - smin) / lambda).exp()
+            for (i, (w, s)) in self.weights.iter_mut().zip(score).enumerate() {
+                *w = if eligible(i) && s.is_finite() {
+                    (-(s - smin) / lambda).exp()
                 } else {
                     0.0
                 };
-                self.weights[i] = w;
-                wsum += w;
+                wsum += *w;
             }
             if wsum <= 0.0 {
                 continue;
             }
             self.mean.fill(0.0);
-            for i in 0..n {
-                let w = self.weights[i] / wsum;
+            for (w, seq) in self.weights[..n].iter().zip(c.seqs.chunks_exact(len)) {
+                let w = w / wsum;
                 if w == 0.0 {
                     continue;
                 }
-                for (m, x) in self.mean.iter_mut().zip(&c.seqs[i * len..(i + 1) * len]) {
+                for (m, x) in self.mean.iter_mut().zip(seq) {
                     *m += w * x;
                 }
             }
         }
-        // The weighted mean itself has not been rolled out since the last
-        // update: compare it with the best sample on its own.
+        // The weighted mean has not been rolled out since its last update.
         c.set_seq(0, &self.mean);
         c.evaluate(1)?;
-        let chosen = c.best.clone();
-        c.finish(&chosen, iterations, feasible, timed_out, false)?;
-        Ok(&c.plan)
-    }
-
-    fn reset(&mut self) {
-        self.core.reset();
-    }
-    fn objective_mut(&mut self) -> &mut Objective {
-        &mut self.core.objective
-    }
-    fn objective(&self) -> &Objective {
-        &self.core.objective
-    }
-    fn config(&self) -> &PlannerConfig {
-        &self.core.config
-    }
-    fn reseed(&mut self, seed: u64) {
-        self.core.reseed(seed);
+        Ok(out)
     }
 }

@@ -266,7 +266,7 @@ impl Adjoint {
                 for k in 0..g {
                     let w = mult.weight(t * g + k, self.margins[t * g + k]);
                     if w > 0.0 {
-                        objective.margin_gradient(k, y, &mut self.dm);
+                        objective.margin_gradient_with(k, y, &mut self.scratch, &mut self.dm);
                         for (o, x) in self.gy.iter_mut().zip(&self.dm) {
                             *o -= w * x;
                         }
