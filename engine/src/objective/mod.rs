@@ -35,7 +35,12 @@ pub enum Phase {
 
 /// What a cost term measures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "ResidualData"
+)]
 pub enum Residual {
     /// `y[readouts] − target`.
     Readout {
@@ -59,6 +64,37 @@ pub enum Residual {
     },
     /// `u_t − u_{t−1}`, with `u_{−1}` the action last applied.
     ActionRate,
+}
+
+/// How [`Residual`] is read (see `NormData` for why).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum ResidualData {
+    Readout {
+        readouts: Vec<String>,
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    Latent {
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    Action {
+        #[serde(default)]
+        target: Vec<Real>,
+    },
+    ActionRate {},
+}
+
+impl From<ResidualData> for Residual {
+    fn from(d: ResidualData) -> Self {
+        match d {
+            ResidualData::Readout { readouts, target } => Residual::Readout { readouts, target },
+            ResidualData::Latent { target } => Residual::Latent { target },
+            ResidualData::Action { target } => Residual::Action { target },
+            ResidualData::ActionRate {} => Residual::ActionRate,
+        }
+    }
 }
 
 /// One weighted cost term.

@@ -5,7 +5,12 @@ use serde::{Deserialize, Serialize};
 
 /// How a residual vector `r` becomes a scalar cost.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "NormData"
+)]
 pub enum Norm {
     /// `Σ rᵢ²` (the default).
     #[default]
@@ -28,6 +33,37 @@ pub enum Norm {
         /// Threshold `δ > 0`.
         delta: Real,
     },
+}
+
+/// How [`Norm`] is read: unit variants of internally tagged enums ignore
+/// unknown keys in serde (serde-rs/serde#2123), empty struct variants do not.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum NormData {
+    Quadratic {},
+    L1 {},
+    SmoothAbs {
+        eps: Real,
+    },
+    L2 {
+        #[serde(default)]
+        eps: Real,
+    },
+    Huber {
+        delta: Real,
+    },
+}
+
+impl From<NormData> for Norm {
+    fn from(d: NormData) -> Self {
+        match d {
+            NormData::Quadratic {} => Norm::Quadratic,
+            NormData::L1 {} => Norm::L1,
+            NormData::SmoothAbs { eps } => Norm::SmoothAbs { eps },
+            NormData::L2 { eps } => Norm::L2 { eps },
+            NormData::Huber { delta } => Norm::Huber { delta },
+        }
+    }
 }
 
 impl Norm {

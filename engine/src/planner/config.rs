@@ -32,7 +32,12 @@ impl std::str::FromStr for PlannerKind {
 
 /// The action returned when no feasible plan exists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "FallbackData"
+)]
 pub enum Fallback {
     /// All zeros, clamped into the action bounds (e.g. stop a velocity-controlled base).
     #[default]
@@ -48,6 +53,26 @@ pub enum Fallback {
         /// One readout per action.
         readouts: Vec<String>,
     },
+}
+
+/// How [`Fallback`] is read: unit variants of internally tagged enums ignore
+/// unknown keys in serde (serde-rs/serde#2123), empty struct variants do not.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum FallbackData {
+    Zero {},
+    Constant { action: Vec<Real> },
+    Hold { readouts: Vec<String> },
+}
+
+impl From<FallbackData> for Fallback {
+    fn from(d: FallbackData) -> Self {
+        match d {
+            FallbackData::Zero {} => Fallback::Zero,
+            FallbackData::Constant { action } => Fallback::Constant { action },
+            FallbackData::Hold { readouts } => Fallback::Hold { readouts },
+        }
+    }
 }
 
 /// Settings shared by all planners. Every field has a default (shown in its doc).
