@@ -66,6 +66,11 @@ pub struct NavigateConfig {
     pub end_inset: Real,
     /// Smallest distance of start and goal from the arena's sides (y) in metres (default 1).
     pub side_inset: Real,
+    /// Smallest free gap between two obstacles and between an obstacle and the
+    /// arena's edge, in metres. Fields then hold convex islands with passages
+    /// between them rather than walls and pockets that trap a short-horizon
+    /// planner; 0 lets obstacles touch and overlap (default 0.8).
+    pub min_gap: Real,
     /// Extra free space kept around start and goal beyond the robot's radius,
     /// the clearance and the buffer, in metres (default 0.3).
     pub keep_clear: Real,
@@ -120,6 +125,7 @@ impl Default for NavigateConfig {
             obstacle_height: 0.8,
             end_inset: 0.8,
             side_inset: 1.0,
+            min_gap: 0.8,
             keep_clear: 0.3,
             heading_jitter: PI,
             robot_radius: 0.2,
@@ -170,6 +176,7 @@ impl NavigateConfig {
             ("end_inset", self.end_inset),
             ("side_inset", self.side_inset),
             ("keep_clear", self.keep_clear),
+            ("min_gap", self.min_gap),
             ("heading_jitter", self.heading_jitter),
             ("tau", self.tau),
             ("max_accel", self.max_accel),
@@ -307,6 +314,83 @@ impl Distance {
     }
 }
 
+/// Points along the planar outline of a cylinder or box, at most 5 cm apart.
+fn outline(s: &Shape) -> Vec<[Real; 2]> {
+    let step = 0.05;
+    match s {
+        Shape::Cylinder { center, radius, .. } => {
+            let n = ((2.0 * PI * radius / step).ceil() as usize).max(8);
+            (0..n)
+                .map(|k| {
+                    let a = 2.0 * PI * k as Real / n as Real;
+                    [center[0] + radius * a.cos(), center[1] + radius * a.sin()]
+                })
+                .collect()
+        }
+        Shape::Box {
+            center,
+            half_extents: h,
+            rpy,
+        } => {
+            let (sn, cs) = rpy[2].sin_cos();
+            let corners = [[h[0], h[1]], [-h[0], h[1]], [-h[0], -h[1]], [h[0], -h[1]]];
+            let mut pts = Vec::new();
+            for k in 0..4 {
+                let (a, b) = (corners[k], corners[(k + 1) % 4]);
+                let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+                let n = ((len / step).ceil() as usize).max(1);
+                for j in 0..n {
+                    let t = j as Real / n as Real;
+                    let (x, y) = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
+                    pts.push([center[0] + cs * x - sn * y, center[1] + sn * x + cs * y]);
+                }
+            }
+            pts
+        }
+        Shape::Sphere { center, .. } | Shape::Capsule { a: center, .. } => {
+            vec![[center[0], center[1]]]
+        }
+    }
+}
+
+/// Whether `shape` keeps start and goal clear and stays `min_gap` away from
+/// the arena's edges and from every obstacle in `placed`.
+fn fits(
+    c: &NavigateConfig,
+    shape: &Shape,
+    placed: &[Shape],
+    start: [Real; 2],
+    goal: [Real; 2],
+) -> bool {
+    let keep = c.robot_radius + c.min_clearance + c.clearance_margin + c.keep_clear;
+    let Some(mut own) = Distance::new(std::slice::from_ref(shape)) else {
+        return false;
+    };
+    if own.at(start) < keep || own.at(goal) < keep {
+        return false;
+    }
+    let (hx, hy) = (c.arena_length / 2.0, c.arena_width / 2.0);
+    let pts = outline(shape);
+    if pts
+        .iter()
+        .any(|p| hx - p[0].abs() < c.min_gap || hy - p[1].abs() < c.min_gap)
+    {
+        return false;
+    }
+    if c.min_gap <= 0.0 || placed.is_empty() {
+        return true;
+    }
+    let Some(mut others) = Distance::new(placed) else {
+        return false;
+    };
+    // Both ways round, so that neither shape can hide inside the other.
+    pts.iter().all(|p| others.at(*p) >= c.min_gap)
+        && placed
+            .iter()
+            .flat_map(outline)
+            .all(|p| own.at(p) >= c.min_gap)
+}
+
 /// Obstacle slab in z: from 0.1 m below the ground to `height`, so that the
 /// robot's reference point (z = 0) lies inside it and distances are planar.
 fn slab(height: Real) -> (Real, Real) {
@@ -317,8 +401,9 @@ impl Field {
     /// Draws fields from `rng` until one is solvable.
     fn sample(c: &NavigateConfig, rng: &mut Rng) -> Result<Self, SimError> {
         for _ in 0..c.max_attempts {
-            let f = Self::draw(c, rng);
-            if f.solvable(c) {
+            if let Some(f) = Self::draw(c, rng)
+                && f.solvable(c)
+            {
                 return Ok(f);
             }
         }
@@ -331,7 +416,8 @@ impl Field {
         })
     }
 
-    fn draw(c: &NavigateConfig, rng: &mut Rng) -> Self {
+    /// Draws one field, or `None` when the obstacles could not all be placed.
+    fn draw(c: &NavigateConfig, rng: &mut Rng) -> Option<Self> {
         let (hx, hy) = (c.arena_length / 2.0, c.arena_width / 2.0);
         let side = |rng: &mut Rng| rng.range(-hy + c.side_inset, hy - c.side_inset);
         let mut start = [-hx + c.end_inset, side(rng)];
@@ -344,9 +430,9 @@ impl Field {
         let heading = bearing + rng.range(-c.heading_jitter, c.heading_jitter);
         let (zc, zh) = slab(c.obstacle_height);
         let mut obstacles = Vec::with_capacity(c.obstacles + 4);
-        let keep = c.robot_radius + c.min_clearance + c.clearance_margin + c.keep_clear;
         let band = hx - c.end_inset;
         for i in 0..c.obstacles {
+            let mut placed = false;
             for _ in 0..50 {
                 let center = if i < c.on_path {
                     let f = (i as Real + 1.0) / (c.on_path as Real + 1.0) + rng.range(-0.08, 0.08);
@@ -374,13 +460,14 @@ impl Field {
                         half_height: zh,
                     }
                 };
-                let Some(mut d) = Distance::new(std::slice::from_ref(&shape)) else {
-                    continue;
-                };
-                if d.at(start) >= keep && d.at(goal) >= keep {
+                if fits(c, &shape, &obstacles, start, goal) {
                     obstacles.push(shape);
+                    placed = true;
                     break;
                 }
+            }
+            if !placed {
+                return None;
             }
         }
         if c.walls {
@@ -399,12 +486,12 @@ impl Field {
                 });
             }
         }
-        Self {
+        Some(Self {
             start,
             heading,
             goal,
             obstacles,
-        }
+        })
     }
 
     /// True when a 4-connected grid path joins start and goal through cells
@@ -1006,8 +1093,10 @@ mod tests {
             let mut m = vec![0.0; truth_obj.num_guardrails()];
             let (mut viol, mut infeasible, mut worst) = (0, 0, Real::INFINITY);
             let t0 = std::time::Instant::now();
+            let mut path = Vec::new();
             while scene.time() < scenario.episode.max_time && !scene.success() {
                 scene.observe(&mut obs);
+                path.push([obs[0], obs[1]]);
                 let plan = planner.plan(&obs).unwrap();
                 if !plan.status.is_feasible() {
                     infeasible += 1;
@@ -1025,6 +1114,15 @@ mod tests {
                 }
             }
             let success = scene.success();
+            if let Ok(dir) = std::env::var("NAV_TRACE") {
+                let trace = serde_json::json!({
+                    "obstacles": scene.obstacles(),
+                    "goal": scene.goal(),
+                    "path": path,
+                    "success": success,
+                });
+                std::fs::write(format!("{dir}/{seed}.json"), trace.to_string()).unwrap();
+            }
             ok += usize::from(success);
             violations += usize::from(viol > 0);
             total_time += scene.time();
