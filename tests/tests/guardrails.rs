@@ -5,7 +5,8 @@
 //! run the closed loop with it — plan, apply the first action to a plant, repeat
 //! — and check every executed state against the limit itself
 //! (`Objective::margins(y, buffered = false)` on the true plant state).
-//! Analytic models serve as both model and plant.
+//! Analytic models serve as both model and plant; MPPI and CEM run every
+//! kind between them, the gradient planner a selection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use telic::Real;
@@ -14,7 +15,7 @@ use telic::objective::ObjectiveSpec;
 use telic::planner::{PlannerConfig, PlannerKind, build};
 use telic::{Objective, PlanStatus};
 
-use PlannerKind::{Cem, Mppi};
+use PlannerKind::{Cem, Gradient, Mppi};
 
 /// Reach `goal` with a point mass and stop there, with a little effort cost.
 fn reach(goal: &[Real]) -> String {
@@ -262,7 +263,7 @@ fn keep_out_axis_aligned_box() {
         shape = { type = "box", center = [1.0, 0.0, 0.0], half_extents = [0.2, 0.3, 0.5] }
         "#,
     )
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 #[test]
@@ -283,7 +284,7 @@ fn huge_weights_do_not_buy_violations() {
             "#,
         )
     }
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 #[test]
@@ -375,7 +376,7 @@ fn clearance_from_several_obstacles() {
         ]
         "#,
     )
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 #[test]
@@ -391,7 +392,7 @@ fn workspace_bounds() {
         upper = [1.2, 0.5, 1.0]
         "#,
     )
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 #[test]
@@ -457,7 +458,7 @@ fn speed_limit() {
         max = 0.5
         "#,
     )
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 #[test]
@@ -494,7 +495,7 @@ fn readout_limit() {
         upper = [0.4]
         "#,
     )
-    .check(&[Mppi, Cem]);
+    .check(&[Mppi, Cem, Gradient]);
 }
 
 /// The start is inside the keep-out zone, so no plan is feasible: every call
@@ -530,7 +531,7 @@ fn no_feasible_plan_gives_the_fallback() {
             vec![0.4, -2.0],
         ),
     ];
-    for kind in [Mppi, Cem] {
+    for kind in [Mppi, Cem, Gradient] {
         for (fallback, want) in &cases {
             let cfg = PlannerConfig {
                 fallback: fallback.clone(),

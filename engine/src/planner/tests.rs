@@ -93,7 +93,7 @@ fn run(planner: &mut dyn Planner, x0: [Real; 4], steps: usize) -> Vec<Vec<u64>> 
     out
 }
 
-const KINDS: [PlannerKind; 2] = [PlannerKind::Mppi, PlannerKind::Cem];
+const KINDS: [PlannerKind; 3] = [PlannerKind::Mppi, PlannerKind::Cem, PlannerKind::Gradient];
 
 #[test]
 fn same_seed_gives_bit_identical_plans() {
