@@ -719,12 +719,10 @@ fn readout_target_mismatch_is_an_error() {
     assert!(p.plan(&[0.0; 4]).unwrap().status.is_feasible());
 }
 
-/// Known gap: serde's `deny_unknown_fields` is not applied to *unit* variants
-/// of internally tagged enums (serde-rs/serde#2123, #2294), so these typos are
-/// accepted silently today. Un-ignore once `Fallback`, `Norm` and `Residual`
-/// reject them.
+/// serde's `deny_unknown_fields` is not applied to *unit* variants of
+/// internally tagged enums (serde-rs/serde#2123): `Fallback`, `Norm` and
+/// `Residual` must reject these typos themselves.
 #[test]
-#[ignore = "serde-rs/serde#2123: unit variants of tagged enums ignore unknown keys"]
 fn unknown_keys_next_to_unit_variants_are_named() {
     let err = toml::from_str::<PlannerConfig>(r#"fallback = { kind = "zero", action = [1.0] }"#)
         .unwrap_err()
