@@ -287,6 +287,8 @@ pub struct Summary {
     pub episodes_with_violations: usize,
     /// Smallest true guardrail margin seen.
     pub worst_margin: Real,
+    /// The guardrail it belongs to.
+    pub worst_guardrail: String,
     /// Control steps that used the safe fallback.
     pub fallback_steps: usize,
     /// Median plan latency (ms).
@@ -316,6 +318,9 @@ impl Summary {
         let n = results.len();
         let successes = results.iter().filter(|r| r.success).count();
         let ttg: Vec<Real> = results.iter().filter_map(|r| r.time_to_goal).collect();
+        let worst = results
+            .iter()
+            .min_by(|a, b| a.worst_margin.total_cmp(&b.worst_margin));
         let lat: Vec<Real> = results
             .iter()
             .flat_map(|r| r.plan_latency_ms.iter().copied())
@@ -337,10 +342,8 @@ impl Summary {
             },
             violation_steps: results.iter().map(|r| r.violation_steps).sum(),
             episodes_with_violations: results.iter().filter(|r| r.violation_steps > 0).count(),
-            worst_margin: results
-                .iter()
-                .map(|r| r.worst_margin)
-                .fold(Real::INFINITY, Real::min),
+            worst_margin: worst.map_or(Real::INFINITY, |r| r.worst_margin),
+            worst_guardrail: worst.map(|r| r.worst_guardrail.clone()).unwrap_or_default(),
             fallback_steps: results.iter().map(|r| r.fallback_steps).sum(),
             plan_latency_p50_ms: quantile(&lat, 0.5),
             plan_latency_p99_ms: quantile(&lat, 0.99),

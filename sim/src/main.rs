@@ -185,7 +185,10 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
                 s.violation_steps, s.episodes_with_violations
             ),
         ),
-        ("worst true margin", format!("{:.4}", s.worst_margin)),
+        (
+            "worst true margin",
+            format!("{:.4} ({})", s.worst_margin, s.worst_guardrail),
+        ),
         ("fallback steps", format!("{}", s.fallback_steps)),
         (
             "plan latency",
