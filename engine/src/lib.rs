@@ -12,7 +12,8 @@
 //! ```
 //!
 //! - [`model`]: the [`WorldModel`] trait (batched `encode` / `predict` /
-//!   `readout`) and analytic backends.
+//!   `readout`), analytic backends, and learned models loaded from a
+//!   world-model bundle ([`model::OnnxModel`], feature `onnx`).
 //! - [`objective`]: cost terms and guardrails as plain data ([`ObjectiveSpec`]),
 //!   compiled against a model's readout names.
 //! - [`planner`]: MPPI, iCEM and gradient refinement behind [`Planner`], with

@@ -5,10 +5,16 @@
 //! so that backends can reuse internal buffers between calls.
 
 mod arm;
+#[cfg(feature = "onnx")]
+pub mod bundle;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod point_mass;
 mod unicycle;
 
 pub use arm::{JointLimits, SerialArm};
+#[cfg(feature = "onnx")]
+pub use onnx::{OnnxModel, OnnxOptions};
 pub use point_mass::PointMass;
 pub use unicycle::Unicycle;
 

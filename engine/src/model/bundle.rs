@@ -1,0 +1,435 @@
+//! World-model bundles: a folder holding a manifest and three ONNX graphs.
+//!
+//! ```text
+//! my_model/
+//!   manifest.toml   names, sizes, action bounds, dt, normalisation, provenance
+//!   encode.onnx     obs[B,O]            -> z[B,D]
+//!   predict.onnx    z[B,D], u[B,A]      -> z_next[B,D]
+//!   readout.onnx    z[B,D]              -> y[B,P]
+//! ```
+//!
+//! This module reads and checks the manifest; [`super::OnnxModel`] runs the
+//! graphs. The full contract, written for whoever exports a bundle from any
+//! framework, is `docs/bundle.md`.
+
+use super::ModelSpec;
+use crate::Real;
+use crate::error::ModelError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The manifest format this engine reads (`format_version` in `manifest.toml`).
+pub const FORMAT_VERSION: u32 = 1;
+/// File name of the manifest inside a bundle folder.
+pub const MANIFEST_FILE: &str = "manifest.toml";
+/// File name of the encoder graph inside a bundle folder.
+pub const ENCODE_FILE: &str = "encode.onnx";
+/// File name of the predictor graph inside a bundle folder.
+pub const PREDICT_FILE: &str = "predict.onnx";
+/// File name of the readout graph inside a bundle folder.
+pub const READOUT_FILE: &str = "readout.onnx";
+
+/// `manifest.toml`: everything about a bundle except the graphs' weights.
+///
+/// Unknown keys are errors, so a misspelt field is never silently ignored.
+///
+/// ```
+/// use telic::model::bundle::Manifest;
+/// let m = Manifest::from_toml(r#"
+///     format_version = 1
+///     name = "toy"
+///     dt = 0.1
+///     latent_dim = 8
+///     observations = ["q", "qd"]
+///     readouts = ["tip.x", "tip.y"]
+///     actions = [{ name = "torque", lower = -1.0, upper = 1.0 }]
+///
+///     [provenance]
+///     scene = "reach"
+///     samples = 20000
+///     episodes = 100
+///     seed = 3
+///     validation = { onnx_vs_torch_max_abs_diff = 2e-7 }
+/// "#).unwrap();
+/// assert_eq!(m.spec().latent_dim, 8);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version; this engine reads [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// A short name, e.g. `"reach_arm_jepa"`.
+    pub name: String,
+    /// Time step of one `predict`, in seconds.
+    pub dt: Real,
+    /// Latent size `D`.
+    pub latent_dim: usize,
+    /// Observation names, in the order of the `obs` columns (`O` of them).
+    pub observations: Vec<String>,
+    /// Readout names, in the order of the `y` columns (`P` of them). Points
+    /// are named `p.x`, `p.y`, `p.z` so that guardrail geometry can use them.
+    pub readouts: Vec<String>,
+    /// Actions, in the order of the `u` columns (`A` of them), with bounds.
+    pub actions: Vec<ActionSpec>,
+    /// Per-observation normalisation the engine applies before `encode`
+    /// (absent: observations go to the graph unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalisation: Option<Normalisation>,
+    /// Where the model comes from and how well it did.
+    pub provenance: Provenance,
+    /// Model-error margins of the readouts per horizon step (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout_error_quantiles: Option<ReadoutErrorQuantiles>,
+}
+
+/// One action: its name and bounds, in the units `predict` expects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    /// Name, e.g. `"acc.x"` or `"joint1.torque"`.
+    pub name: String,
+    /// Lower bound.
+    pub lower: Real,
+    /// Upper bound.
+    pub upper: Real,
+}
+
+/// Observation normalisation, applied by the engine (not by the graph):
+/// `encode` receives `(obs − mean) / std`, column by column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalisation {
+    /// Mean per observation (`O` values).
+    pub mean: Vec<Real>,
+    /// Standard deviation per observation (`O` values, each > 0).
+    pub std: Vec<Real>,
+}
+
+/// Where a bundle comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Scene (or data source) the training data came from.
+    pub scene: String,
+    /// Training transitions.
+    pub samples: u64,
+    /// Training episodes.
+    pub episodes: u64,
+    /// Seed of data collection and training.
+    pub seed: u64,
+    /// Program that wrote the bundle (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
+    /// Training settings, free-form (optimiser, epochs, loss weights, …).
+    #[serde(default)]
+    pub training: toml::Table,
+    /// Validation errors measured when the bundle was written.
+    pub validation: Validation,
+}
+
+/// Validation errors measured when the bundle was written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validation {
+    /// Largest absolute difference between the exported ONNX graphs and the
+    /// framework model they were exported from, on validation inputs (the
+    /// name comes from the PyTorch trainer; other exporters report the same
+    /// check against their own framework).
+    pub onnx_vs_torch_max_abs_diff: Real,
+    /// Further named errors (e.g. `readout_rmse_h10`), free-form.
+    #[serde(default)]
+    pub errors: BTreeMap<String, Real>,
+}
+
+/// Model-error margins for the readouts, per horizon step: `margins[r][k]` is
+/// the `quantile` of `|y_predicted − y_true|` for readout `r`, `k + 1` predict
+/// steps after encoding a real observation, on validation data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadoutErrorQuantiles {
+    /// Which quantile, in `(0, 1)`, e.g. `0.95`.
+    pub quantile: Real,
+    /// Per readout name (a subset of the manifest's readouts), one margin per
+    /// horizon step; every list has the same length.
+    pub margins: BTreeMap<String, Vec<Real>>,
+}
+
+impl ReadoutErrorQuantiles {
+    /// Steps covered by the table.
+    #[must_use]
+    pub fn horizon(&self) -> usize {
+        self.margins.values().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Margin of `readout` at horizon step `step` (0: one step ahead), or
+    /// `None` when the table does not cover it.
+    #[must_use]
+    pub fn margin(&self, readout: &str, step: usize) -> Option<Real> {
+        self.margins.get(readout)?.get(step).copied()
+    }
+}
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    pub fn from_toml(text: &str) -> Result<Self, ModelError> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| ModelError::Invalid(format!("{MANIFEST_FILE}: {e}")))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Reads and validates `dir/manifest.toml`.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let dir = dir.as_ref();
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ModelError::Invalid(format!(
+                "bundle {}: cannot read {MANIFEST_FILE}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ModelError::Invalid(m) => ModelError::Invalid(format!("bundle {}: {m}", dir.display())),
+            other => other,
+        })
+    }
+
+    /// The manifest as TOML.
+    pub fn to_toml(&self) -> Result<String, ModelError> {
+        toml::to_string(self).map_err(|e| ModelError::Invalid(format!("{MANIFEST_FILE}: {e}")))
+    }
+
+    /// The model description the engine plans with.
+    #[must_use]
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            name: self.name.clone(),
+            observations: self.observations.clone(),
+            actions: self.actions.iter().map(|a| a.name.clone()).collect(),
+            latent_dim: self.latent_dim,
+            readouts: self.readouts.clone(),
+            action_lower: self.actions.iter().map(|a| a.lower).collect(),
+            action_upper: self.actions.iter().map(|a| a.upper).collect(),
+            dt: self.dt,
+        }
+    }
+
+    /// Checks version, sizes, names, bounds, normalisation and margins.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Invalid(format!("{MANIFEST_FILE}: {m}")));
+        if self.format_version != FORMAT_VERSION {
+            return bad(format!(
+                "format_version {} is not supported; this engine reads version {FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return bad("name is empty".into());
+        }
+        let actions: Vec<String> = self.actions.iter().map(|a| a.name.clone()).collect();
+        for (what, names) in [
+            ("observations", &self.observations),
+            ("actions", &actions),
+            ("readouts", &self.readouts),
+        ] {
+            if names.is_empty() {
+                return bad(format!("{what} is empty"));
+            }
+            let mut seen = BTreeSet::new();
+            for n in names {
+                if n.is_empty() || !seen.insert(n.as_str()) {
+                    return bad(format!("{what}: name `{n}` is empty or repeated"));
+                }
+            }
+        }
+        if self.latent_dim == 0 {
+            return bad("latent_dim must be positive".into());
+        }
+        self.spec()
+            .validate()
+            .map_err(|e| ModelError::Invalid(format!("{MANIFEST_FILE}: {e}")))?;
+        if let Some(n) = &self.normalisation {
+            let o = self.observations.len();
+            if n.mean.len() != o || n.std.len() != o {
+                return bad(format!(
+                    "normalisation has {} means and {} stds for {o} observations",
+                    n.mean.len(),
+                    n.std.len()
+                ));
+            }
+            for (i, (m, s)) in n.mean.iter().zip(&n.std).enumerate() {
+                if !(m.is_finite() && s.is_finite() && *s > 0.0) {
+                    return bad(format!(
+                        "normalisation of `{}`: mean {m}, std {s} (std must be finite and > 0)",
+                        self.observations[i]
+                    ));
+                }
+            }
+        }
+        let diff = self.provenance.validation.onnx_vs_torch_max_abs_diff;
+        if !(diff.is_finite() && diff >= 0.0) {
+            return bad(format!(
+                "provenance.validation.onnx_vs_torch_max_abs_diff is {diff}"
+            ));
+        }
+        if let Some(q) = &self.readout_error_quantiles {
+            self.validate_quantiles(q)?;
+        }
+        Ok(())
+    }
+
+    fn validate_quantiles(&self, q: &ReadoutErrorQuantiles) -> Result<(), ModelError> {
+        let bad = |m: String| {
+            Err(ModelError::Invalid(format!(
+                "{MANIFEST_FILE}: readout_error_quantiles: {m}"
+            )))
+        };
+        if !(q.quantile > 0.0 && q.quantile < 1.0) {
+            return bad(format!("quantile {} is not in (0, 1)", q.quantile));
+        }
+        let h = q.horizon();
+        for (name, margins) in &q.margins {
+            if !self.readouts.contains(name) {
+                return bad(format!("`{name}` is not a readout of this bundle"));
+            }
+            if margins.is_empty() || margins.len() != h {
+                return bad(format!(
+                    "`{name}` has {} steps, expected {h} like the others (at least 1)",
+                    margins.len()
+                ));
+            }
+            if let Some(m) = margins.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+                return bad(format!(
+                    "`{name}` has margin {m}; margins are finite and ≥ 0"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        format_version = 1
+        name = "toy"
+        dt = 0.1
+        latent_dim = 3
+        observations = ["a", "b"]
+        readouts = ["p.x", "p.y"]
+
+        [[actions]]
+        name = "u"
+        lower = -1.0
+        upper = 2.0
+
+        [normalisation]
+        mean = [0.0, 1.0]
+        std = [1.0, 2.0]
+
+        [provenance]
+        scene = "reach"
+        samples = 100
+        episodes = 2
+        seed = 5
+        training = { epochs = 3, optimiser = { name = "adam", lr = 1e-3 } }
+        validation = { onnx_vs_torch_max_abs_diff = 1e-7, errors = { rmse = 0.01 } }
+
+        [readout_error_quantiles]
+        quantile = 0.9
+        margins = { "p.x" = [0.1, 0.2], "p.y" = [0.1, 0.3] }
+    "#;
+
+    fn with(old: &str, new: &str) -> Result<Manifest, ModelError> {
+        assert!(GOOD.contains(old), "{old}");
+        Manifest::from_toml(&GOOD.replacen(old, new, 1))
+    }
+
+    fn err(old: &str, new: &str) -> String {
+        with(old, new).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_a_full_manifest() {
+        let m = Manifest::from_toml(GOOD).unwrap();
+        let spec = m.spec();
+        assert_eq!(spec.actions, ["u"]);
+        assert_eq!((spec.action_lower[0], spec.action_upper[0]), (-1.0, 2.0));
+        assert_eq!(spec.obs_dim(), 2);
+        assert_eq!(m.provenance.training["epochs"].as_integer(), Some(3));
+        assert_eq!(m.provenance.validation.errors["rmse"], 0.01);
+        let q = m.readout_error_quantiles.as_ref().unwrap();
+        assert_eq!(q.horizon(), 2);
+        assert_eq!(q.margin("p.y", 1), Some(0.3));
+        assert_eq!(q.margin("p.y", 2), None);
+        assert_eq!(q.margin("nope", 0), None);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let m = Manifest::from_toml(GOOD).unwrap();
+        assert_eq!(Manifest::from_toml(&m.to_toml().unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn optional_tables_may_be_absent() {
+        let text = GOOD.split("[normalisation]").next().unwrap().to_string()
+            + "[provenance]\nscene = \"s\"\nsamples = 0\nepisodes = 0\nseed = 0\n\
+               validation = { onnx_vs_torch_max_abs_diff = 0.0 }\n";
+        let m = Manifest::from_toml(&text).unwrap();
+        assert!(m.normalisation.is_none() && m.readout_error_quantiles.is_none());
+    }
+
+    #[test]
+    fn rejects_bad_manifests_with_a_reason() {
+        let cases = [
+            (
+                "format_version = 1",
+                "format_version = 2",
+                "format_version 2",
+            ),
+            ("dt = 0.1", "dt = 0.1\ncolour = 3", "unknown field `colour`"),
+            ("dt = 0.1", "dt = -0.1", "time step"),
+            ("latent_dim = 3", "latent_dim = 0", "latent_dim"),
+            ("latent_dim = 3", "latent_dim = -3", "latent_dim"),
+            (r#"["a", "b"]"#, r#"["a", "a"]"#, "`a` is empty or repeated"),
+            (r#"["p.x", "p.y"]"#, "[]", "readouts is empty"),
+            ("upper = 2.0", "upper = -2.0", "bounds"),
+            (
+                "std = [1.0, 2.0]",
+                "std = [1.0, 0.0]",
+                "normalisation of `b`",
+            ),
+            (
+                "std = [1.0, 2.0]",
+                "std = [1.0]",
+                "1 stds for 2 observations",
+            ),
+            ("seed = 5", "", "missing field `seed`"),
+            ("1e-7", "nan", "onnx_vs_torch_max_abs_diff"),
+            ("quantile = 0.9", "quantile = 1.5", "quantile 1.5"),
+            (r#""p.x" = "#, r#""q.x" = "#, "`q.x` is not a readout"),
+            ("[0.1, 0.3]", "[0.1]", "`p.y` has 1 steps"),
+            ("[0.1, 0.3]", "[0.1, -0.3]", "margin -0.3"),
+        ];
+        for (old, new, want) in cases {
+            let e = err(old, new);
+            assert!(e.contains(want), "{old} -> {new}: {e}");
+            assert!(e.contains(MANIFEST_FILE), "{e}");
+        }
+    }
+
+    #[test]
+    fn load_names_the_folder() {
+        let e = Manifest::load("/nonexistent/bundle")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/bundle") && e.contains(MANIFEST_FILE),
+            "{e}"
+        );
+    }
+}
