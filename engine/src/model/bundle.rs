@@ -258,11 +258,10 @@ impl Manifest {
                     n.std.len()
                 ));
             }
-            for (i, (m, s)) in n.mean.iter().zip(&n.std).enumerate() {
+            for ((name, m), s) in self.observations.iter().zip(&n.mean).zip(&n.std) {
                 if !(m.is_finite() && s.is_finite() && *s > 0.0) {
                     return bad(format!(
-                        "normalisation of `{}`: mean {m}, std {s} (std must be finite and > 0)",
-                        self.observations[i]
+                        "normalisation of `{name}`: mean {m}, std {s} (std must be finite and > 0)"
                     ));
                 }
             }

@@ -38,12 +38,17 @@ impl Default for OnnxOptions {
 /// through float32 tensors kept per batch size (the few most recent sizes),
 /// so a planner that calls with the same `N` every tick allocates none.
 ///
-/// ```no_run
+/// ```
 /// use telic::model::{OnnxModel, WorldModel};
-/// let mut model = OnnxModel::load("models/reach_arm").unwrap();
-/// let (o, d) = (model.spec().obs_dim(), model.spec().latent_dim);
-/// let mut z = vec![0.0; d];
-/// model.encode(&vec![0.0; o], &mut z).unwrap();
+/// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/point_mass_2d");
+/// // A 2D point mass: obs = z = [pos.x, pos.y, vel.x, vel.y], u = [acc.x, acc.y].
+/// let mut model = OnnxModel::load(dir)?;
+/// let mut z = [0.0; 4];
+/// model.encode(&[0.0, 0.0, 1.0, 0.0], &mut z)?;
+/// let mut z_next = [0.0; 4];
+/// model.predict(&z, &[0.0, 0.0], &mut z_next)?;
+/// assert!((z_next[0] - 0.1).abs() < 1e-6);
+/// # Ok::<(), telic::ModelError>(())
 /// ```
 #[derive(Debug)]
 pub struct OnnxModel {

@@ -25,7 +25,7 @@ static INIT: Mutex<()> = Mutex::new(());
 
 fn fix_it() -> String {
     format!(
-        "install it with `python3 -m pip install onnxruntime=={ONNXRUNTIME_VERSION}` \
+        "install ONNX Runtime with `python3 -m pip install onnxruntime=={ONNXRUNTIME_VERSION}` \
          (Telic finds the library inside the wheel), or set {ORT_DYLIB_PATH} to the path \
          of the ONNX Runtime shared library ({}onnxruntime{}, version {ONNXRUNTIME_VERSION} \
          or newer)",
@@ -186,7 +186,8 @@ fn site_packages() -> Vec<PathBuf> {
         }
     }
     sites.push(PathBuf::from("/usr/lib/python3/dist-packages"));
-    sites.retain(|p| p.is_dir());
+    let mut seen = std::collections::BTreeSet::new();
+    sites.retain(|p| p.is_dir() && seen.insert(p.clone()));
     sites
 }
 
