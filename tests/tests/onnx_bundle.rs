@@ -134,6 +134,23 @@ fn point_mass_bundle_matches_the_analytic_model() {
 }
 
 #[test]
+fn jacobians_match_the_analytic_model() {
+    let mut onnx = load(&fixture("point_mass_2d"));
+    let mut exact = PointMass::new(2, 0.1, 1.0).unwrap();
+    let (z, u) = ([0.3, -1.2, 0.6, -0.8], [0.5, -1.0]);
+    let (mut a1, mut b1, mut c1) = (vec![0.0; 16], vec![0.0; 8], vec![0.0; 20]);
+    let (mut a2, mut b2, mut c2) = (a1.clone(), b1.clone(), c1.clone());
+    onnx.predict_jacobians(&z, &u, &mut a1, &mut b1).unwrap();
+    exact.predict_jacobians(&z, &u, &mut a2, &mut b2).unwrap();
+    onnx.readout_jacobian(&z, &mut c1).unwrap();
+    exact.readout_jacobian(&z, &mut c2).unwrap();
+    assert!(max_abs_diff(&a1, &a2) < 1e-4, "{a1:?}");
+    assert!(max_abs_diff(&b1, &b2) < 1e-4, "{b1:?}");
+    // The speed row is nonlinear: float32 differences are good to about 1e-4.
+    assert!(max_abs_diff(&c1, &c2) < 1e-3, "{c1:?} vs {c2:?}");
+}
+
+#[test]
 fn tanh_mlp_bundle_matches_numpy_and_binds_inputs_by_name() {
     let mut m = load(&fixture("tanh_mlp"));
     let text = std::fs::read_to_string(fixture("tanh_mlp_reference.json")).unwrap();
@@ -408,4 +425,27 @@ fn mppi_over_the_onnx_point_mass_reaches_a_target() {
     let dist = (x[0] - 1.0).hypot(x[1] - 0.5);
     assert!(dist < 0.1, "ended {dist:.3} m from the target at {x:?}");
     assert!(fastest <= 0.8 + 1e-6, "speed guardrail broken: {fastest}");
+}
+
+#[test]
+fn gradient_planner_runs_over_the_onnx_point_mass() {
+    let model = load(&fixture("point_mass_2d"));
+    let spec: ObjectiveSpec = toml::from_str(REACH).unwrap();
+    let objective = spec.compile(model.spec()).unwrap();
+    let cfg = PlannerConfig {
+        kind: telic::PlannerKind::Gradient,
+        samples: 64,
+        ..config()
+    };
+    let mut planner = build(model, objective, cfg).unwrap();
+    let mut plant = PointMass::new(2, 0.1, 1.0).unwrap();
+    let (mut x, mut next) = (vec![0.0; 4], vec![0.0; 4]);
+    for tick in 0..40 {
+        let plan = planner.plan(&x).unwrap();
+        assert!(plan.status.is_feasible(), "tick {tick}: {:?}", plan.status);
+        plant.predict(&x, &plan.action, &mut next).unwrap();
+        x.copy_from_slice(&next);
+    }
+    let dist = (x[0] - 1.0).hypot(x[1] - 0.5);
+    assert!(dist < 0.15, "ended {dist:.3} m from the target at {x:?}");
 }

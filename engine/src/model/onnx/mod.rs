@@ -9,7 +9,7 @@ mod runtime;
 pub use runtime::{ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, find_onnx_runtime};
 
 use super::bundle::{ENCODE_FILE, Manifest, PREDICT_FILE, READOUT_FILE};
-use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout};
+use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
 use graph::{Graph, Port, SessionSettings};
@@ -58,6 +58,22 @@ pub struct OnnxModel {
     encode: Graph<1>,
     predict: Graph<2>,
     readout: Graph<1>,
+    /// Finite-difference scratch, grown on first use.
+    fd: FdScratch,
+}
+
+#[derive(Debug, Default)]
+struct FdScratch {
+    z: Vec<Real>,
+    u: Vec<Real>,
+    out: Vec<Real>,
+}
+
+/// Central-difference step for float32 graphs: about ∛ε₃₂ relative, which
+/// balances truncation against rounding (the engine's default 1e-6 step
+/// is below float32 resolution).
+fn fd_step(x: Real) -> Real {
+    5e-3 * x.abs().max(1.0)
 }
 
 impl OnnxModel {
@@ -116,6 +132,7 @@ impl OnnxModel {
             dir: dir.to_path_buf(),
             manifest,
             spec,
+            fd: FdScratch::default(),
         })
     }
 
@@ -151,5 +168,95 @@ impl WorldModel for OnnxModel {
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         let b = check_readout(&self.spec, z, y)?;
         self.readout.run(b, [z], None, y)
+    }
+
+    /// Central differences in one batched `predict` call, with a step suited
+    /// to float32.
+    fn predict_jacobians(
+        &mut self,
+        z: &[Real],
+        u: &[Real],
+        a: &mut [Real],
+        b: &mut [Real],
+    ) -> Result<(), ModelError> {
+        let (d, na) = (self.spec.latent_dim, self.spec.action_dim());
+        expect_len("z", z, 1, d)?;
+        expect_len("u", u, 1, na)?;
+        expect_len("a", a, d, d)?;
+        expect_len("b", b, d, na)?;
+        let n = d + na;
+        let fd = &mut self.fd;
+        fd.z.clear();
+        fd.u.clear();
+        for j in 0..n {
+            for sign in [1.0, -1.0] {
+                fd.z.extend_from_slice(z);
+                fd.u.extend_from_slice(u);
+                let (zr, ur) = (fd.z.len() - d, fd.u.len() - na);
+                let x = if j < d {
+                    fd.z.get_mut(zr + j)
+                } else {
+                    fd.u.get_mut(ur + j - d)
+                };
+                if let Some(x) = x {
+                    *x += sign * fd_step(*x);
+                }
+            }
+        }
+        fd.out.resize(2 * n * d, 0.0);
+        let rows = 2 * n;
+        self.predict
+            .run(rows, [fd.z.as_slice(), fd.u.as_slice()], None, &mut fd.out)?;
+        for j in 0..n {
+            let base = if j < d { z.get(j) } else { u.get(j - d) };
+            let h = fd_step(base.copied().unwrap_or(0.0));
+            let plus = fd.out.get(2 * j * d..(2 * j + 1) * d).unwrap_or(&[]);
+            let minus = fd.out.get((2 * j + 1) * d..(2 * j + 2) * d).unwrap_or(&[]);
+            for (i, (p, m)) in plus.iter().zip(minus).enumerate() {
+                let g = (p - m) / (2.0 * h);
+                let cell = if j < d {
+                    a.get_mut(i * d + j)
+                } else {
+                    b.get_mut(i * na + j - d)
+                };
+                if let Some(c) = cell {
+                    *c = g;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Central differences in one batched `readout` call, with a step suited
+    /// to float32.
+    fn readout_jacobian(&mut self, z: &[Real], c: &mut [Real]) -> Result<(), ModelError> {
+        let (d, p) = (self.spec.latent_dim, self.spec.readout_dim());
+        expect_len("z", z, 1, d)?;
+        expect_len("c", c, p, d)?;
+        let fd = &mut self.fd;
+        fd.z.clear();
+        for j in 0..d {
+            for sign in [1.0, -1.0] {
+                fd.z.extend_from_slice(z);
+                let at = fd.z.len() - d + j;
+                if let Some(x) = fd.z.get_mut(at) {
+                    *x += sign * fd_step(*x);
+                }
+            }
+        }
+        fd.out.resize(2 * d * p, 0.0);
+        self.readout
+            .run(2 * d, [fd.z.as_slice()], None, &mut fd.out)?;
+        for (j, zj) in z.iter().enumerate() {
+            let h = fd_step(*zj);
+            let plus = fd.out.get(2 * j * p..(2 * j + 1) * p).unwrap_or(&[]);
+            let minus = fd.out.get((2 * j + 1) * p..(2 * j + 2) * p).unwrap_or(&[]);
+            for (i, (yp, ym)) in plus.iter().zip(minus).enumerate() {
+                if let Some(cell) = c.get_mut(i * d + j) {
+                    *cell = (yp - ym) / (2.0 * h);
+                }
+            }
+        }
+        Ok(())
     }
 }
