@@ -1,5 +1,7 @@
 //! Bad input gives a clear error naming the problem, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
+
 use std::path::Path;
 use telic_sim::SimError;
 use telic_sim::scenario::Scenario;

@@ -1,6 +1,8 @@
 //! Closed loop in rapier: the shipped scenarios reach their goals without
 //! breaking a guardrail in the true physics state, and runs are reproducible.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
+
 use telic_sim::episode::{EpisodeResult, Summary, run_batch};
 use telic_sim::scenario::Scenario;
 
