@@ -4,9 +4,11 @@
 //! seed. The [`episode`] runner closes the loop (observe → plan → act → step
 //! physics) and the validator checks every guardrail against the *true*
 //! physics state at every physics step, so a model error that would break a
-//! guardrail is counted, never hidden.
+//! guardrail is counted, never hidden. [`collect`] records exploration data
+//! for training learned world models.
 #![deny(missing_docs)]
 
+pub mod collect;
 pub mod episode;
 pub mod error;
 pub mod scenario;

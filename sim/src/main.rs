@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use telic::PlannerKind;
+use telic_sim::collect::{
+    CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
+};
 use telic_sim::episode::{EpisodeResult, Summary, run_batch};
 use telic_sim::scenario::{Scenario, scenario_dir};
 
@@ -12,7 +15,7 @@ use telic_sim::scenario::{Scenario, scenario_dir};
 #[command(
     name = "telic",
     version,
-    about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes"
+    about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes, collect training data"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,8 +26,50 @@ struct Cli {
 enum Command {
     /// Run episodes of a scene (a shipped name such as `reach`, or a scenario .toml).
     Run(RunArgs),
+    /// Record exploration data for training a world model (`python -m telic.train`).
+    Collect(CollectArgs),
     /// List the shipped scenes.
     Scenes,
+}
+
+#[derive(clap::Args, Debug)]
+struct CollectArgs {
+    /// Scene name (`reach`, `navigate`) or path to a scenario .toml file.
+    scene: String,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 100)]
+    episodes: usize,
+    /// Output folder: one .npy file per field and meta.json (created if needed).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the run; episode i uses a seed derived from it.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Control steps per episode (default: the scenario's max_time / dt).
+    #[arg(long)]
+    steps_per_episode: Option<usize>,
+    /// Share of episodes driven by the scenario's planner with noisy actions;
+    /// the others use colored-noise random actions.
+    #[arg(long, default_value_t = 0.5)]
+    planner_fraction: f64,
+    /// Largest std of the planner's action noise, as a fraction of the half range.
+    #[arg(long, default_value_t = 0.5)]
+    planner_noise: f64,
+    /// Range of the random policy's scale (fraction of the half range), `LO,HI`.
+    #[arg(long, value_name = "LO,HI", value_delimiter = ',', default_values_t = [0.3, 1.0])]
+    random_scale: Vec<f64>,
+    /// Exponent of the colored exploration noise (0 white, 2 Brownian-like).
+    #[arg(long, default_value_t = 1.0)]
+    noise_beta: f64,
+    /// Keep running an episode after the task succeeded.
+    #[arg(long)]
+    no_stop_on_success: bool,
+    /// Episodes run in parallel (default: the number of cores); the data does not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -61,6 +106,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Collect(args) => collect(args),
         Command::Scenes => {
             let dir = scenario_dir();
             let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -79,6 +125,79 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn progress_bar(quiet: bool, len: usize, prefix: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len as u64);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} episodes  {msg}  ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b.set_prefix(prefix.to_string());
+    b
+}
+
+fn collect(args: CollectArgs) -> Result<()> {
+    let scenario = Scenario::load(&args.scene)?;
+    let [lo, hi] = args.random_scale[..] else {
+        bail!("--random-scale takes two values, LO,HI");
+    };
+    let config = CollectConfig {
+        episodes: args.episodes,
+        seed: args.seed,
+        steps_per_episode: args.steps_per_episode,
+        planner_fraction: args.planner_fraction,
+        planner_noise: args.planner_noise,
+        random_scale: [lo, hi],
+        noise_beta: args.noise_beta,
+        stop_on_success: !args.no_stop_on_success,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    config.validate()?;
+    // Fail on an unwritable folder before spending minutes on episodes.
+    prepare_output(&args.out)?;
+    let bar = progress_bar(args.quiet, args.episodes, &args.scene);
+    let rows = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |e: &EpisodeData| {
+        let n = rows.fetch_add(e.steps, std::sync::atomic::Ordering::Relaxed) + e.steps;
+        bar.inc(1);
+        bar.set_message(format!("{n} transitions"));
+    };
+    let t0 = std::time::Instant::now();
+    let data = collect_data(&scenario, &config, &progress)?;
+    bar.finish_and_clear();
+    data.write(&args.out)?;
+    let m = &data.meta;
+    let planner_eps = m
+        .episode_policies
+        .iter()
+        .filter(|e| matches!(e.policy, Policy::Planner { .. }))
+        .count();
+    println!(
+        "{} transitions from {} episodes ({planner_eps} noisy-planner, {} random) of {} in {:.1} s",
+        m.transitions,
+        m.episodes,
+        m.episodes - planner_eps,
+        m.scene,
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "  obs {}, action {}, readouts {}, dt {} s",
+        m.observations.len(),
+        m.actions.len(),
+        m.readouts.len(),
+        m.dt
+    );
+    println!("written to {}", args.out.display());
+    Ok(())
 }
 
 fn run(args: RunArgs) -> Result<()> {
@@ -104,20 +223,7 @@ fn run(args: RunArgs) -> Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(args.episodes as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} episodes  {msg}  ({elapsed}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b.set_prefix(args.scene.clone());
-        b
-    };
+    let bar = progress_bar(args.quiet, args.episodes, &args.scene);
     let successes = std::sync::atomic::AtomicUsize::new(0);
     let violations = std::sync::atomic::AtomicUsize::new(0);
     let progress = |r: &EpisodeResult| {
