@@ -1,0 +1,73 @@
+"""Command line of the trainer: ``python -m telic.train --data DIR --out BUNDLE_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parser() -> argparse.ArgumentParser:
+    from .trainer import TrainConfig
+
+    d = TrainConfig(data="", out="")
+    p = argparse.ArgumentParser(
+        prog="python -m telic.train",
+        description="Train a JEPA world model on `telic collect` data and write a bundle "
+        "(manifest.toml + encode/predict/readout.onnx, docs/bundle.md).",
+    )
+    p.add_argument("--data", required=True, help="data set folder written by `telic collect`")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--latent-dim", type=int, default=d.latent_dim, help="latent size D")
+    p.add_argument("--hidden", type=int, default=d.hidden, help="hidden width of encoder and predictor")
+    p.add_argument("--layers", type=int, default=d.layers, help="hidden layers of encoder and predictor")
+    p.add_argument("--readout-hidden", type=int, default=d.readout_hidden)
+    p.add_argument("--readout-layers", type=int, default=d.readout_layers, help="0: linear probes")
+    p.add_argument("--horizon", type=int, default=d.horizon, help="K: predict steps per training window")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--ema", type=float, default=d.ema, help="target encoder momentum (0: stop-gradient copy)")
+    p.add_argument("--w-pred", type=float, default=d.w_pred, help="weight of the latent prediction loss")
+    p.add_argument("--w-probe", type=float, default=d.w_probe, help="weight of the readout probe loss")
+    p.add_argument("--w-var", type=float, default=d.w_var, help="weight of the VICReg variance term")
+    p.add_argument("--w-cov", type=float, default=d.w_cov, help="weight of the VICReg covariance term")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of episodes held out")
+    p.add_argument("--readouts", help="comma-separated readout names (default: all in the data)")
+    p.add_argument("--quantile", type=float, default=d.quantile, help="quantile of the error margins")
+    p.add_argument("--quantile-horizon", type=int, default=d.quantile_horizon, help="steps of the error margins")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the data set's)")
+    p.add_argument("--threads", type=int, default=d.threads, help="PyTorch threads (1: reproducible bit for bit)")
+    p.add_argument("--name", help="bundle name (default: SCENE_jepa)")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        from .trainer import TrainConfig, train
+    except ImportError as e:
+        print(f"telic.train needs PyTorch, onnx and onnxruntime: "
+              f"python3 -m pip install -r bindings/requirements-train.txt ({e})", file=sys.stderr)
+        return 2
+    from .data import DataError
+    from .export import BundleError
+    from .manifest import ManifestError
+
+    args = parser().parse_args(argv)
+    cfg = TrainConfig(
+        data=args.data, out=args.out, epochs=args.epochs, latent_dim=args.latent_dim, hidden=args.hidden,
+        layers=args.layers, readout_hidden=args.readout_hidden, readout_layers=args.readout_layers,
+        horizon=args.horizon, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        ema=args.ema, w_pred=args.w_pred, w_probe=args.w_probe, w_var=args.w_var, w_cov=args.w_cov,
+        val_fraction=args.val_fraction,
+        readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
+        quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
+        name=args.name, quiet=args.quiet,
+    )
+    try:
+        train(cfg, log=lambda *a: print(*a, flush=True))
+    except (DataError, BundleError, ManifestError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,210 @@
+"""Reading the data sets written by ``telic collect`` (numpy only).
+
+A data set is a folder with one ``.npy`` file per field and ``meta.json``
+(see ``sim/src/collect.rs``). Rows are control steps; the rows of one episode
+are consecutive and chain: ``obs[t + 1] == next_obs[t]``. This module turns
+them into per-episode trajectories and K-step training windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = "telic.transitions"
+FORMAT_VERSION = 1
+FIELDS = ("obs", "action", "next_obs", "readouts", "next_readouts", "episode", "step", "done")
+
+
+class DataError(ValueError):
+    """A data set is missing, malformed or unusable for the requested training."""
+
+
+@dataclass
+class Trajectories:
+    """Episodes as state and action sequences, concatenated.
+
+    Episode ``e`` has ``T_e`` actions and ``T_e + 1`` states; its states are
+    ``states[state_start[e] : state_start[e] + T_e + 1]`` and its actions
+    ``actions[action_start[e] : action_start[e] + T_e]``.
+    """
+
+    obs: np.ndarray  # [S, O] float32, states of all episodes
+    readouts: np.ndarray  # [S, P] float32, true readouts of the same states
+    actions: np.ndarray  # [N, A] float32
+    state_start: np.ndarray  # [E] int64
+    action_start: np.ndarray  # [E] int64
+    length: np.ndarray  # [E] int64, actions per episode
+    episode_ids: np.ndarray  # [E] int64, episode index in the data set
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.length.shape[0])
+
+    @property
+    def num_transitions(self) -> int:
+        return int(self.length.sum())
+
+    def windows(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start indices (into states, into actions) of every window of
+        ``horizon`` consecutive actions inside one episode."""
+        s_idx, a_idx = [], []
+        for s0, a0, t in zip(self.state_start, self.action_start, self.length):
+            n = int(t) - horizon + 1
+            if n > 0:
+                s_idx.append(s0 + np.arange(n))
+                a_idx.append(a0 + np.arange(n))
+        if not s_idx:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(s_idx).astype(np.int64), np.concatenate(a_idx).astype(np.int64)
+
+
+@dataclass
+class Dataset:
+    """A data set as written by ``telic collect``."""
+
+    path: str
+    meta: dict
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    readouts: np.ndarray
+    next_readouts: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    done: np.ndarray
+
+    @property
+    def observations(self) -> list[str]:
+        return list(self.meta["observations"])
+
+    @property
+    def actions(self) -> list[str]:
+        return list(self.meta["actions"])
+
+    @property
+    def readout_names(self) -> list[str]:
+        return list(self.meta["readouts"])
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])
+
+    def episode_ranges(self) -> list[tuple[int, int, int]]:
+        """``(episode index, first row, end row)`` of every episode, in row order."""
+        if len(self) == 0:
+            return []
+        change = np.flatnonzero(np.diff(self.episode) != 0) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [len(self)]])
+        return [(int(self.episode[s]), int(s), int(e)) for s, e in zip(starts, ends)]
+
+    def trajectories(self, episodes: list[int] | None = None, readout_columns=None) -> Trajectories:
+        """Episodes (all, or those whose index is in ``episodes``) as trajectories.
+
+        ``readout_columns`` selects readout columns (default: all).
+        """
+        cols = slice(None) if readout_columns is None else np.asarray(readout_columns)
+        wanted = None if episodes is None else set(int(e) for e in episodes)
+        obs, ys, acts, s_start, a_start, lengths, ids = [], [], [], [], [], [], []
+        s_count = a_count = 0
+        for ep, s, e in self.episode_ranges():
+            if wanted is not None and ep not in wanted:
+                continue
+            o = self.obs[s:e]
+            if e - s > 1 and not np.array_equal(o[1:], self.next_obs[s : e - 1]):
+                raise DataError(
+                    f"{self.path}: rows of episode {ep} do not chain (obs[t+1] != next_obs[t])"
+                )
+            obs.append(np.concatenate([o, self.next_obs[e - 1 : e]]))
+            y = self.readouts[s:e][:, cols]
+            ys.append(np.concatenate([y, self.next_readouts[e - 1 : e][:, cols]]))
+            acts.append(self.action[s:e])
+            s_start.append(s_count)
+            a_start.append(a_count)
+            lengths.append(e - s)
+            ids.append(ep)
+            s_count += e - s + 1
+            a_count += e - s
+        if not obs:
+            raise DataError(f"{self.path}: no episode selected")
+        return Trajectories(
+            obs=np.concatenate(obs).astype(np.float32),
+            readouts=np.concatenate(ys).astype(np.float32),
+            actions=np.concatenate(acts).astype(np.float32),
+            state_start=np.asarray(s_start, np.int64),
+            action_start=np.asarray(a_start, np.int64),
+            length=np.asarray(lengths, np.int64),
+            episode_ids=np.asarray(ids, np.int64),
+        )
+
+
+def load_dataset(path: str) -> Dataset:
+    """Reads ``path/meta.json`` and every field file, checking shapes against it."""
+    meta_path = os.path.join(path, "meta.json")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: no meta.json; write a data set with `telic collect SCENE --out {path}`"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{meta_path}: {e}") from None
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{meta_path}: format {meta.get('format')!r} version {meta.get('format_version')!r}, "
+            f"expected {FORMAT!r} version {FORMAT_VERSION}"
+        )
+    for key in ("observations", "actions", "readouts", "action_lower", "action_upper", "dt", "fields"):
+        if key not in meta:
+            raise DataError(f"{meta_path}: missing key {key!r}")
+    n = int(meta.get("transitions", -1))
+    widths = {
+        "obs": len(meta["observations"]),
+        "next_obs": len(meta["observations"]),
+        "action": len(meta["actions"]),
+        "readouts": len(meta["readouts"]),
+        "next_readouts": len(meta["readouts"]),
+    }
+    arrays = {}
+    for field in FIELDS:
+        info = meta["fields"].get(field)
+        if info is None:
+            raise DataError(f"{meta_path}: no field {field!r}")
+        file = os.path.join(path, info["file"])
+        try:
+            a = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{file}: {e}") from None
+        shape = (n, widths[field]) if field in widths else (n,)
+        if a.shape != shape:
+            raise DataError(f"{file}: shape {a.shape}, meta.json says {shape}")
+        if field in widths and not np.all(np.isfinite(a)):
+            raise DataError(f"{file}: non-finite values")
+        arrays[field] = a
+    return Dataset(path=path, meta=meta, **arrays)
+
+
+def split_episodes(episode_ids, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Splits episode indices into (train, validation) with a seeded shuffle;
+    at least one episode on each side."""
+    ids = sorted(set(int(e) for e in episode_ids))
+    if len(ids) < 2:
+        raise DataError(f"need at least 2 episodes to hold some out for validation, got {len(ids)}")
+    rng = np.random.default_rng(seed)
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    n_val = min(max(1, int(round(val_fraction * len(ids)))), len(ids) - 1)
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def column_stats(x: np.ndarray, floor: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation per column (float64); a column that varies
+    less than ``floor`` is treated as constant and gets std 1."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std = np.where(std > floor, std, 1.0)
+    return mean, std

@@ -1,0 +1,149 @@
+"""The JEPA world model: encoder, action-conditioned predictor, readout probe.
+
+- ``Encoder``: normalised observation → latent ``z`` (an MLP). The
+  observation normalisation is *not* part of the graph: the engine applies the
+  manifest's ``normalisation`` table before ``encode`` (docs/bundle.md).
+- ``Predictor``: ``z' = z + f([z, (u − m) / h])``, an MLP on the latent and
+  the action scaled by the middle ``m`` and half range ``h`` of the action
+  bounds (the scaling is inside the graph: ``predict`` takes raw actions).
+- ``Readout``: ``y = μ_y + σ_y ⊙ g(z)``, the probe heads; ``g`` is trained on
+  standardised readouts, the de-standardisation is inside the graph so that
+  ``readout`` returns physical units.
+
+The loss (see ``jepa_loss``) follows JEPA world models (DINO-WM, V-JEPA 2-AC):
+multi-step latent prediction against a stop-gradient (EMA) target encoder,
+a VICReg variance/covariance regulariser against collapse (Bardes et al.,
+2022), and the readout probes trained jointly on encoded and predicted latents.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int) -> nn.Sequential:
+    """``layers`` hidden layers of width ``hidden`` with SiLU, then a linear layer
+    (``layers = 0``: a single linear map)."""
+    mods: list[nn.Module] = []
+    width = inp
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    mods.append(nn.Linear(width, out))
+    return nn.Sequential(*mods)
+
+
+class Encoder(nn.Module):
+    """Normalised observation ``[B, O]`` → latent ``[B, D]``."""
+
+    def __init__(self, obs_dim: int, latent_dim: int, hidden: int, layers: int):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, latent_dim, layers)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+class Predictor(nn.Module):
+    """Latent ``[B, D]`` and raw action ``[B, A]`` → next latent ``[B, D]``."""
+
+    def __init__(self, latent_dim, action_lower, action_upper, hidden, layers):
+        super().__init__()
+        lo = torch.as_tensor(action_lower, dtype=torch.float32)
+        hi = torch.as_tensor(action_upper, dtype=torch.float32)
+        half = (hi - lo) / 2
+        self.register_buffer("u_mid", ((hi + lo) / 2).reshape(1, -1))
+        self.register_buffer("u_inv_half", torch.where(half > 0, 1 / half, torch.ones_like(half)).reshape(1, -1))
+        self.net = mlp(latent_dim + lo.numel(), hidden, latent_dim, layers)
+        # Start close to the identity map: small residual steps.
+        with torch.no_grad():
+            last = self.net[-1]
+            last.weight.mul_(0.1)
+            last.bias.zero_()
+
+    def forward(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        un = (u - self.u_mid) * self.u_inv_half
+        return z + self.net(torch.cat([z, un], dim=1))
+
+
+class Readout(nn.Module):
+    """Latent ``[B, D]`` → readouts ``[B, P]`` in physical units."""
+
+    def __init__(self, latent_dim, y_mean, y_std, hidden, layers):
+        super().__init__()
+        self.register_buffer("y_mean", torch.as_tensor(y_mean, dtype=torch.float32).reshape(1, -1))
+        self.register_buffer("y_std", torch.as_tensor(y_std, dtype=torch.float32).reshape(1, -1))
+        self.net = mlp(latent_dim, hidden, self.y_mean.shape[1], layers)
+
+    def normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised readouts ``(y − μ_y) / σ_y``."""
+        return self.net(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.y_mean + self.y_std * self.net(z)
+
+
+class WorldModel(nn.Module):
+    """Encoder, predictor, readout and the target encoder used for training."""
+
+    def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
+                 hidden, layers, readout_hidden, readout_layers):
+        super().__init__()
+        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers)
+        self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers)
+        self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
+        self.target_encoder = copy.deepcopy(self.encoder)
+        for p in self.target_encoder.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update_target(self, ema: float) -> None:
+        """``θ̄ ← ema·θ̄ + (1 − ema)·θ`` (``ema = 0``: copy the online encoder)."""
+        for t, s in zip(self.target_encoder.parameters(), self.encoder.parameters()):
+            t.mul_(ema).add_(s.detach(), alpha=1.0 - ema)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open-loop latents ``[B, K, D]`` after each of the ``K`` actions ``[B, K, A]``."""
+        zs = []
+        z = z0
+        for k in range(actions.shape[1]):
+            z = self.predictor(z, actions[:, k])
+            zs.append(z)
+        return torch.stack(zs, dim=1)
+
+
+def vicreg_terms(z: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """VICReg variance (hinge on each dimension's std at 1) and covariance
+    (squared off-diagonal covariances / D) terms of a batch ``[B, D]``."""
+    b, d = z.shape
+    zc = z - z.mean(dim=0, keepdim=True)
+    std = torch.sqrt(zc.var(dim=0) + eps)
+    var_loss = torch.relu(1.0 - std).mean()
+    cov = (zc.T @ zc) / max(b - 1, 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    cov_loss = (off**2).sum() / d
+    return var_loss, cov_loss
+
+
+def jepa_loss(model: WorldModel, obs_n, actions, y_n, weights: dict) -> tuple[torch.Tensor, dict]:
+    """The training loss on a batch of K-step windows.
+
+    ``obs_n`` ``[B, K+1, O]`` normalised observations, ``actions`` ``[B, K, A]``
+    raw actions, ``y_n`` ``[B, K+1, P]`` standardised readouts. Returns the
+    weighted total and its terms (floats).
+    """
+    bsz, k1, o = obs_n.shape
+    z0 = model.encoder(obs_n[:, 0])
+    with torch.no_grad():
+        target = model.target_encoder(obs_n[:, 1:].reshape(-1, o)).reshape(bsz, k1 - 1, -1)
+    zs = model.rollout(z0, actions)
+    pred = ((zs - target) ** 2).mean()
+    latents = torch.cat([z0.unsqueeze(1), zs], dim=1)
+    probe = ((model.readout.normalised(latents.reshape(bsz * k1, -1)).reshape(bsz, k1, -1) - y_n) ** 2).mean()
+    var, cov = vicreg_terms(z0)
+    total = weights["pred"] * pred + weights["probe"] * probe + weights["var"] * var + weights["cov"] * cov
+    terms = {"pred": pred.item(), "probe": probe.item(), "var": var.item(), "cov": cov.item(), "total": total.item()}
+    return total, terms

@@ -1,0 +1,381 @@
+"""Training a JEPA world model on a ``telic collect`` data set and writing a bundle.
+
+``train(TrainConfig(data=..., out=...))`` does everything
+``python -m telic.train`` does: load the data, hold out whole episodes, train
+(seeded, deterministic, CPU), export the three ONNX graphs, check them against
+PyTorch with ONNX Runtime (failing above ``onnx_tolerance``), measure the
+open-loop readout error quantiles per horizon step on the held-out episodes,
+write ``manifest.toml`` and check the bundle as the engine would load it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .data import DataError, Trajectories, column_stats, load_dataset, split_episodes
+from .export import ENCODE_FILE, PREDICT_FILE, READOUT_FILE, BundleError, check_bundle, export_graphs, onnx_vs_torch
+from .manifest import MANIFEST_FILE, write_manifest
+
+PRODUCER = "telic.train 0.1.0"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run; every field but ``data`` and ``out`` has a default."""
+
+    data: str
+    out: str
+    epochs: int = 30
+    latent_dim: int = 32
+    hidden: int = 256
+    layers: int = 2
+    readout_hidden: int = 128
+    readout_layers: int = 1
+    horizon: int = 8
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    grad_clip: float = 1.0
+    ema: float = 0.99
+    w_pred: float = 1.0
+    w_probe: float = 1.0
+    w_var: float = 1.0
+    w_cov: float = 0.04
+    val_fraction: float = 0.1
+    readouts: list[str] | None = None
+    quantile: float = 0.99
+    quantile_horizon: int = 40
+    min_quantile_samples: int = 20
+    seed: int | None = None
+    threads: int = 1
+    name: str | None = None
+    onnx_tolerance: float = 1e-4
+    max_val_windows: int = 4096
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        positive = ["epochs", "latent_dim", "hidden", "readout_hidden", "horizon", "batch_size",
+                    "quantile_horizon", "min_quantile_samples", "threads", "max_val_windows"]
+        for k in positive:
+            if not int(getattr(self, k)) >= 1:
+                raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.layers < 0 or self.readout_layers < 0:
+            raise ValueError("layers and readout_layers must be ≥ 0")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 < self.quantile < 1:
+            raise ValueError(f"quantile must be in (0, 1), got {self.quantile}")
+        if not (self.lr > 0 and self.onnx_tolerance > 0):
+            raise ValueError("lr and onnx_tolerance must be positive")
+
+
+class _Norm:
+    """Normalisation of observations and readouts, as float32 arrays."""
+
+    def __init__(self, obs_mean, obs_std, y_mean, y_std):
+        self.obs_mean, self.obs_std = obs_mean, obs_std
+        self.y_mean, self.y_std = y_mean, y_std
+
+    def obs(self, x):
+        return ((x - self.obs_mean) / self.obs_std).astype(np.float32)
+
+    def y(self, x):
+        return ((x - self.y_mean) / self.y_std).astype(np.float32)
+
+
+def _rollout_errors(model, traj: Trajectories, norm: _Norm, horizon: int):
+    """Open-loop readout errors on every start state of ``traj``.
+
+    Returns ``(errs, latent_mse_h1)`` where ``errs[h - 1]`` is ``[M_h, P]``,
+    ``|y_pred − y_true|`` in physical units ``h`` predict steps after encoding
+    a real observation, over the ``M_h`` starts that have ``h`` more actions in
+    their episode.
+    """
+    import torch
+
+    s_list, a_list, r_list = [], [], []
+    for s0, a0, t in zip(traj.state_start, traj.action_start, traj.length):
+        k = np.arange(int(t))
+        s_list.append(s0 + k)
+        a_list.append(a0 + k)
+        r_list.append(int(t) - k)
+    s = np.concatenate(s_list)
+    a = np.concatenate(a_list)
+    remaining = np.concatenate(r_list)
+    order = np.argsort(-remaining, kind="stable")
+    s, a, remaining = s[order], a[order], remaining[order]
+    obs_n = torch.from_numpy(norm.obs(traj.obs))
+    acts = torch.from_numpy(traj.actions)
+    errs = []
+    latent_mse = float("nan")
+    with torch.no_grad():
+        z = model.encoder(obs_n[s])
+        for h in range(1, horizon + 1):
+            n = int(np.searchsorted(-remaining, -h, side="right"))  # starts with ≥ h actions left
+            if n == 0:
+                break
+            z = model.predictor(z[:n], acts[a[:n] + h - 1])
+            if h == 1:
+                target = model.encoder(obs_n[s[:n] + 1])
+                latent_mse = float(((z - target) ** 2).mean())
+            y = model.readout(z).numpy().astype(np.float64)
+            errs.append(np.abs(y - traj.readouts[s[:n] + h]))
+    return errs, latent_mse
+
+
+def _summary(errs, y_std) -> dict:
+    """RMSE (mean over readouts, physical units) and RMSE / σ_y per horizon step."""
+    rmse = [np.sqrt((e**2).mean(axis=0)) for e in errs]
+    return {
+        "rmse": [float(r.mean()) for r in rmse],
+        "nrmse": [float((r / y_std).mean()) for r in rmse],
+    }
+
+
+def _window_loss(model, windows, data, weights, max_windows):
+    import torch
+
+    from .model import jepa_loss
+
+    s_idx, a_idx = windows
+    s_idx, a_idx = s_idx[:max_windows], a_idx[:max_windows]
+    obs_n, acts, y_n, k = data
+    ar = np.arange(k + 1)
+    with torch.no_grad():
+        _, terms = jepa_loss(model, obs_n[s_idx[:, None] + ar], acts[a_idx[:, None] + ar[:-1]],
+                             y_n[s_idx[:, None] + ar], weights)
+    return terms
+
+
+def train(cfg: TrainConfig, log=print) -> dict:
+    """Trains, exports and checks a bundle; returns a report (metrics, paths, sizes)."""
+    import torch
+
+    from .model import WorldModel, jepa_loss
+
+    cfg.validate()
+    say = (lambda *a, **k: None) if cfg.quiet else log
+    t_start = time.perf_counter()
+    ds = load_dataset(cfg.data)
+    meta = ds.meta
+    seed = int(meta.get("seed", 0) if cfg.seed is None else cfg.seed)
+    names = ds.readout_names
+    chosen = names if cfg.readouts is None else list(cfg.readouts)
+    unknown = [r for r in chosen if r not in names]
+    if unknown or not chosen:
+        raise DataError(f"readouts {unknown or chosen} are not in the data set (it has {names})")
+    cols = [names.index(r) for r in chosen]
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(seed)
+
+    train_eps, val_eps = split_episodes(ds.episode, cfg.val_fraction, seed)
+    tr = ds.trajectories(train_eps, cols)
+    va = ds.trajectories(val_eps, cols)
+    obs_mean, obs_std = column_stats(tr.obs)
+    y_mean, y_std = column_stats(tr.readouts)
+    norm = _Norm(obs_mean, obs_std, y_mean, y_std)
+    k = cfg.horizon
+    tr_win = tr.windows(k)
+    va_win = va.windows(k)
+    if tr_win[0].size == 0:
+        raise DataError(f"no training episode has {k} steps; lower --horizon or collect longer episodes")
+    if va_win[0].size == 0:
+        raise DataError(f"no held-out episode has {k} steps; lower --horizon or raise --val-fraction")
+    va_perm = np.random.default_rng(seed + 1).permutation(va_win[0].size)
+    va_win = (va_win[0][va_perm], va_win[1][va_perm])
+
+    obs_dim, act_dim, p = tr.obs.shape[1], tr.actions.shape[1], len(cols)
+    model = WorldModel(
+        obs_dim=obs_dim, latent_dim=cfg.latent_dim,
+        action_lower=meta["action_lower"], action_upper=meta["action_upper"],
+        y_mean=y_mean, y_std=y_std, hidden=cfg.hidden, layers=cfg.layers,
+        readout_hidden=cfg.readout_hidden, readout_layers=cfg.readout_layers,
+    )
+    params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.")]
+    n_params = sum(q.numel() for q in params)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(tr_win[0].size / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
+
+    tr_data = (torch.from_numpy(norm.obs(tr.obs)), torch.from_numpy(tr.actions),
+               torch.from_numpy(norm.y(tr.readouts)), k)
+    va_data = (torch.from_numpy(norm.obs(va.obs)), torch.from_numpy(va.actions),
+               torch.from_numpy(norm.y(va.readouts)), k)
+    say(f"data {cfg.data}: scene {meta.get('scene')}, {len(ds)} transitions in {len(set(ds.episode.tolist()))} episodes; "
+        f"train {tr.num_transitions} ({tr.num_episodes} episodes, {tr_win[0].size} windows of {k}), "
+        f"held out {va.num_transitions} ({va.num_episodes} episodes)")
+    say(f"model: O={obs_dim} A={act_dim} D={cfg.latent_dim} P={p}, {n_params} parameters; "
+        f"{cfg.epochs} epochs of {steps_per_epoch} batches of {cfg.batch_size}")
+
+    def evaluate():
+        model.eval()
+        errs, lat = _rollout_errors(model, va, norm, k)
+        s = _summary(errs, y_std)
+        terms = _window_loss(model, va_win, va_data, weights, cfg.max_val_windows)
+        model.train()
+        return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
+
+    initial = evaluate()
+    say(f"untrained: held-out readout nRMSE h1 {initial['readout_nrmse'][0]:.4f}, h{k} {initial['readout_nrmse'][-1]:.4f}")
+    history = []
+    ar = np.arange(k + 1)
+    obs_t, act_t, y_t, _ = tr_data
+    t_train = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = rng.permutation(tr_win[0].size)
+        sums = {"pred": 0.0, "probe": 0.0, "var": 0.0, "cov": 0.0, "total": 0.0}
+        for b in range(steps_per_epoch):
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            si, ai = tr_win[0][idx], tr_win[1][idx]
+            loss, terms = jepa_loss(model, obs_t[si[:, None] + ar], act_t[ai[:, None] + ar[:-1]],
+                                    y_t[si[:, None] + ar], weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            sched.step()
+            model.update_target(cfg.ema)
+            for key in sums:
+                sums[key] += terms[key]
+        train_terms = {key: v / steps_per_epoch for key, v in sums.items()}
+        ev = evaluate()
+        history.append({"epoch": epoch, "train": train_terms, **ev, "seconds": time.perf_counter() - t0})
+        say(f"epoch {epoch:3d}/{cfg.epochs}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
+            f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f} | held-out pred {ev['val']['pred']:.4f} "
+            f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
+            f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
+    training_time = time.perf_counter() - t_train
+    model.eval()
+
+    # Model-error margins: open-loop rollouts up to quantile_horizon steps.
+    errs, latent_mse = _rollout_errors(model, va, norm, cfg.quantile_horizon)
+    counts = [e.shape[0] for e in errs]
+    h_max = sum(1 for c in counts if c >= cfg.min_quantile_samples)
+    if h_max == 0:
+        raise DataError(f"fewer than {cfg.min_quantile_samples} held-out start states; collect more episodes")
+    errs = errs[:h_max]
+    per_step = np.stack([np.quantile(e, cfg.quantile, axis=0, method="higher") for e in errs])  # [H, P]
+    margins = np.maximum.accumulate(per_step, axis=0)
+    summary = _summary(errs, y_std)
+    if h_max < cfg.quantile_horizon:
+        say(f"readout error quantiles cover {h_max} steps (held-out episodes are short)")
+
+    # Export, and check the graphs against PyTorch on held-out rows.
+    os.makedirs(cfg.out, exist_ok=True)
+    for file in (MANIFEST_FILE,):
+        path = os.path.join(cfg.out, file)
+        if os.path.exists(path):
+            os.remove(path)  # a failed export must not leave a loadable bundle
+    export_graphs(model, cfg.out, obs_dim, act_dim, cfg.latent_dim)
+    check_rows = va.windows(1)
+    take = np.random.default_rng(seed + 2).permutation(check_rows[0].size)[:2048]
+    diffs = onnx_vs_torch(model, cfg.out, norm.obs(va.obs[check_rows[0][take]]), va.actions[check_rows[1][take]])
+    say(f"ONNX vs PyTorch max |diff|: encode {diffs[ENCODE_FILE]:.2e}, predict {diffs[PREDICT_FILE]:.2e}, "
+        f"readout {diffs[READOUT_FILE]:.2e}")
+    if not diffs["max"] <= cfg.onnx_tolerance:
+        raise BundleError(
+            f"exported graphs differ from PyTorch by {diffs['max']:.3e} > {cfg.onnx_tolerance:.1e}; "
+            f"no manifest written in {cfg.out}"
+        )
+
+    h_marks = sorted({1, min(k, h_max), min(10, h_max), h_max})
+    errors = {"latent_mse_h1": latent_mse}
+    for h in h_marks:
+        errors[f"readout_rmse_h{h}"] = summary["rmse"][h - 1]
+        errors[f"readout_nrmse_h{h}"] = summary["nrmse"][h - 1]
+    errors["untrained_readout_nrmse_h1"] = initial["readout_nrmse"][0]
+    for file in (ENCODE_FILE, PREDICT_FILE, READOUT_FILE):
+        errors[f"onnx_{file.split('.')[0]}_max_abs_diff"] = diffs[file]
+    errors = {key: float(v) for key, v in errors.items() if math.isfinite(v)}
+
+    final = history[-1]["train"] if history else {}
+    training = {
+        "method": "JEPA: MLP encoder, residual action-conditioned MLP predictor trained on multi-step "
+                  "latent prediction against an EMA target encoder, VICReg variance and covariance "
+                  "regulariser, readout probes trained jointly on encoded and predicted latents",
+        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "horizon": k, "latent_dim": cfg.latent_dim,
+        "hidden": cfg.hidden, "layers": cfg.layers, "readout_hidden": cfg.readout_hidden,
+        "readout_layers": cfg.readout_layers, "activation": "silu",
+        "optimiser": {"name": "adamw", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                      "schedule": "cosine", "grad_clip": cfg.grad_clip},
+        "ema": cfg.ema, "regulariser": "vicreg",
+        "loss_weights": weights,
+        "final_train_loss": {key: float(v) for key, v in final.items()},
+        "parameters": n_params, "train_windows": int(tr_win[0].size),
+        "validation_episodes": va.num_episodes, "validation_transitions": va.num_transitions,
+        "val_fraction": cfg.val_fraction, "data_seed": int(meta.get("seed", 0)),
+        "data_transitions": len(ds), "data_episodes": len(set(ds.episode.tolist())),
+        "collect_policy": {key: v for key, v in (meta.get("policy") or {}).items() if v is not None},
+        "readout_error_quantiles": f"quantile {cfg.quantile} per step over held-out starts, running maximum over the horizon",
+        "threads": cfg.threads, "torch_version": torch.__version__, "onnx_opset": 17,
+        "training_time_s": round(training_time, 3),
+        **cfg.extra,
+    }
+    manifest = {
+        "format_version": 1,
+        "name": cfg.name or f"{meta.get('scene', 'model')}_jepa",
+        "dt": float(meta["dt"]),
+        "latent_dim": cfg.latent_dim,
+        "observations": ds.observations,
+        "readouts": chosen,
+        "actions": [{"name": n, "lower": float(lo), "upper": float(hi)}
+                    for n, lo, hi in zip(ds.actions, meta["action_lower"], meta["action_upper"])],
+        "normalisation": {"mean": [float(x) for x in obs_mean], "std": [float(x) for x in obs_std]},
+        "provenance": {
+            "scene": str(meta.get("scene", "unknown")),
+            "samples": tr.num_transitions,
+            "episodes": tr.num_episodes,
+            "seed": seed,
+            "producer": PRODUCER,
+            "training": training,
+            "validation": {"onnx_vs_torch_max_abs_diff": diffs["max"], "errors": errors},
+        },
+        "readout_error_quantiles": {
+            "quantile": cfg.quantile,
+            "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
+        },
+    }
+    write_manifest(os.path.join(cfg.out, MANIFEST_FILE), manifest)
+    check_bundle(cfg.out)
+    bundle_bytes = sum(os.path.getsize(os.path.join(cfg.out, f)) for f in (ENCODE_FILE, PREDICT_FILE, READOUT_FILE))
+    report = {
+        "bundle": os.path.abspath(cfg.out),
+        "config": {key: v for key, v in asdict(cfg).items()},
+        "seed": seed,
+        "parameters": n_params,
+        "onnx_bytes": bundle_bytes,
+        "training_time_s": training_time,
+        "total_time_s": time.perf_counter() - t_start,
+        "onnx_vs_torch": diffs,
+        "initial": initial,
+        "history": history,
+        "quantile_horizon": h_max,
+        "quantile_samples": counts[:h_max],
+        "readout_rmse": summary["rmse"],
+        "readout_nrmse": summary["nrmse"],
+        "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
+        "errors": errors,
+    }
+    with open(os.path.join(cfg.out, "training_report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+        f.write("\n")
+    say(f"bundle written to {cfg.out}: {n_params} parameters, {bundle_bytes / 1024:.0f} KiB of ONNX; "
+        f"training {training_time:.1f} s; held-out readout RMSE h1 {summary['rmse'][0]:.4g}, "
+        f"h{h_max} {summary['rmse'][-1]:.4g} (mean over readouts, their units)")
+    return report

@@ -1,0 +1,183 @@
+"""The world-model trainer end to end: `telic collect` a tiny data set, train a
+tiny JEPA model for a few epochs, export it, and check the bundle.
+
+Needs the training packages (bindings/requirements-train.txt) and builds or
+reuses the `telic` program with cargo (or takes it from $TELIC_BIN). Without
+PyTorch the training tests are skipped; the import test still runs.
+
+    python3 -m pytest bindings/python/tests
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+PYTHON_DIR = ROOT / "bindings" / "python"
+sys.path.insert(0, str(PYTHON_DIR))
+
+from telic.train import DataError, ManifestError, check_manifest, load_dataset, read_manifest  # noqa: E402
+
+TINY = dict(epochs=5, latent_dim=8, hidden=32, layers=1, readout_hidden=32, readout_layers=1,
+            horizon=4, batch_size=16, lr=3e-3, quantile_horizon=12, min_quantile_samples=5,
+            val_fraction=0.25, quiet=True)
+
+
+def telic_cmd() -> list[str]:
+    exe = os.environ.get("TELIC_BIN")
+    if exe:
+        return [exe]
+    return ["cargo", "run", "--quiet", "-p", "telic-sim", "--bin", "telic", "--"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reach_data")
+    cmd = telic_cmd() + ["collect", "reach", "--episodes", "6", "--steps-per-episode", "50",
+                         "--seed", "3", "--jobs", "1", "--quiet", "--out", str(out)]
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=1200)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from telic.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("bundle")
+    report = train(TrainConfig(data=str(data_dir), out=str(out), seed=5, **TINY))
+    return out, report
+
+
+def test_telic_imports_without_torch():
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['onnxruntime'] = None\n"
+        "import telic, telic.train\n"
+        "from telic.train import load_dataset, check_manifest\n"
+        "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=PYTHON_DIR, check=True, timeout=60)
+
+
+def test_collected_data_reads_with_numpy(data_dir):
+    ds = load_dataset(str(data_dir))
+    meta = json.loads((data_dir / "meta.json").read_text())
+    assert meta["scene"] == "reach" and meta["episodes"] == 6
+    assert ds.obs.dtype == np.float32 and ds.obs.shape == (meta["transitions"], len(meta["observations"]))
+    traj = ds.trajectories()
+    assert traj.num_episodes == 6 and traj.num_transitions == len(ds)
+    assert traj.obs.shape[0] == len(ds) + 6  # one more state than actions per episode
+    s, a = traj.windows(4)
+    assert s.size == sum(max(0, int(t) - 3) for t in traj.length) and s.size == a.size
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="telic collect"):
+        load_dataset(str(tmp_path))
+
+
+def test_bundle_has_the_engine_schema(trained, data_dir):
+    out, report = trained
+    m = read_manifest(str(out / "manifest.toml"))  # checks the schema as bundle.rs does
+    meta = json.loads((data_dir / "meta.json").read_text())
+    assert m["observations"] == meta["observations"]
+    assert [a["name"] for a in m["actions"]] == meta["actions"]
+    assert [a["lower"] for a in m["actions"]] == meta["action_lower"]
+    assert m["readouts"] == meta["readouts"]
+    assert m["latent_dim"] == 8 and m["dt"] == meta["dt"]
+    assert len(m["normalisation"]["mean"]) == len(meta["observations"])
+    assert all(s > 0 for s in m["normalisation"]["std"])
+    prov = m["provenance"]
+    assert prov["scene"] == "reach" and prov["seed"] == 5
+    assert prov["samples"] + prov["training"]["validation_transitions"] == meta["transitions"]
+    assert prov["episodes"] + prov["training"]["validation_episodes"] == 6
+    assert prov["training"]["regulariser"] == "vicreg"
+    diff = prov["validation"]["onnx_vs_torch_max_abs_diff"]
+    assert 0 <= diff < 1e-4 and diff == report["onnx_vs_torch"]["max"]
+    q = m["readout_error_quantiles"]
+    assert q["quantile"] == 0.99 and set(q["margins"]) == set(m["readouts"])
+    lengths = {len(v) for v in q["margins"].values()}
+    assert lengths == {report["quantile_horizon"]} and report["quantile_horizon"] >= 1
+    for v in q["margins"].values():
+        assert all(x >= 0 for x in v) and all(b >= a for a, b in zip(v, v[1:]))
+    for f in ("encode.onnx", "predict.onnx", "readout.onnx"):
+        assert (out / f).stat().st_size > 0
+
+
+def test_exported_graphs_match_torch_and_have_a_dynamic_batch(trained):
+    import onnxruntime as ort
+
+    from telic.train.export import check_bundle
+
+    out, report = trained
+    assert report["onnx_vs_torch"]["max"] < 1e-4
+    check_bundle(str(out), batch=7)
+    sess = ort.InferenceSession(str(out / "predict.onnx"), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in sess.get_inputs()) == ["u", "z"]
+    assert [o.name for o in sess.get_outputs()] == ["z_next"]
+    for b in (1, 64):
+        z = np.zeros((b, 8), np.float32)
+        u = np.zeros((b, 3), np.float32)
+        assert sess.run(None, {"z": z, "u": u})[0].shape == (b, 8)
+
+
+def test_training_beats_the_untrained_model(trained):
+    _, report = trained
+    before = report["initial"]["readout_nrmse"][0]
+    after = report["readout_nrmse"][0]
+    assert after < 0.9 * before, (before, after)
+    assert report["history"][-1]["val"]["probe"] < report["initial"]["val"]["probe"]
+
+
+def test_training_is_reproducible(trained, data_dir, tmp_path):
+    from telic.train import TrainConfig, train
+
+    out, _ = trained
+    train(TrainConfig(data=str(data_dir), out=str(tmp_path), seed=5, **TINY))
+    for f in ("encode.onnx", "predict.onnx", "readout.onnx"):
+        assert (out / f).read_bytes() == (tmp_path / f).read_bytes(), f
+    a, b = read_manifest(str(out / "manifest.toml")), read_manifest(str(tmp_path / "manifest.toml"))
+    for m in (a, b):
+        m["provenance"]["training"].pop("training_time_s")
+    assert a == b
+
+
+def test_an_inexact_export_fails_loudly_without_a_manifest(data_dir, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from telic.train import TrainConfig, trainer
+    from telic.train.export import BundleError
+
+    monkeypatch.setattr(trainer, "onnx_vs_torch", lambda *a: {"encode.onnx": 1e-2, "predict.onnx": 0.0,
+                                                                "readout.onnx": 0.0, "max": 1e-2})
+    cfg = TrainConfig(data=str(data_dir), out=str(tmp_path), seed=5, **{**TINY, "epochs": 1})
+    with pytest.raises(BundleError, match="differ from PyTorch"):
+        trainer.train(cfg)
+    assert not (tmp_path / "manifest.toml").exists()
+
+
+def test_manifest_checker_rejects_what_the_engine_rejects(trained):
+    out, _ = trained
+    good = read_manifest(str(out / "manifest.toml"))
+
+    def broken(edit):
+        m = json.loads(json.dumps(good))
+        edit(m)
+        with pytest.raises(ManifestError):
+            check_manifest(m)
+
+    broken(lambda m: m.update(colour=3))
+    broken(lambda m: m["provenance"].update(seeds=1))
+    broken(lambda m: m["provenance"].pop("seed"))
+    broken(lambda m: m.update(format_version=2))
+    broken(lambda m: m["normalisation"]["std"].__setitem__(0, 0.0))
+    broken(lambda m: m["readout_error_quantiles"]["margins"].update({"nope": [0.1]}))
+    broken(lambda m: m["actions"][0].update(lower=5.0))
+    broken(lambda m: m["readouts"].append(m["readouts"][0]))
