@@ -265,6 +265,7 @@ fn scene_name(s: &Scenario) -> String {
     match &s.scene {
         crate::scene::SceneConfig::Reach(_) => "reach".into(),
         crate::scene::SceneConfig::Navigate(_) => "navigate".into(),
+        crate::scene::SceneConfig::Push(_) => "push".into(),
     }
 }
 

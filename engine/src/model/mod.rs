@@ -10,12 +10,14 @@ pub mod bundle;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 mod point_mass;
+mod pusher;
 mod unicycle;
 
 pub use arm::{JointLimits, SerialArm};
 #[cfg(feature = "onnx")]
 pub use onnx::{OnnxModel, OnnxOptions};
 pub use point_mass::PointMass;
+pub use pusher::{Pusher, PusherParams};
 pub use unicycle::Unicycle;
 
 use crate::Real;

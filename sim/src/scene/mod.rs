@@ -45,6 +45,7 @@ pub trait Scene: Send {
 }
 
 pub mod navigate;
+pub mod push;
 pub mod reach;
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,8 @@ pub enum SceneConfig {
     Reach(reach::ReachConfig),
     /// A differential-drive robot crossing an obstacle field.
     Navigate(navigate::NavigateConfig),
+    /// A pusher pushing a box to a goal pose on a table.
+    Push(push::PushConfig),
 }
 
 impl SceneConfig {
@@ -66,6 +69,7 @@ impl SceneConfig {
         match self {
             SceneConfig::Reach(c) => Ok(Box::new(reach::Reach::new(c, base_dir)?)),
             SceneConfig::Navigate(c) => Ok(Box::new(navigate::Navigate::new(c)?)),
+            SceneConfig::Push(c) => Ok(Box::new(push::Push::new(c)?)),
         }
     }
 }
