@@ -6,6 +6,7 @@ use crate::scenario::Scenario;
 use crate::scene::Scene;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use telic::objective::Residual;
 use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldModel};
 
 /// Checks guardrails against the *true* physics state.
@@ -16,14 +17,22 @@ use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldMo
 #[derive(Debug)]
 pub struct Validator {
     objective: Objective,
+    /// The objective's readout and action terms, resolved against the true readouts.
+    cost: Objective,
     names: Vec<String>,
     margins: Vec<Real>,
     truth: Vec<Real>,
+    scratch: telic::objective::ObjectiveScratch,
 }
 
 impl Validator {
-    /// A validator for the guardrails and bodies of `spec`, over the readouts named `truth_names`.
-    pub fn new(spec: &ObjectiveSpec, truth_names: &[String]) -> Result<Self, telic::PlanError> {
+    /// A validator for the guardrails and bodies of `spec`, over the readouts
+    /// named `truth_names`, for a robot with the named `actions`.
+    pub fn new(
+        spec: &ObjectiveSpec,
+        truth_names: &[String],
+        actions: &[String],
+    ) -> Result<Self, telic::PlanError> {
         let truth_spec = ModelSpec {
             name: "ground truth".into(),
             observations: vec!["-".into()],
@@ -40,14 +49,50 @@ impl Validator {
             bodies: spec.bodies.clone(),
         };
         let objective = guard_only.compile(&truth_spec)?;
+        // Latent terms have no ground truth; readout terms whose readouts the
+        // scene does not measure are left out of the executed-cost account.
+        let measurable = |t: &&telic::objective::TermSpec| match &t.residual {
+            Residual::Latent { .. } => false,
+            Residual::Readout { readouts, .. } => readouts.iter().all(|r| truth_names.contains(r)),
+            Residual::Action { .. } | Residual::ActionRate => true,
+        };
+        let mut truth_spec = truth_spec;
+        truth_spec.actions = actions.to_vec();
+        truth_spec.action_lower = vec![0.0; actions.len()];
+        truth_spec.action_upper = vec![0.0; actions.len()];
+        let cost = ObjectiveSpec {
+            terms: spec.terms.iter().filter(measurable).cloned().collect(),
+            guardrails: Vec::new(),
+            bodies: Vec::new(),
+        }
+        .compile(&truth_spec)?;
         let names = objective.guardrail_names().map(str::to_string).collect();
         let g = objective.num_guardrails();
+        let scratch = cost.scratch();
         Ok(Self {
             objective,
+            cost,
             names,
             margins: vec![0.0; g],
             truth: vec![0.0; truth_names.len()],
+            scratch,
         })
+    }
+
+    /// Sets the target of a cost term of the executed-cost account (terms it
+    /// left out are ignored).
+    pub fn set_target(&mut self, term: &str, target: &[Real]) -> Result<(), telic::PlanError> {
+        if self.cost.term_names().any(|t| t == term) {
+            self.cost.set_target(term, target)?;
+        }
+        Ok(())
+    }
+
+    /// The running task cost of the last checked true state after action `u`
+    /// that followed `u_prev`.
+    pub fn task_cost(&mut self, u: &[Real], u_prev: &[Real]) -> Real {
+        self.cost
+            .stage_cost(&self.truth, &[], u, u_prev, false, &mut self.scratch, None)
     }
 
     /// Names of the guardrails checked, in order.
@@ -143,7 +188,10 @@ pub fn run_episode(
     for (term, target) in &setup.targets {
         objective.set_target(term, target)?;
     }
-    let mut validator = Validator::new(&spec, scene.truth_readouts())?;
+    let mut validator = Validator::new(&spec, scene.truth_readouts(), &model_spec.actions)?;
+    for (term, target) in &setup.targets {
+        validator.set_target(term, target)?;
+    }
     let pdt = scene.physics_dt();
     let k = match scenario.episode.physics_steps_per_control {
         0 => (model_spec.dt / pdt).round() as usize,
@@ -160,14 +208,7 @@ pub fn run_episode(
     let mut planner = telic::build(model, objective.clone(), config)?;
     observer.on_reset(scene, &objective, seed);
 
-    // A second copy of the model turns true observations into latents and
-    // readouts for the executed-cost account.
-    let mut cost_model = model_for_cost(scene)?;
-    let cost_uses_model = cost_model.spec() == &model_spec;
     let mut obs = vec![0.0; model_spec.obs_dim()];
-    let mut z = vec![0.0; model_spec.latent_dim];
-    let mut y = vec![0.0; model_spec.readout_dim()];
-    let mut scratch = objective.scratch();
     let mut u_prev: Option<Vec<Real>> = None;
 
     let mut result = EpisodeResult {
@@ -211,14 +252,8 @@ pub fn run_episode(
             account(&mut result, &mut violated, &validator);
         }
         step += 1;
-        if cost_uses_model {
-            scene.observe(&mut obs);
-            cost_model.encode(&obs, &mut z)?;
-            cost_model.readout(&z, &mut y)?;
-            let prev = u_prev.as_deref().unwrap_or(&action);
-            result.task_cost +=
-                objective.stage_cost(&y, &z, &action, prev, false, &mut scratch, None);
-        }
+        let prev = u_prev.as_deref().unwrap_or(&action);
+        result.task_cost += validator.task_cost(&action, prev);
         u_prev = Some(action);
         if scene.success() {
             result.success = true;
@@ -236,10 +271,6 @@ pub fn run_episode(
         .map(|(name, n)| (name.clone(), *n))
         .collect();
     Ok(result)
-}
-
-fn model_for_cost(scene: &dyn Scene) -> Result<Box<dyn WorldModel>, SimError> {
-    scene.analytic_model()
 }
 
 fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
