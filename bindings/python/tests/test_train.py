@@ -181,3 +181,23 @@ def test_manifest_checker_rejects_what_the_engine_rejects(trained):
     broken(lambda m: m["readout_error_quantiles"]["margins"].update({"nope": [0.1]}))
     broken(lambda m: m["actions"][0].update(lower=5.0))
     broken(lambda m: m["readouts"].append(m["readouts"][0]))
+
+
+def test_command_line(data_dir, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from telic.train.cli import main
+
+    out = tmp_path / "cli_bundle"
+    args = ["--data", str(data_dir), "--out", str(out), "--epochs", "1", "--latent-dim", "6", "--hidden", "16",
+            "--layers", "1", "--readout-hidden", "16", "--horizon", "3", "--batch-size", "32",
+            "--quantile-horizon", "5", "--val-fraction", "0.3", "--readouts", "tool.x,tool.y,tool.z",
+            "--name", "cli_test"]
+    assert main(args) == 0
+    m = read_manifest(str(out / "manifest.toml"))
+    assert m["name"] == "cli_test" and m["readouts"] == ["tool.x", "tool.y", "tool.z"]
+    assert m["latent_dim"] == 6 and m["provenance"]["training"]["horizon"] == 3
+    assert "epoch   1/1" in capsys.readouterr().out
+    assert main(["--data", str(tmp_path / "nothing"), "--out", str(out)]) == 1
+    assert "telic collect" in capsys.readouterr().err
+    assert main(args + ["--readouts", "nope"]) == 1
+    assert "nope" in capsys.readouterr().err

@@ -31,22 +31,22 @@ class TrainConfig:
 
     data: str
     out: str
-    epochs: int = 30
+    epochs: int = 40
     latent_dim: int = 32
     hidden: int = 256
     layers: int = 2
     readout_hidden: int = 128
     readout_layers: int = 1
     horizon: int = 8
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-5
     grad_clip: float = 1.0
     ema: float = 0.99
     w_pred: float = 1.0
-    w_probe: float = 1.0
+    w_probe: float = 10.0
     w_var: float = 1.0
-    w_cov: float = 0.04
+    w_cov: float = 0.01
     val_fraction: float = 0.1
     readouts: list[str] | None = None
     quantile: float = 0.99
@@ -132,12 +132,13 @@ def _rollout_errors(model, traj: Trajectories, norm: _Norm, horizon: int):
     return errs, latent_mse
 
 
-def _summary(errs, y_std) -> dict:
-    """RMSE (mean over readouts, physical units) and RMSE / σ_y per horizon step."""
+def _summary(errs, y_std, varying) -> dict:
+    """Per horizon step: RMSE (mean over readouts, physical units) and RMSE / σ_y
+    (mean over the readouts that vary in the training data)."""
     rmse = [np.sqrt((e**2).mean(axis=0)) for e in errs]
     return {
         "rmse": [float(r.mean()) for r in rmse],
-        "nrmse": [float((r / y_std).mean()) for r in rmse],
+        "nrmse": [float((r / y_std)[varying].mean()) for r in rmse],
     }
 
 
@@ -185,6 +186,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     va = ds.trajectories(val_eps, cols)
     obs_mean, obs_std = column_stats(tr.obs)
     y_mean, y_std = column_stats(tr.readouts)
+    varying = tr.readouts.std(axis=0) > 1e-4
+    if not varying.any():
+        varying[:] = True
     norm = _Norm(obs_mean, obs_std, y_mean, y_std)
     k = cfg.horizon
     tr_win = tr.windows(k)
@@ -223,7 +227,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     def evaluate():
         model.eval()
         errs, lat = _rollout_errors(model, va, norm, k)
-        s = _summary(errs, y_std)
+        s = _summary(errs, y_std, varying)
         terms = _window_loss(model, va_win, va_data, weights, cfg.max_val_windows)
         model.train()
         return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
@@ -272,16 +276,15 @@ def train(cfg: TrainConfig, log=print) -> dict:
     errs = errs[:h_max]
     per_step = np.stack([np.quantile(e, cfg.quantile, axis=0, method="higher") for e in errs])  # [H, P]
     margins = np.maximum.accumulate(per_step, axis=0)
-    summary = _summary(errs, y_std)
+    summary = _summary(errs, y_std, varying)
     if h_max < cfg.quantile_horizon:
         say(f"readout error quantiles cover {h_max} steps (held-out episodes are short)")
 
     # Export, and check the graphs against PyTorch on held-out rows.
     os.makedirs(cfg.out, exist_ok=True)
-    for file in (MANIFEST_FILE,):
-        path = os.path.join(cfg.out, file)
-        if os.path.exists(path):
-            os.remove(path)  # a failed export must not leave a loadable bundle
+    stale = os.path.join(cfg.out, MANIFEST_FILE)
+    if os.path.exists(stale):
+        os.remove(stale)  # a failed export must not leave a loadable bundle behind
     export_graphs(model, cfg.out, obs_dim, act_dim, cfg.latent_dim)
     check_rows = va.windows(1)
     take = np.random.default_rng(seed + 2).permutation(check_rows[0].size)[:2048]
@@ -322,7 +325,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "val_fraction": cfg.val_fraction, "data_seed": int(meta.get("seed", 0)),
         "data_transitions": len(ds), "data_episodes": len(set(ds.episode.tolist())),
         "collect_policy": {key: v for key, v in (meta.get("policy") or {}).items() if v is not None},
-        "readout_error_quantiles": f"quantile {cfg.quantile} per step over held-out starts, running maximum over the horizon",
+        "margins_method": f"quantile {cfg.quantile} per step over held-out starts, running maximum over the horizon",
         "threads": cfg.threads, "torch_version": torch.__version__, "onnx_opset": 17,
         "training_time_s": round(training_time, 3),
         **cfg.extra,
