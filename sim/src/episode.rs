@@ -293,11 +293,7 @@ fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
 }
 
 fn scene_name(s: &Scenario) -> String {
-    match &s.scene {
-        crate::scene::SceneConfig::Reach(_) => "reach".into(),
-        crate::scene::SceneConfig::Navigate(_) => "navigate".into(),
-        crate::scene::SceneConfig::Push(_) => "push".into(),
-    }
+    s.scene_name().to_string()
 }
 
 /// Aggregate figures over many episodes.
@@ -409,7 +405,7 @@ pub fn run_batch(
             if i >= episodes {
                 return Ok(out);
             }
-            let model = scene.analytic_model()?;
+            let model = scenario.build_model(scene.as_ref())?;
             let r = run_episode(
                 scenario,
                 scene.as_mut(),

@@ -9,7 +9,7 @@ use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
 use telic_sim::episode::{EpisodeResult, Summary, run_batch};
-use telic_sim::scenario::{Scenario, scenario_dir};
+use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -85,6 +85,10 @@ struct RunArgs {
     /// Planner: mppi, cem or gradient (default: the scenario's).
     #[arg(long)]
     planner: Option<PlannerKind>,
+    /// World model: `analytic`, a bundle folder, or `default` (the scene's
+    /// shipped bundle in models/ when there is one, else analytic).
+    #[arg(long)]
+    model: Option<ModelChoice>,
     /// Override the planner's samples per iteration.
     #[arg(long)]
     samples: Option<usize>,
@@ -208,6 +212,9 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(kind) = args.planner {
         scenario.planner.kind = kind;
     }
+    if let Some(m) = &args.model {
+        scenario.model = m.clone();
+    }
     if let Some(n) = args.samples {
         scenario.planner.samples = n;
     }
@@ -242,6 +249,7 @@ fn run(args: RunArgs) -> Result<()> {
             "scene": args.scene,
             "seed": args.seed,
             "planner": scenario.planner,
+            "model": scenario.bundle_dir().map_or("analytic".into(), |d| d.display().to_string()),
             "summary": summary,
             "episodes": results,
         });
@@ -261,6 +269,12 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
     };
     let rows: Vec<(&str, String)> = vec![
         ("scene", args.scene.clone()),
+        (
+            "model",
+            scenario
+                .bundle_dir()
+                .map_or("analytic".into(), |d| format!("bundle {}", d.display())),
+        ),
         (
             "planner",
             format!(

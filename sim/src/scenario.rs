@@ -23,7 +23,7 @@ use crate::SimError;
 use crate::scene::SceneConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use telic::{ObjectiveSpec, PlannerConfig, Real};
+use telic::{ObjectiveSpec, PlannerConfig, Real, WorldModel};
 
 /// Episode settings. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,65 @@ impl Default for EpisodeConfig {
     }
 }
 
+/// Which world model plans.
+///
+/// In a scenario file: `model = "default"` (the shipped bundle in
+/// `models/<scene>/` when there is one, else the analytic model),
+/// `model = "analytic"`, or `model = "path/to/bundle"` (relative to the file).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum ModelChoice {
+    /// The shipped learned bundle of the scene when there is one, else analytic.
+    #[default]
+    Default,
+    /// The scene's analytic model.
+    Analytic,
+    /// A world-model bundle folder.
+    Bundle(PathBuf),
+}
+
+impl std::str::FromStr for ModelChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "" => return Err("model must be 'default', 'analytic' or a bundle path".into()),
+            "default" => ModelChoice::Default,
+            "analytic" => ModelChoice::Analytic,
+            path => ModelChoice::Bundle(PathBuf::from(path)),
+        })
+    }
+}
+
+impl std::fmt::Display for ModelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelChoice::Default => f.write_str("default"),
+            ModelChoice::Analytic => f.write_str("analytic"),
+            ModelChoice::Bundle(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Serialize for ModelChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The folder holding the shipped world-model bundles (`models/<scene>/`).
+#[must_use]
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+}
+
 /// A whole scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +120,9 @@ pub struct Scenario {
     /// Planner settings.
     #[serde(default)]
     pub planner: PlannerConfig,
+    /// The world model that plans (default: the scene's shipped bundle, else analytic).
+    #[serde(default)]
+    pub model: ModelChoice,
     /// Folder that relative paths in the scenario are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -122,6 +184,64 @@ impl Scenario {
                 known.join(", ")
             ),
         })
+    }
+
+    /// The scene's name (`reach`, `navigate`, …).
+    #[must_use]
+    pub fn scene_name(&self) -> &'static str {
+        self.scene.name()
+    }
+
+    /// The bundle folder the model choice resolves to, or `None` for the analytic model.
+    #[must_use]
+    pub fn bundle_dir(&self) -> Option<PathBuf> {
+        match &self.model {
+            ModelChoice::Analytic => None,
+            ModelChoice::Bundle(p) if p.is_absolute() => Some(p.clone()),
+            ModelChoice::Bundle(p) => Some(self.base_dir.join(p)),
+            ModelChoice::Default => {
+                let dir = models_dir().join(self.scene_name());
+                dir.join("manifest.toml").exists().then_some(dir)
+            }
+        }
+    }
+
+    /// Builds the world model that plans in `scene`, checking that a bundle's
+    /// observations and actions are the scene's.
+    pub fn build_model(&self, scene: &dyn crate::Scene) -> Result<Box<dyn WorldModel>, SimError> {
+        let analytic = scene.analytic_model()?;
+        let Some(dir) = self.bundle_dir() else {
+            return Ok(analytic);
+        };
+        #[cfg(feature = "onnx")]
+        {
+            let bundle = telic::model::OnnxModel::load(&dir)?;
+            let (a, b) = (analytic.spec(), bundle.spec());
+            if a.observations != b.observations || a.actions != b.actions {
+                return Err(SimError::Scene {
+                    scene: self.scene_name().into(),
+                    message: format!(
+                        "bundle {} does not fit the scene: it observes [{}] and acts on [{}], the scene gives [{}] and takes [{}]",
+                        dir.display(),
+                        b.observations.join(", "),
+                        b.actions.join(", "),
+                        a.observations.join(", "),
+                        a.actions.join(", ")
+                    ),
+                });
+            }
+            Ok(Box::new(bundle))
+        }
+        #[cfg(not(feature = "onnx"))]
+        {
+            Err(SimError::Scene {
+                scene: self.scene_name().into(),
+                message: format!(
+                    "bundle {} needs telic-sim built with the `onnx` feature",
+                    dir.display()
+                ),
+            })
+        }
     }
 
     /// Checks values that parsing alone cannot.

@@ -64,6 +64,16 @@ pub enum SceneConfig {
 }
 
 impl SceneConfig {
+    /// The scene's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            SceneConfig::Reach(_) => "reach",
+            SceneConfig::Navigate(_) => "navigate",
+            SceneConfig::Push(_) => "push",
+        }
+    }
+
     /// Builds the scene; relative paths are resolved against `base_dir`.
     pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Scene>, SimError> {
         match self {
