@@ -158,6 +158,8 @@ struct Term {
 struct Guardrail {
     name: String,
     buffer: Real,
+    /// The buffer in force: `buffer`, or less after [`Objective::relax_buffers`].
+    active_buffer: Real,
     guard: Guard,
 }
 
@@ -383,6 +385,7 @@ impl ObjectiveSpec {
             guards.push(Guardrail {
                 name,
                 buffer,
+                active_buffer: buffer,
                 guard,
             });
         }
@@ -613,8 +616,25 @@ impl Objective {
     /// A non-finite margin is reported as `−∞`.
     pub fn margins(&self, y: &[Real], buffered: bool, out: &mut [Real]) {
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
-            let m = g.guard.limit_margin(y) - if buffered { g.buffer } else { 0.0 };
+            let m = g.guard.limit_margin(y) - if buffered { g.active_buffer } else { 0.0 };
             *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+        }
+    }
+
+    /// Shrinks each guardrail's safety buffer to the margin the state `y0`
+    /// actually has, when that is smaller (never below zero).
+    ///
+    /// A state that model error pushed *into* a buffer, without breaking the
+    /// limit itself, would otherwise make every plan infeasible and freeze
+    /// the robot on its fallback. With the buffer relaxed to the current
+    /// margin, plans that do not move closer to the limit are feasible, so
+    /// the robot can back out. Called by the planners at every plan call;
+    /// buffers are recomputed from the spec each time.
+    pub fn relax_buffers(&mut self, y0: &[Real]) {
+        for g in &mut self.guards {
+            let m = g.guard.limit_margin(y0);
+            let m = if m.is_nan() { 0.0 } else { m };
+            g.active_buffer = g.buffer.min(m.max(0.0));
         }
     }
 

@@ -246,6 +246,7 @@ impl<M: WorldModel> Core<M> {
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.model.encode(obs, &mut self.z0)?;
         self.model.readout(&self.z0, &mut self.y0)?;
+        self.objective.relax_buffers(&self.y0);
         if let Some(i) = self.z0.iter().chain(&self.y0).position(|x| !x.is_finite()) {
             return Err(PlanError::Model(ModelError::NonFinite {
                 what: "encoded latent or readout",

@@ -746,3 +746,35 @@ fn unknown_keys_next_to_unit_variants_are_named() {
     .to_string();
     assert!(err.contains("target"), "{err}");
 }
+
+/// Regression: a state that model error pushed into a guardrail's safety
+/// buffer (limit itself intact) froze the robot on its fallback for the rest
+/// of an episode, because every plan started infeasible.
+#[test]
+fn state_inside_the_buffer_can_back_out() {
+    for kind in [PlannerKind::Mppi, PlannerKind::Cem, PlannerKind::Gradient] {
+        let mut p = planner(REACH, config(kind, 3));
+        // The body (radius 0.1) is 0.02 from the ball (radius 0.15): inside
+        // the 0.05 buffer, outside the limit. At rest, moving away from the ball.
+        let start = [0.5 - 0.27, 0.25, 0.0, 0.0];
+        let mut state = start;
+        let mut model = point_mass();
+        let mut first_gap = None;
+        for step in 0..20 {
+            let plan = p.plan(&state).unwrap();
+            assert!(
+                plan.status.is_feasible(),
+                "{kind:?} step {step}: {:?} from inside the buffer",
+                plan.status
+            );
+            let mut next = [0.0; 4];
+            model.predict(&state, &plan.action, &mut next).unwrap();
+            state = next;
+            let gap = ((state[0] - 0.5).powi(2) + (state[1] - 0.25).powi(2)).sqrt() - 0.25;
+            assert!(gap >= 0.0, "{kind:?} step {step}: hit the ball ({gap})");
+            first_gap.get_or_insert(gap);
+        }
+        let end_gap = ((state[0] - 0.5).powi(2) + (state[1] - 0.25).powi(2)).sqrt() - 0.25;
+        assert!(end_gap > 0.02, "{kind:?}: never left the buffer ({end_gap})");
+    }
+}
