@@ -25,7 +25,7 @@ sys.path.insert(0, str(PYTHON_DIR))
 
 from telic.train import DataError, ManifestError, check_manifest, load_dataset, read_manifest  # noqa: E402
 
-TINY = dict(epochs=5, latent_dim=8, hidden=32, layers=1, readout_hidden=32, readout_layers=1,
+TINY = dict(epochs=20, latent_dim=8, hidden=32, layers=1, readout_hidden=32, readout_layers=1,
             horizon=4, batch_size=16, lr=3e-3, quantile_horizon=12, min_quantile_samples=5,
             val_fraction=0.25, quiet=True)
 
