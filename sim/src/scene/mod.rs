@@ -51,6 +51,39 @@ pub mod reach;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Checks that each named setting is finite and positive (`positive`) or
+/// finite and `>= 0` (`non_negative`); the error names the scene and field.
+pub(crate) fn check_settings(
+    scene: &str,
+    positive: &[(&str, Real)],
+    non_negative: &[(&str, Real)],
+) -> Result<(), SimError> {
+    let bad = |message: String| SimError::Scene {
+        scene: scene.into(),
+        message,
+    };
+    if let Some((name, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+        return Err(bad(format!("{name} must be positive, got {v}")));
+    }
+    if let Some((name, v)) = non_negative
+        .iter()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+    {
+        return Err(bad(format!("{name} must be >= 0, got {v}")));
+    }
+    Ok(())
+}
+
+/// Angle `a` wrapped into `(−π, π]`.
+pub(crate) fn wrap_angle(a: Real) -> Real {
+    let w = a.rem_euclid(std::f64::consts::TAU);
+    if w > std::f64::consts::PI {
+        w - std::f64::consts::TAU
+    } else {
+        w
+    }
+}
+
 /// Which scene a scenario runs, with its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

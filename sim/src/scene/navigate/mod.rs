@@ -167,11 +167,6 @@ impl NavigateConfig {
             ("success_radius", self.success_radius),
             ("grid_cell", self.grid_cell),
         ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be positive, got {v}"));
-            }
-        }
         let non_negative = [
             ("end_inset", self.end_inset),
             ("side_inset", self.side_inset),
@@ -185,11 +180,7 @@ impl NavigateConfig {
             ("clearance_margin", self.clearance_margin),
             ("passage_slack", self.passage_slack),
         ];
-        for (name, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be >= 0, got {v}"));
-            }
-        }
+        super::check_settings("navigate", &positive, &non_negative)?;
         if !(0.0..=1.0).contains(&self.box_fraction) {
             return bad(format!(
                 "box_fraction must be in [0, 1], got {}",
@@ -379,12 +370,6 @@ fn body_state(world: &World) -> Option<[Real; 5]> {
     Some([Real::from(t.x), Real::from(t.y), yaw, v, w])
 }
 
-/// `a` wrapped into `(−π, π]`.
-fn wrap(a: Real) -> Real {
-    let w = a.rem_euclid(2.0 * PI);
-    if w > PI { w - 2.0 * PI } else { w }
-}
-
 impl Navigate {
     /// Builds the scene (the world is created by [`Scene::reset`]).
     ///
@@ -529,7 +514,7 @@ impl Scene for Navigate {
         }
         world.physics.step();
         if let Some(after) = body_state(world) {
-            self.heading += wrap(after[2] - before[2]);
+            self.heading += super::wrap_angle(after[2] - before[2]);
         }
         self.time += h;
     }

@@ -138,11 +138,6 @@ impl PushConfig {
             ("success_yaw", self.success_yaw),
             ("model_limit_surface", self.model_limit_surface),
         ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be positive, got {v}"));
-            }
-        }
         let non_negative = [
             ("table_friction", self.table_friction),
             ("pusher_friction", self.pusher_friction),
@@ -155,11 +150,7 @@ impl PushConfig {
             ("keepout_slack", self.keepout_slack),
             ("model_friction", self.model_friction),
         ];
-        for (name, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be >= 0, got {v}"));
-            }
-        }
+        crate::scene::check_settings("push", &positive, &non_negative)?;
         for (name, [lo, hi], min) in [
             ("goal_distance", self.goal_distance, 0.0),
             ("keepout_half_extents", self.keepout_half_extents, 1e-6),

@@ -39,7 +39,7 @@ use rapier3d::prelude::{
     CoefficientCombineRule, ColliderBuilder, FrictionModel, PhysicsWorld, RigidBodyBuilder,
     RigidBodyHandle, Vector,
 };
-use std::f64::consts::{FRAC_PI_2, PI};
+use std::f64::consts::FRAC_PI_2;
 use telic::model::Pusher;
 use telic::objective::{GuardrailSpec, Shape};
 use telic::rng::Rng;
@@ -183,12 +183,6 @@ impl std::fmt::Debug for Push {
     }
 }
 
-/// `a` wrapped into `(−π, π]`.
-fn wrap(a: Real) -> Real {
-    let w = a.rem_euclid(2.0 * PI);
-    if w > PI { w - 2.0 * PI } else { w }
-}
-
 impl Push {
     /// Builds the scene (the world is created by [`Scene::reset`]).
     ///
@@ -239,7 +233,10 @@ impl Push {
         let ([gx, gy], gyaw) = self.goal()?;
         let s = self.world.as_ref().and_then(World::state)?;
         let yaw = s[7].atan2(s[6]);
-        Some(((s[4] - gx).hypot(s[5] - gy), wrap(yaw - gyaw).abs()))
+        Some((
+            (s[4] - gx).hypot(s[5] - gy),
+            crate::scene::wrap_angle(yaw - gyaw).abs(),
+        ))
     }
 }
 

@@ -222,7 +222,7 @@ fn model_tracks_the_sim_on_test_pushes() {
         let o = obs(&s);
         let z = predict(&s, z0, u, 10);
         pos += (o[4] - z[4]).hypot(o[5] - z[5]);
-        yaw += wrap(o[7].atan2(o[6]) - z[7].atan2(z[6])).abs();
+        yaw += crate::scene::wrap_angle(o[7].atan2(o[6]) - z[7].atan2(z[6])).abs();
     }
     let n = cases.len() as Real;
     // Measured: 6.9 mm and 0.088 rad.
@@ -261,7 +261,7 @@ fn success_needs_position_and_yaw() {
         ([1.2 * d, 0.0], 0.0, false),
         ([0.0, 0.0], 0.8 * y, true),
         ([0.0, 0.0], -1.2 * y, false),
-        ([0.0, 0.0], 2.0 * PI + 0.5 * y, true),
+        ([0.0, 0.0], 2.0 * std::f64::consts::PI + 0.5 * y, true),
     ] {
         s.layout = Some(Layout {
             goal,
