@@ -171,6 +171,15 @@ pub trait WorldModel: Send {
     /// `z[B,D] -> y[B,P]`: physical quantities decoded from latents.
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError>;
 
+    /// Model-error margins: per readout (in [`ModelSpec::readouts`] order), a
+    /// bound on the prediction error of that readout after `t + 1` steps, for
+    /// `t` in `0..H` (empty rows: no bound known). Planners tighten every
+    /// guardrail by it, so that model error does not turn into real
+    /// violations. Analytic models return `None`.
+    fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
+        None
+    }
+
     /// Jacobians of one step for one sample: `a = ∂z'/∂z` (`D×D`) and
     /// `b = ∂z'/∂u` (`D×A`), row-major. The default uses central finite
     /// differences, batched into one `predict` call; analytic models override it.
@@ -263,6 +272,9 @@ impl<M: WorldModel + ?Sized> WorldModel for Box<M> {
     }
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         (**self).readout(z, y)
+    }
+    fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
+        (**self).readout_errors()
     }
     fn predict_jacobians(
         &mut self,

@@ -148,6 +148,12 @@ pub(crate) struct PointIdx {
 }
 
 impl PointIdx {
+    /// Bound on the point's position error given per-readout errors `e`.
+    fn error(&self, e: &[Real]) -> Real {
+        let z = self.z.map_or(0.0, |i| e[i] * e[i]);
+        (e[self.x] * e[self.x] + e[self.y] * e[self.y] + z).sqrt()
+    }
+
     pub(crate) fn get(&self, y: &[Real]) -> Vector3<Real> {
         Vector3::new(y[self.x], y[self.y], self.z.map_or(0.0, |i| y[i]))
     }
@@ -186,6 +192,26 @@ pub(crate) enum Guard {
 }
 
 impl Guard {
+    /// How much the margin can change when each readout `i` is off by at
+    /// most `e[i]`: every margin here is 1-Lipschitz in the positions of its
+    /// points and in each limited readout, and the speed is a Euclidean norm.
+    pub(crate) fn error_bound(&self, e: &[Real]) -> Real {
+        let bodies_bound = |bodies: &[Body]| {
+            bodies
+                .iter()
+                .flat_map(|b| std::iter::once(&b.a).chain(b.b.as_ref()))
+                .map(|p| p.error(e))
+                .fold(0.0, Real::max)
+        };
+        match self {
+            Guard::Distance { bodies, .. } | Guard::Workspace { bodies, .. } => {
+                bodies_bound(bodies)
+            }
+            Guard::Limits { idx, .. } => idx.iter().map(|i| e[*i]).fold(0.0, Real::max),
+            Guard::Speed { idx, .. } => idx.iter().map(|i| e[*i] * e[*i]).sum::<Real>().sqrt(),
+        }
+    }
+
     /// The signed margin of the limit itself (no safety buffer) at readouts `y`.
     pub(crate) fn limit_margin(&self, y: &[Real]) -> Real {
         // `Real::min` and the distance functions drop NaN, so a readout that

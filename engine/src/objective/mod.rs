@@ -160,6 +160,8 @@ struct Guardrail {
     buffer: Real,
     /// The buffer in force: `buffer`, or less after [`Objective::relax_buffers`].
     active_buffer: Real,
+    /// Extra buffer per horizon step for model error ([`Objective::set_readout_errors`]).
+    tightening: Vec<Real>,
     guard: Guard,
 }
 
@@ -386,6 +388,7 @@ impl ObjectiveSpec {
                 name,
                 buffer,
                 active_buffer: buffer,
+                tightening: Vec::new(),
                 guard,
             });
         }
@@ -618,6 +621,55 @@ impl Objective {
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
             let m = g.guard.limit_margin(y) - if buffered { g.active_buffer } else { 0.0 };
             *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+        }
+    }
+
+    /// Tightens every guardrail by a bound on the model's readout error:
+    /// `errors[i][t]` bounds the error of readout `i` after `t + 1` predicted
+    /// steps (empty rows: no error). At step `t` a guardrail's buffer grows by
+    /// how much its margin can move under those errors (the last step's value
+    /// holds beyond the table). Used by planners with learned models, whose
+    /// bundles carry held-out error quantiles.
+    pub fn set_readout_errors(&mut self, errors: &[Vec<Real>]) -> Result<(), PlanError> {
+        if errors.len() != self.readout_dim {
+            return Err(PlanError::Objective(format!(
+                "readout errors for {} readouts, the objective has {}",
+                errors.len(),
+                self.readout_dim
+            )));
+        }
+        if errors
+            .iter()
+            .flatten()
+            .any(|x| !(x.is_finite() && *x >= 0.0))
+        {
+            return Err(PlanError::Objective(
+                "readout errors must be finite and >= 0".into(),
+            ));
+        }
+        let steps = errors.iter().map(Vec::len).max().unwrap_or(0);
+        let mut e = vec![0.0; self.readout_dim];
+        for g in &mut self.guards {
+            g.tightening.clear();
+            for t in 0..steps {
+                for (ei, row) in e.iter_mut().zip(errors) {
+                    *ei = row.get(t).or(row.last()).copied().unwrap_or(0.0);
+                }
+                g.tightening.push(g.guard.error_bound(&e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Margins of every guardrail at predicted step `t` (0-based: after the
+    /// first action): the buffered margins of [`Objective::margins`] less the
+    /// model-error tightening of that step.
+    pub fn margins_at_step(&self, y: &[Real], t: usize, out: &mut [Real]) {
+        self.margins(y, true, out);
+        for (g, o) in self.guards.iter().zip(out.iter_mut()) {
+            if let Some(extra) = g.tightening.get(t).or(g.tightening.last()) {
+                *o -= extra;
+            }
         }
     }
 

@@ -159,6 +159,10 @@ impl<M: WorldModel> Core<M> {
         let mut mid: Vec<Real> = vec![0.0; a];
         spec.clamp_actions(&mut mid);
         let nominal = mid.repeat(h);
+        let mut objective = objective;
+        if let Some(errors) = model.readout_errors() {
+            objective.set_readout_errors(&errors)?;
+        }
         let scratch = objective.scratch();
         Ok(Self {
             rng: Rng::new(config.seed),
@@ -361,7 +365,7 @@ impl<M: WorldModel> Core<M> {
                 r.cost[i] +=
                     self.objective
                         .stage_cost(y, z, u, up, terminal, &mut self.scratch, None);
-                self.objective.margins(y, true, &mut r.margins);
+                self.objective.margins_at_step(y, t, &mut r.margins);
                 let mut v: Real = r.margins.iter().map(|m| (-m).max(0.0)).sum();
                 if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
                     v = Real::INFINITY;
@@ -433,7 +437,7 @@ impl<M: WorldModel> Core<M> {
                 &mut self.scratch,
                 Some(&mut plan.term_costs),
             );
-            self.objective.margins(y, true, margins);
+            self.objective.margins_at_step(y, t, margins);
             for (m, o) in margins.iter().zip(plan.margins.iter_mut()) {
                 violation += (-m).max(0.0);
                 *o = o.min(*m);

@@ -5,7 +5,7 @@
 use super::core::rank;
 use super::*;
 use crate::error::ModelError;
-use crate::model::{ModelSpec, PointMass, Unicycle};
+use crate::model::{ModelSpec, PointMass, Unicycle, WorldModel};
 use crate::objective::ObjectiveSpec;
 use std::cmp::Ordering;
 
@@ -778,4 +778,87 @@ fn state_inside_the_buffer_can_back_out() {
             "{kind:?}: never left the buffer ({end_gap})"
         );
     }
+}
+
+/// A point mass whose predictions are trusted only up to a growing error:
+/// the planner must keep that much farther from a guardrail.
+#[derive(Clone, Debug)]
+struct Uncertain(PointMass, Real);
+
+impl WorldModel for Uncertain {
+    fn spec(&self) -> &ModelSpec {
+        self.0.spec()
+    }
+    fn encode(&mut self, o: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+        self.0.encode(o, z)
+    }
+    fn predict(&mut self, z: &[Real], u: &[Real], n: &mut [Real]) -> Result<(), ModelError> {
+        self.0.predict(z, u, n)
+    }
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+        self.0.readout(z, y)
+    }
+    fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
+        // pos.x and pos.y may be off by `self.1 · (t + 1)` after t + 1 steps.
+        let grow: Vec<Real> = (1..=10).map(|t| self.1 * t as Real).collect();
+        let mut rows = vec![Vec::new(); self.0.spec().readout_dim()];
+        rows[0] = grow.clone();
+        rows[1] = grow;
+        Some(rows)
+    }
+}
+
+#[test]
+fn model_error_margins_tighten_guardrails() {
+    // A wall at x = 0.5 (keep x ≤ 0.5 via a readout limit) and a goal beyond it.
+    const WALL: &str = r#"
+        [[terms]]
+        name = "goal"
+        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
+        [[guardrails]]
+        kind = "readout_limit"
+        name = "wall"
+        readouts = ["pos.x"]
+        lower = [-10.0]
+        upper = [0.5]
+    "#;
+    let closest = |err: Real| {
+        let model = Uncertain(point_mass(), err);
+        let obj = objective(WALL, model.spec());
+        let mut p = build(model.clone(), obj, config(PlannerKind::Mppi, 1)).unwrap();
+        let mut plant = point_mass();
+        let mut state = [0.0; 4];
+        let mut max_x: Real = 0.0;
+        for _ in 0..60 {
+            let plan = p.plan(&state).unwrap();
+            let mut next = [0.0; 4];
+            plant.predict(&state, &plan.action, &mut next).unwrap();
+            state = next;
+            max_x = max_x.max(state[0]);
+        }
+        max_x
+    };
+    let exact = closest(0.0);
+    let uncertain = closest(0.02);
+    eprintln!("closest approach: exact model {exact}, uncertain model {uncertain}");
+    assert!(exact <= 0.5 && exact > 0.49, "without model error: {exact}");
+    // One step ahead the error bound is 0.02: the robot stops at least that short.
+    assert!(
+        uncertain <= 0.48 + 1e-9,
+        "with model error: {uncertain} (exact {exact})"
+    );
+}
+
+#[test]
+fn readout_errors_of_the_wrong_size_are_refused() {
+    let model = point_mass();
+    let mut obj = objective(REACH, model.spec());
+    let err = obj
+        .set_readout_errors(&[vec![0.1]])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("readout errors"), "{err}");
+    let mut rows = vec![Vec::new(); model.spec().readout_dim()];
+    rows[0] = vec![-1.0];
+    assert!(obj.set_readout_errors(&rows).is_err());
 }

@@ -154,6 +154,18 @@ impl WorldModel for OnnxModel {
         &self.spec
     }
 
+    /// The manifest's held-out readout-error quantiles, per readout and step.
+    fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
+        let q = self.manifest.readout_error_quantiles.as_ref()?;
+        Some(
+            self.spec
+                .readouts
+                .iter()
+                .map(|r| q.margins.get(r).cloned().unwrap_or_default())
+                .collect(),
+        )
+    }
+
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         let b = check_encode(&self.spec, obs, z)?;
         self.encode

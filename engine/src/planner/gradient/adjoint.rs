@@ -198,7 +198,7 @@ impl Adjoint {
             out.cost +=
                 objective.stage_cost(y, z_next, u_t, u_prev, t + 1 == h, &mut self.scratch, None);
             let m = &mut self.margins[t * g..(t + 1) * g];
-            objective.margins(y, true, m);
+            objective.margins_at_step(y, t, m);
             for (k, mk) in m.iter().enumerate() {
                 out.violation += (-mk).max(0.0);
                 if let Some(mult) = mult {
