@@ -204,3 +204,26 @@ def test_command_line(data_dir, tmp_path, capsys):
     assert "telic collect" in capsys.readouterr().err
     assert main(args + ["--readouts", "nope"]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def _closed_loop(bundle: Path, out: Path) -> dict:
+    cmd = telic_cmd() + ["run", "reach", "--model", str(bundle), "--episodes", "3", "--seed", "1",
+                         "--jobs", "1", "--quiet", "--json", str(out)]
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=1200)
+    return json.loads(out.read_text())["summary"]
+
+
+def test_trained_model_plans_better_than_an_untrained_one(trained, data_dir, tmp_path):
+    """collect → train → export → plan in rapier, against the same pipeline with
+    training left out (one epoch at a vanishing learning rate), on the same seeds."""
+    from telic.train import TrainConfig, train
+
+    bundle, _ = trained
+    untrained = tmp_path / "untrained"
+    train(TrainConfig(data=str(data_dir), out=str(untrained), seed=5,
+                      **{**TINY, "epochs": 1, "lr": 1e-12}))
+    good = _closed_loop(bundle, tmp_path / "trained.json")
+    bad = _closed_loop(untrained, tmp_path / "untrained.json")
+    print(f"trained: success {good['success_rate']:.2f}, task cost {good['mean_task_cost']:.1f}; "
+          f"untrained: success {bad['success_rate']:.2f}, task cost {bad['mean_task_cost']:.1f}")
+    assert good["mean_task_cost"] < 0.9 * bad["mean_task_cost"], (good, bad)
