@@ -74,6 +74,16 @@ pub(crate) fn check_settings(
     Ok(())
 }
 
+/// Whole physics steps per control period (0 when they do not fit).
+pub(crate) fn steps_per_control(control_dt: Real, physics_dt: Real) -> usize {
+    let k = (control_dt / physics_dt).round();
+    if k.is_finite() && k >= 1.0 {
+        k as usize
+    } else {
+        0
+    }
+}
+
 /// Angle `a` wrapped into `(−π, π]`.
 pub(crate) fn wrap_angle(a: Real) -> Real {
     let w = a.rem_euclid(std::f64::consts::TAU);

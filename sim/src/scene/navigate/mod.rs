@@ -230,12 +230,7 @@ impl NavigateConfig {
     /// Physics steps per control period.
     #[must_use]
     pub fn physics_steps_per_control(&self) -> usize {
-        let k = (self.control_dt / self.physics_dt).round();
-        if k.is_finite() && k >= 1.0 {
-            k as usize
-        } else {
-            0
-        }
+        crate::scene::steps_per_control(self.control_dt, self.physics_dt)
     }
 
     /// The lag factor `α = 1 − e^{−Δt/τ}` of the velocity setpoints per control tick.
