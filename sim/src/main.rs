@@ -30,6 +30,18 @@ enum Command {
     Collect(CollectArgs),
     /// List the shipped scenes.
     Scenes,
+    /// Load a world-model bundle (every load-time check), summarise it, and
+    /// check its graphs against the training framework's `reference.json`.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InspectArgs {
+    /// The bundle folder.
+    bundle: PathBuf,
+    /// Largest allowed |difference| from `reference.json`.
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +123,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Collect(args) => collect(args),
+        Command::Inspect(args) => inspect(&args),
         Command::Scenes => {
             let dir = scenario_dir();
             let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -323,4 +336,106 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
     for (k, v) in rows {
         println!("  {k:<w$}  {v}");
     }
+}
+
+#[cfg(not(feature = "onnx"))]
+fn inspect(_args: &InspectArgs) -> Result<()> {
+    bail!("`telic inspect` needs telic-sim built with the `onnx` feature")
+}
+
+#[cfg(feature = "onnx")]
+fn inspect(args: &InspectArgs) -> Result<()> {
+    use telic::WorldModel;
+    let mut model = telic::model::OnnxModel::load(&args.bundle)?;
+    let m = model.manifest().clone();
+    println!("bundle       {}", args.bundle.display());
+    println!("name         {} (format {})", m.name, m.format_version);
+    println!("dt           {} s", m.dt);
+    println!(
+        "observations {} [{}]",
+        m.observations.len(),
+        m.observations.join(", ")
+    );
+    let actions: Vec<String> = m
+        .actions
+        .iter()
+        .map(|a| format!("{} in [{}, {}]", a.name, a.lower, a.upper))
+        .collect();
+    println!("actions      {} [{}]", actions.len(), actions.join(", "));
+    println!("latent       {}", m.latent_dim);
+    println!(
+        "readouts     {} [{}]",
+        m.readouts.len(),
+        m.readouts.join(", ")
+    );
+    println!(
+        "provenance   scene {}, {} samples, {} episodes, seed {}",
+        m.provenance.scene, m.provenance.samples, m.provenance.episodes, m.provenance.seed
+    );
+    if let Some(q) = &m.readout_error_quantiles {
+        println!(
+            "error margins quantile {} over {} steps for {} readouts",
+            q.quantile,
+            q.horizon(),
+            q.margins.len()
+        );
+    }
+    let reference = args.bundle.join("reference.json");
+    if !reference.exists() {
+        println!("reference    none (no reference.json): parity not checked");
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&reference)
+        .with_context(|| format!("reading {}", reference.display()))?;
+    let r: std::collections::BTreeMap<String, Vec<f64>> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a reference file", reference.display()))?;
+    let get = |k: &str| {
+        r.get(k)
+            .cloned()
+            .with_context(|| format!("{} lacks `{k}`", reference.display()))
+    };
+    let (obs, u, z_ref, z_next_ref, y_ref) =
+        (get("obs")?, get("u")?, get("z")?, get("z_next")?, get("y")?);
+    let spec = model.spec().clone();
+    let b = obs.len() / spec.obs_dim().max(1);
+    let mut z = vec![0.0; b * spec.latent_dim];
+    let mut z_next = vec![0.0; b * spec.latent_dim];
+    let mut y = vec![0.0; b * spec.readout_dim()];
+    model.encode(&obs, &mut z)?;
+    model.predict(&z_ref, &u, &mut z_next)?;
+    model.readout(&z_ref, &mut y)?;
+    let diff = |a: &[f64], b: &[f64]| -> Result<f64> {
+        if a.len() != b.len() {
+            bail!(
+                "reference sizes do not match the bundle ({} vs {})",
+                a.len(),
+                b.len()
+            );
+        }
+        Ok(a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max))
+    };
+    let d = [
+        ("encode", diff(&z, &z_ref)?),
+        ("predict", diff(&z_next, &z_next_ref)?),
+        ("readout", diff(&y, &y_ref)?),
+    ];
+    let worst = d.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    println!(
+        "reference    {b} rows: max |Rust - reference| encode {:.2e}, predict {:.2e}, readout {:.2e}",
+        d[0].1, d[1].1, d[2].1
+    );
+    if !(worst <= args.tolerance) {
+        bail!(
+            "the bundle's graphs differ from its reference by {worst:.3e} > {:.1e}",
+            args.tolerance
+        );
+    }
+    println!(
+        "parity       ok (max {worst:.2e} <= {:.1e})",
+        args.tolerance
+    );
+    Ok(())
 }

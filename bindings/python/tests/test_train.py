@@ -227,3 +227,15 @@ def test_trained_model_plans_better_than_an_untrained_one(trained, data_dir, tmp
     print(f"trained: success {good['success_rate']:.2f}, task cost {good['mean_task_cost']:.1f}; "
           f"untrained: success {bad['success_rate']:.2f}, task cost {bad['mean_task_cost']:.1f}")
     assert good["mean_task_cost"] < 0.9 * bad["mean_task_cost"], (good, bad)
+
+
+def test_rust_runtime_matches_pytorch_on_a_trained_bundle(trained):
+    """The engine's OnnxModel (Rust, ONNX Runtime) against PyTorch on held-out
+    rows the trainer stored in reference.json: max |diff| < 1e-4."""
+    bundle, _ = trained
+    assert (bundle / "reference.json").exists()
+    done = subprocess.run(telic_cmd() + ["inspect", str(bundle), "--tolerance", "1e-4"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity       ok" in done.stdout

@@ -157,6 +157,27 @@ def _window_loss(model, windows, data, weights, max_windows):
     return terms
 
 
+REFERENCE_FILE = "reference.json"
+
+
+def write_reference(model, out_dir: str, obs: np.ndarray, u: np.ndarray, norm) -> None:
+    """PyTorch's outputs on held-out rows, as flat row-major lists: raw
+    observations ``obs`` (the runtime normalises them, as the manifest says),
+    actions ``u``, and ``z = encode(obs)``, ``z_next = predict(z, u)``,
+    ``y = readout(z)``. Any runtime can check itself against the training
+    framework with it (`telic inspect BUNDLE` does)."""
+    import torch
+
+    with torch.no_grad():
+        z = model.encoder(torch.from_numpy(np.ascontiguousarray(norm.obs(obs), dtype=np.float32)))
+        z_next = model.predictor(z, torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32)))
+        y = model.readout(z)
+    flat = lambda a: np.asarray(a, dtype=np.float64).reshape(-1).tolist()  # noqa: E731
+    doc = {"obs": flat(obs), "u": flat(u), "z": flat(z.numpy()), "z_next": flat(z_next.numpy()), "y": flat(y.numpy())}
+    with open(os.path.join(out_dir, REFERENCE_FILE), "w") as f:
+        json.dump(doc, f)
+
+
 def train(cfg: TrainConfig, log=print) -> dict:
     """Trains, exports and checks a bundle; returns a report (metrics, paths, sizes)."""
     import torch
@@ -296,6 +317,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
             f"exported graphs differ from PyTorch by {diffs['max']:.3e} > {cfg.onnx_tolerance:.1e}; "
             f"no manifest written in {cfg.out}"
         )
+    write_reference(model, cfg.out, va.obs[check_rows[0][take[:32]]], va.actions[check_rows[1][take[:32]]], norm)
 
     h_marks = sorted({1, min(k, h_max), min(10, h_max), h_max})
     errors = {"latent_mse_h1": latent_mse}
