@@ -158,8 +158,9 @@ struct Term {
 struct Guardrail {
     name: String,
     buffer: Real,
-    /// The buffer in force: `buffer`, or less after [`Objective::relax_buffers`].
-    active_buffer: Real,
+    /// The limit margin of the current state (≥ 0), set by
+    /// [`Objective::relax_buffers`]: no buffer demands more than this.
+    current: Real,
     /// Extra buffer per horizon step for model error ([`Objective::set_readout_errors`]).
     tightening: Vec<Real>,
     guard: Guard,
@@ -387,7 +388,7 @@ impl ObjectiveSpec {
             guards.push(Guardrail {
                 name,
                 buffer,
-                active_buffer: buffer,
+                current: Real::INFINITY,
                 tightening: Vec::new(),
                 guard,
             });
@@ -619,7 +620,12 @@ impl Objective {
     /// A non-finite margin is reported as `−∞`.
     pub fn margins(&self, y: &[Real], buffered: bool, out: &mut [Real]) {
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
-            let m = g.guard.limit_margin(y) - if buffered { g.active_buffer } else { 0.0 };
+            let m = g.guard.limit_margin(y)
+                - if buffered {
+                    g.buffer.min(g.current)
+                } else {
+                    0.0
+                };
             *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
         }
     }
@@ -662,14 +668,16 @@ impl Objective {
     }
 
     /// Margins of every guardrail at predicted step `t` (0-based: after the
-    /// first action): the buffered margins of [`Objective::margins`] less the
-    /// model-error tightening of that step.
+    /// first action): the limit margin less the safety buffer plus the
+    /// model-error tightening of that step — but never demanding more than
+    /// the current state has (see [`Objective::relax_buffers`]), so a robot
+    /// already inside that band may act as long as it does not get closer.
     pub fn margins_at_step(&self, y: &[Real], t: usize, out: &mut [Real]) {
-        self.margins(y, true, out);
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
-            if let Some(extra) = g.tightening.get(t).or(g.tightening.last()) {
-                *o -= extra;
-            }
+            let extra = g.tightening.get(t).or(g.tightening.last()).copied();
+            let required = (g.buffer + extra.unwrap_or(0.0)).min(g.current);
+            let m = g.guard.limit_margin(y) - required;
+            *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
         }
     }
 
@@ -686,7 +694,7 @@ impl Objective {
         for g in &mut self.guards {
             let m = g.guard.limit_margin(y0);
             let m = if m.is_nan() { 0.0 } else { m };
-            g.active_buffer = g.buffer.min(m.max(0.0));
+            g.current = m.max(0.0);
         }
     }
 
