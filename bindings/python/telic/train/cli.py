@@ -23,6 +23,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=d.layers, help="hidden layers of encoder and predictor")
     p.add_argument("--readout-hidden", type=int, default=d.readout_hidden)
     p.add_argument("--readout-layers", type=int, default=d.readout_layers, help="0: linear probes")
+    p.add_argument("--probe-epochs", type=int, default=d.probe_epochs,
+                   help="epochs of the readout refit on the frozen model (0: none)")
     p.add_argument("--horizon", type=int, default=d.horizon, help="K: predict steps per training window")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -34,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--w-cov", type=float, default=d.w_cov, help="weight of the VICReg covariance term")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of episodes held out")
     p.add_argument("--readouts", help="comma-separated readout names (default: all in the data)")
+    p.add_argument("--periodic", help="comma-separated observation names that are angles (encoded as cos, sin)")
     p.add_argument("--quantile", type=float, default=d.quantile, help="quantile of the error margins")
     p.add_argument("--quantile-horizon", type=int, default=d.quantile_horizon, help="steps of the error margins")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the data set's)")
@@ -58,10 +61,12 @@ def main(argv=None) -> int:
     cfg = TrainConfig(
         data=args.data, out=args.out, epochs=args.epochs, latent_dim=args.latent_dim, hidden=args.hidden,
         layers=args.layers, readout_hidden=args.readout_hidden, readout_layers=args.readout_layers,
+        probe_epochs=args.probe_epochs,
         horizon=args.horizon, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         ema=args.ema, w_pred=args.w_pred, w_probe=args.w_probe, w_var=args.w_var, w_cov=args.w_cov,
         val_fraction=args.val_fraction,
         readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
+        periodic=[r.strip() for r in args.periodic.split(",") if r.strip()] if args.periodic else None,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, quiet=args.quiet,
     )

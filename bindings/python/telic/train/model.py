@@ -1,12 +1,13 @@
 """The JEPA world model: encoder, action-conditioned predictor, readout probe.
 
-- ``Encoder``: normalised observation → latent ``z`` (an MLP). The
+- ``Encoder``: normalised observation → latent ``z`` (an MLP plus a linear map). The
   observation normalisation is *not* part of the graph: the engine applies the
   manifest's ``normalisation`` table before ``encode`` (docs/bundle.md).
 - ``Predictor``: ``z' = z + f([z, (u − m) / h])``, an MLP on the latent and
   the action scaled by the middle ``m`` and half range ``h`` of the action
   bounds (the scaling is inside the graph: ``predict`` takes raw actions).
-- ``Readout``: ``y = μ_y + σ_y ⊙ g(z)``, the probe heads; ``g`` is trained on
+- ``Readout``: ``y = μ_y + σ_y ⊙ g(z)``, the probe heads (an MLP plus a linear
+  probe); ``g`` is trained on
   standardised readouts, the de-standardisation is inside the graph so that
   ``readout`` returns physical units.
 
@@ -37,14 +38,35 @@ def mlp(inp: int, hidden: int, out: int, layers: int) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """Normalised observation ``[B, O]`` → latent ``[B, D]``."""
+    """Normalised observation ``[B, O]`` → latent ``[B, D]``.
 
-    def __init__(self, obs_dim: int, latent_dim: int, hidden: int, layers: int):
+    ``periodic`` lists observation columns that are angles (e.g. an unwrapped
+    heading): the graph undoes their normalisation (``mean``/``std`` of those
+    columns) and feeds the network ``cos`` and ``sin`` of them instead, so the
+    latent does not depend on how many turns the angle has wound up.
+    """
+
+    def __init__(self, obs_dim: int, latent_dim: int, hidden: int, layers: int,
+                 periodic=(), periodic_mean=(), periodic_std=()):
         super().__init__()
-        self.net = mlp(obs_dim, hidden, latent_dim, layers)
+        periodic = [int(i) for i in periodic]
+        self.has_periodic = bool(periodic)
+        if self.has_periodic:
+            keep = [i for i in range(obs_dim) if i not in periodic]
+            self.register_buffer("keep_idx", torch.as_tensor(keep, dtype=torch.long))
+            self.register_buffer("per_idx", torch.as_tensor(periodic, dtype=torch.long))
+            self.register_buffer("per_mean", torch.as_tensor(periodic_mean, dtype=torch.float32).reshape(1, -1))
+            self.register_buffer("per_std", torch.as_tensor(periodic_std, dtype=torch.float32).reshape(1, -1))
+        self.net = mlp(obs_dim + len(periodic), hidden, latent_dim, layers)
+        # A linear path beside the MLP: what is observed stays linearly
+        # recoverable from the latent, so probes read it back precisely.
+        self.skip = nn.Linear(obs_dim + len(periodic), latent_dim, bias=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs)
+        if self.has_periodic:
+            angle = obs.index_select(1, self.per_idx) * self.per_std + self.per_mean
+            obs = torch.cat([obs.index_select(1, self.keep_idx), torch.cos(angle), torch.sin(angle)], dim=1)
+        return self.net(obs) + self.skip(obs)
 
 
 class Predictor(nn.Module):
@@ -77,22 +99,24 @@ class Readout(nn.Module):
         self.register_buffer("y_mean", torch.as_tensor(y_mean, dtype=torch.float32).reshape(1, -1))
         self.register_buffer("y_std", torch.as_tensor(y_std, dtype=torch.float32).reshape(1, -1))
         self.net = mlp(latent_dim, hidden, self.y_mean.shape[1], layers)
+        self.skip = nn.Linear(latent_dim, self.y_mean.shape[1], bias=False)
 
     def normalised(self, z: torch.Tensor) -> torch.Tensor:
-        """Standardised readouts ``(y − μ_y) / σ_y``."""
-        return self.net(z)
+        """Standardised readouts ``(y − μ_y) / σ_y``: an MLP plus a linear probe."""
+        return self.net(z) + self.skip(z)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.y_mean + self.y_std * self.net(z)
+        return self.y_mean + self.y_std * self.normalised(z)
 
 
 class WorldModel(nn.Module):
     """Encoder, predictor, readout and the target encoder used for training."""
 
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
-                 hidden, layers, readout_hidden, readout_layers):
+                 hidden, layers, readout_hidden, readout_layers,
+                 periodic=(), periodic_mean=(), periodic_std=()):
         super().__init__()
-        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers)
+        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std)
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)

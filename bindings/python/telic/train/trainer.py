@@ -49,6 +49,7 @@ class TrainConfig:
     w_cov: float = 0.01
     val_fraction: float = 0.1
     readouts: list[str] | None = None
+    periodic: list[str] | None = None
     quantile: float = 0.99
     quantile_horizon: int = 40
     min_quantile_samples: int = 20
@@ -57,11 +58,16 @@ class TrainConfig:
     name: str | None = None
     onnx_tolerance: float = 1e-4
     max_val_windows: int = 4096
+    probe_epochs: int = 20
+    probe_batch_size: int = 1024
+    probe_lr: float = 1e-3
     quiet: bool = False
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        positive = ["epochs", "latent_dim", "hidden", "readout_hidden", "horizon", "batch_size",
+        if self.probe_epochs < 0:
+            raise ValueError(f"probe_epochs must be ≥ 0, got {self.probe_epochs}")
+        positive = ["probe_batch_size", "epochs", "latent_dim", "hidden", "readout_hidden", "horizon", "batch_size",
                     "quantile_horizon", "min_quantile_samples", "threads", "max_val_windows"]
         for k in positive:
             if not int(getattr(self, k)) >= 1:
@@ -74,8 +80,8 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 < self.quantile < 1:
             raise ValueError(f"quantile must be in (0, 1), got {self.quantile}")
-        if not (self.lr > 0 and self.onnx_tolerance > 0):
-            raise ValueError("lr and onnx_tolerance must be positive")
+        if not (self.lr > 0 and self.probe_lr > 0 and self.onnx_tolerance > 0):
+            raise ValueError("lr, probe_lr and onnx_tolerance must be positive")
 
 
 class _Norm:
@@ -157,6 +163,59 @@ def _window_loss(model, windows, data, weights, max_windows):
     return terms
 
 
+def fit_probes(model, tr_win, tr_data, cfg, rng, say) -> list[dict]:
+    """Second phase: the readout probes refit on the frozen encoder and predictor.
+
+    JEPA representations are judged by probes trained on the frozen model; here
+    the probe *is* what the planner reads guardrails and objectives from, so it
+    gets a dedicated fit: every training window is encoded and rolled out once
+    (``z_0 … z_K``, no gradient), and the readout head alone is trained on all
+    those latents against the standardised readouts (Adam, cosine schedule).
+    The predicted latents are included so the probe is accurate where the
+    planner uses it: on imagined states, not only on encoded ones.
+    Returns the per-epoch mean squared error (standardised units).
+    """
+    import torch
+
+    s_idx, a_idx = tr_win
+    obs_t, act_t, y_t, k = tr_data
+    ar = np.arange(k + 1)
+    zs, ys = [], []
+    model.eval()
+    with torch.no_grad():
+        for b in range(0, s_idx.size, 4096):
+            si, ai = s_idx[b:b + 4096], a_idx[b:b + 4096]
+            z0 = model.encoder(obs_t[si])
+            lat = torch.cat([z0.unsqueeze(1), model.rollout(z0, act_t[ai[:, None] + ar[:-1]])], dim=1)
+            zs.append(lat.reshape(-1, lat.shape[-1]))
+            ys.append(y_t[si[:, None] + ar].reshape(-1, y_t.shape[1]))
+    z_all, y_all = torch.cat(zs), torch.cat(ys)
+    n = z_all.shape[0]
+    head = model.readout.normalised
+    model.readout.train()
+    opt = torch.optim.Adam(model.readout.parameters(), lr=cfg.probe_lr)
+    steps = max(1, math.ceil(n / cfg.probe_batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.probe_epochs * steps)
+    history = []
+    for epoch in range(1, cfg.probe_epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.from_numpy(rng.permutation(n))
+        total = 0.0
+        for b in range(steps):
+            idx = perm[b * cfg.probe_batch_size:(b + 1) * cfg.probe_batch_size]
+            loss = ((head(z_all[idx]) - y_all[idx]) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        history.append({"epoch": epoch, "mse": total / steps, "seconds": time.perf_counter() - t0})
+        say(f"probe {epoch:3d}/{cfg.probe_epochs}  readout mse {total / steps:.6f} on {n} latents "
+            f"({time.perf_counter() - t0:.1f} s)")
+    model.eval()
+    return history
+
+
 REFERENCE_FILE = "reference.json"
 
 
@@ -222,7 +281,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     va_win = (va_win[0][va_perm], va_win[1][va_perm])
 
     obs_dim, act_dim, p = tr.obs.shape[1], tr.actions.shape[1], len(cols)
+    periodic = list(cfg.periodic or [])
+    unknown = [n for n in periodic if n not in ds.observations]
+    if unknown:
+        raise DataError(f"periodic observations {unknown} are not in the data set (it has {ds.observations})")
+    per_idx = [ds.observations.index(n) for n in periodic]
     model = WorldModel(
+        periodic=per_idx, periodic_mean=obs_mean[per_idx], periodic_std=obs_std[per_idx],
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
         y_mean=y_mean, y_std=y_std, hidden=cfg.hidden, layers=cfg.layers,
@@ -285,6 +350,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
             f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f} | held-out pred {ev['val']['pred']:.4f} "
             f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
             f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
+    probe_history = fit_probes(model, tr_win, tr_data, cfg, rng, say) if cfg.probe_epochs > 0 else []
+    if probe_history:
+        ev = evaluate()
+        say(f"after the probe fit: held-out probe {ev['val']['probe']:.4f} readout nRMSE h1 "
+            f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}")
     training_time = time.perf_counter() - t_train
     model.eval()
 
@@ -333,13 +403,16 @@ def train(cfg: TrainConfig, log=print) -> dict:
     training = {
         "method": "JEPA: MLP encoder, residual action-conditioned MLP predictor trained on multi-step "
                   "latent prediction against an EMA target encoder, VICReg variance and covariance "
-                  "regulariser, readout probes trained jointly on encoded and predicted latents",
+                  "regulariser, readout probes trained jointly on encoded and predicted latents, "
+                  "then refit on the frozen encoder and predictor",
         "epochs": cfg.epochs, "batch_size": cfg.batch_size, "horizon": k, "latent_dim": cfg.latent_dim,
         "hidden": cfg.hidden, "layers": cfg.layers, "readout_hidden": cfg.readout_hidden,
         "readout_layers": cfg.readout_layers, "activation": "silu",
         "optimiser": {"name": "adamw", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": "cosine", "grad_clip": cfg.grad_clip},
-        "ema": cfg.ema, "regulariser": "vicreg",
+        "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": periodic,
+        "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
+                      **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": weights,
         "final_train_loss": {key: float(v) for key, v in final.items()},
         "parameters": n_params, "train_windows": int(tr_win[0].size),
@@ -390,6 +463,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "onnx_vs_torch": diffs,
         "initial": initial,
         "history": history,
+        "probe_history": probe_history,
         "quantile_horizon": h_max,
         "quantile_samples": counts[:h_max],
         "readout_rmse": summary["rmse"],
