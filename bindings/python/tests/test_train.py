@@ -257,3 +257,26 @@ def test_rust_runtime_matches_pytorch_on_a_trained_bundle(trained):
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity       ok" in done.stdout
+
+
+def test_collect_marks_guardrail_violations_and_training_can_leave_them_out(data_dir):
+    ds = load_dataset(str(data_dir))
+    assert ds.violated is not None and ds.violated.shape == (len(ds),)
+    assert set(np.unique(ds.violated).tolist()) <= {0, 1}
+    # Mark two rows of the first episode as violations: safe trajectories split
+    # there, and no state of a violating transition's successor run is lost.
+    ds.violated = np.zeros(len(ds), np.uint8)
+    ds.violated[[10, 11]] = 1
+    first = [int(ds.episode[0])]
+    whole = ds.trajectories(first)
+    n = int(whole.length[0])
+    assert n > 20, "the first episode is long enough for this test"
+    safe = ds.trajectories(first, safe_only=True)
+    assert safe.length.tolist() == [10, n - 12]      # rows 0..9 and 12..n-1
+    assert safe.num_episodes == 1 and safe.num_transitions == n - 2
+    # The second run starts at the state after the violation.
+    np.testing.assert_array_equal(safe.obs[safe.state_start[1]], ds.obs[12])
+    np.testing.assert_array_equal(safe.obs[safe.state_start[0] + 10], ds.next_obs[9])
+    # Windows never span the left-out transitions.
+    s_idx, _ = safe.windows(4)
+    assert s_idx.size == (10 - 3) + (n - 12 - 3)

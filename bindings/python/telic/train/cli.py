@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of episodes held out")
     p.add_argument("--readouts", help="comma-separated readout names (default: all in the data)")
     p.add_argument("--periodic", help="comma-separated observation names that are angles (encoded as cos, sin)")
+    p.add_argument("--keep-violations", action="store_true",
+                   help="also train on transitions during which the true state broke a guardrail "
+                        "(default: left out when the data set marks them)")
     p.add_argument("--quantile", type=float, default=d.quantile, help="quantile of the error margins")
     p.add_argument("--quantile-horizon", type=int, default=d.quantile_horizon, help="steps of the error margins")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the data set's)")
@@ -67,6 +70,7 @@ def main(argv=None) -> int:
         val_fraction=args.val_fraction,
         readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
         periodic=[r.strip() for r in args.periodic.split(",") if r.strip()] if args.periodic else None,
+        safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, quiet=args.quiet,
     )

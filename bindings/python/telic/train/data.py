@@ -17,6 +17,9 @@ import numpy as np
 FORMAT = "telic.transitions"
 FORMAT_VERSION = 1
 FIELDS = ("obs", "action", "next_obs", "readouts", "next_readouts", "episode", "step", "done")
+#: Fields a data set may lack (older collections): ``violated`` marks transitions
+#: during which the true state broke a guardrail of the scenario.
+OPTIONAL_FIELDS = ("violated",)
 
 
 class DataError(ValueError):
@@ -42,7 +45,8 @@ class Trajectories:
 
     @property
     def num_episodes(self) -> int:
-        return int(self.length.shape[0])
+        """Episodes represented (an episode split at violations counts once)."""
+        return int(np.unique(self.episode_ids).size)
 
     @property
     def num_transitions(self) -> int:
@@ -76,6 +80,7 @@ class Dataset:
     episode: np.ndarray
     step: np.ndarray
     done: np.ndarray
+    violated: np.ndarray | None = None
 
     @property
     def observations(self) -> list[str]:
@@ -101,18 +106,30 @@ class Dataset:
         ends = np.concatenate([change, [len(self)]])
         return [(int(self.episode[s]), int(s), int(e)) for s, e in zip(starts, ends)]
 
-    def trajectories(self, episodes: list[int] | None = None, readout_columns=None) -> Trajectories:
+    def trajectories(self, episodes: list[int] | None = None, readout_columns=None,
+                     safe_only: bool = False) -> Trajectories:
         """Episodes (all, or those whose index is in ``episodes``) as trajectories.
 
-        ``readout_columns`` selects readout columns (default: all).
+        ``readout_columns`` selects readout columns (default: all). With
+        ``safe_only`` (and a ``violated`` field), transitions during which the
+        true state broke a guardrail are left out: each episode becomes its
+        runs of consecutive safe transitions, so no window spans a violation.
         """
         cols = slice(None) if readout_columns is None else np.asarray(readout_columns)
         wanted = None if episodes is None else set(int(e) for e in episodes)
         obs, ys, acts, s_start, a_start, lengths, ids = [], [], [], [], [], [], []
         s_count = a_count = 0
+        segments = []
         for ep, s, e in self.episode_ranges():
             if wanted is not None and ep not in wanted:
                 continue
+            if safe_only and self.violated is not None:
+                ok = np.concatenate([[False], self.violated[s:e] == 0, [False]])
+                edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
+                segments += [(ep, s + int(a), s + int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+            else:
+                segments.append((ep, s, e))
+        for ep, s, e in segments:
             o = self.obs[s:e]
             if e - s > 1 and not np.array_equal(o[1:], self.next_obs[s : e - 1]):
                 raise DataError(
@@ -184,6 +201,18 @@ def load_dataset(path: str) -> Dataset:
             raise DataError(f"{file}: shape {a.shape}, meta.json says {shape}")
         if field in widths and not np.all(np.isfinite(a)):
             raise DataError(f"{file}: non-finite values")
+        arrays[field] = a
+    for field in OPTIONAL_FIELDS:
+        info = meta["fields"].get(field)
+        if info is None:
+            continue
+        file = os.path.join(path, info["file"])
+        try:
+            a = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{file}: {e}") from None
+        if a.shape != (n,):
+            raise DataError(f"{file}: shape {a.shape}, meta.json says {(n,)}")
         arrays[field] = a
     return Dataset(path=path, meta=meta, **arrays)
 

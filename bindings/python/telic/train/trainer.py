@@ -50,6 +50,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     readouts: list[str] | None = None
     periodic: list[str] | None = None
+    safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
     min_quantile_samples: int = 20
@@ -262,8 +263,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     rng = np.random.default_rng(seed)
 
     train_eps, val_eps = split_episodes(ds.episode, cfg.val_fraction, seed)
-    tr = ds.trajectories(train_eps, cols)
-    va = ds.trajectories(val_eps, cols)
+    tr = ds.trajectories(train_eps, cols, safe_only=cfg.safe_only)
+    va = ds.trajectories(val_eps, cols, safe_only=cfg.safe_only)
+    excluded = int(ds.violated.sum()) if (cfg.safe_only and ds.violated is not None) else 0
     obs_mean, obs_std = column_stats(tr.obs)
     y_mean, y_std = column_stats(tr.readouts)
     varying = tr.readouts.std(axis=0) > 1e-4
@@ -306,7 +308,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
                torch.from_numpy(norm.y(va.readouts)), k)
     say(f"data {cfg.data}: scene {meta.get('scene')}, {len(ds)} transitions in {len(set(ds.episode.tolist()))} episodes; "
         f"train {tr.num_transitions} ({tr.num_episodes} episodes, {tr_win[0].size} windows of {k}), "
-        f"held out {va.num_transitions} ({va.num_episodes} episodes)")
+        f"held out {va.num_transitions} ({va.num_episodes} episodes)"
+        + (f"; {excluded} transitions that broke a guardrail left out" if excluded else ""))
     say(f"model: O={obs_dim} A={act_dim} D={cfg.latent_dim} P={p}, {n_params} parameters; "
         f"{cfg.epochs} epochs of {steps_per_epoch} batches of {cfg.batch_size}")
 
@@ -416,6 +419,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "loss_weights": weights,
         "final_train_loss": {key: float(v) for key, v in final.items()},
         "parameters": n_params, "train_windows": int(tr_win[0].size),
+        "safe_only": bool(cfg.safe_only), "excluded_transitions": excluded,
         "validation_episodes": va.num_episodes, "validation_transitions": va.num_transitions,
         "val_fraction": cfg.val_fraction, "data_seed": int(meta.get("seed", 0)),
         "data_transitions": len(ds), "data_episodes": len(set(ds.episode.tolist())),
