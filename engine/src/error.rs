@@ -62,6 +62,18 @@ pub enum PlanError {
     /// The world model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A goal observation was refused by
+    /// [`Planner::set_goal_observation`](crate::Planner::set_goal_observation):
+    /// `cause` is the error `plan` would give for the same observation
+    /// ([`PlanError::ObservationSize`], [`PlanError::NonFiniteObservation`]),
+    /// or the world model's failure to encode it.
+    #[error("goal observation for cost term '{term}': {cause}")]
+    GoalObservation {
+        /// The latent term whose goal was being set.
+        term: String,
+        /// Why it was refused.
+        cause: Box<PlanError>,
+    },
 }
 
 /// Checks that every value of `xs` is finite.

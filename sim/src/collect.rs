@@ -27,7 +27,7 @@
 pub mod npy;
 
 use crate::SimError;
-use crate::episode::episode_seed;
+use crate::episode::{episode_seed, set_goals};
 use crate::scenario::Scenario;
 use crate::scene::Scene;
 use npy::Dtype;
@@ -456,13 +456,12 @@ fn record_episode(
             objective_spec
                 .guardrails
                 .extend(setup.guardrails.iter().cloned());
-            let mut objective = objective_spec.compile(spec)?;
-            for (term, target) in &setup.targets {
-                objective.set_target(term, target)?;
-            }
+            let objective = objective_spec.compile(spec)?;
             let mut pc = run.scenario.planner.clone();
             pc.seed = seed ^ pc.seed.rotate_left(17);
-            Some(telic::build(scene.analytic_model()?, objective, pc)?)
+            let mut planner = telic::build(scene.analytic_model()?, objective, pc)?;
+            set_goals(planner.as_mut(), &setup, scene.name())?;
+            Some(planner)
         }
     };
 

@@ -3,11 +3,11 @@
 
 use crate::SimError;
 use crate::scenario::Scenario;
-use crate::scene::Scene;
+use crate::scene::{EpisodeSetup, Scene};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use telic::objective::Residual;
-use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldModel};
+use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Planner, Real, WorldModel};
 
 /// Checks guardrails against the *true* physics state.
 ///
@@ -184,10 +184,7 @@ pub fn run_episode(
     let mut spec = scenario.objective.clone();
     spec.guardrails.extend(setup.guardrails.iter().cloned());
     let model_spec = model.spec().clone();
-    let mut objective = spec.compile(&model_spec)?;
-    for (term, target) in &setup.targets {
-        objective.set_target(term, target)?;
-    }
+    let objective = spec.compile(&model_spec)?;
     let mut validator = Validator::new(&spec, scene.truth_readouts(), &model_spec.actions)?;
     for (term, target) in &setup.targets {
         validator.set_target(term, target)?;
@@ -205,8 +202,9 @@ pub fn run_episode(
     }
     let mut config = scenario.planner.clone();
     config.seed = seed ^ config.seed.rotate_left(17);
-    let mut planner = telic::build(model, objective.clone(), config)?;
-    observer.on_reset(scene, &objective, seed);
+    let mut planner = telic::build(model, objective, config)?;
+    set_goals(planner.as_mut(), &setup, scene.name())?;
+    observer.on_reset(scene, planner.objective(), seed);
 
     let mut obs = vec![0.0; model_spec.obs_dim()];
     let mut u_prev: Option<Vec<Real>> = None;
@@ -271,6 +269,43 @@ pub fn run_episode(
         .map(|(name, n)| (name.clone(), *n))
         .collect();
     Ok(result)
+}
+
+/// Sets an episode's goals on `planner`: each of the scene's targets on the
+/// term it names, and on every latent term the scene's goal observation,
+/// encoded by the planner's world model. A latent term takes no target: a
+/// scene target naming one (a scene's readout goal, in a scenario that made
+/// its goal latent) is left to the goal observation. A latent term in a
+/// scene that gives no goal observation is an error naming the term and
+/// the scene `scene`.
+pub fn set_goals(
+    planner: &mut dyn Planner,
+    setup: &EpisodeSetup,
+    scene: &str,
+) -> Result<(), SimError> {
+    let latent: Vec<String> = planner
+        .objective()
+        .latent_term_names()
+        .map(str::to_string)
+        .collect();
+    for (term, target) in &setup.targets {
+        if !latent.contains(term) {
+            planner.objective_mut().set_target(term, target)?;
+        }
+    }
+    for term in &latent {
+        let Some(obs) = &setup.goal_observation else {
+            return Err(SimError::Scene {
+                scene: scene.to_string(),
+                message: format!(
+                    "cost term '{term}' is a latent goal, but this scene gives no goal \
+                     observation to encode; give the goal as readout targets instead"
+                ),
+            });
+        };
+        planner.set_goal_observation(term, obs)?;
+    }
+    Ok(())
 }
 
 fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {

@@ -5,6 +5,54 @@
 //! and guardrails `g_k(y_{t+1}, u_t) ≤ 0` for every step. A spec is resolved
 //! against a model's readout names once ([`ObjectiveSpec::compile`]), so a term
 //! or guardrail naming a readout the model lacks fails at load time.
+//!
+//! ## Latent goals
+//!
+//! A goal can be given as a *target observation* `o*` rather than as target
+//! readouts, as in DINO-WM (Zhou, Pan, LeCun, Pinto, 2024) and V-JEPA 2-AC
+//! (Assran et al., 2025): the planner's world model encodes it once,
+//! `z* = encode(o*)`, and a latent term (`residual = { kind = "latent" }`)
+//! adds the latent energy `w·norm(z_t − z*)` of every predicted latent. The
+//! planner then minimises that energy like any other cost, under the same
+//! guardrails. Set the goal with
+//! [`Planner::set_goal_observation`](crate::Planner::set_goal_observation):
+//!
+//! ```
+//! use telic::model::PointMass;
+//! use telic::objective::{Norm, ObjectiveSpec, Residual, TermSpec};
+//! use telic::planner::{PlannerConfig, build};
+//!
+//! let model = PointMass::new(2, 0.1, 2.0)?;
+//! let spec = ObjectiveSpec {
+//!     terms: vec![TermSpec {
+//!         name: "goal".into(),
+//!         residual: Residual::Latent { target: Vec::new() },
+//!         norm: Norm::default(),
+//!         weight: 1.0,
+//!         phase: Default::default(),
+//!     }],
+//!     ..Default::default()
+//! };
+//! let objective = spec.compile(telic::WorldModel::spec(&model))?;
+//! let mut planner = build(model, objective, PlannerConfig::default())?;
+//! // At rest at (1, 0): position then velocity, the observation layout.
+//! planner.set_goal_observation("goal", &[1.0, 0.0, 0.0, 0.0])?;
+//! let plan = planner.plan(&[0.0; 4])?;
+//! assert!(plan.action[0] > 0.0); // towards x = 1
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Planning fails until every latent goal is set. A goal observation of the
+//! wrong size or with a non-finite value, a term that does not exist or is
+//! not latent, is an error naming the term, and the previous goal is kept.
+//! [`Objective::set_target`] sets a goal latent directly.
+//!
+//! What the energy means depends on the model: for the analytic models the
+//! latent is the state itself (for `SerialArm`, joint angles then joint
+//! velocities), so the energy is a distance in state space, not in the task
+//! space where success is usually judged; for a learned bundle it is the
+//! encoder's abstract latent, as meaningful as its geometry. Weights and
+//! norms need tuning per model, as for any term.
 
 pub mod geometry;
 mod guardrail;
@@ -481,6 +529,38 @@ impl Objective {
         }
         t.target = target.to_vec();
         Ok(())
+    }
+
+    /// Names of the latent terms, whose goal is a latent: set it with
+    /// [`Objective::set_target`], or from an observation with
+    /// [`Planner::set_goal_observation`](crate::Planner::set_goal_observation).
+    pub fn latent_term_names(&self) -> impl Iterator<Item = &str> {
+        self.terms
+            .iter()
+            .filter(|t| t.res == Res::Latent)
+            .map(|t| t.name.as_str())
+    }
+
+    /// Checks that `term` names a latent term; otherwise the error
+    /// ([`PlanError::Objective`]) says what `term` is.
+    pub fn check_latent_term(&self, term: &str) -> Result<(), PlanError> {
+        let Some(t) = self.terms.iter().find(|t| t.name == term) else {
+            let names: Vec<&str> = self.term_names().collect();
+            return Err(PlanError::Objective(format!(
+                "no cost term named '{term}' (terms: {})",
+                names.join(", ")
+            )));
+        };
+        let kind = match t.res {
+            Res::Latent => return Ok(()),
+            Res::Readout(_) => "a readout",
+            Res::Action => "an action",
+            Res::ActionRate => "an action-rate",
+        };
+        Err(PlanError::Objective(format!(
+            "cost term '{term}' is {kind} term, not a latent term: only a latent \
+             term (residual kind \"latent\") takes a goal observation"
+        )))
     }
 
     /// Checks that the objective can be evaluated (every latent goal is set).

@@ -129,6 +129,9 @@ impl<M: WorldModel> Planner for Cem<M> {
         Ok(&c.plan)
     }
 
+    fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
+        self.core.set_goal_observation(term, obs)
+    }
     fn reset(&mut self) {
         self.core.reset();
         self.kept = 0;

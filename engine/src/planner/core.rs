@@ -4,7 +4,7 @@
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
-use crate::model::WorldModel;
+use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
 use crate::rng::{ColoredNoise, Rng};
 use std::cmp::Ordering;
@@ -52,6 +52,25 @@ pub(crate) fn rank(violation_a: Real, cost_a: Real, violation_b: Real, cost_b: R
             .total_cmp(&violation_b)
             .then(cost_a.total_cmp(&cost_b)),
     }
+}
+
+/// Checks an observation for `model`: `O` values, all finite. Every planning
+/// call and every goal observation goes through it.
+pub(crate) fn check_observation(model: &ModelSpec, obs: &[Real]) -> Result<(), PlanError> {
+    let o = model.obs_dim();
+    if obs.len() != o {
+        return Err(PlanError::ObservationSize {
+            got: obs.len(),
+            expected: o,
+        });
+    }
+    if let Some((index, value)) = obs.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(PlanError::NonFiniteObservation {
+            index,
+            value: *value,
+        });
+    }
+    Ok(())
 }
 
 /// State and workspace shared by the planners.
@@ -234,19 +253,7 @@ impl<M: WorldModel> Core<M> {
     /// fallback and shifts the warm start by one step.
     pub fn begin(&mut self, obs: &[Real]) -> Result<(), PlanError> {
         self.started = Some(Instant::now());
-        let o = self.model.spec().obs_dim();
-        if obs.len() != o {
-            return Err(PlanError::ObservationSize {
-                got: obs.len(),
-                expected: o,
-            });
-        }
-        if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
-            return Err(PlanError::NonFiniteObservation {
-                index,
-                value: obs[index],
-            });
-        }
+        check_observation(self.model.spec(), obs)?;
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.model.encode(obs, &mut self.z0)?;
         self.model.readout(&self.z0, &mut self.y0)?;
@@ -291,6 +298,29 @@ impl<M: WorldModel> Core<M> {
         self.best_cost = Real::INFINITY;
         self.best_violation = Real::INFINITY;
         Ok(())
+    }
+
+    /// Encodes the goal observation `obs` and makes it the goal latent of the
+    /// latent term `term`. Not on the per-step path: it allocates the goal
+    /// latent. On any error the previous goal is kept.
+    pub fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
+        self.objective.check_latent_term(term)?;
+        let refuse = |cause: PlanError| PlanError::GoalObservation {
+            term: term.to_string(),
+            cause: Box::new(cause),
+        };
+        check_observation(self.model.spec(), obs).map_err(refuse)?;
+        let mut goal = vec![0.0; self.d];
+        self.model
+            .encode(obs, &mut goal)
+            .map_err(|e| refuse(e.into()))?;
+        if let Some(index) = goal.iter().position(|x| !x.is_finite()) {
+            return Err(refuse(PlanError::Model(ModelError::NonFinite {
+                what: "encoded goal latent",
+                index,
+            })));
+        }
+        self.objective.set_target(term, &goal)
     }
 
     /// True when the time budget is spent.

@@ -206,6 +206,9 @@ impl<M: WorldModel> Planner for Gradient<M> {
         Ok(&self.core.plan)
     }
 
+    fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
+        self.core.set_goal_observation(term, obs)
+    }
     fn reset(&mut self) {
         self.core.reset();
     }

@@ -96,6 +96,16 @@ impl Plan {
 pub trait Planner: Send {
     /// Plans from observation `obs` and returns the result (valid until the next call).
     fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError>;
+    /// Gives the goal of the latent term `term` as a target observation
+    /// (`O` values, the layout `plan` takes): the world model encodes it and
+    /// the term then measures the latent energy `norm(z_t − encode(obs))`
+    /// (see [the objective docs](crate::objective#latent-goals)).
+    ///
+    /// The observation is checked as [`Planner::plan`] checks one; a bad one,
+    /// an encoding failure, an unknown term or a term that is not latent is
+    /// an error naming the term, and the previous goal is kept. Not meant for
+    /// the per-step path: it allocates the goal latent.
+    fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError>;
     /// Forgets the warm start and the last action (e.g. at an episode start).
     fn reset(&mut self);
     /// The objective, e.g. to change targets between calls.

@@ -4,14 +4,23 @@ use crate::SimError;
 use telic::objective::GuardrailSpec;
 use telic::{Real, WorldModel};
 
-/// What a scene randomised for one episode: targets for named cost terms and
-/// guardrails (keep-out boxes, obstacles) to add to the scenario's objective.
+/// What a scene randomised for one episode: targets for named cost terms,
+/// guardrails (keep-out boxes, obstacles) to add to the scenario's objective,
+/// and the goal as an observation when the scene can give one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpisodeSetup {
-    /// `(term name, target)` pairs set with `Objective::set_target`.
+    /// `(term name, target)` pairs set with `Objective::set_target` (readout
+    /// and action terms; a latent term of that name takes the goal
+    /// observation instead).
     pub targets: Vec<(String, Vec<Real>)>,
     /// Guardrails of this episode, added to those of the scenario.
     pub guardrails: Vec<GuardrailSpec>,
+    /// The goal as an observation (`O` values, the layout of
+    /// [`Scene::observe`]): what the robot would observe having achieved the
+    /// task. The episode runner encodes it as the goal of every latent term
+    /// (`Planner::set_goal_observation`). `None` when the task has no single
+    /// goal observation; a latent term is then an error.
+    pub goal_observation: Option<Vec<Real>>,
 }
 
 /// A rapier3d world with a robot.

@@ -446,6 +446,8 @@ impl Scene for Navigate {
                 obstacles: field.obstacles.clone(),
                 bodies: Vec::new(),
             }],
+            // The heading and speed on arrival are free: no one goal observation.
+            goal_observation: None,
         };
         self.field = Some(field);
         Ok(setup)

@@ -274,6 +274,8 @@ impl Scene for Push {
                 ("goal_yaw".into(), vec![c, s]),
             ],
             guardrails,
+            // Where the pusher ends is free: no one goal observation.
+            goal_observation: None,
         };
         self.layout = Some(layout);
         Ok(setup)

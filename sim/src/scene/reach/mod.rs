@@ -14,7 +14,8 @@
 //! configurations are `clearance` away from every box and a witness path (the
 //! straight joint-space path, or one through a configuration near its
 //! midpoint) keeps `path_clearance` from the boxes and the floor: every
-//! episode is solvable by a modest detour.
+//! episode is solvable by a modest detour. The episode's goal observation
+//! (for latent goals) is the target configuration at rest.
 
 use super::{EpisodeSetup, Scene};
 use crate::SimError;
@@ -790,10 +791,10 @@ impl Scene for Reach {
                     continue;
                 }
             }
-            chosen = Some((q0, goal, boxes));
+            chosen = Some((q0, q1, goal, boxes));
             break;
         }
-        let Some((q0, goal, boxes)) = chosen else {
+        let Some((q0, q1, goal, boxes)) = chosen else {
             return Err(scene_err(format!(
                 "seed {seed}: found no start, target and boxes satisfying the clearances"
             )));
@@ -811,9 +812,13 @@ impl Scene for Reach {
             })
             .collect();
         self.boxes = boxes;
+        // At rest at the target configuration, in the layout of `observe`.
+        let mut goal_observation = q1;
+        goal_observation.resize(2 * self.arm.num_joints(), 0.0);
         Ok(EpisodeSetup {
             targets: vec![("goal".into(), goal.to_vec())],
             guardrails,
+            goal_observation: Some(goal_observation),
         })
     }
 

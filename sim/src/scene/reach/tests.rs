@@ -115,6 +115,26 @@ fn shipped_urdf_starts_clear_and_success_is_measured() {
 }
 
 #[test]
+fn goal_observation_is_the_target_configuration_at_rest() {
+    let mut s = scene();
+    for seed in [1, 2, 3] {
+        let setup = s.reset(seed).unwrap();
+        let obs = setup.goal_observation.unwrap();
+        let n = s.arm().num_joints();
+        assert_eq!(obs.len(), 2 * n);
+        assert!(obs[n..].iter().all(|v| *v == 0.0), "{obs:?}");
+        // Its joint angles put the tool on the target point.
+        let mut arm = s.arm().clone();
+        let mut points = vec![[0.0; 3]; arm.link_names().len()];
+        arm.link_positions(&obs[..n], &mut points).unwrap();
+        let tip = points.last().unwrap();
+        for (p, g) in tip.iter().zip(&setup.targets[0].1) {
+            assert!((p - g).abs() < 1e-12, "{tip:?} vs {:?}", setup.targets[0].1);
+        }
+    }
+}
+
+#[test]
 fn bad_urdf_is_an_error_naming_the_path() {
     let dir = std::env::temp_dir().join(format!("telic-reach-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
