@@ -4,12 +4,16 @@
 //! control step `t` of every episode:
 //!
 //! ```text
-//! obs[t]  action[t]  next_obs[t]  readouts[t]  next_readouts[t]  episode  step  done
+//! obs[t]  action[t]  next_obs[t]  readouts[t]  next_readouts[t]  episode  step  done  violated
 //! ```
 //!
 //! where `next_obs[t]` is observed after `action[t]` was held for one control
 //! period, and `readouts` are the scene's ground-truth readouts
-//! ([`Scene::truth_readouts`]) of the same states. Each episode draws one policy
+//! ([`Scene::truth_readouts`]) of the same states, and `violated[t]` says
+//! whether the true state broke one of the scenario's guardrails at any
+//! physics step of the transition (contact with an obstacle, a joint stop, a
+//! box off the table: dynamics the planner never plans through, which a
+//! trainer may leave out). Each episode draws one policy
 //! from its seed:
 //!
 //! - **planner**: the scenario's planner on the scene's analytic model, its
@@ -27,7 +31,7 @@
 pub mod npy;
 
 use crate::SimError;
-use crate::episode::{episode_seed, set_goals};
+use crate::episode::{Validator, episode_seed, set_goals};
 use crate::scenario::Scenario;
 use crate::scene::Scene;
 use npy::Dtype;
@@ -211,6 +215,9 @@ pub struct EpisodeData {
     pub readouts: Vec<f32>,
     /// True readouts one control period later (`steps × P`).
     pub next_readouts: Vec<f32>,
+    /// 1 where the true state broke a guardrail of the scenario at some
+    /// physics step of the transition (`steps`).
+    pub violated: Vec<u8>,
 }
 
 /// Per-episode entry of `meta.json`.
@@ -449,6 +456,10 @@ fn record_episode(
         .map(|(lo, hi)| 0.5 * (hi - lo))
         .collect();
 
+    let mut guarded = run.scenario.objective.clone();
+    guarded.guardrails.extend(setup.guardrails.iter().cloned());
+    let mut validator = Validator::new(&guarded, scene.truth_readouts(), &spec.actions)?;
+
     let mut planner = match policy {
         Policy::Random { .. } => None,
         Policy::Planner { .. } => {
@@ -476,6 +487,7 @@ fn record_episode(
         next_obs: Vec::with_capacity(steps * o),
         readouts: Vec::with_capacity(steps * p),
         next_readouts: Vec::with_capacity(steps * p),
+        violated: Vec::with_capacity(steps),
     };
     let (mut obs, mut next_obs) = (vec![0.0; o], vec![0.0; o]);
     let (mut y, mut next_y) = (vec![0.0; p], vec![0.0; p]);
@@ -503,8 +515,11 @@ fn record_episode(
         }
         spec.clamp_actions(&mut u);
         scene.apply(&u);
+        let mut violated = false;
         for _ in 0..run.physics_steps {
             scene.step();
+            validator.check(scene);
+            violated |= validator.margins().iter().any(|m| !(*m >= 0.0));
         }
         scene.observe(&mut next_obs);
         scene.truth(&mut next_y);
@@ -520,6 +535,7 @@ fn record_episode(
         push_f32(&mut data.next_obs, &next_obs);
         push_f32(&mut data.readouts, &y);
         push_f32(&mut data.next_readouts, &next_y);
+        data.violated.push(u8::from(violated));
         data.steps += 1;
         std::mem::swap(&mut obs, &mut next_obs);
         std::mem::swap(&mut y, &mut next_y);
@@ -593,6 +609,12 @@ fn describe(
             Dtype::U8,
             vec![n],
             "1 on the last row of an episode",
+        ),
+        field(
+            "violated",
+            Dtype::U8,
+            vec![n],
+            "1 where the true state broke a guardrail of the scenario during the transition",
         ),
     ]);
     let scenario = serde_json::to_value(run.scenario)
@@ -684,6 +706,12 @@ impl Dataset {
             ("step", index(|_, t| i32::try_from(t).unwrap_or(i32::MAX))),
         ];
         files.push(("done", done));
+        let violated: Vec<u8> = self
+            .episodes
+            .iter()
+            .flat_map(|e| e.violated.iter().copied())
+            .collect();
+        files.push(("violated", violated));
         let mut written = Vec::with_capacity(files.len() + 1);
         for (name, bytes) in files {
             let Some(info) = self.meta.fields.get(name) else {

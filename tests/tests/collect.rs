@@ -26,7 +26,7 @@ impl Drop for Scratch {
     }
 }
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "obs",
     "action",
     "next_obs",
@@ -35,6 +35,7 @@ const FIELDS: [&str; 8] = [
     "episode",
     "step",
     "done",
+    "violated",
 ];
 
 fn config(episodes: usize, steps: usize, planner_fraction: f64, jobs: usize) -> CollectConfig {
@@ -86,6 +87,7 @@ fn check_files(dir: &Path, meta: &serde_json::Value) {
         vec![n],
         vec![n],
         vec![n],
+        vec![n],
     ];
     let mut arrays = std::collections::BTreeMap::new();
     for (field, shape) in FIELDS.iter().zip(expected) {
@@ -110,6 +112,7 @@ fn check_files(dir: &Path, meta: &serde_json::Value) {
     let episode = i32s(&arrays["episode"]);
     let step = i32s(&arrays["step"]);
     let done = &arrays["done"];
+    assert!(arrays["violated"].iter().all(|v| *v <= 1));
     assert!(obs.iter().chain(&next_obs).all(|v| v.is_finite()));
     let lower = meta["action_lower"].as_array().unwrap();
     let upper = meta["action_upper"].as_array().unwrap();
@@ -241,4 +244,34 @@ fn bad_settings_and_unwritable_folders_are_clear_errors() {
     assert!(e.to_string().contains("cannot write"), "{e}");
     let e = Scenario::load("no_such_scene").unwrap_err().to_string();
     assert!(e.contains("no such scene"), "{e}");
+}
+
+#[test]
+fn transitions_that_break_a_guardrail_are_marked() {
+    // The shipped reach scenario: the random policy and the noisy planner
+    // mostly keep its guardrails.
+    let dir = Scratch::new("violated-none");
+    collect_into("reach", &config(2, 20, 0.5, 1), &dir.0);
+    let (_, safe) = npy::read(&dir.0.join("violated.npy")).unwrap();
+    assert!(safe.iter().filter(|v| **v == 1).count() < safe.len() / 2, "{safe:?}");
+
+    // A workspace the tool never enters: every transition breaks it.
+    let mut scenario = Scenario::load("reach").unwrap();
+    scenario.objective.guardrails.push(
+        toml::from_str(
+            r#"
+            kind = "workspace"
+            name = "unreachable"
+            lower = [5.0, 5.0, 5.0]
+            upper = [6.0, 6.0, 6.0]
+            bodies = ["tool"]
+            "#,
+        )
+        .unwrap(),
+    );
+    let data = collect(&scenario, &config(2, 20, 0.5, 1), &|_| {}).unwrap();
+    let dir = Scratch::new("violated-all");
+    data.write(&dir.0).unwrap();
+    let (_, all) = npy::read(&dir.0.join("violated.npy")).unwrap();
+    assert!(!all.is_empty() && all.iter().all(|v| *v == 1), "{all:?}");
 }
