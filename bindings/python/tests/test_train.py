@@ -280,3 +280,24 @@ def test_collect_marks_guardrail_violations_and_training_can_leave_them_out(data
     # Windows never span the left-out transitions.
     s_idx, _ = safe.windows(4)
     assert s_idx.size == (10 - 3) + (n - 12 - 3)
+
+
+def test_margins_can_be_reset_to_another_measured_quantile(trained, tmp_path):
+    import shutil
+
+    from telic.train.margins import main as margins_main
+
+    bundle, _ = trained
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    before = read_manifest(str(copy / "manifest.toml"))["readout_error_quantiles"]
+    assert margins_main([str(copy), "--quantile", "0.9"]) == 0
+    m = read_manifest(str(copy / "manifest.toml"))
+    after = m["readout_error_quantiles"]
+    assert after["quantile"] == 0.9 and set(after["margins"]) == set(before["margins"])
+    for name, wide in before["margins"].items():
+        assert all(a <= b for a, b in zip(after["margins"][name], wide)), name
+    assert "0.9" in m["provenance"]["training"]["margins_method"]
+    # A level that was not measured is an error that names the ones that were.
+    assert margins_main([str(copy), "--quantile", "0.5"]) == 1
+    assert read_manifest(str(copy / "manifest.toml"))["readout_error_quantiles"]["quantile"] == 0.9

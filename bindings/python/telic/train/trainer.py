@@ -36,7 +36,7 @@ class TrainConfig:
     hidden: int = 256
     layers: int = 2
     readout_hidden: int = 128
-    readout_layers: int = 1
+    readout_layers: int = 2
     horizon: int = 8
     batch_size: int = 128
     lr: float = 1e-3
@@ -59,7 +59,7 @@ class TrainConfig:
     name: str | None = None
     onnx_tolerance: float = 1e-4
     max_val_windows: int = 4096
-    probe_epochs: int = 20
+    probe_epochs: int = 30
     probe_batch_size: int = 1024
     probe_lr: float = 1e-3
     quiet: bool = False
@@ -368,8 +368,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if h_max == 0:
         raise DataError(f"fewer than {cfg.min_quantile_samples} held-out start states; collect more episodes")
     errs = errs[:h_max]
-    per_step = np.stack([np.quantile(e, cfg.quantile, axis=0, method="higher") for e in errs])  # [H, P]
-    margins = np.maximum.accumulate(per_step, axis=0)
+    def margins_at(q):
+        per_step = np.stack([np.quantile(e, q, axis=0, method="higher") for e in errs])  # [H, P]
+        return np.maximum.accumulate(per_step, axis=0)
+
+    margins = margins_at(cfg.quantile)
+    # Other confidence levels on the same held-out rollouts, for `python -m telic.train.margins`.
+    by_quantile = {str(q): {n: [float(x) for x in m[:, i]] for i, n in enumerate(chosen)}
+                   for q in sorted({0.9, 0.95, 0.99, cfg.quantile}) for m in [margins_at(q)]}
     summary = _summary(errs, y_std, varying)
     if h_max < cfg.quantile_horizon:
         say(f"readout error quantiles cover {h_max} steps (held-out episodes are short)")
@@ -473,6 +479,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "readout_rmse": summary["rmse"],
         "readout_nrmse": summary["nrmse"],
         "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
+        "margins_by_quantile": by_quantile,
         "errors": errors,
     }
     with open(os.path.join(cfg.out, "training_report.json"), "w", encoding="utf-8") as f:
