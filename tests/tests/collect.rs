@@ -253,7 +253,10 @@ fn transitions_that_break_a_guardrail_are_marked() {
     let dir = Scratch::new("violated-none");
     collect_into("reach", &config(2, 20, 0.5, 1), &dir.0);
     let (_, safe) = npy::read(&dir.0.join("violated.npy")).unwrap();
-    assert!(safe.iter().filter(|v| **v == 1).count() < safe.len() / 2, "{safe:?}");
+    assert!(
+        safe.iter().filter(|v| **v == 1).count() < safe.len() / 2,
+        "{safe:?}"
+    );
 
     // A workspace the tool never enters: every transition breaks it.
     let mut scenario = Scenario::load("reach").unwrap();
