@@ -463,11 +463,7 @@ fn record_episode(
     let mut planner = match policy {
         Policy::Random { .. } => None,
         Policy::Planner { .. } => {
-            let mut objective_spec = run.scenario.objective.clone();
-            objective_spec
-                .guardrails
-                .extend(setup.guardrails.iter().cloned());
-            let objective = objective_spec.compile(spec)?;
+            let objective = guarded.compile(spec)?;
             let mut pc = run.scenario.planner.clone();
             pc.seed = seed ^ pc.seed.rotate_left(17);
             let mut planner = telic::build(scene.analytic_model()?, objective, pc)?;

@@ -186,11 +186,7 @@ def load_dataset(path: str) -> Dataset:
         "readouts": len(meta["readouts"]),
         "next_readouts": len(meta["readouts"]),
     }
-    arrays = {}
-    for field in FIELDS:
-        info = meta["fields"].get(field)
-        if info is None:
-            raise DataError(f"{meta_path}: no field {field!r}")
+    def read(field: str, info: dict) -> np.ndarray:
         file = os.path.join(path, info["file"])
         try:
             a = np.load(file, allow_pickle=False)
@@ -201,19 +197,18 @@ def load_dataset(path: str) -> Dataset:
             raise DataError(f"{file}: shape {a.shape}, meta.json says {shape}")
         if field in widths and not np.all(np.isfinite(a)):
             raise DataError(f"{file}: non-finite values")
-        arrays[field] = a
-    for field in OPTIONAL_FIELDS:
+        return a
+
+    arrays = {}
+    for field in FIELDS:
         info = meta["fields"].get(field)
         if info is None:
-            continue
-        file = os.path.join(path, info["file"])
-        try:
-            a = np.load(file, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise DataError(f"{file}: {e}") from None
-        if a.shape != (n,):
-            raise DataError(f"{file}: shape {a.shape}, meta.json says {(n,)}")
-        arrays[field] = a
+            raise DataError(f"{meta_path}: no field {field!r}")
+        arrays[field] = read(field, info)
+    for field in OPTIONAL_FIELDS:
+        info = meta["fields"].get(field)
+        if info is not None:
+            arrays[field] = read(field, info)
     return Dataset(path=path, meta=meta, **arrays)
 
 
