@@ -150,6 +150,8 @@ pub struct EpisodeResult {
     pub fallback_steps: usize,
     /// Wall-clock planning time of each control step, in milliseconds.
     pub plan_latency_ms: Vec<Real>,
+    /// How far the final state was from the goal ([`Scene::goal_error`]).
+    pub final_error: Vec<(String, Real)>,
 }
 
 /// Per-step hook for telemetry and data collection. Every method has a no-op default.
@@ -222,6 +224,7 @@ pub fn run_episode(
         control_steps: 0,
         fallback_steps: 0,
         plan_latency_ms: Vec::new(),
+        final_error: Vec::new(),
     };
     let mut violated = vec![0usize; validator.names().len()];
     // The start state is checked too: a scene must not start in violation.
@@ -261,6 +264,11 @@ pub fn run_episode(
     }
     result.control_steps = step;
     result.duration = scene.time();
+    result.final_error = scene
+        .goal_error()
+        .into_iter()
+        .map(|(name, e)| (name.to_string(), e))
+        .collect();
     result.violated = validator
         .names()
         .iter()
@@ -360,6 +368,9 @@ pub struct Summary {
     pub plan_latency_p99_ms: Real,
     /// Largest plan latency (ms).
     pub plan_latency_max_ms: Real,
+    /// Median and 90th percentile over the failed episodes of each final
+    /// goal error ([`EpisodeResult::final_error`]): how far the failures got.
+    pub failure_final_error: Vec<(String, Real, Real)>,
 }
 
 /// Value at quantile `q` (nearest rank) of `xs`; NaN when empty.
@@ -411,8 +422,29 @@ impl Summary {
             plan_latency_p50_ms: quantile(&lat, 0.5),
             plan_latency_p99_ms: quantile(&lat, 0.99),
             plan_latency_max_ms: lat.iter().copied().fold(Real::NAN, Real::max),
+            failure_final_error: failure_errors(results),
         }
     }
+}
+
+/// `(name, p50, p90)` of each final goal error over the failed episodes.
+fn failure_errors(results: &[EpisodeResult]) -> Vec<(String, Real, Real)> {
+    let failed: Vec<&EpisodeResult> = results.iter().filter(|r| !r.success).collect();
+    let Some(first) = failed.first() else {
+        return Vec::new();
+    };
+    first
+        .final_error
+        .iter()
+        .map(|(name, _)| {
+            let xs: Vec<Real> = failed
+                .iter()
+                .filter_map(|r| r.final_error.iter().find(|(n, _)| n == name))
+                .map(|(_, e)| *e)
+                .collect();
+            (name.clone(), quantile(&xs, 0.5), quantile(&xs, 0.9))
+        })
+        .collect()
 }
 
 /// The seed of episode `index` of a run seeded with `seed`.

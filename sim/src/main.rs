@@ -324,6 +324,18 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
         ),
         ("fallback steps", format!("{}", s.fallback_steps)),
         (
+            "failures ended at",
+            if s.failure_final_error.is_empty() {
+                "-".into()
+            } else {
+                s.failure_final_error
+                    .iter()
+                    .map(|(n, p50, p90)| format!("{n} p50 {p50:.3}, p90 {p90:.3}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        (
             "plan latency",
             format!(
                 "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

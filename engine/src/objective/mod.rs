@@ -484,6 +484,14 @@ impl Objective {
     pub fn term_names(&self) -> impl Iterator<Item = &str> {
         self.terms.iter().map(|t| t.name.as_str())
     }
+    /// The current target of cost term `term` (`None`: no such term).
+    #[must_use]
+    pub fn target(&self, term: &str) -> Option<&[Real]> {
+        self.terms
+            .iter()
+            .find(|t| t.name == term)
+            .map(|t| t.target.as_slice())
+    }
     /// Names of the guardrails, in evaluation order.
     pub fn guardrail_names(&self) -> impl Iterator<Item = &str> {
         self.guards.iter().map(|g| g.name.as_str())

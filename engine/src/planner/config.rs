@@ -112,6 +112,19 @@ pub struct PlannerConfig {
     pub refine_rounds: usize,
     /// Action when no feasible plan exists (default zeros).
     pub fallback: Fallback,
+    /// Steps over which a learned model's error margins grow (default: all
+    /// the bundle has). The margin of step `model_error_steps` holds for
+    /// the rest of the horizon.
+    ///
+    /// Open-loop errors compound, so a bundle's margins far along the
+    /// horizon are wide (a box's position after 3 s of imagined pushing is
+    /// uncertain by centimetres). A planner that re-plans every step only
+    /// commits to the next action, and needs the margins of the steps in
+    /// which it could still stop safely; beyond those the tail of the plan
+    /// is lookahead that will be re-planned from fresh observations. Set
+    /// this to about the number of steps the fallback needs to bring the
+    /// robot to rest.
+    pub model_error_steps: Option<usize>,
 }
 
 impl Default for PlannerConfig {
@@ -132,6 +145,7 @@ impl Default for PlannerConfig {
             refine_iterations: 30,
             refine_rounds: 4,
             fallback: Fallback::Zero,
+            model_error_steps: None,
         }
     }
 }
@@ -149,6 +163,9 @@ impl PlannerConfig {
         positive("horizon", self.horizon)?;
         positive("samples", self.samples)?;
         positive("iterations", self.iterations)?;
+        if let Some(k) = self.model_error_steps {
+            positive("model_error_steps", k)?;
+        }
         if self.samples < 2 {
             return Err("planner.samples must be at least 2".into());
         }

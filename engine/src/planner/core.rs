@@ -179,7 +179,12 @@ impl<M: WorldModel> Core<M> {
         spec.clamp_actions(&mut mid);
         let nominal = mid.repeat(h);
         let mut objective = objective;
-        if let Some(errors) = model.readout_errors() {
+        if let Some(mut errors) = model.readout_errors() {
+            if let Some(k) = config.model_error_steps {
+                for row in &mut errors {
+                    row.truncate(k);
+                }
+            }
             objective.set_readout_errors(&errors)?;
         }
         let scratch = objective.scratch();

@@ -850,6 +850,58 @@ fn model_error_margins_tighten_guardrails() {
 }
 
 #[test]
+fn model_error_steps_stop_the_margins_growing() {
+    // The same wall; the model's error bound grows 2 cm per step for 10 steps.
+    const WALL: &str = r#"
+        [[terms]]
+        name = "goal"
+        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
+        [[guardrails]]
+        kind = "readout_limit"
+        name = "wall"
+        readouts = ["pos.x"]
+        lower = [-10.0]
+        upper = [0.5]
+    "#;
+    let margins = |steps: Option<usize>| {
+        let model = Uncertain(point_mass(), 0.02);
+        let obj = objective(WALL, model.spec());
+        let cfg = PlannerConfig {
+            model_error_steps: steps,
+            ..config(PlannerKind::Mppi, 1)
+        };
+        let mut p = build(model.clone(), obj, cfg).unwrap();
+        p.plan(&[0.0; 4]).unwrap();
+        let y = [0.0; 4];
+        let mut out = [0.0];
+        (0..12)
+            .map(|t| {
+                p.objective().margins_at_step(&y, t, &mut out);
+                out[0]
+            })
+            .collect::<Vec<Real>>()
+    };
+    let all = margins(None);
+    let capped = margins(Some(3));
+    // Uncapped: 0.5 less 0.02·(t + 1), held after the table's 10 steps.
+    for (t, m) in all.iter().enumerate() {
+        let expect = 0.5 - 0.02 * (t.min(9) + 1) as Real;
+        assert!((m - expect).abs() < 1e-9, "step {t}: {m} vs {expect}");
+    }
+    // Capped at 3 steps: the same for the first 3, then the third's holds.
+    assert_eq!(capped[..3], all[..3]);
+    for m in &capped[3..] {
+        assert!((m - all[2]).abs() < 1e-12, "{capped:?}");
+    }
+    let zero = PlannerConfig {
+        model_error_steps: Some(0),
+        ..config(PlannerKind::Mppi, 1)
+    };
+    let err = zero.validate().unwrap_err();
+    assert!(err.contains("model_error_steps"), "{err}");
+}
+
+#[test]
 fn readout_errors_of_the_wrong_size_are_refused() {
     let model = point_mass();
     let mut obj = objective(REACH, model.spec());

@@ -49,6 +49,10 @@ pub trait Scene: Send {
     fn time(&self) -> Real;
     /// True when the task is achieved in the current state.
     fn success(&self) -> bool;
+    /// How far the current state is from the task's goal, as named errors in
+    /// the units of the success test (e.g. `[("distance", m), ("yaw", rad)]`);
+    /// empty before the first reset.
+    fn goal_error(&self) -> Vec<(&'static str, Real)>;
     /// The analytic world model of this scene's robot.
     fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError>;
 }

@@ -15,7 +15,8 @@ def parser() -> argparse.ArgumentParser:
         description="Train a JEPA world model on `telic collect` data and write a bundle "
         "(manifest.toml + encode/predict/readout.onnx, docs/bundle.md).",
     )
-    p.add_argument("--data", required=True, help="data set folder written by `telic collect`")
+    p.add_argument("--data", required=True, nargs="+", metavar="DIR",
+                   help="data set folder(s) written by `telic collect` (several of one scene train as one set)")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--latent-dim", type=int, default=d.latent_dim, help="latent size D")
@@ -37,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of episodes held out")
     p.add_argument("--readouts", help="comma-separated readout names (default: all in the data)")
     p.add_argument("--periodic", help="comma-separated observation names that are angles (encoded as cos, sin)")
+    p.add_argument("--frame", action="append", dest="frames", metavar="OX,OY,COS,SIN:X,Y",
+                   help="feed the encoder planar points seen from a moving frame (OX,OY,COS,SIN:X,Y[:X,Y]) "
+                        "or vectors turned into it (COS,SIN:X,Y); observation names, repeatable")
+    p.add_argument("--bilinear", type=int, default=d.bilinear,
+                   help="multiplicative action conditioning: products of this many latent projections "
+                        "with each action component as extra predictor inputs (0: none)")
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -70,6 +77,7 @@ def main(argv=None) -> int:
         val_fraction=args.val_fraction,
         readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
         periodic=[r.strip() for r in args.periodic.split(",") if r.strip()] if args.periodic else None,
+        frames=args.frames, bilinear=args.bilinear,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, quiet=args.quiet,

@@ -212,6 +212,46 @@ def load_dataset(path: str) -> Dataset:
     return Dataset(path=path, meta=meta, **arrays)
 
 
+def load_datasets(paths) -> Dataset:
+    """Reads one data set, or several of the same scene as one: their rows
+    concatenated, episode indices renumbered so they stay distinct.
+
+    The sets must agree on observations, actions (with bounds), readouts and
+    time step. The result's ``meta`` is the first set's, with ``sources``
+    listing every set and ``transitions``/``episodes`` totalled. The
+    ``violated`` field is kept only when every set has one.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        return load_dataset(str(paths))
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise DataError("no data set given")
+    sets = [load_dataset(p) for p in paths]
+    if len(sets) == 1:
+        return sets[0]
+    first = sets[0]
+    for ds in sets[1:]:
+        for key in ("observations", "actions", "readouts", "action_lower", "action_upper", "dt"):
+            if ds.meta.get(key) != first.meta.get(key):
+                raise DataError(f"{ds.path}: {key} {ds.meta.get(key)!r} differs from {first.path}'s "
+                                f"{first.meta.get(key)!r}; only data sets of one scene combine")
+    episode, offset = [], 0
+    for ds in sets:
+        ep = ds.episode.astype(np.int64)
+        episode.append(ep + offset)
+        offset += int(ep.max()) + 1 if ep.size else 0
+    arrays = {f: np.concatenate([getattr(ds, f) for ds in sets]) for f in FIELDS if f != "episode"}
+    violated = None
+    if all(ds.violated is not None for ds in sets):
+        violated = np.concatenate([ds.violated for ds in sets])
+    meta = dict(first.meta)
+    meta["sources"] = [{"path": ds.path, "seed": ds.meta.get("seed"), "transitions": len(ds),
+                        "episodes": int(np.unique(ds.episode).size)} for ds in sets]
+    meta["transitions"] = sum(len(ds) for ds in sets)
+    meta["episodes"] = sum(s["episodes"] for s in meta["sources"])
+    return Dataset(path="+".join(paths), meta=meta, episode=np.concatenate(episode), violated=violated, **arrays)
+
+
 def split_episodes(episode_ids, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Splits episode indices into (train, validation) with a seeded shuffle;
     at least one episode on each side."""

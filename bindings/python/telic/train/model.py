@@ -37,6 +37,64 @@ def mlp(inp: int, hidden: int, out: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
+def parse_frame(spec: str, observations: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+    """Parses a frame feature ``"OX,OY,COS,SIN:X,Y[:X,Y...]"`` (points seen from
+    a moving frame) or ``"COS,SIN:X,Y[:X,Y...]"`` (vectors turned into it)
+    into observation indices ``(frame, [(x, y), ...])``."""
+    parts = [p.strip() for p in spec.split(":")]
+    if len(parts) < 2:
+        raise ValueError(f"frame {spec!r}: expected FRAME:X,Y (FRAME = OX,OY,COS,SIN or COS,SIN)")
+
+    def cols(text: str) -> list[int]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in observations]
+        if unknown:
+            raise ValueError(f"frame {spec!r}: {unknown} are not observations (they are {observations})")
+        return [observations.index(n) for n in names]
+
+    frame = cols(parts[0])
+    if len(frame) not in (2, 4):
+        raise ValueError(f"frame {spec!r}: the frame is OX,OY,COS,SIN (points) or COS,SIN (vectors)")
+    pairs = []
+    for part in parts[1:]:
+        xy = cols(part)
+        if len(xy) != 2:
+            raise ValueError(f"frame {spec!r}: {part!r} is not an X,Y pair")
+        pairs.append((xy[0], xy[1]))
+    return frame, pairs
+
+
+class FrameFeatures(nn.Module):
+    """Planar points and vectors expressed in frames that move with the
+    observation (e.g. the pusher seen from the box), appended to the
+    encoder's input. The graph undoes the observation normalisation, turns
+    each pair into its frame and standardises the result with ``scale``."""
+
+    def __init__(self, frames, mean, std):
+        super().__init__()
+        self.frames = [(list(f), list(p)) for f, p in frames]
+        self.size = 2 * sum(len(p) for _, p in self.frames)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1))
+        self.register_buffer("scale", torch.ones(1, self.size))
+
+    def raw(self, obs: torch.Tensor) -> torch.Tensor:
+        """The features before standardisation, from normalised observations ``[B, O]``."""
+        x = obs * self.std + self.mean
+        out = []
+        for frame, pairs in self.frames:
+            c, s = x[:, frame[-2]], x[:, frame[-1]]
+            for i, j in pairs:
+                dx, dy = x[:, i], x[:, j]
+                if len(frame) == 4:
+                    dx, dy = dx - x[:, frame[0]], dy - x[:, frame[1]]
+                out += [c * dx + s * dy, c * dy - s * dx]
+        return torch.stack(out, dim=1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.raw(obs) / self.scale
+
+
 class Encoder(nn.Module):
     """Normalised observation ``[B, O]`` → latent ``[B, D]``.
 
@@ -47,22 +105,26 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, obs_dim: int, latent_dim: int, hidden: int, layers: int,
-                 periodic=(), periodic_mean=(), periodic_std=()):
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None):
         super().__init__()
+        self.frames = frames
+        extra = frames.size if frames is not None else 0
         periodic = [int(i) for i in periodic]
         self.has_periodic = bool(periodic)
         if self.has_periodic:
-            keep = [i for i in range(obs_dim) if i not in periodic]
+            keep = [i for i in range(obs_dim + extra) if i not in periodic]
             self.register_buffer("keep_idx", torch.as_tensor(keep, dtype=torch.long))
             self.register_buffer("per_idx", torch.as_tensor(periodic, dtype=torch.long))
             self.register_buffer("per_mean", torch.as_tensor(periodic_mean, dtype=torch.float32).reshape(1, -1))
             self.register_buffer("per_std", torch.as_tensor(periodic_std, dtype=torch.float32).reshape(1, -1))
-        self.net = mlp(obs_dim + len(periodic), hidden, latent_dim, layers)
+        self.net = mlp(obs_dim + len(periodic) + extra, hidden, latent_dim, layers)
         # A linear path beside the MLP: what is observed stays linearly
         # recoverable from the latent, so probes read it back precisely.
-        self.skip = nn.Linear(obs_dim + len(periodic), latent_dim, bias=False)
+        self.skip = nn.Linear(obs_dim + len(periodic) + extra, latent_dim, bias=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.frames is not None:
+            obs = torch.cat([obs, self.frames(obs)], dim=1)
         if self.has_periodic:
             angle = obs.index_select(1, self.per_idx) * self.per_std + self.per_mean
             obs = torch.cat([obs.index_select(1, self.keep_idx), torch.cos(angle), torch.sin(angle)], dim=1)
@@ -72,14 +134,21 @@ class Encoder(nn.Module):
 class Predictor(nn.Module):
     """Latent ``[B, D]`` and raw action ``[B, A]`` → next latent ``[B, D]``."""
 
-    def __init__(self, latent_dim, action_lower, action_upper, hidden, layers):
+    def __init__(self, latent_dim, action_lower, action_upper, hidden, layers, bilinear: int = 0):
         super().__init__()
         lo = torch.as_tensor(action_lower, dtype=torch.float32)
         hi = torch.as_tensor(action_upper, dtype=torch.float32)
         half = (hi - lo) / 2
         self.register_buffer("u_mid", ((hi + lo) / 2).reshape(1, -1))
         self.register_buffer("u_inv_half", torch.where(half > 0, 1 / half, torch.ones_like(half)).reshape(1, -1))
-        self.net = mlp(latent_dim + lo.numel(), hidden, latent_dim, layers)
+        a = lo.numel()
+        # Multiplicative action conditioning (Oh et al., 2015): products of
+        # ``bilinear`` learned projections of the latent with each action
+        # component, so the effect of an action can turn with the state (a
+        # push in the world frame acts on a box in the box's frame).
+        self.bilinear = int(bilinear)
+        self.gate = nn.Linear(latent_dim, self.bilinear) if self.bilinear > 0 else None
+        self.net = mlp(latent_dim + a + self.bilinear * a, hidden, latent_dim, layers)
         # Start close to the identity map: small residual steps.
         with torch.no_grad():
             last = self.net[-1]
@@ -88,7 +157,11 @@ class Predictor(nn.Module):
 
     def forward(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         un = (u - self.u_mid) * self.u_inv_half
-        return z + self.net(torch.cat([z, un], dim=1))
+        if self.gate is None:
+            return z + self.net(torch.cat([z, un], dim=1))
+        g = self.gate(z)
+        prod = (g.unsqueeze(2) * un.unsqueeze(1)).flatten(1)
+        return z + self.net(torch.cat([z, un, prod], dim=1))
 
 
 class Readout(nn.Module):
@@ -114,10 +187,10 @@ class WorldModel(nn.Module):
 
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
-                 periodic=(), periodic_mean=(), periodic_std=()):
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0):
         super().__init__()
-        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std)
-        self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers)
+        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
+        self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)
         for p in self.target_encoder.parameters():

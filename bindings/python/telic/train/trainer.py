@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .data import DataError, Trajectories, column_stats, load_dataset, split_episodes
+from .data import DataError, Trajectories, column_stats, load_datasets, split_episodes
 from .export import ENCODE_FILE, PREDICT_FILE, READOUT_FILE, BundleError, check_bundle, export_graphs, onnx_vs_torch
 from .manifest import MANIFEST_FILE, write_manifest
 
@@ -29,7 +29,7 @@ PRODUCER = "telic.train 0.1.0"
 class TrainConfig:
     """Settings of a training run; every field but ``data`` and ``out`` has a default."""
 
-    data: str
+    data: str | list[str]  # one data set folder, or several of the same scene
     out: str
     epochs: int = 40
     latent_dim: int = 32
@@ -50,6 +50,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     readouts: list[str] | None = None
     periodic: list[str] | None = None
+    frames: list[str] | None = None
+    bilinear: int = 0
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -73,6 +75,8 @@ class TrainConfig:
         for k in positive:
             if not int(getattr(self, k)) >= 1:
                 raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.bilinear < 0:
+            raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
             raise ValueError("layers and readout_layers must be ≥ 0")
         if not 0 <= self.ema < 1:
@@ -247,7 +251,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     cfg.validate()
     say = (lambda *a, **k: None) if cfg.quiet else log
     t_start = time.perf_counter()
-    ds = load_dataset(cfg.data)
+    ds = load_datasets(cfg.data)
     meta = ds.meta
     seed = int(meta.get("seed", 0) if cfg.seed is None else cfg.seed)
     names = ds.readout_names
@@ -288,7 +292,20 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if unknown:
         raise DataError(f"periodic observations {unknown} are not in the data set (it has {ds.observations})")
     per_idx = [ds.observations.index(n) for n in periodic]
+    frames = None
+    if cfg.frames:
+        from .model import FrameFeatures, parse_frame
+
+        try:
+            parsed = [parse_frame(f, list(ds.observations)) for f in cfg.frames]
+        except ValueError as e:
+            raise DataError(str(e)) from None
+        frames = FrameFeatures(parsed, obs_mean, obs_std)
+        with torch.no_grad():
+            feats = frames.raw(torch.as_tensor((tr.obs - obs_mean) / obs_std, dtype=torch.float32))
+            frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     model = WorldModel(
+        frames=frames, bilinear=cfg.bilinear,
         periodic=per_idx, periodic_mean=obs_mean[per_idx], periodic_std=obs_std[per_idx],
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -420,6 +437,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "optimiser": {"name": "adamw", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": "cosine", "grad_clip": cfg.grad_clip},
         "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": periodic,
+        "frame_features": list(cfg.frames or []), "bilinear_action_features": cfg.bilinear,
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": weights,
@@ -429,6 +447,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "validation_episodes": va.num_episodes, "validation_transitions": va.num_transitions,
         "val_fraction": cfg.val_fraction, "data_seed": int(meta.get("seed", 0)),
         "data_transitions": len(ds), "data_episodes": len(set(ds.episode.tolist())),
+        **({"data_sources": [f"{s['path']}: seed {s['seed']}, {s['transitions']} transitions, "
+                             f"{s['episodes']} episodes" for s in meta["sources"]]}
+           if meta.get("sources") else {}),
         "collect_policy": {key: v for key, v in (meta.get("policy") or {}).items() if v is not None},
         "margins_method": f"quantile {cfg.quantile} per step over held-out starts, running maximum over the horizon",
         "threads": cfg.threads, "torch_version": torch.__version__, "onnx_opset": 17,

@@ -400,6 +400,13 @@ impl Navigate {
         self.field.as_ref().map(|f| f.goal)
     }
 
+    /// Distance of the robot from the goal (`None` before the first reset).
+    fn goal_distance(&self) -> Option<Real> {
+        let goal = self.goal()?;
+        let s = self.world.as_ref().and_then(body_state)?;
+        Some((s[0] - goal[0]).hypot(s[1] - goal[1]))
+    }
+
     /// The obstacles of the current episode, walls included.
     #[must_use]
     pub fn obstacles(&self) -> &[Shape] {
@@ -525,10 +532,14 @@ impl Scene for Navigate {
     }
 
     fn success(&self) -> bool {
-        let (Some(goal), Some(s)) = (self.goal(), self.world.as_ref().and_then(body_state)) else {
-            return false;
-        };
-        (s[0] - goal[0]).hypot(s[1] - goal[1]) <= self.config.success_radius
+        self.goal_distance()
+            .is_some_and(|d| d <= self.config.success_radius)
+    }
+
+    fn goal_error(&self) -> Vec<(&'static str, Real)> {
+        self.goal_distance()
+            .map(|d| vec![("distance", d)])
+            .unwrap_or_default()
     }
 
     fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError> {

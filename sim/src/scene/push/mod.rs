@@ -366,6 +366,12 @@ impl Scene for Push {
         })
     }
 
+    fn goal_error(&self) -> Vec<(&'static str, Real)> {
+        self.goal_error()
+            .map(|(d, yaw)| vec![("distance", d), ("yaw", yaw)])
+            .unwrap_or_default()
+    }
+
     fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError> {
         Ok(Box::new(Pusher::new(&self.config.model_params())?))
     }

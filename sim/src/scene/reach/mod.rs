@@ -558,6 +558,17 @@ impl Reach {
         }
     }
 
+    /// Distance of the tool from the goal (NaN before the first reset).
+    fn tip_distance(&self) -> Real {
+        let p = self.tip_position();
+        let d2: Real = p
+            .iter()
+            .zip(&self.goal)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum();
+        d2.sqrt()
+    }
+
     fn tip_position(&self) -> [Real; 3] {
         let mut tip = [Real::NAN; 3];
         let last = self.chain.len().saturating_sub(1);
@@ -881,13 +892,16 @@ impl Scene for Reach {
     }
 
     fn success(&self) -> bool {
-        let p = self.tip_position();
-        let d2: Real = p
-            .iter()
-            .zip(&self.goal)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        d2.sqrt() <= self.config.success_radius
+        self.tip_distance() <= self.config.success_radius
+    }
+
+    fn goal_error(&self) -> Vec<(&'static str, Real)> {
+        let d = self.tip_distance();
+        if d.is_finite() {
+            vec![("distance", d)]
+        } else {
+            Vec::new()
+        }
     }
 
     fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError> {
