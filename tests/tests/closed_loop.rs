@@ -37,6 +37,11 @@ fn navigate_succeeds_without_violations() {
     check_scene("navigate");
 }
 
+#[test]
+fn push_succeeds_without_violations() {
+    check_scene("push");
+}
+
 /// Everything but wall-clock latency must be bit-identical.
 fn strip(mut r: Vec<EpisodeResult>) -> Vec<EpisodeResult> {
     for e in &mut r {

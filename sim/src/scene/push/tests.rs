@@ -269,8 +269,16 @@ fn success_needs_position_and_yaw() {
             ..layout.clone()
         });
         assert_eq!(s.success(), expect, "goal {goal:?}, yaw {goal_yaw}");
+        // The reported goal error is what the success test judged.
+        let e = Scene::goal_error(&s);
+        assert_eq!(
+            e.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["distance", "yaw"]
+        );
+        assert_eq!(e[0].1 <= d && e[1].1 <= y, expect, "{e:?}");
     }
     assert!(!scene().success(), "no episode yet");
+    assert!(Scene::goal_error(&scene()).is_empty(), "no episode yet");
 }
 
 #[test]
@@ -384,4 +392,12 @@ fn one_episode_runs_safely() {
     let r = run_episode(&scenario, scene.as_mut(), model, 5, &mut NoObserver).unwrap();
     assert_eq!(r.violation_steps, 0, "{r:?}");
     assert!(r.control_steps > 0 && r.duration <= 6.0 + 1e-9, "{r:?}");
+    // The episode reports where the box ended relative to its goal.
+    let names: Vec<&str> = r.final_error.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["distance", "yaw"], "{r:?}");
+    assert!(
+        r.final_error
+            .iter()
+            .all(|(_, e)| e.is_finite() && *e >= 0.0)
+    );
 }
