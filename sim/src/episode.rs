@@ -158,10 +158,25 @@ pub struct EpisodeResult {
 pub trait EpisodeObserver {
     /// Called once after reset with the episode's compiled objective.
     fn on_reset(&mut self, _scene: &dyn Scene, _objective: &Objective, _seed: u64) {}
+    /// Called once before the first plan with the episode's objective as
+    /// specified (the scenario's, plus the scene's guardrails of this
+    /// episode), the planning model's spec (the layout of
+    /// [`Plan::readouts`]) and the validator, which has checked the start
+    /// state.
+    fn on_start(
+        &mut self,
+        _scene: &dyn Scene,
+        _spec: &ObjectiveSpec,
+        _model: &ModelSpec,
+        _validator: &Validator,
+    ) {
+    }
     /// Called after each plan, before the action is applied.
     fn on_plan(&mut self, _scene: &dyn Scene, _obs: &[Real], _plan: &Plan, _step: usize) {}
     /// Called after every physics step with the true guardrail margins.
     fn on_physics_step(&mut self, _scene: &dyn Scene, _truth: &[Real], _margins: &[Real]) {}
+    /// Called once when the episode ended, with its result.
+    fn on_finish(&mut self, _scene: &dyn Scene, _result: &EpisodeResult) {}
 }
 
 /// An observer that does nothing.
@@ -230,6 +245,7 @@ pub fn run_episode(
     // The start state is checked too: a scene must not start in violation.
     validator.check(scene);
     account(&mut result, &mut violated, &validator);
+    observer.on_start(scene, &spec, &model_spec, &validator);
 
     let max_time = scenario.episode.max_time;
     let mut step = 0;
@@ -276,6 +292,7 @@ pub fn run_episode(
         .filter(|(_, n)| **n > 0)
         .map(|(name, n)| (name.clone(), *n))
         .collect();
+    observer.on_finish(scene, &result);
     Ok(result)
 }
 
@@ -451,6 +468,33 @@ fn failure_errors(results: &[EpisodeResult]) -> Vec<(String, Real, Real)> {
 #[must_use]
 pub fn episode_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(index as u64)
+}
+
+/// Runs `episodes` episodes one after another on this thread, each watched
+/// by `observer` (a recording, say); the same seeds and results as
+/// [`run_batch`]. `progress` is called after each finished episode.
+pub fn run_observed(
+    scenario: &Scenario,
+    episodes: usize,
+    seed: u64,
+    observer: &mut dyn EpisodeObserver,
+    progress: &dyn Fn(&EpisodeResult),
+) -> Result<Vec<EpisodeResult>, SimError> {
+    let mut scene = scenario.scene.build(&scenario.base_dir)?;
+    let mut out = Vec::with_capacity(episodes);
+    for i in 0..episodes {
+        let model = scenario.build_model(scene.as_ref())?;
+        let r = run_episode(
+            scenario,
+            scene.as_mut(),
+            model,
+            episode_seed(seed, i),
+            observer,
+        )?;
+        progress(&r);
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Runs `episodes` episodes on `jobs` threads (results in episode order);

@@ -11,6 +11,8 @@
 pub mod collect;
 pub mod episode;
 pub mod error;
+#[cfg(feature = "rerun")]
+pub mod record;
 pub mod scenario;
 pub mod scene;
 

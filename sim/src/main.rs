@@ -8,7 +8,7 @@ use telic::PlannerKind;
 use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
-use telic_sim::episode::{EpisodeResult, Summary, run_batch};
+use telic_sim::episode::{EpisodeResult, Summary, run_batch, run_observed};
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
 
 #[derive(Parser, Debug)]
@@ -113,6 +113,21 @@ struct RunArgs {
     /// Write per-episode results and the summary as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Record the episodes for the rerun viewer into this .rrd file
+    /// (episodes then run one after another).
+    #[arg(long, value_name = "FILE")]
+    rrd: Option<PathBuf>,
+    /// Stream the episodes to a running rerun viewer (default address
+    /// rerun+http://127.0.0.1:9876/proxy).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    connect: Option<String>,
+    /// Start a rerun viewer and stream the episodes to it (`rerun` must be
+    /// installed: pip install rerun-sdk==0.36.3).
+    #[arg(long)]
+    spawn: bool,
+    /// Sampled rollouts recorded per control step, best first.
+    #[arg(long, default_value_t = 10)]
+    record_rollouts: usize,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -253,7 +268,26 @@ fn run(args: RunArgs) -> Result<()> {
         bar.inc(1);
         bar.set_message(format!("success {s}, violations {v}"));
     };
-    let results = run_batch(&scenario, args.episodes, args.seed, jobs, &progress)?;
+    let results = match open_recorder(&args, &mut scenario) {
+        Some(mut recorder) => {
+            let progress = |r: &EpisodeResult| progress(r);
+            let results = run_observed(
+                &scenario,
+                args.episodes,
+                args.seed,
+                &mut recorder,
+                &progress,
+            );
+            // The recording is closed (flushed) whatever the episodes did.
+            let sink = record_sink_name(&args);
+            match recorder.finish() {
+                Ok(()) => eprintln!("recording written to {sink}"),
+                Err(e) => eprintln!("warning: {e}; the run's results are unaffected"),
+            }
+            results?
+        }
+        None => run_batch(&scenario, args.episodes, args.seed, jobs, &progress)?,
+    };
     bar.finish_and_clear();
     let summary = Summary::of(&results);
     print_summary(&args, &scenario, &summary);
@@ -271,6 +305,67 @@ fn run(args: RunArgs) -> Result<()> {
         println!("results written to {}", path.display());
     }
     Ok(())
+}
+
+/// Where the recording asked for on the command line goes, as a phrase.
+fn record_sink_name(args: &RunArgs) -> String {
+    match (&args.rrd, &args.connect, args.spawn) {
+        (Some(p), _, _) => p.display().to_string(),
+        (_, Some(u), _) if !u.is_empty() => u.clone(),
+        (_, Some(_), _) => "the viewer".into(),
+        _ => "the spawned viewer".into(),
+    }
+}
+
+/// Opens the recording the command line asks for, if any. A sink that
+/// cannot be opened is a warning: the run goes on without a recording.
+#[cfg(feature = "rerun")]
+fn open_recorder(args: &RunArgs, scenario: &mut Scenario) -> Option<telic_sim::record::Recorder> {
+    use telic_sim::record::{RecordOptions, Recorder, Sink};
+    let sink = match (&args.rrd, &args.connect, args.spawn) {
+        (Some(path), _, _) => Sink::File(path.clone()),
+        (None, Some(url), _) => Sink::Connect((!url.is_empty()).then(|| url.clone())),
+        (None, None, true) => Sink::Spawn,
+        (None, None, false) => return None,
+    };
+    let options = RecordOptions {
+        rollouts: args.record_rollouts,
+    };
+    match Recorder::open(&sink, options) {
+        Ok(r) => {
+            scenario.planner.keep_rollouts = args.record_rollouts.min(scenario.planner.samples);
+            Some(r)
+        }
+        Err(e) => {
+            eprintln!("warning: {e}; running without a recording");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "rerun"))]
+fn open_recorder(args: &RunArgs, _scenario: &mut Scenario) -> Option<NoRecorder> {
+    if args.rrd.is_some() || args.connect.is_some() || args.spawn {
+        eprintln!(
+            "warning: this telic was built without the `rerun` feature; running without a recording"
+        );
+    }
+    None
+}
+
+/// Stands in for the recorder in a build without rerun.
+#[cfg(not(feature = "rerun"))]
+#[derive(Debug)]
+struct NoRecorder;
+
+#[cfg(not(feature = "rerun"))]
+impl telic_sim::episode::EpisodeObserver for NoRecorder {}
+
+#[cfg(not(feature = "rerun"))]
+impl NoRecorder {
+    fn finish(self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {

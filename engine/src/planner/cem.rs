@@ -90,6 +90,7 @@ impl<M: WorldModel> Planner for Cem<M> {
                 c.sample_into(i, &self.mean, &self.std);
             }
             c.evaluate(n)?;
+            c.keep_rollouts(n);
             iterations += 1;
             feasible = c.feasible_count(n);
             let roll = &c.roll;

@@ -125,6 +125,10 @@ pub struct PlannerConfig {
     /// this to about the number of steps the fallback needs to bring the
     /// robot to rest.
     pub model_error_steps: Option<usize>,
+    /// Sampled rollouts each plan keeps for inspection (the `k` best of the
+    /// last sampling iteration, [`Plan::rollouts`](crate::Plan::rollouts));
+    /// default 0. Buffers are allocated once, at construction.
+    pub keep_rollouts: usize,
 }
 
 impl Default for PlannerConfig {
@@ -146,6 +150,7 @@ impl Default for PlannerConfig {
             refine_rounds: 4,
             fallback: Fallback::Zero,
             model_error_steps: None,
+            keep_rollouts: 0,
         }
     }
 }
@@ -163,6 +168,12 @@ impl PlannerConfig {
         positive("horizon", self.horizon)?;
         positive("samples", self.samples)?;
         positive("iterations", self.iterations)?;
+        if self.keep_rollouts > self.samples {
+            return Err(format!(
+                "planner.keep_rollouts must be at most samples ({}), got {}",
+                self.samples, self.keep_rollouts
+            ));
+        }
         if let Some(k) = self.model_error_steps {
             positive("model_error_steps", k)?;
         }

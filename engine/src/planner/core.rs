@@ -23,10 +23,15 @@ pub(crate) struct Rollouts {
     pub cost: Vec<Real>,
     /// Summed guardrail violation per sequence (0 when feasible).
     pub violation: Vec<Real>,
+    /// Predicted readouts of every sequence (`N×H×P`), kept only when the
+    /// planner keeps rollouts for inspection (empty otherwise).
+    ys: Vec<Real>,
+    /// Sequence indices, for ranking the kept rollouts without allocating.
+    order: Vec<usize>,
 }
 
 impl Rollouts {
-    fn new(n: usize, d: usize, a: usize, p: usize, g: usize) -> Self {
+    fn new(n: usize, d: usize, a: usize, p: usize, g: usize, h: usize, keep: bool) -> Self {
         Self {
             z: vec![0.0; n * d],
             z_next: vec![0.0; n * d],
@@ -36,6 +41,12 @@ impl Rollouts {
             margins: vec![0.0; g],
             cost: vec![0.0; n],
             violation: vec![0.0; n],
+            ys: if keep {
+                vec![0.0; n * h * p]
+            } else {
+                Vec::new()
+            },
+            order: if keep { (0..n).collect() } else { Vec::new() },
         }
     }
 }
@@ -206,7 +217,7 @@ impl<M: WorldModel> Core<M> {
             fallback: mid,
             fallback_idx,
             seqs: vec![0.0; n * h * a],
-            roll: Rollouts::new(n, d, a, p, g),
+            roll: Rollouts::new(n, d, a, p, g, h, config.keep_rollouts > 0),
             scratch,
             noise_t: vec![0.0; h],
             colored: ColoredNoise::new(h, config.colored_noise_beta),
@@ -225,6 +236,9 @@ impl<M: WorldModel> Core<M> {
                 feasible_samples: 0,
                 iterations: 0,
                 elapsed: Duration::ZERO,
+                rollouts: Vec::with_capacity(config.keep_rollouts * h * p),
+                rollout_costs: Vec::with_capacity(config.keep_rollouts),
+                rollout_violations: Vec::with_capacity(config.keep_rollouts),
             },
             model,
             objective,
@@ -258,6 +272,9 @@ impl<M: WorldModel> Core<M> {
     /// fallback and shifts the warm start by one step.
     pub fn begin(&mut self, obs: &[Real]) -> Result<(), PlanError> {
         self.started = Some(Instant::now());
+        self.plan.rollouts.clear();
+        self.plan.rollout_costs.clear();
+        self.plan.rollout_violations.clear();
         check_observation(self.model.spec(), obs)?;
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.model.encode(obs, &mut self.z0)?;
@@ -407,6 +424,12 @@ impl<M: WorldModel> Core<M> {
                 }
                 r.violation[i] += v;
             }
+            if !r.ys.is_empty() {
+                for i in 0..n {
+                    let at = (i * h + t) * p;
+                    r.ys[at..at + p].copy_from_slice(&r.y[i * p..(i + 1) * p]);
+                }
+            }
             std::mem::swap(&mut r.z, &mut r.z_next);
             r.u_prev_t[..n * a].copy_from_slice(&r.u_t[..n * a]);
         }
@@ -421,6 +444,34 @@ impl<M: WorldModel> Core<M> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the best [`PlannerConfig::keep_rollouts`] of the first `n`
+    /// evaluated sequences in the plan (no-op when none are kept). Called
+    /// after each full sampling iteration, so the last one's remain.
+    pub fn keep_rollouts(&mut self, n: usize) {
+        let k = self.config.keep_rollouts.min(n);
+        let r = &mut self.roll;
+        if k == 0 || r.ys.is_empty() {
+            return;
+        }
+        let (cost, violation) = (&r.cost, &r.violation);
+        let order = &mut r.order[..n];
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
+        order.sort_unstable_by(|&i, &j| rank(violation[i], cost[i], violation[j], cost[j]));
+        let len = self.h * self.p;
+        let plan = &mut self.plan;
+        plan.rollouts.clear();
+        plan.rollout_costs.clear();
+        plan.rollout_violations.clear();
+        for &i in &order[..k] {
+            plan.rollouts
+                .extend_from_slice(&r.ys[i * len..(i + 1) * len]);
+            plan.rollout_costs.push(cost[i]);
+            plan.rollout_violations.push(violation[i]);
+        }
     }
 
     /// Number of feasible sequences among the first `n` evaluated.

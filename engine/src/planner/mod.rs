@@ -82,6 +82,15 @@ pub struct Plan {
     pub iterations: usize,
     /// Wall-clock time of the call.
     pub elapsed: Duration,
+    /// The best sampled rollouts of the last sampling iteration, best first
+    /// (`K×H×P` predicted readouts, `K` = [`PlannerConfig::keep_rollouts`]
+    /// or fewer); empty unless asked for. What the planner considered
+    /// besides the plan it chose.
+    pub rollouts: Vec<Real>,
+    /// Task cost of each kept rollout.
+    pub rollout_costs: Vec<Real>,
+    /// Summed guardrail violation of each kept rollout (0: feasible).
+    pub rollout_violations: Vec<Real>,
 }
 
 impl Plan {

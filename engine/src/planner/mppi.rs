@@ -117,6 +117,7 @@ impl Proposal {
                 c.sample_into(i, &self.mean, &self.sigma);
             }
             c.evaluate(n)?;
+            c.keep_rollouts(n);
             out.iterations += 1;
             let feasible = c.feasible_count(n);
             out.feasible = feasible;

@@ -1,7 +1,7 @@
 //! Scenes: rapier3d worlds with a robot, randomised per episode.
 
 use crate::SimError;
-use telic::objective::GuardrailSpec;
+use telic::objective::{GuardrailSpec, Shape};
 use telic::{Real, WorldModel};
 
 /// What a scene randomised for one episode: targets for named cost terms,
@@ -55,6 +55,12 @@ pub trait Scene: Send {
     fn goal_error(&self) -> Vec<(&'static str, Real)>;
     /// The analytic world model of this scene's robot.
     fn analytic_model(&self) -> Result<Box<dyn WorldModel>, SimError>;
+    /// The moving parts in their current poses (robot links, objects), as
+    /// named shapes in world coordinates, for drawing. Appends to `out`.
+    fn visuals(&self, _out: &mut Vec<(String, Shape)>) {}
+    /// Fixed scenery (a table) and the current episode's goal, as named
+    /// shapes in world coordinates, for drawing. Appends to `out`.
+    fn scenery(&self, _out: &mut Vec<(String, Shape)>) {}
 }
 
 pub mod navigate;

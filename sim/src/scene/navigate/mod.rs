@@ -536,6 +536,42 @@ impl Scene for Navigate {
             .is_some_and(|d| d <= self.config.success_radius)
     }
 
+    fn visuals(&self, out: &mut Vec<(String, Shape)>) {
+        let Some([x, y, yaw, ..]) = self.world.as_ref().and_then(body_state) else {
+            return;
+        };
+        let r = self.config.robot_radius;
+        out.push((
+            "robot".into(),
+            Shape::Cylinder {
+                center: [x, y, 0.1],
+                radius: r,
+                half_height: 0.1,
+            },
+        ));
+        out.push((
+            "heading".into(),
+            Shape::Capsule {
+                a: [x, y, 0.2],
+                b: [x + 1.5 * r * yaw.cos(), y + 1.5 * r * yaw.sin(), 0.2],
+                radius: 0.2 * r,
+            },
+        ));
+    }
+
+    fn scenery(&self, out: &mut Vec<(String, Shape)>) {
+        if let Some([x, y]) = self.goal() {
+            out.push((
+                "goal".into(),
+                Shape::Cylinder {
+                    center: [x, y, 0.005],
+                    radius: self.config.success_radius,
+                    half_height: 0.005,
+                },
+            ));
+        }
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         self.goal_distance()
             .map(|d| vec![("distance", d)])

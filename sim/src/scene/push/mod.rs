@@ -366,6 +366,53 @@ impl Scene for Push {
         })
     }
 
+    fn visuals(&self, out: &mut Vec<(String, Shape)>) {
+        let Some(s) = self.world.as_ref().and_then(World::state) else {
+            return;
+        };
+        let c = &self.config;
+        let [hx, hy, hz] = c.box_half_extents;
+        out.push((
+            "pusher".into(),
+            Shape::Cylinder {
+                center: [s[0], s[1], hz],
+                radius: c.pusher_radius,
+                half_height: hz,
+            },
+        ));
+        out.push((
+            "box".into(),
+            Shape::Box {
+                center: [s[4], s[5], hz],
+                half_extents: [hx, hy, hz],
+                rpy: [0.0, 0.0, s[7].atan2(s[6])],
+            },
+        ));
+    }
+
+    fn scenery(&self, out: &mut Vec<(String, Shape)>) {
+        let c = &self.config;
+        out.push((
+            "table".into(),
+            Shape::Box {
+                center: [0.0, 0.0, -0.01],
+                half_extents: [c.table_length / 2.0, c.table_width / 2.0, 0.01],
+                rpy: [0.0; 3],
+            },
+        ));
+        if let Some(([x, y], yaw)) = self.goal() {
+            let [hx, hy, _] = c.box_half_extents;
+            out.push((
+                "goal".into(),
+                Shape::Box {
+                    center: [x, y, 0.001],
+                    half_extents: [hx, hy, 0.001],
+                    rpy: [0.0, 0.0, yaw],
+                },
+            ));
+        }
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         self.goal_error()
             .map(|(d, yaw)| vec![("distance", d), ("yaw", yaw)])

@@ -895,6 +895,27 @@ impl Scene for Reach {
         self.tip_distance() <= self.config.success_radius
     }
 
+    fn visuals(&self, out: &mut Vec<(String, Shape)>) {
+        let mut prev: Option<[Real; 3]> = None;
+        let r = self.config.arm_radius.max(0.01);
+        self.for_each_link_position(|k, p| {
+            if let Some(a) = prev {
+                out.push((format!("link{k}"), Shape::Capsule { a, b: p, radius: r }));
+            }
+            prev = Some(p);
+        });
+    }
+
+    fn scenery(&self, out: &mut Vec<(String, Shape)>) {
+        out.push((
+            "goal".into(),
+            Shape::Sphere {
+                center: self.goal,
+                radius: self.config.success_radius,
+            },
+        ));
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         let d = self.tip_distance();
         if d.is_finite() {
