@@ -281,7 +281,8 @@ fn run(args: RunArgs) -> Result<()> {
             // The recording is closed (flushed) whatever the episodes did.
             let sink = record_sink_name(&args);
             match recorder.finish() {
-                Ok(()) => eprintln!("recording written to {sink}"),
+                Ok(()) if args.rrd.is_some() => eprintln!("recording written to {sink}"),
+                Ok(()) => eprintln!("recording sent to {sink}"),
                 Err(e) => eprintln!("warning: {e}; the run's results are unaffected"),
             }
             results?
