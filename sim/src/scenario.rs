@@ -97,12 +97,39 @@ impl<'de> Deserialize<'de> for ModelChoice {
     }
 }
 
+/// The `sim/` folder of the Telic checkout whose scenarios, assets and
+/// models the program uses, found at run time:
+///
+/// 1. `$TELIC_HOME/sim` when `TELIC_HOME` names a checkout;
+/// 2. else the nearest checkout at or above the current folder (a folder
+///    with `sim/scenarios/` and `models/`), so that `telic` run inside a
+///    checkout uses that checkout's files;
+/// 3. else the checkout the program was built from.
+///
+/// Not only the last: two checkouts sharing one `CARGO_TARGET_DIR` share
+/// one binary (cargo does not rebuild a package that only moved), and a
+/// folder baked in at build time would point at the other checkout.
+#[must_use]
+pub fn sim_dir() -> PathBuf {
+    let is_checkout =
+        |root: &Path| root.join("sim/scenarios").is_dir() && root.join("models").is_dir();
+    if let Some(home) = std::env::var_os("TELIC_HOME").map(PathBuf::from)
+        && is_checkout(&home)
+    {
+        return home.join("sim");
+    }
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(root) = cwd.ancestors().find(|a| is_checkout(a))
+    {
+        return root.join("sim");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The folder holding the shipped world-model bundles (`models/<scene>/`).
 #[must_use]
 pub fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("models")
+    sim_dir().join("..").join("models")
 }
 
 /// A whole scenario.
@@ -131,7 +158,7 @@ pub struct Scenario {
 /// The folder holding the shipped scenario files.
 #[must_use]
 pub fn scenario_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    sim_dir().join("scenarios")
 }
 
 impl Scenario {

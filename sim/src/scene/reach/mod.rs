@@ -153,7 +153,7 @@ impl ReachConfig {
         match &self.urdf {
             Some(p) if p.is_absolute() => p.clone(),
             Some(p) => base_dir.join(p),
-            None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/arm3.urdf")),
+            None => crate::scenario::sim_dir().join("assets/arm3.urdf"),
         }
     }
 
