@@ -470,6 +470,18 @@ pub fn episode_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(index as u64)
 }
 
+/// Episode `index` of a run seeded with `seed`, with a fresh world model.
+fn run_indexed(
+    scenario: &Scenario,
+    scene: &mut dyn Scene,
+    seed: u64,
+    index: usize,
+    observer: &mut dyn EpisodeObserver,
+) -> Result<EpisodeResult, SimError> {
+    let model = scenario.build_model(scene)?;
+    run_episode(scenario, scene, model, episode_seed(seed, index), observer)
+}
+
 /// Runs `episodes` episodes one after another on this thread, each watched
 /// by `observer` (a recording, say); the same seeds and results as
 /// [`run_batch`]. `progress` is called after each finished episode.
@@ -483,14 +495,7 @@ pub fn run_observed(
     let mut scene = scenario.scene.build(&scenario.base_dir)?;
     let mut out = Vec::with_capacity(episodes);
     for i in 0..episodes {
-        let model = scenario.build_model(scene.as_ref())?;
-        let r = run_episode(
-            scenario,
-            scene.as_mut(),
-            model,
-            episode_seed(seed, i),
-            observer,
-        )?;
+        let r = run_indexed(scenario, scene.as_mut(), seed, i, observer)?;
         progress(&r);
         out.push(r);
     }
@@ -516,14 +521,7 @@ pub fn run_batch(
             if i >= episodes {
                 return Ok(out);
             }
-            let model = scenario.build_model(scene.as_ref())?;
-            let r = run_episode(
-                scenario,
-                scene.as_mut(),
-                model,
-                episode_seed(seed, i),
-                &mut NoObserver,
-            )?;
+            let r = run_indexed(scenario, scene.as_mut(), seed, i, &mut NoObserver)?;
             progress(&r);
             out.push((i, r));
         }

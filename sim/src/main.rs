@@ -270,7 +270,6 @@ fn run(args: RunArgs) -> Result<()> {
     };
     let results = match open_recorder(&args, &mut scenario) {
         Some(mut recorder) => {
-            let progress = |r: &EpisodeResult| progress(r);
             let results = run_observed(
                 &scenario,
                 args.episodes,

@@ -255,7 +255,6 @@ pub struct Recorder {
     truth: Vec<Real>,
     margins: Vec<Real>,
     last_status: Option<PlanStatus>,
-    visuals: Vec<(String, Shape)>,
     pending_seed: Option<u64>,
 }
 
@@ -310,7 +309,6 @@ impl Recorder {
             truth: Vec::new(),
             margins: Vec::new(),
             last_status: None,
-            visuals: Vec::new(),
             pending_seed: None,
         })
     }
@@ -347,6 +345,27 @@ impl Recorder {
 
     fn time(&self, scene: &dyn Scene) -> f64 {
         self.time_offset + scene.time()
+    }
+
+    /// The scene's state at `step` as a message without a plan: its moving
+    /// parts, the true positions of the body points and the true margins.
+    fn state_msg(&self, scene: &dyn Scene, step: i64) -> StepMsg {
+        let mut visuals = Vec::new();
+        scene.visuals(&mut visuals);
+        let executed = self
+            .truth_points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pt)| pt.at(&self.truth).map(|p| (i, p)))
+            .collect();
+        StepMsg {
+            step,
+            time: self.time(scene),
+            visuals,
+            executed,
+            margins: self.margins.clone(),
+            plan: None,
+        }
     }
 }
 
@@ -396,9 +415,9 @@ impl EpisodeObserver for Recorder {
         self.last_status = None;
         let mut scenery = Vec::new();
         scene.scenery(&mut scenery);
-        self.visuals.clear();
-        scene.visuals(&mut self.visuals);
-        let view = view_box(scenery.iter().chain(&self.visuals).map(|(_, s)| s), 0.75);
+        let mut visuals = Vec::new();
+        scene.visuals(&mut visuals);
+        let view = view_box(scenery.iter().chain(&visuals).map(|(_, s)| s), 0.75);
         let guard_names = validator.names().to_vec();
         let msg = Msg::Start {
             episode: self.episode,
@@ -449,20 +468,7 @@ impl EpisodeObserver for Recorder {
             s => format!("planner status: {s:?}"),
         });
         self.last_status = Some(plan.status);
-        self.visuals.clear();
-        scene.visuals(&mut self.visuals);
-        let executed = self
-            .truth_points
-            .iter()
-            .enumerate()
-            .filter_map(|(i, pt)| pt.at(&self.truth).map(|p| (i, p)))
-            .collect();
         let msg = StepMsg {
-            step: self.step_offset + step as i64,
-            time: self.time(scene),
-            visuals: self.visuals.clone(),
-            executed,
-            margins: self.margins.clone(),
             plan: Some(PlanMsg {
                 paths,
                 rollouts,
@@ -474,6 +480,7 @@ impl EpisodeObserver for Recorder {
                 feasible_samples: plan.feasible_samples,
                 status_change,
             }),
+            ..self.state_msg(scene, self.step_offset + step as i64)
         };
         self.send(Msg::Step(Box::new(msg)));
     }
@@ -488,23 +495,9 @@ impl EpisodeObserver for Recorder {
     fn on_finish(&mut self, scene: &dyn Scene, result: &EpisodeResult) {
         // The final state: after the last step's physics, with no plan.
         let step = self.step_offset + result.control_steps as i64;
-        self.visuals.clear();
-        scene.visuals(&mut self.visuals);
-        let executed = self
-            .truth_points
-            .iter()
-            .enumerate()
-            .filter_map(|(i, pt)| pt.at(&self.truth).map(|p| (i, p)))
-            .collect();
-        let time = self.time(scene);
-        self.send(Msg::Step(Box::new(StepMsg {
-            step,
-            time,
-            visuals: self.visuals.clone(),
-            executed,
-            margins: self.margins.clone(),
-            plan: None,
-        })));
+        let state = self.state_msg(scene, step);
+        let time = state.time;
+        self.send(Msg::Step(Box::new(state)));
         let errors: Vec<String> = result
             .final_error
             .iter()

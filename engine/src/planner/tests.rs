@@ -808,20 +808,21 @@ impl WorldModel for Uncertain {
     }
 }
 
+/// A wall at x = 0.5 (keep x ≤ 0.5 via a readout limit) and a goal beyond it.
+const WALL: &str = r#"
+    [[terms]]
+    name = "goal"
+    residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
+    [[guardrails]]
+    kind = "readout_limit"
+    name = "wall"
+    readouts = ["pos.x"]
+    lower = [-10.0]
+    upper = [0.5]
+"#;
+
 #[test]
 fn model_error_margins_tighten_guardrails() {
-    // A wall at x = 0.5 (keep x ≤ 0.5 via a readout limit) and a goal beyond it.
-    const WALL: &str = r#"
-        [[terms]]
-        name = "goal"
-        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
-        [[guardrails]]
-        kind = "readout_limit"
-        name = "wall"
-        readouts = ["pos.x"]
-        lower = [-10.0]
-        upper = [0.5]
-    "#;
     let closest = |err: Real| {
         let model = Uncertain(point_mass(), err);
         let obj = objective(WALL, model.spec());
@@ -851,18 +852,7 @@ fn model_error_margins_tighten_guardrails() {
 
 #[test]
 fn model_error_steps_stop_the_margins_growing() {
-    // The same wall; the model's error bound grows 2 cm per step for 10 steps.
-    const WALL: &str = r#"
-        [[terms]]
-        name = "goal"
-        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
-        [[guardrails]]
-        kind = "readout_limit"
-        name = "wall"
-        readouts = ["pos.x"]
-        lower = [-10.0]
-        upper = [0.5]
-    "#;
+    // The model's error bound grows 2 cm per step for 10 steps.
     let margins = |steps: Option<usize>| {
         let model = Uncertain(point_mass(), 0.02);
         let obj = objective(WALL, model.spec());
