@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod collect;
+pub mod env;
 pub mod episode;
 pub mod error;
 #[cfg(feature = "rerun")]
@@ -16,5 +17,6 @@ pub mod record;
 pub mod scenario;
 pub mod scene;
 
+pub use env::{Env, StepOutcome};
 pub use error::SimError;
 pub use scene::{EpisodeSetup, Scene};

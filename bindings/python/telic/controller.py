@@ -1,0 +1,3 @@
+"""Placeholder until the native controller lands (development only)."""
+class Controller:  # noqa: D101
+    pass

@@ -1,0 +1,278 @@
+//! `telic._native.Scene`: a Telic scene stepped from Python, the core of the
+//! gymnasium environments of `telic.envs`.
+
+use crate::convert::{Array, array, to_plain};
+use crate::errors::{Kind, error, sim_error};
+use crate::model::PyWorldModel;
+use crate::planner::PyPlanner;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::Mutex;
+use telic::{ModelSpec, PlannerConfig, WorldModel};
+use telic_sim::scenario::{ModelChoice, Scenario};
+use telic_sim::{Env, SimError, StepOutcome};
+
+/// A scene of a scenario, reset and stepped by the caller.
+#[pyclass(name = "Scene", module = "telic._native", frozen)]
+pub(crate) struct PyScene {
+    inner: Mutex<Env>,
+    spec: ModelSpec,
+    name: String,
+    max_time: f64,
+}
+
+impl PyScene {
+    fn with<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Env) -> Result<R, SimError> + Send,
+    ) -> PyResult<R> {
+        py.detach(|| {
+            let mut env = self.inner.lock().map_err(|_| SimError::Scene {
+                scene: self.name.clone(),
+                message: "the scene was poisoned by an earlier failure".into(),
+            })?;
+            f(&mut env)
+        })
+        .map_err(sim_error)
+    }
+}
+
+#[pymethods]
+impl PyScene {
+    /// The scene of a shipped scenario (`"reach"`, `"navigate"`, `"push"`) or
+    /// of a scenario file.
+    #[new]
+    fn new(py: Python<'_>, scenario: String) -> PyResult<Self> {
+        let env = py
+            .detach(|| Scenario::load(&scenario).and_then(Env::new))
+            .map_err(sim_error)?;
+        Ok(Self {
+            spec: env.spec().clone(),
+            name: env.scenario().scene_name().to_string(),
+            max_time: env.scenario().episode.max_time,
+            inner: Mutex::new(env),
+        })
+    }
+
+    /// Starts an episode drawn from `seed`; returns the first observation (O,).
+    fn reset<'py>(&self, py: Python<'py>, seed: u64) -> PyResult<Bound<'py, PyAny>> {
+        let o = self.spec.obs_dim();
+        let obs = self.with(py, |env| {
+            let mut obs = vec![0.0; o];
+            env.reset(seed, &mut obs)?;
+            Ok(obs)
+        })?;
+        array(py, obs, &[o])
+    }
+
+    /// Applies `action` (A,) for one control period. Returns
+    /// `(obs, cost, success, truncated, violated, worst_margin)`.
+    fn step<'py>(
+        &self,
+        py: Python<'py>,
+        action: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, f64, bool, bool, bool, f64)> {
+        let a = self.spec.action_dim();
+        let o = self.spec.obs_dim();
+        let action = Array::read(action, "action")?.expect("action", &[a])?;
+        let (obs, out) = self.with(py, |env| {
+            let mut obs = vec![0.0; o];
+            let out: StepOutcome = env.step(&action, &mut obs)?;
+            Ok((obs, out))
+        })?;
+        Ok((
+            array(py, obs, &[o])?,
+            out.cost,
+            out.success,
+            out.truncated,
+            out.violated,
+            out.worst_margin,
+        ))
+    }
+
+    /// A planner for the running episode (its objective, guardrails and
+    /// goals), planning with `model`: "default" (the scenario's choice),
+    /// "analytic", a bundle path or a WorldModel; `config` replaces settings
+    /// of the scenario's planner.
+    #[pyo3(signature = (model = None, config = None))]
+    fn planner(
+        &self,
+        py: Python<'_>,
+        model: Option<&Bound<'_, PyAny>>,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyPlanner> {
+        enum Pick {
+            Choice(ModelChoice),
+            Source(crate::model::Source),
+        }
+        let pick = match model {
+            None => Pick::Choice(ModelChoice::Default),
+            Some(m) if m.is_none() => Pick::Choice(ModelChoice::Default),
+            Some(m) => {
+                if let Ok(wm) = m.cast::<PyWorldModel>() {
+                    Pick::Source(wm.get().source.clone())
+                } else if let Ok(s) = m.extract::<std::path::PathBuf>() {
+                    let text = s.to_string_lossy().to_string();
+                    Pick::Choice(text.parse().map_err(|e: String| error(Kind::Config, e))?)
+                } else {
+                    return Err(error(
+                        Kind::Config,
+                        "model must be 'default', 'analytic', a bundle path or a WorldModel",
+                    ));
+                }
+            }
+        };
+        let base = self.with(py, |env| Ok(env.scenario().planner.clone()))?;
+        let config: PlannerConfig = match config {
+            Some(c) => crate::convert::merged(&base, c.as_any(), "config")?,
+            None => base,
+        };
+        let planner = py.detach(|| -> PyResult<_> {
+            let env = self
+                .inner
+                .lock()
+                .map_err(|_| error(Kind::Sim, "the scene was poisoned by an earlier failure"))?;
+            let model: Box<dyn WorldModel> = match pick {
+                Pick::Source(s) => s.build()?,
+                Pick::Choice(choice) => {
+                    let mut scenario = env.scenario().clone();
+                    scenario.model = choice;
+                    scenario.build_model(env.scene()).map_err(sim_error)?
+                }
+            };
+            let spec = model.spec().clone();
+            let planner = env.planner(model, Some(config)).map_err(sim_error)?;
+            Ok((planner, spec))
+        })?;
+        Ok(PyPlanner::wrap(planner.0, planner.1))
+    }
+
+    /// Scene name.
+    #[getter]
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    /// Observation names (O).
+    #[getter]
+    fn observations(&self) -> Vec<String> {
+        self.spec.observations.clone()
+    }
+    /// Action names (A).
+    #[getter]
+    fn actions(&self) -> Vec<String> {
+        self.spec.actions.clone()
+    }
+    /// Lower action bounds (A,).
+    #[getter]
+    fn action_lower<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(
+            py,
+            self.spec.action_lower.clone(),
+            &[self.spec.action_dim()],
+        )
+    }
+    /// Upper action bounds (A,).
+    #[getter]
+    fn action_upper<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(
+            py,
+            self.spec.action_upper.clone(),
+            &[self.spec.action_dim()],
+        )
+    }
+    /// Control period in seconds.
+    #[getter]
+    fn dt(&self) -> f64 {
+        self.spec.dt
+    }
+    /// Episode time limit in seconds.
+    #[getter]
+    fn max_time(&self) -> f64 {
+        self.max_time
+    }
+    /// Simulated time since reset, in seconds.
+    #[getter]
+    fn time(&self, py: Python<'_>) -> PyResult<f64> {
+        self.with(py, |env| Ok(env.scene().time()))
+    }
+
+    /// The current state's ground truth: true readouts, guardrail margins
+    /// (negative: violated), goal errors, and this episode's targets, as dicts.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        #[derive(serde::Serialize)]
+        struct State {
+            truth: Vec<(String, f64)>,
+            margins: Vec<(String, f64)>,
+            goal_error: Vec<(String, f64)>,
+            targets: Vec<(String, Vec<f64>)>,
+            success: bool,
+        }
+        let state = self.with(py, |env| {
+            let scene = env.scene();
+            let mut truth = vec![0.0; scene.truth_readouts().len()];
+            scene.truth(&mut truth);
+            let (margins, targets) = match (env.validator(), env.setup()) {
+                (Some(v), Some(s)) => (
+                    v.names()
+                        .iter()
+                        .cloned()
+                        .zip(v.margins().iter().copied())
+                        .collect(),
+                    s.targets.clone(),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
+            Ok(State {
+                truth: scene.truth_readouts().iter().cloned().zip(truth).collect(),
+                margins,
+                goal_error: scene
+                    .goal_error()
+                    .into_iter()
+                    .map(|(n, e)| (n.to_string(), e))
+                    .collect(),
+                targets,
+                success: scene.success(),
+            })
+        })?;
+        let out = PyDict::new(py);
+        let pairs = |v: Vec<(String, f64)>| -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            for (k, x) in v {
+                d.set_item(k, x)?;
+            }
+            Ok(d)
+        };
+        out.set_item("truth", pairs(state.truth)?)?;
+        out.set_item("margins", pairs(state.margins)?)?;
+        out.set_item("goal_error", pairs(state.goal_error)?)?;
+        let targets = PyDict::new(py);
+        for (k, t) in state.targets {
+            let n = t.len();
+            targets.set_item(k, array(py, t, &[n])?)?;
+        }
+        out.set_item("targets", targets)?;
+        out.set_item("success", state.success)?;
+        Ok(out)
+    }
+
+    /// The running episode's objective (the scenario's plus this episode's
+    /// guardrails) as plain data, the schema `Planner` takes.
+    fn objective<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let spec = self.with(py, |env| Ok(env.objective().cloned()))?;
+        match spec {
+            Some(s) => to_plain(py, &s),
+            None => Err(error(Kind::Sim, "no episode yet: call reset first")),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scene('{}', observations={}, actions={}, dt={})",
+            self.name,
+            self.spec.obs_dim(),
+            self.spec.action_dim(),
+            self.spec.dt
+        )
+    }
+}

@@ -1,0 +1,32 @@
+//! `telic._native`: the compiled core of the Python package `telic`.
+//!
+//! Thin and coarse, as the bindings of tokenizers are: Python hands over
+//! plain data (dicts of the scenario-file schema, numpy arrays), Rust compiles
+//! it once and exposes a few calls that do real work with the interpreter
+//! lock released ([`Python::detach`]). Errors are the `telic.errors`
+//! hierarchy, never a crash. The Python-facing documentation is the stub
+//! `python/telic/_native.pyi`.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod env;
+mod errors;
+mod model;
+mod planner;
+mod run;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<model::PyWorldModel>()?;
+    m.add_class::<planner::PyPlanner>()?;
+    m.add_class::<planner::PyPlan>()?;
+    m.add_class::<env::PyScene>()?;
+    m.add_function(wrap_pyfunction!(run::run, m)?)?;
+    m.add_function(wrap_pyfunction!(run::collect, m)?)?;
+    m.add_function(wrap_pyfunction!(run::scenario, m)?)?;
+    m.add_function(wrap_pyfunction!(run::scenes, m)?)?;
+    m.add_function(wrap_pyfunction!(run::episode_seed, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! `telic.WorldModel`: a learned bundle or an analytic model, callable batched
+//! from Python and handed to planners.
+
+use crate::convert::{Array, array, from_plain};
+use crate::errors::{Kind, error, model_error, sim_error};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use telic::model::{OnnxModel, PointMass, Unicycle};
+use telic::{ModelSpec, WorldModel};
+use telic_sim::scenario::Scenario;
+
+/// Where a model comes from; planners build their own instance from it.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    Bundle(PathBuf),
+    PointMass(PointMassParams),
+    Unicycle(UnicycleParams),
+    /// The analytic model of a shipped scene (or scenario file).
+    Scene(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct PointMassParams {
+    dims: usize,
+    dt: f64,
+    max_accel: f64,
+}
+
+impl Default for PointMassParams {
+    fn default() -> Self {
+        Self {
+            dims: 2,
+            dt: 0.1,
+            max_accel: 2.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct UnicycleParams {
+    dt: f64,
+    max_speed: f64,
+    max_turn_rate: f64,
+    tau: f64,
+}
+
+impl Default for UnicycleParams {
+    fn default() -> Self {
+        Self {
+            dt: 0.1,
+            max_speed: 1.0,
+            max_turn_rate: 2.0,
+            tau: 0.0,
+        }
+    }
+}
+
+impl Source {
+    /// A fresh model. Runs without the interpreter lock.
+    pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
+        Ok(match self {
+            Source::Bundle(dir) => Box::new(OnnxModel::load(dir).map_err(model_error)?),
+            Source::PointMass(p) => {
+                Box::new(PointMass::new(p.dims, p.dt, p.max_accel).map_err(model_error)?)
+            }
+            Source::Unicycle(p) => Box::new(
+                Unicycle::new(p.dt, p.max_speed, p.max_turn_rate, p.tau).map_err(model_error)?,
+            ),
+            Source::Scene(name) => {
+                let scenario = Scenario::load(name).map_err(sim_error)?;
+                let scene = scenario
+                    .scene
+                    .build(&scenario.base_dir)
+                    .map_err(sim_error)?;
+                scene.analytic_model().map_err(sim_error)?
+            }
+        })
+    }
+}
+
+/// A world model: `encode` observations to latents, `predict` latents one
+/// step ahead under actions, `readout` named quantities from latents.
+#[pyclass(name = "WorldModel", module = "telic._native", frozen)]
+pub(crate) struct PyWorldModel {
+    pub(crate) source: Source,
+    pub(crate) spec: ModelSpec,
+    inner: Mutex<Box<dyn WorldModel>>,
+}
+
+impl PyWorldModel {
+    fn from_source(py: Python<'_>, source: Source) -> PyResult<Self> {
+        let model = py.detach(|| source.build())?;
+        Ok(Self {
+            spec: model.spec().clone(),
+            source,
+            inner: Mutex::new(model),
+        })
+    }
+
+    /// Runs `f` on the model without the interpreter lock.
+    fn with<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut dyn WorldModel) -> Result<R, telic::ModelError> + Send,
+    ) -> PyResult<R> {
+        py.detach(|| {
+            let mut model = self.inner.lock().map_err(|_| {
+                telic::ModelError::Backend("the model was poisoned by an earlier failure".into())
+            })?;
+            f(model.as_mut())
+        })
+        .map_err(model_error)
+    }
+}
+
+#[pymethods]
+impl PyWorldModel {
+    /// Loads a world-model bundle folder (manifest.toml + ONNX graphs).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        Self::from_source(py, Source::Bundle(path))
+    }
+
+    /// An analytic model by name, with its parameters as keywords.
+    #[staticmethod]
+    #[pyo3(signature = (name, **params))]
+    fn analytic(
+        py: Python<'_>,
+        name: String,
+        params: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let empty = PyDict::new(py);
+        let params = params.unwrap_or(&empty);
+        let what = format!("parameters of analytic model '{name}'");
+        let source = match name.as_str() {
+            "point_mass" => Source::PointMass(from_plain(params.as_any(), &what)?),
+            "unicycle" => Source::Unicycle(from_plain(params.as_any(), &what)?),
+            scene => {
+                if !params.is_empty() {
+                    return Err(error(
+                        Kind::Config,
+                        format!(
+                            "the analytic model of scene '{scene}' takes no parameters (they come from its scenario)"
+                        ),
+                    ));
+                }
+                let known = telic_sim::scenario::scenario_dir().join(format!("{scene}.toml"));
+                let is_file = std::path::Path::new(scene)
+                    .extension()
+                    .is_some_and(|e| e == "toml");
+                if !known.exists() && !is_file {
+                    return Err(error(
+                        Kind::Config,
+                        format!(
+                            "unknown analytic model '{scene}': expected point_mass, unicycle, \
+                             a shipped scene ({}) or a scenario .toml file",
+                            crate::run::scene_names().join(", ")
+                        ),
+                    ));
+                }
+                Source::Scene(scene.to_string())
+            }
+        };
+        Self::from_source(py, source)
+    }
+
+    /// A short name, e.g. "point_mass" or the bundle's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.spec.name.clone()
+    }
+    /// Observation names (O).
+    #[getter]
+    fn observations(&self) -> Vec<String> {
+        self.spec.observations.clone()
+    }
+    /// Action names (A).
+    #[getter]
+    fn actions(&self) -> Vec<String> {
+        self.spec.actions.clone()
+    }
+    /// Readout names (P).
+    #[getter]
+    fn readouts(&self) -> Vec<String> {
+        self.spec.readouts.clone()
+    }
+    /// Latent size D.
+    #[getter]
+    fn latent_dim(&self) -> usize {
+        self.spec.latent_dim
+    }
+    /// Time step of one predict, in seconds.
+    #[getter]
+    fn dt(&self) -> f64 {
+        self.spec.dt
+    }
+    /// Lower action bounds (A,).
+    #[getter]
+    fn action_lower<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(
+            py,
+            self.spec.action_lower.clone(),
+            &[self.spec.action_dim()],
+        )
+    }
+    /// Upper action bounds (A,).
+    #[getter]
+    fn action_upper<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(
+            py,
+            self.spec.action_upper.clone(),
+            &[self.spec.action_dim()],
+        )
+    }
+
+    /// Observations (O,) or (B, O) → latents (D,) or (B, D).
+    fn encode<'py>(&self, py: Python<'py>, obs: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let obs = Array::read(obs, "obs")?;
+        let (b, batched) = obs.rows("obs", self.spec.obs_dim(), &self.spec.observations)?;
+        let d = self.spec.latent_dim;
+        let z = self.with(py, |m| {
+            let mut z = vec![0.0; b * d];
+            m.encode(&obs.values, &mut z)?;
+            Ok(z)
+        })?;
+        array(py, z, &shape(b, d, batched))
+    }
+
+    /// Latents (D,) or (B, D) and actions (A,) or (B, A) → next latents.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        z: &Bound<'py, PyAny>,
+        u: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let d = self.spec.latent_dim;
+        let z = Array::read(z, "z")?;
+        let u = Array::read(u, "u")?;
+        let (b, batched) = z.rows("z", d, &[])?;
+        let (bu, _) = u.rows("u", self.spec.action_dim(), &self.spec.actions)?;
+        if bu != b || z.shape.len() != u.shape.len() {
+            return Err(error(
+                Kind::Input,
+                format!(
+                    "z has shape {:?} but u has shape {:?}: one action per latent",
+                    z.shape, u.shape
+                ),
+            ));
+        }
+        let next = self.with(py, |m| {
+            let mut next = vec![0.0; b * d];
+            m.predict(&z.values, &u.values, &mut next)?;
+            Ok(next)
+        })?;
+        array(py, next, &shape(b, d, batched))
+    }
+
+    /// Latents (D,) or (B, D) → readouts (P,) or (B, P).
+    fn readout<'py>(&self, py: Python<'py>, z: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let z = Array::read(z, "z")?;
+        let (b, batched) = z.rows("z", self.spec.latent_dim, &[])?;
+        let p = self.spec.readout_dim();
+        let y = self.with(py, |m| {
+            let mut y = vec![0.0; b * p];
+            m.readout(&z.values, &mut y)?;
+            Ok(y)
+        })?;
+        array(py, y, &shape(b, p, batched))
+    }
+
+    /// Imagines an action sequence (H, A) from observation (O,): the
+    /// readouts (H, P) after each action.
+    fn rollout<'py>(
+        &self,
+        py: Python<'py>,
+        obs: &Bound<'py, PyAny>,
+        actions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (o, a, d, p) = (
+            self.spec.obs_dim(),
+            self.spec.action_dim(),
+            self.spec.latent_dim,
+            self.spec.readout_dim(),
+        );
+        let obs = Array::read(obs, "obs")?.expect("obs", &[o])?;
+        let actions = Array::read(actions, "actions")?;
+        let h = match actions.shape.as_slice() {
+            [h, m] if *m == a => *h,
+            shape => {
+                return Err(error(
+                    Kind::Input,
+                    format!("actions must have shape (horizon, {a}), got {shape:?}"),
+                ));
+            }
+        };
+        let y = self.with(py, |m| {
+            let mut z = vec![0.0; d];
+            let mut next = vec![0.0; d];
+            let mut y = vec![0.0; h * p];
+            m.encode(&obs, &mut z)?;
+            for t in 0..h {
+                m.predict(&z, &actions.values[t * a..(t + 1) * a], &mut next)?;
+                std::mem::swap(&mut z, &mut next);
+                m.readout(&z, &mut y[t * p..(t + 1) * p])?;
+            }
+            Ok(y)
+        })?;
+        array(py, y, &[h, p])
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "WorldModel('{}', observations={}, actions={}, readouts={}, latent_dim={}, dt={})",
+            self.spec.name,
+            self.spec.obs_dim(),
+            self.spec.action_dim(),
+            self.spec.readout_dim(),
+            self.spec.latent_dim,
+            self.spec.dt
+        )
+    }
+}
+
+fn shape(b: usize, n: usize, batched: bool) -> Vec<usize> {
+    if batched { vec![b, n] } else { vec![n] }
+}

@@ -1,0 +1,338 @@
+//! A scene stepped one control period at a time by the caller: the
+//! reinforcement-learning view of an episode (`reset` → `step(action)` …),
+//! as gymnasium environments and robot-learning code expect it.
+//!
+//! [`Env`] runs exactly the loop of [`run_episode`](crate::episode::run_episode)
+//! with the caller choosing the actions: the same physics steps per control
+//! period, the same ground-truth validator and the same executed task cost, so
+//! that a planner driven through an [`Env`] with [`Env::planner`] reproduces a
+//! `telic run` episode of the same seed exactly.
+
+use crate::SimError;
+use crate::episode::{Validator, set_goals};
+use crate::scenario::Scenario;
+use crate::scene::{EpisodeSetup, Scene};
+use telic::{ModelSpec, ObjectiveSpec, PlanError, Planner, PlannerConfig, Real, WorldModel};
+
+/// What one [`Env::step`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutcome {
+    /// The executed task cost of this control period: the scenario's cost
+    /// terms on the true state reached and the action applied. The reward of
+    /// a gymnasium environment is its negative.
+    pub cost: Real,
+    /// The task is achieved (the episode ends).
+    pub success: bool,
+    /// The time limit ended the episode without success.
+    pub truncated: bool,
+    /// Some guardrail was violated by the true state at some physics step of
+    /// this control period.
+    pub violated: bool,
+    /// The smallest true guardrail margin over this period's physics steps
+    /// (`+∞` without guardrails).
+    pub worst_margin: Real,
+}
+
+/// A scenario's scene, stepped by the caller. Build with [`Env::new`], then
+/// [`Env::reset`] before the first [`Env::step`].
+pub struct Env {
+    scenario: Scenario,
+    scene: Box<dyn Scene>,
+    /// The scene's analytic model's spec: observation and action layout,
+    /// action bounds and control period.
+    spec: ModelSpec,
+    /// Physics steps per control period.
+    substeps: usize,
+    episode: Option<Episode>,
+}
+
+/// The state of the running episode.
+struct Episode {
+    seed: u64,
+    setup: EpisodeSetup,
+    objective: ObjectiveSpec,
+    validator: Validator,
+    u_prev: Option<Vec<Real>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("scene", &self.scene.name())
+            .field("substeps", &self.substeps)
+            .field("seed", &self.episode.as_ref().map(|e| e.seed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// Builds the scene of `scenario`. The control period is the time step of
+    /// the scene's analytic model (the one its shipped bundles share).
+    pub fn new(scenario: Scenario) -> Result<Self, SimError> {
+        let scene = scenario.scene.build(&scenario.base_dir)?;
+        let spec = scene.analytic_model()?.spec().clone();
+        let pdt = scene.physics_dt();
+        let substeps = match scenario.episode.physics_steps_per_control {
+            0 => crate::scene::steps_per_control(spec.dt, pdt),
+            k => k,
+        };
+        if substeps == 0 || ((substeps as Real) * pdt - spec.dt).abs() > 1e-6 * spec.dt.max(1.0) {
+            return Err(SimError::Scene {
+                scene: scenario.scene_name().into(),
+                message: format!(
+                    "control period {} s is not a whole number of physics steps of {pdt} s",
+                    spec.dt
+                ),
+            });
+        }
+        Ok(Self {
+            scenario,
+            scene,
+            spec,
+            substeps,
+            episode: None,
+        })
+    }
+
+    /// The scenario the environment runs.
+    #[must_use]
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The scene.
+    #[must_use]
+    pub fn scene(&self) -> &dyn Scene {
+        self.scene.as_ref()
+    }
+
+    /// Observation names, action names and bounds, and the control period
+    /// (`dt`) of the scene.
+    #[must_use]
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Starts an episode; everything random comes from `seed`. Writes the
+    /// first observation into `obs` (`O` values).
+    pub fn reset(&mut self, seed: u64, obs: &mut [Real]) -> Result<(), SimError> {
+        self.check_obs_len(obs)?;
+        self.episode = None;
+        let setup = self.scene.reset(seed)?;
+        let mut objective = self.scenario.objective.clone();
+        objective
+            .guardrails
+            .extend(setup.guardrails.iter().cloned());
+        let mut validator =
+            Validator::new(&objective, self.scene.truth_readouts(), &self.spec.actions)?;
+        for (term, target) in &setup.targets {
+            validator.set_target(term, target)?;
+        }
+        validator.check(self.scene.as_ref());
+        self.scene.observe(obs);
+        self.episode = Some(Episode {
+            seed,
+            setup,
+            objective,
+            validator,
+            u_prev: None,
+            done: false,
+        });
+        Ok(())
+    }
+
+    /// Applies `action` (clamped into the bounds) for one control period and
+    /// writes the observation reached into `obs`.
+    ///
+    /// An action of the wrong size or with a non-finite value is an error and
+    /// changes nothing; so is stepping before [`Env::reset`] or after the
+    /// episode ended.
+    pub fn step(&mut self, action: &[Real], obs: &mut [Real]) -> Result<StepOutcome, SimError> {
+        self.check_obs_len(obs)?;
+        let scene_err = |message: String| SimError::Scene {
+            scene: self.scenario.scene_name().into(),
+            message,
+        };
+        let a = self.spec.action_dim();
+        if action.len() != a {
+            return Err(scene_err(format!(
+                "action has {} values, the scene takes {a} ({})",
+                action.len(),
+                self.spec.actions.join(", ")
+            )));
+        }
+        if let Some(i) = action.iter().position(|x| !x.is_finite()) {
+            return Err(scene_err(format!(
+                "action contains a non-finite value ({}) at index {i}",
+                action[i]
+            )));
+        }
+        let Some(ep) = self.episode.as_mut() else {
+            return Err(scene_err("step before reset".into()));
+        };
+        if ep.done {
+            return Err(scene_err(
+                "the episode has ended; call reset to start another".into(),
+            ));
+        }
+        let mut u = action.to_vec();
+        self.spec.clamp_actions(&mut u);
+        self.scene.apply(&u);
+        let mut violated = false;
+        let mut worst_margin = Real::INFINITY;
+        for _ in 0..self.substeps {
+            self.scene.step();
+            ep.validator.check(self.scene.as_ref());
+            for m in ep.validator.margins() {
+                worst_margin = worst_margin.min(*m);
+                violated |= *m < 0.0;
+            }
+        }
+        let prev = ep.u_prev.as_deref().unwrap_or(&u);
+        let cost = ep.validator.task_cost(&u, prev);
+        ep.u_prev = Some(u);
+        let success = self.scene.success();
+        let pdt = self.scene.physics_dt();
+        let truncated = !success && self.scene.time() + 0.5 * pdt >= self.scenario.episode.max_time;
+        ep.done = success || truncated;
+        self.scene.observe(obs);
+        Ok(StepOutcome {
+            cost,
+            success,
+            truncated,
+            violated,
+            worst_margin,
+        })
+    }
+
+    /// A planner for the running episode: the scenario's objective with this
+    /// episode's guardrails, targets and goal observation, over `model`, with
+    /// `config` (default: the scenario's planner) seeded as `telic run` seeds
+    /// it. Valid for this episode only: the next reset draws new targets and
+    /// guardrails.
+    pub fn planner(
+        &self,
+        model: Box<dyn WorldModel>,
+        config: Option<PlannerConfig>,
+    ) -> Result<Box<dyn Planner>, SimError> {
+        let Some(ep) = self.episode.as_ref() else {
+            return Err(SimError::Scene {
+                scene: self.scenario.scene_name().into(),
+                message: "a planner is made for an episode: call reset first".into(),
+            });
+        };
+        let mut config = config.unwrap_or_else(|| self.scenario.planner.clone());
+        config.validate().map_err(PlanError::Config)?;
+        config.seed = ep.seed ^ config.seed.rotate_left(17);
+        let objective = ep.objective.compile(model.spec())?;
+        let mut planner = telic::build(model, objective, config)?;
+        set_goals(planner.as_mut(), &ep.setup, self.scene.name())?;
+        Ok(planner)
+    }
+
+    /// The running episode's objective as specified: the scenario's, plus
+    /// this episode's guardrails.
+    #[must_use]
+    pub fn objective(&self) -> Option<&ObjectiveSpec> {
+        self.episode.as_ref().map(|e| &e.objective)
+    }
+
+    /// The running episode's targets and guardrails as the scene drew them.
+    #[must_use]
+    pub fn setup(&self) -> Option<&EpisodeSetup> {
+        self.episode.as_ref().map(|e| &e.setup)
+    }
+
+    /// The validator of the running episode: guardrail names, true margins
+    /// and true readouts of the current state.
+    #[must_use]
+    pub fn validator(&self) -> Option<&Validator> {
+        self.episode.as_ref().map(|e| &e.validator)
+    }
+
+    fn check_obs_len(&self, obs: &[Real]) -> Result<(), SimError> {
+        let o = self.spec.obs_dim();
+        if obs.len() == o {
+            return Ok(());
+        }
+        Err(SimError::Scene {
+            scene: self.scenario.scene_name().into(),
+            message: format!("observation buffer has {} values, expected {o}", obs.len()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::episode::{NoObserver, run_episode};
+
+    /// Drives `scenario` through an [`Env`] with its analytic model.
+    fn env_episode(scenario: &Scenario, seed: u64) -> (Real, usize, bool) {
+        let mut env = Env::new(scenario.clone()).unwrap();
+        let mut obs = vec![0.0; env.spec().obs_dim()];
+        env.reset(seed, &mut obs).unwrap();
+        let model = env.scene().analytic_model().unwrap();
+        let mut planner = env.planner(model, None).unwrap();
+        let (mut cost, mut steps) = (0.0, 0);
+        loop {
+            let action = planner.plan(&obs).unwrap().action.clone();
+            let out = env.step(&action, &mut obs).unwrap();
+            cost += out.cost;
+            steps += 1;
+            if out.success || out.truncated {
+                return (cost, steps, out.success);
+            }
+        }
+    }
+
+    #[test]
+    fn an_env_episode_is_the_runner_episode() {
+        let mut scenario = Scenario::load("navigate").unwrap();
+        scenario.model = crate::scenario::ModelChoice::Analytic;
+        scenario.planner.samples = 64;
+        scenario.episode.max_time = 3.0;
+        let seed = 17;
+        let mut scene = scenario.scene.build(&scenario.base_dir).unwrap();
+        let model = scene.analytic_model().unwrap();
+        let r = run_episode(&scenario, scene.as_mut(), model, seed, &mut NoObserver).unwrap();
+        let (cost, steps, success) = env_episode(&scenario, seed);
+        assert_eq!(steps, r.control_steps);
+        assert_eq!(success, r.success);
+        assert_eq!(
+            cost.to_bits(),
+            r.task_cost.to_bits(),
+            "{cost} vs {}",
+            r.task_cost
+        );
+    }
+
+    #[test]
+    fn bad_actions_and_out_of_order_calls_are_errors() {
+        let mut scenario = Scenario::load("navigate").unwrap();
+        scenario.episode.max_time = 0.2;
+        let mut env = Env::new(scenario).unwrap();
+        let mut obs = vec![0.0; env.spec().obs_dim()];
+        let a = env.spec().action_dim();
+        let err = env.step(&vec![0.0; a], &mut obs).unwrap_err();
+        assert!(err.to_string().contains("before reset"), "{err}");
+        env.reset(3, &mut obs).unwrap();
+        let before = obs.clone();
+        let err = env.step(&vec![0.0; a + 1], &mut obs).unwrap_err();
+        assert!(err.to_string().contains("action has"), "{err}");
+        let err = env.step(&vec![Real::NAN; a], &mut obs).unwrap_err();
+        assert!(err.to_string().contains("non-finite"), "{err}");
+        assert_eq!(obs, before, "a refused action must not move the scene");
+        let mut short = vec![0.0; 1];
+        assert!(env.reset(3, &mut short).is_err());
+        loop {
+            let out = env.step(&vec![0.0; a], &mut obs).unwrap();
+            if out.truncated || out.success {
+                break;
+            }
+        }
+        let err = env.step(&vec![0.0; a], &mut obs).unwrap_err();
+        assert!(err.to_string().contains("ended"), "{err}");
+    }
+}
