@@ -9,6 +9,7 @@
 
 use pyo3::prelude::*;
 
+mod controller;
 mod convert;
 mod env;
 mod errors;
@@ -23,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<planner::PyPlanner>()?;
     m.add_class::<planner::PyPlan>()?;
     m.add_class::<env::PyScene>()?;
+    m.add_class::<controller::PyController>()?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
     m.add_function(wrap_pyfunction!(run::collect, m)?)?;
     m.add_function(wrap_pyfunction!(run::scenario, m)?)?;

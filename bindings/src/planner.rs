@@ -7,11 +7,15 @@ use pyo3::prelude::*;
 use std::sync::Mutex;
 use telic::{ModelSpec, ObjectiveSpec, Plan, PlanError, Planner, PlannerConfig};
 
+const MOVED: &str = "this planner was handed to a Controller, which now runs it; \
+     make another Planner to plan directly";
+
 /// A planner over a world model, an objective and a configuration.
 #[pyclass(name = "Planner", module = "telic._native", frozen)]
 pub(crate) struct PyPlanner {
-    inner: Mutex<Box<dyn Planner>>,
-    spec: ModelSpec,
+    /// `None` once the planner was handed to a `Controller`.
+    inner: Mutex<Option<Box<dyn Planner>>>,
+    pub(crate) spec: ModelSpec,
     config: PlannerConfig,
     term_names: Vec<String>,
     guardrail_names: Vec<String>,
@@ -32,7 +36,7 @@ impl PyPlanner {
                 .guardrail_names()
                 .map(str::to_string)
                 .collect(),
-            inner: Mutex::new(planner),
+            inner: Mutex::new(Some(planner)),
             spec,
         }
     }
@@ -47,9 +51,21 @@ impl PyPlanner {
             let mut planner = self.inner.lock().map_err(|_| {
                 PlanError::Config("the planner was poisoned by an earlier failure".into())
             })?;
+            let Some(planner) = planner.as_mut() else {
+                return Err(PlanError::Config(MOVED.into()));
+            };
             f(planner.as_mut())
         })
         .map_err(plan_error)
+    }
+
+    /// Takes the planner out, for a `Controller`; this object then refuses calls.
+    pub(crate) fn take(&self) -> PyResult<Box<dyn Planner>> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .ok_or_else(|| error(Kind::Config, MOVED))
     }
 }
 

@@ -18,8 +18,14 @@
 //!   compiled against a model's readout names.
 //! - [`planner`]: MPPI, iCEM and gradient refinement behind [`Planner`], with
 //!   feasible-first ranking, a shield and a safe fallback.
+//! - [`controller`]: the real-time [`Controller`] a robot stack embeds: a
+//!   planner thread re-plans on the newest observation while `observe` and
+//!   `action` never wait; plans are advanced by elapsed time (zero-order hold)
+//!   and the safe fallback is returned, with its reason, when the plan is
+//!   stale, the planner failed or died, or a step ahead breaks a guardrail.
 #![deny(missing_docs)]
 
+pub mod controller;
 pub mod error;
 pub mod model;
 pub mod objective;
@@ -29,6 +35,9 @@ pub mod rng;
 /// The scalar type of the engine.
 pub type Real = f64;
 
+pub use controller::{
+    Action, ActionSource, Controller, ControllerConfig, ControllerMetrics, FallbackReason,
+};
 pub use error::{ModelError, PlanError};
 pub use model::{ModelSpec, WorldModel};
 pub use objective::{Objective, ObjectiveSpec};

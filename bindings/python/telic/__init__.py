@@ -49,12 +49,13 @@ def _find_onnx_runtime() -> None:
 _find_onnx_runtime()
 
 try:
-    from telic._native import Plan, Planner, Scene, WorldModel, collect, episode_seed, run, scenario, scenes
+    from telic._native import (
+        Controller, Plan, Planner, Scene, WorldModel, collect, episode_seed, run, scenario, scenes,
+    )
 except ImportError as _e:  # the trainer works without the compiled core
     _native_error: ImportError | None = _e
 else:
     _native_error = None
-    from telic.controller import Controller
     from telic.envs import make, register_envs
 
     register_envs()

@@ -1,0 +1,207 @@
+"""The compiled core of Telic (Rust, PyO3). Use it through ``telic``."""
+
+from os import PathLike
+from typing import Any, Optional, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+__all__ = [
+    "__version__",
+    "WorldModel",
+    "Planner",
+    "Plan",
+    "Scene",
+    "Controller",
+    "run",
+    "collect",
+    "scenario",
+    "scenes",
+    "episode_seed",
+]
+
+_ArrayLike = npt.ArrayLike
+_F64 = npt.NDArray[np.float64]
+
+@final
+class WorldModel:
+    """A world model: ``encode`` observations to latents, ``predict`` latents
+    one step ahead under actions, ``readout`` named quantities from latents."""
+
+    @staticmethod
+    def load(path: Union[str, PathLike[str]]) -> WorldModel:
+        """Loads a world-model bundle folder (manifest.toml + ONNX graphs)."""
+    @staticmethod
+    def analytic(name: str, **params: Any) -> WorldModel:
+        """An analytic model: ``"point_mass"`` (dims, dt, max_accel),
+        ``"unicycle"`` (dt, max_speed, max_turn_rate, tau), or the hand-written
+        model of a shipped scene (``"reach"``, ``"navigate"``, ``"push"``)."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def observations(self) -> list[str]: ...
+    @property
+    def actions(self) -> list[str]: ...
+    @property
+    def readouts(self) -> list[str]: ...
+    @property
+    def latent_dim(self) -> int: ...
+    @property
+    def dt(self) -> float: ...
+    @property
+    def action_lower(self) -> _F64: ...
+    @property
+    def action_upper(self) -> _F64: ...
+    def encode(self, obs: _ArrayLike) -> _F64:
+        """Observations (O,) or (B, O) → latents (D,) or (B, D)."""
+    def predict(self, z: _ArrayLike, u: _ArrayLike) -> _F64:
+        """Latents (D,)/(B, D) and actions (A,)/(B, A) → next latents."""
+    def readout(self, z: _ArrayLike) -> _F64:
+        """Latents (D,) or (B, D) → readouts (P,) or (B, P)."""
+    def rollout(self, obs: _ArrayLike, actions: _ArrayLike) -> _F64:
+        """Imagines actions (H, A) from observation (O,): readouts (H, P)."""
+
+@final
+class Plan:
+    """The outcome of one planning call."""
+
+    @property
+    def status(self) -> str:
+        """"iteration_limit", "converged", "out_of_time" or "no_feasible_plan"."""
+    @property
+    def feasible(self) -> bool: ...
+    @property
+    def action(self) -> _F64:
+        """The action to apply now (A,): the plan's first, or the safe fallback."""
+    @property
+    def actions(self) -> _F64:
+        """The best action sequence (H, A)."""
+    @property
+    def readouts(self) -> _F64:
+        """Predicted readouts after each action (H, P)."""
+    @property
+    def cost(self) -> float: ...
+    @property
+    def term_costs(self) -> _F64:
+        """Cost per term (T,), in ``Planner.term_names`` order."""
+    @property
+    def margins(self) -> _F64:
+        """Smallest buffered margin per guardrail (G,), ``Planner.guardrail_names`` order."""
+    @property
+    def violation(self) -> float: ...
+    @property
+    def feasible_samples(self) -> int: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent in the planning call inside Rust."""
+    @property
+    def rollouts(self) -> _F64:
+        """The best sampled rollouts (K, H, P) when ``keep_rollouts`` > 0."""
+    @property
+    def rollout_costs(self) -> _F64: ...
+    @property
+    def rollout_violations(self) -> _F64: ...
+
+@final
+class Planner:
+    """A planner over a world model, an objective (the ``[objective]`` schema
+    of scenario files) and a configuration (the ``[planner]`` schema)."""
+
+    def __new__(
+        cls, model: WorldModel, objective: dict[str, Any], config: Optional[dict[str, Any]] = None
+    ) -> Planner: ...
+    def plan(self, obs: _ArrayLike) -> Plan:
+        """Plans from observation (O,); releases the interpreter lock."""
+    def reset(self) -> None: ...
+    def reseed(self, seed: int) -> None: ...
+    def set_target(self, term: str, target: _ArrayLike) -> None: ...
+    def target(self, term: str) -> Optional[_F64]: ...
+    def set_goal_observation(self, term: str, obs: _ArrayLike) -> None: ...
+    @property
+    def term_names(self) -> list[str]: ...
+    @property
+    def guardrail_names(self) -> list[str]: ...
+    @property
+    def readout_names(self) -> list[str]: ...
+    @property
+    def action_names(self) -> list[str]: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+@final
+class Scene:
+    """A Telic scene (rapier3d), reset and stepped by the caller."""
+
+    def __new__(cls, scenario: str) -> Scene: ...
+    def reset(self, seed: int) -> _F64: ...
+    def step(self, action: _ArrayLike) -> tuple[_F64, float, bool, bool, bool, float]:
+        """``(obs, cost, success, truncated, violated, worst_margin)``."""
+    def planner(
+        self, model: Union[None, str, PathLike[str], WorldModel] = None, config: Optional[dict[str, Any]] = None
+    ) -> Planner: ...
+    def state(self) -> dict[str, Any]: ...
+    def objective(self) -> dict[str, Any]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def observations(self) -> list[str]: ...
+    @property
+    def actions(self) -> list[str]: ...
+    @property
+    def action_lower(self) -> _F64: ...
+    @property
+    def action_upper(self) -> _F64: ...
+    @property
+    def dt(self) -> float: ...
+    @property
+    def max_time(self) -> float: ...
+    @property
+    def time(self) -> float: ...
+
+@final
+class Controller:
+    """A planner re-planning continuously on a thread of its own from the
+    newest observation; ``observe`` and ``action`` never wait for it. The
+    controller takes the planner over: it refuses direct calls afterwards."""
+
+    def __new__(cls, planner: Planner, **config: Any) -> Controller:
+        """``config``: ``max_plan_age_ms`` (default 100), ``fallback`` (default:
+        the planner's, e.g. ``{"kind": "zero"}``)."""
+    def observe(self, obs: _ArrayLike) -> None:
+        """Hands the newest observation (O,) to the planner thread."""
+    def action(self) -> tuple[_F64, str]:
+        """The action to apply now (A,) and its source: ``"plan"`` or the
+        fallback's reason (``"no_plan_yet"``, ``"stale"``, ``"planner_failed"``,
+        ``"planner_dead"``, ``"no_feasible_plan"``, ``"shifted_past_horizon"``,
+        ``"guardrail_on_shifted_plan"``)."""
+    def restart(self, planner: Planner) -> None:
+        """Replaces the planner thread by one running ``planner``."""
+    def metrics(self) -> dict[str, Any]:
+        """Deadline and staleness figures since the controller started."""
+    def predicted_readouts(self) -> Optional[_F64]:
+        """The newest plan's predicted readouts (H, P)."""
+
+def run(
+    scenario: str,
+    episodes: int = 20,
+    seed: int = 1,
+    *,
+    model: Optional[str] = None,
+    planner: Optional[dict[str, Any]] = None,
+    max_time: Optional[float] = None,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Runs episodes headless; ``{"scenario", "model", "seed", "episodes", "summary"}``."""
+
+def collect(
+    scenario: str, out: Union[str, PathLike[str]], episodes: int = 100, seed: int = 1, **settings: Any
+) -> dict[str, Any]:
+    """Records exploration episodes into a training data set; returns its meta.json."""
+
+def scenario(name: str) -> dict[str, Any]: ...
+def scenes() -> list[str]: ...
+def episode_seed(seed: int, index: int) -> int: ...
