@@ -343,6 +343,7 @@ impl Controller {
         let (a, o) = (model.action_dim(), model.obs_dim());
         let (values, hold) = resolve_fallback(&fallback, model)?;
         let dims = Dims {
+            observations: o,
             actions: a,
             readouts: model.readout_dim(),
             horizon: planner.config().horizon,

@@ -21,10 +21,14 @@ use std::time::{Duration, Instant};
 /// Room in the return channels: more buffers than can ever be in flight
 /// (one in each forward channel, one held by each side, one spare).
 const RETURN_SLOTS: usize = 4;
+/// Buffers of each kind allocated when a planner thread starts.
+const PREALLOCATED: usize = 3;
 
 /// Sizes both sides agree on.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Dims {
+    /// Observations `O`.
+    pub observations: usize,
     /// Actions `A`.
     pub actions: usize,
     /// Readouts `P`.
@@ -190,6 +194,17 @@ impl Link {
         let (exit_tx, exit_rx) = bounded(1);
         let stop = Arc::new(AtomicBool::new(false));
         let margins = vec![0.0; planner.objective().num_guardrails()];
+        // Every buffer either side will ever hold, allocated now: at most one
+        // observation queued, one being planned and one being written; at
+        // most one snapshot read, one queued and one being filled.
+        let now = Instant::now();
+        for _ in 0..PREALLOCATED {
+            let _ = obs_free_tx.try_send(ObsMsg {
+                at: now,
+                values: Vec::with_capacity(dims.observations),
+            });
+            let _ = snap_free_tx.try_send(Box::new(Snapshot::new(&dims, now)));
+        }
         let worker = Worker {
             planner,
             dims,

@@ -1,0 +1,177 @@
+//! After warm-up, the hot paths do not touch the heap: a planning call of the
+//! sampling planners, and the controller's control side (`observe`, `action`) while its
+//! planner thread re-plans. Counted with a global allocator that counts every
+//! allocation of the process (all threads).
+
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use telic::controller::{ActionSource, Controller, ControllerConfig};
+use telic::model::{PointMass, WorldModel};
+use telic::objective::{ObjectiveSpec, Residual, TermSpec};
+use telic::{PlannerConfig, PlannerKind};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY-free wrapper: every call is forwarded to the system allocator.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs (by any thread).
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+fn objective() -> ObjectiveSpec {
+    ObjectiveSpec {
+        terms: vec![TermSpec {
+            name: "goal".into(),
+            residual: Residual::Readout {
+                readouts: vec!["pos.x".into(), "pos.y".into()],
+                target: vec![1.0, 0.0],
+            },
+            norm: Default::default(),
+            weight: 1.0,
+            phase: Default::default(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// The count is process-wide, and the test harness allocates whenever a
+/// test ends: the phases run in one test, one after another.
+#[test]
+fn hot_paths_do_not_allocate_after_warm_up() {
+    sampling_planners();
+    control_side();
+    learned_model();
+}
+
+/// MPPI over a learned bundle: what Rust allocates around the ONNX Runtime
+/// calls (the runtime's own arena is its business, not counted here).
+fn learned_model() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/reach");
+    let model = telic::model::OnnxModel::load(&dir).unwrap();
+    let spec = model.spec().clone();
+    let objective = ObjectiveSpec {
+        terms: vec![TermSpec {
+            name: "goal".into(),
+            residual: Residual::Readout {
+                readouts: vec!["tool.x".into(), "tool.y".into(), "tool.z".into()],
+                target: vec![0.3, 0.1, 0.3],
+            },
+            norm: Default::default(),
+            weight: 1.0,
+            phase: Default::default(),
+        }],
+        ..Default::default()
+    }
+    .compile(&spec)
+    .unwrap();
+    let config = PlannerConfig {
+        samples: 32,
+        horizon: 10,
+        ..Default::default()
+    };
+    let mut planner = telic::build(model, objective, config).unwrap();
+    let obs = vec![0.0; spec.obs_dim()];
+    for _ in 0..3 {
+        planner.plan(&obs).unwrap();
+    }
+    let n = allocations(|| {
+        for _ in 0..5 {
+            planner.plan(&obs).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "learned model: {n} allocations in 5 planning calls");
+}
+
+/// MPPI and iCEM. (The gradient planner refines with argmin's L-BFGS, whose
+/// solver state is built per call: it allocates, and is not for the hard
+/// real-time path.)
+fn sampling_planners() {
+    for kind in [PlannerKind::Mppi, PlannerKind::Cem] {
+        let model = PointMass::new(2, 0.1, 2.0).unwrap();
+        let objective = objective().compile(model.spec()).unwrap();
+        let config = PlannerConfig {
+            kind,
+            samples: 64,
+            horizon: 15,
+            ..Default::default()
+        };
+        let mut planner = telic::build(model, objective, config).unwrap();
+        let mut obs = [0.0, 0.0, 0.0, 0.0];
+        for _ in 0..3 {
+            planner.plan(&obs).unwrap();
+        }
+        let n = allocations(|| {
+            for i in 0..20 {
+                obs[0] = 0.01 * i as f64;
+                planner.plan(&obs).unwrap();
+            }
+        });
+        assert_eq!(n, 0, "{kind:?}: {n} allocations in 20 planning calls");
+    }
+}
+
+/// `observe` and `action` while the planner thread re-plans (its planning
+/// calls are counted too).
+fn control_side() {
+    let model = PointMass::new(2, 0.1, 2.0).unwrap();
+    let spec = model.spec().clone();
+    let objective = objective().compile(&spec).unwrap();
+    let config = PlannerConfig {
+        samples: 32,
+        ..Default::default()
+    };
+    let planner = telic::build(model, objective, config).unwrap();
+    let control = ControllerConfig {
+        max_plan_age_ms: 10_000.0,
+        ..Default::default()
+    };
+    let mut controller = Controller::spawn(planner, &spec, control).unwrap();
+    let obs = [0.0; 4];
+    // Warm-up: plans published and buffers returned both ways.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while controller.metrics().plans_published < 5 && Instant::now() < deadline {
+        controller.observe(&obs, Instant::now()).unwrap();
+        let _ = controller.action(Instant::now());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut from_plans = 0;
+    let n = allocations(|| {
+        for _ in 0..20_000 {
+            controller.observe(&obs, Instant::now()).unwrap();
+            if let ActionSource::Plan { .. } = controller.action(Instant::now()).source {
+                from_plans += 1;
+            }
+        }
+    });
+    assert!(from_plans > 0);
+    assert!(controller.metrics().plans_published >= 5);
+    assert_eq!(n, 0, "{n} allocations in 20,000 control reads");
+}
