@@ -13,6 +13,8 @@ the best plan that keeps every guardrail::
   the engine, numpy in and out, the interpreter lock released while planning.
 - :func:`make`: Telic scenes as gymnasium environments (``telic/Reach-v0``, …).
 - :func:`run`, :func:`collect`: headless episode batches and training data.
+- :mod:`telic.dataset`: record transitions of *any* environment (a gymnasium
+  one, a real robot) in the data-set format the trainer reads.
 - ``python -m telic.train``: the JEPA world-model trainer (needs the packages of
   ``bindings/requirements-train.txt``).
 - :mod:`telic.errors`: every error is a :class:`TelicError`.
