@@ -8,6 +8,7 @@
 //! for training learned world models.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod collect;
 pub mod env;
 pub mod episode;

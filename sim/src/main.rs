@@ -33,6 +33,46 @@ enum Command {
     /// Load a world-model bundle (every load-time check), summarise it, and
     /// check its graphs against the training framework's `reference.json`.
     Inspect(InspectArgs),
+    /// Measure planning speed on this machine: the f32 matrix-multiply rate
+    /// for the learned model's layer shapes and the model's FLOP rate inside
+    /// MPPI, plan latency against samples × horizon, and control-tick
+    /// latency while other processes load every core.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Scene whose objective and models are planned.
+    #[arg(default_value = "reach")]
+    scene: String,
+    /// Samples of the FLOP-rate measurement.
+    #[arg(long, default_value_t = 1024)]
+    samples: usize,
+    /// Horizon of the FLOP-rate measurement.
+    #[arg(long, default_value_t = 32)]
+    horizon: usize,
+    /// Planning calls timed per setting.
+    #[arg(long, default_value_t = 5)]
+    calls: usize,
+    /// Control ticks of the tick-latency measurement.
+    #[arg(long, default_value_t = 100_000)]
+    ticks: usize,
+    /// Control-tick rate (Hz).
+    #[arg(long, default_value_t = 1000.0)]
+    hz: f64,
+    /// Measure ticks without loading the cores.
+    #[arg(long)]
+    no_load: bool,
+    /// Run the control thread at normal priority (default: real-time
+    /// SCHED_FIFO priority, as robot control loops run, when allowed).
+    #[arg(long)]
+    no_realtime: bool,
+    /// Only the named parts: matmul, latency, ticks (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// (Internal) spin until killed: the load of the tick measurement.
+    #[arg(long, hide = true)]
+    burn: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -139,6 +179,7 @@ fn main() -> Result<()> {
         Command::Run(args) => run(args),
         Command::Collect(args) => collect(args),
         Command::Inspect(args) => inspect(&args),
+        Command::Bench(args) => bench(&args),
         Command::Scenes => {
             let dir = scenario_dir();
             let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -544,5 +585,141 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         "parity       ok (max {worst:.2e} <= {:.1e})",
         args.tolerance
     );
+    Ok(())
+}
+
+/// Loads every core with a spinning child process until dropped.
+struct Load(Vec<std::process::Child>);
+
+impl Load {
+    fn start() -> Result<Self> {
+        let exe = std::env::current_exe().context("finding the telic program")?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let children = (0..cores)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args(["bench", "--burn"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .context("starting a load process")
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self(children))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    use telic_sim::bench;
+    if args.burn {
+        let mut x = 0u64;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    let part = |name: &str| args.only.is_empty() || args.only.iter().any(|p| p == name);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("telic bench {} — {cores} cores", args.scene);
+    if part("matmul") {
+        let m = bench::matmul(&args.scene, args.samples, args.horizon, args.calls)?;
+        println!(
+            "\n(a) learned model inside MPPI, {} samples × {} steps, 1 iteration, 1 ONNX Runtime thread",
+            m.samples, m.horizon
+        );
+        println!("  each layer's matrix product alone (ONNX Runtime MatMul, f32, 1 thread):");
+        for (rows, k, n, g) in &m.layers {
+            println!("    [{rows:>5} × {k:>3}]·[{k:>3} × {n:>3}]  {g:6.1} GFLOP/s");
+        }
+        println!(
+            "  dense-layer work per plan {:.2} GFLOP; plan {:.1} ms, of which model calls {:.1} ms",
+            m.flops_per_plan * 1e-9,
+            m.plan_seconds * 1e3,
+            m.model_seconds * 1e3
+        );
+        println!(
+            "  machine rate on these shapes {:.1} GFLOP/s; model inside MPPI {:.1} GFLOP/s = {:.0}% of it",
+            m.machine_gflops(),
+            m.model_gflops(),
+            100.0 * m.efficiency()
+        );
+    }
+    if part("latency") {
+        let grid = [(256, 16), (256, 32), (1024, 16), (1024, 32)];
+        println!(
+            "\n(b) plan latency, MPPI 1 iteration, median of {} calls (ms)",
+            args.calls
+        );
+        println!(
+            "  {:>7} {:>7} {:>10} {:>10}",
+            "samples", "horizon", "analytic", "learned"
+        );
+        let analytic = bench::latency(&args.scene, ModelChoice::Analytic, &grid, args.calls)?;
+        let learned = bench::latency(&args.scene, ModelChoice::Default, &grid, args.calls)?;
+        for ((s, h, a), (_, _, l)) in analytic.iter().zip(&learned) {
+            println!("  {s:>7} {h:>7} {:>10.2} {:>10.2}", a * 1e3, l * 1e3);
+        }
+    }
+    if part("ticks") {
+        let load = if args.no_load {
+            None
+        } else {
+            Some(Load::start()?)
+        };
+        let t = bench::ticks(
+            &args.scene,
+            ModelChoice::Default,
+            args.ticks,
+            args.hz,
+            !args.no_realtime,
+        )?;
+        drop(load);
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "\n(c) control ticks: {} at {} Hz, learned-model planner re-planning, {}",
+            t.ticks,
+            args.hz,
+            if args.no_load {
+                "no load".to_string()
+            } else {
+                format!("{cores} spinning processes loading every core")
+            }
+        );
+        match &t.realtime {
+            Ok(()) => println!(
+                "  control thread at real-time priority (SCHED_FIFO 80), planner thread at normal priority"
+            ),
+            Err(why) => println!("  control thread at normal priority ({why})"),
+        }
+        println!(
+            "  observe+action latency p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            us(t.latency[0]),
+            us(t.latency[1]),
+            us(t.latency[2]),
+            us(t.latency[3])
+        );
+        println!(
+            "  wake-up lateness (OS) p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            us(t.wake[0]),
+            us(t.wake[1]),
+            us(t.wake[2]),
+            us(t.wake[3])
+        );
+        println!(
+            "  missed deadlines (action ready after its {:.0} µs period): {}; actions from plans {}, fallbacks {}; plans published {}",
+            us(t.period),
+            t.missed,
+            t.from_plan,
+            t.fallback,
+            t.plans
+        );
+    }
     Ok(())
 }

@@ -4,8 +4,10 @@
 //! at the boundary, into tensors that are kept and reused between calls.
 
 mod graph;
+mod matmul;
 mod runtime;
 
+pub use matmul::matmul_seconds;
 pub use runtime::{ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, find_onnx_runtime};
 
 use super::bundle::{ENCODE_FILE, Manifest, PREDICT_FILE, READOUT_FILE};

@@ -1,0 +1,108 @@
+//! The machine's f32 matrix-multiply rate as ONNX Runtime reaches it: a
+//! one-node `MatMul` graph, written in memory, run by the same runtime and
+//! settings (one intra-op thread) as a bundle's graphs. The reference a
+//! learned model's FLOP rate is measured against (`telic bench`).
+
+use super::runtime::environment;
+use crate::error::ModelError;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::Tensor;
+use std::time::Instant;
+
+/// Seconds ONNX Runtime takes for one `[rows × k]·[k × n]` f32 `MatMul`, on
+/// one thread (the best of three rounds of repetitions totalling at least
+/// ~0.2 GFLOP each).
+pub fn matmul_seconds(rows: usize, k: usize, n: usize) -> Result<f64, ModelError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        ModelError::Backend(format!("matmul reference: {what}: {e}"))
+    };
+    let model = matmul_model(rows, k, n);
+    let mut session = Session::builder(environment()?)
+        .map_err(|e| fail("session builder", &e))?
+        .with_intra_threads(1)
+        .map_err(|e| fail("threads", &e))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail("optimisation", &e))?
+        .commit_from_memory(&model)
+        .map_err(|e| fail("graph", &e))?;
+    let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.01).collect();
+    let a = Tensor::<f32>::from_array(([rows, k], a)).map_err(|e| fail("tensor", &e))?;
+    let b = Tensor::<f32>::from_array(([k, n], b)).map_err(|e| fail("tensor", &e))?;
+    let flops = 2.0 * (rows * k * n) as f64;
+    let reps = ((2e8 / flops).ceil() as usize).clamp(3, 20_000);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        for _ in 0..reps {
+            let out = session
+                .run(ort::inputs!["A" => &a, "B" => &b])
+                .map_err(|e| fail("run", &e))?;
+            std::hint::black_box(&out);
+        }
+        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    Ok(best)
+}
+
+/// An ONNX model (IR 8, opset 17) computing `C = A·B` for `A: [rows, k]`,
+/// `B: [k, n]`, both inputs, as protobuf bytes.
+fn matmul_model(rows: usize, k: usize, n: usize) -> Vec<u8> {
+    let tensor_type = |dims: &[usize]| {
+        let mut shape = Vec::new();
+        for d in dims {
+            shape.extend(field(1, &varint_field(1, *d as u64)));
+        }
+        let mut tensor = varint_field(1, 1); // elem_type FLOAT
+        tensor.extend(field(2, &shape));
+        field(1, &tensor) // TypeProto.tensor_type
+    };
+    let value_info = |name: &str, dims: &[usize]| {
+        let mut v = field(1, name.as_bytes());
+        v.extend(field(2, &tensor_type(dims)));
+        v
+    };
+    let mut node = field(1, b"A");
+    node.extend(field(1, b"B"));
+    node.extend(field(2, b"C"));
+    node.extend(field(4, b"MatMul"));
+    let mut graph = field(1, &node);
+    graph.extend(field(2, b"matmul"));
+    graph.extend(field(11, &value_info("A", &[rows, k])));
+    graph.extend(field(11, &value_info("B", &[k, n])));
+    graph.extend(field(12, &value_info("C", &[rows, n])));
+    let mut opset = field(1, b"");
+    opset.extend(varint_field(2, 17));
+    let mut model = varint_field(1, 8); // ir_version
+    model.extend(field(7, &graph));
+    model.extend(field(8, &opset));
+    model
+}
+
+fn varint(mut x: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (x & 0x7f) as u8;
+        x >>= 7;
+        if x == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn varint_field(number: u64, value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(number << 3, &mut out);
+    varint(value, &mut out);
+    out
+}
+
+fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint((number << 3) | 2, &mut out);
+    varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
