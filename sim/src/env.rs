@@ -14,6 +14,9 @@ use crate::scenario::Scenario;
 use crate::scene::{EpisodeSetup, Scene};
 use telic::{ModelSpec, ObjectiveSpec, PlanError, Planner, PlannerConfig, Real, WorldModel};
 
+/// A callback given the observation after each physics step ([`Env::step_observed`]).
+pub type Sensor<'a> = &'a mut dyn FnMut(&[Real]);
+
 /// What one [`Env::step`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepOutcome {
@@ -31,6 +34,10 @@ pub struct StepOutcome {
     /// The smallest true guardrail margin over this period's physics steps
     /// (`+∞` without guardrails).
     pub worst_margin: Real,
+    /// The guardrail it belongs to (an index into the validator's names).
+    pub worst_guardrail: Option<usize>,
+    /// Physics steps of this period at which some guardrail was violated.
+    pub violation_steps: usize,
 }
 
 /// A scenario's scene, stepped by the caller. Build with [`Env::new`], then
@@ -149,6 +156,18 @@ impl Env {
     /// changes nothing; so is stepping before [`Env::reset`] or after the
     /// episode ended.
     pub fn step(&mut self, action: &[Real], obs: &mut [Real]) -> Result<StepOutcome, SimError> {
+        self.step_observed(action, obs, None)
+    }
+
+    /// [`Env::step`], calling `each_physics_step` after every physics step
+    /// of the period with the observation of that moment (a sensor running
+    /// at the physics rate, e.g. to feed a controller in real time).
+    pub fn step_observed(
+        &mut self,
+        action: &[Real],
+        obs: &mut [Real],
+        mut each_physics_step: Option<Sensor<'_>>,
+    ) -> Result<StepOutcome, SimError> {
         self.check_obs_len(obs)?;
         let scene_err = |message: String| SimError::Scene {
             scene: self.scenario.scene_name().into(),
@@ -179,14 +198,24 @@ impl Env {
         let mut u = action.to_vec();
         self.spec.clamp_actions(&mut u);
         self.scene.apply(&u);
-        let mut violated = false;
+        let mut violation_steps = 0;
         let mut worst_margin = Real::INFINITY;
+        let mut worst_guardrail = None;
         for _ in 0..self.substeps {
             self.scene.step();
             ep.validator.check(self.scene.as_ref());
-            for m in ep.validator.margins() {
-                worst_margin = worst_margin.min(*m);
-                violated |= *m < 0.0;
+            let mut any = false;
+            for (i, m) in ep.validator.margins().iter().enumerate() {
+                if *m < worst_margin {
+                    worst_margin = *m;
+                    worst_guardrail = Some(i);
+                }
+                any |= *m < 0.0;
+            }
+            violation_steps += usize::from(any);
+            if let Some(f) = each_physics_step.as_mut() {
+                self.scene.observe(obs);
+                f(obs);
             }
         }
         let prev = ep.u_prev.as_deref().unwrap_or(&u);
@@ -201,8 +230,10 @@ impl Env {
             cost,
             success,
             truncated,
-            violated,
+            violated: violation_steps > 0,
             worst_margin,
+            worst_guardrail,
+            violation_steps,
         })
     }
 

@@ -171,6 +171,23 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Run in real time with the controller in the loop: the scene advances
+    /// one control period per period of wall-clock time and takes whatever
+    /// action the controller has ready while its planner thread re-plans
+    /// (episodes one after another).
+    #[arg(long)]
+    controller: bool,
+    /// ONNX Runtime threads per operator of a learned model (default: the
+    /// scenario's `model_threads`, 1; 0 = every core).
+    #[arg(long)]
+    model_threads: Option<usize>,
+    /// Override the planner's iterations per plan.
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// With --controller: the oldest plan acted on (ms since its
+    /// observation); older plans give the fallback.
+    #[arg(long, default_value_t = 100.0)]
+    max_plan_age_ms: f64,
 }
 
 fn main() -> Result<()> {
@@ -290,6 +307,12 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(h) = args.horizon {
         scenario.planner.horizon = h;
     }
+    if let Some(n) = args.iterations {
+        scenario.planner.iterations = n;
+    }
+    if let Some(t) = args.model_threads {
+        scenario.model_threads = t;
+    }
     scenario.validate(&args.scene)?;
     // Fail on an unwritable JSON path before spending minutes on episodes.
     if let Some(path) = &args.json {
@@ -309,6 +332,9 @@ fn run(args: RunArgs) -> Result<()> {
         bar.inc(1);
         bar.set_message(format!("success {s}, violations {v}"));
     };
+    if args.controller {
+        return run_with_controller(&args, &scenario, &bar);
+    }
     let results = match open_recorder(&args, &mut scenario) {
         Some(mut recorder) => {
             let results = run_observed(
@@ -720,6 +746,81 @@ fn bench(args: &BenchArgs) -> Result<()> {
             t.fallback,
             t.plans
         );
+    }
+    Ok(())
+}
+
+/// `telic run --controller`: real-time episodes with the controller in the loop.
+fn run_with_controller(args: &RunArgs, scenario: &Scenario, bar: &ProgressBar) -> Result<()> {
+    use telic::controller::ControllerConfig;
+    use telic_sim::realtime::{RealtimeStats, run_realtime};
+    let control = ControllerConfig {
+        max_plan_age_ms: args.max_plan_age_ms,
+        ..Default::default()
+    };
+    let progress = |r: &EpisodeResult, s: &RealtimeStats| {
+        bar.inc(1);
+        bar.set_message(format!("success {}, {:.0} plans/s", r.success, s.replan_hz));
+    };
+    let runs = run_realtime(scenario, args.episodes, args.seed, &control, &progress)?;
+    bar.finish_and_clear();
+    let results: Vec<EpisodeResult> = runs.iter().map(|(r, _)| r.clone()).collect();
+    let summary = Summary::of(&results);
+    print_summary(args, scenario, &summary);
+    let stats: Vec<&RealtimeStats> = runs.iter().map(|(_, s)| s).collect();
+    let wall: f64 = stats.iter().map(|s| s.wall_seconds).sum();
+    let plans: u64 = stats.iter().map(|s| s.plans).sum();
+    let steps: usize = results.iter().map(|r| r.control_steps).sum();
+    let plan_steps: usize = stats.iter().map(|s| s.plan_steps).sum();
+    let late: usize = stats.iter().map(|s| s.late_steps).sum();
+    let oldest = stats.iter().map(|s| s.max_plan_age_ms).fold(0.0, f64::max);
+    let mut reasons = telic::controller::FallbackCounts::default();
+    for s in &stats {
+        let f = &s.fallback_steps;
+        reasons.no_plan_yet += f.no_plan_yet;
+        reasons.stale += f.stale;
+        reasons.planner_failed += f.planner_failed;
+        reasons.planner_dead += f.planner_dead;
+        reasons.no_feasible_plan += f.no_feasible_plan;
+        reasons.shifted_past_horizon += f.shifted_past_horizon;
+        reasons.guardrail_on_shifted_plan += f.guardrail_on_shifted_plan;
+    }
+    println!("controller in the loop (real time, {wall:.1} s wall):");
+    println!(
+        "  re-planning rate        {:.1} plans/s ({plans} plans), control rate {:.1} Hz",
+        plans as f64 / wall.max(1e-9),
+        steps as f64 / wall.max(1e-9)
+    );
+    println!(
+        "  actions from plans      {plan_steps}/{steps} ({:.1}%), oldest plan acted on {oldest:.1} ms",
+        100.0 * plan_steps as f64 / steps.max(1) as f64
+    );
+    println!(
+        "  fallbacks               no plan yet {}, stale {}, infeasible {}, past horizon {}, guardrail on shifted plan {}, failed {}, dead {}",
+        reasons.no_plan_yet,
+        reasons.stale,
+        reasons.no_feasible_plan,
+        reasons.shifted_past_horizon,
+        reasons.guardrail_on_shifted_plan,
+        reasons.planner_failed,
+        reasons.planner_dead
+    );
+    println!("  late control steps      {late}");
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "scene": args.scene,
+            "seed": args.seed,
+            "mode": "controller",
+            "max_plan_age_ms": args.max_plan_age_ms,
+            "planner": scenario.planner,
+            "model": scenario.bundle_dir().map_or("analytic".into(), |d| d.display().to_string()),
+            "summary": summary,
+            "episodes": results,
+            "controller": stats,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("cannot write results to {}", path.display()))?;
+        println!("results written to {}", path.display());
     }
     Ok(())
 }

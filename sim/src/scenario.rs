@@ -150,9 +150,18 @@ pub struct Scenario {
     /// The world model that plans (default: the scene's shipped bundle, else analytic).
     #[serde(default)]
     pub model: ModelChoice,
+    /// Threads ONNX Runtime may use inside one operator of a learned model
+    /// (default 1: one core plans, the others simulate and control; 0: every
+    /// core).
+    #[serde(default = "one")]
+    pub model_threads: usize,
     /// Folder that relative paths in the scenario are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The folder holding the shipped scenario files.
@@ -242,7 +251,10 @@ impl Scenario {
         };
         #[cfg(feature = "onnx")]
         {
-            let bundle = telic::model::OnnxModel::load(&dir)?;
+            let options = telic::model::OnnxOptions {
+                intra_threads: self.model_threads,
+            };
+            let bundle = telic::model::OnnxModel::load_with(&dir, &options)?;
             let (a, b) = (analytic.spec(), bundle.spec());
             if a.observations != b.observations || a.actions != b.actions {
                 return Err(SimError::Scene {

@@ -1,0 +1,195 @@
+//! Episodes in real time with the controller in the loop: the scene advances
+//! one control period per period of wall-clock time, and each control step
+//! takes whatever action [`Controller::action`] has ready, while the planner
+//! thread re-plans from the newest observation as fast as it can.
+//!
+//! This is how Telic runs on a robot, and what `telic run --controller`
+//! measures: success and true guardrail violations *with* the planning
+//! latency the robot would see (a plan computed from an observation that is
+//! already old, the fallback when the newest plan is too old), and the
+//! re-planning rate reached.
+
+use crate::SimError;
+use crate::env::Env;
+use crate::episode::{EpisodeResult, episode_seed};
+use crate::scenario::Scenario;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use telic::Real;
+use telic::controller::{ActionSource, Controller, ControllerConfig, FallbackCounts};
+
+/// What the controller did in one real-time episode.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealtimeStats {
+    /// Wall-clock seconds the episode ran.
+    pub wall_seconds: Real,
+    /// Plans the planner thread published.
+    pub plans: u64,
+    /// Plans per wall-clock second: the re-planning rate.
+    pub replan_hz: Real,
+    /// Control steps that applied a step of a plan.
+    pub plan_steps: usize,
+    /// Control steps that applied the fallback, by reason.
+    pub fallback_steps: FallbackCounts,
+    /// Control steps that started more than one period late (the simulation
+    /// and control thread could not keep up).
+    pub late_steps: usize,
+    /// The oldest plan acted on, in milliseconds since its observation.
+    pub max_plan_age_ms: Real,
+}
+
+/// Runs `episodes` episodes of `scenario` one after another in real time,
+/// each with a fresh world model and a controller configured by `control`;
+/// episode `i` is seeded as [`run_batch`](crate::episode::run_batch) seeds
+/// it. `progress` is called after each episode.
+pub fn run_realtime(
+    scenario: &Scenario,
+    episodes: usize,
+    seed: u64,
+    control: &ControllerConfig,
+    progress: &dyn Fn(&EpisodeResult, &RealtimeStats),
+) -> Result<Vec<(EpisodeResult, RealtimeStats)>, SimError> {
+    control.validate().map_err(telic::PlanError::Config)?;
+    let mut env = Env::new(scenario.clone())?;
+    let mut out = Vec::with_capacity(episodes);
+    for i in 0..episodes {
+        let r = episode(&mut env, episode_seed(seed, i), control)?;
+        progress(&r.0, &r.1);
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn episode(
+    env: &mut Env,
+    seed: u64,
+    control: &ControllerConfig,
+) -> Result<(EpisodeResult, RealtimeStats), SimError> {
+    let mut obs = vec![0.0; env.spec().obs_dim()];
+    env.reset(seed, &mut obs)?;
+    let model = env.scenario().build_model(env.scene())?;
+    let spec = model.spec().clone();
+    let planner = env.planner(model, None)?;
+    let mut controller = Controller::spawn(planner, &spec, control.clone())?;
+    let dt = Duration::from_secs_f64(env.spec().dt);
+    let pdt = Duration::from_secs_f64(env.scene().physics_dt());
+    let mut result = EpisodeResult {
+        seed,
+        success: false,
+        time_to_goal: None,
+        duration: 0.0,
+        task_cost: 0.0,
+        violation_steps: 0,
+        violated: Vec::new(),
+        worst_margin: Real::INFINITY,
+        worst_guardrail: String::new(),
+        control_steps: 0,
+        fallback_steps: 0,
+        plan_latency_ms: Vec::new(),
+        final_error: Vec::new(),
+    };
+    let mut stats = RealtimeStats::default();
+    let mut violated = Vec::new();
+    if let Some(v) = env.validator() {
+        violated = vec![0usize; v.names().len()];
+        for (i, m) in v.margins().iter().enumerate() {
+            if *m < result.worst_margin {
+                result.worst_margin = *m;
+                result.worst_guardrail = v.names()[i].clone();
+            }
+        }
+    }
+    let mut action = vec![0.0; env.spec().action_dim()];
+    controller.observe(&obs, Instant::now())?;
+    // The robot holds still until its first plan (at most a few seconds).
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while controller.metrics().plans_published == 0 && Instant::now() < ready_by {
+        std::thread::sleep(Duration::from_millis(1));
+        controller.observe(&obs, Instant::now())?;
+    }
+    let start = Instant::now();
+    for k in 0.. {
+        let due = start + dt * k;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > dt {
+            stats.late_steps += 1;
+        }
+        let a = controller.action(Instant::now());
+        action.copy_from_slice(a.values);
+        match a.source {
+            ActionSource::Plan { age, .. } => {
+                stats.plan_steps += 1;
+                stats.max_plan_age_ms = stats.max_plan_age_ms.max(age.as_secs_f64() * 1e3);
+            }
+            ActionSource::Fallback(_) => result.fallback_steps += 1,
+        }
+        if let Some(l) = controller.metrics().last_plan_latency {
+            result.plan_latency_ms.push(l.as_secs_f64() * 1e3);
+        }
+        // Physics advances in real time, and the controller observes at
+        // the physics rate: its planner re-plans from the newest state.
+        let mut substep = 0u32;
+        let mut observe_err = None;
+        let mut sensor = |o: &[Real]| {
+            substep += 1;
+            let due = due + pdt * substep;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if let Err(e) = controller.observe(o, Instant::now()) {
+                observe_err.get_or_insert(e);
+            }
+        };
+        let out = env.step_observed(&action, &mut obs, Some(&mut sensor))?;
+        if let Some(e) = observe_err {
+            return Err(e.into());
+        }
+        result.control_steps += 1;
+        result.task_cost += out.cost;
+        result.violation_steps += out.violation_steps;
+        if out.worst_margin < result.worst_margin
+            && let (Some(i), Some(v)) = (out.worst_guardrail, env.validator())
+        {
+            result.worst_margin = out.worst_margin;
+            result.worst_guardrail = v.names()[i].clone();
+        }
+        // Attributed to the guardrail with the period's smallest margin.
+        if out.violation_steps > 0
+            && let Some(count) = out.worst_guardrail.and_then(|i| violated.get_mut(i))
+        {
+            *count += out.violation_steps;
+        }
+        if out.success {
+            result.success = true;
+            result.time_to_goal = Some(env.scene().time());
+        }
+        if out.success || out.truncated {
+            break;
+        }
+    }
+    let m = controller.metrics();
+    stats.wall_seconds = start.elapsed().as_secs_f64();
+    stats.plans = m.plans_published;
+    stats.replan_hz = m.plans_published as Real / stats.wall_seconds.max(1e-9);
+    stats.fallback_steps = m.fallback_reads;
+    result.duration = env.scene().time();
+    result.final_error = env
+        .scene()
+        .goal_error()
+        .into_iter()
+        .map(|(n, e)| (n.to_string(), e))
+        .collect();
+    if let Some(v) = env.validator() {
+        result.violated = v
+            .names()
+            .iter()
+            .zip(&violated)
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, n)| (name.clone(), *n))
+            .collect();
+    }
+    Ok((result, stats))
+}
