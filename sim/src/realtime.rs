@@ -193,3 +193,31 @@ fn episode(
     }
     Ok((result, stats))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ModelChoice;
+
+    #[test]
+    fn a_real_time_episode_acts_on_plans_made_meanwhile() {
+        let mut scenario = Scenario::load("navigate").unwrap();
+        scenario.model = ModelChoice::Analytic;
+        scenario.planner.samples = 64;
+        scenario.planner.iterations = 1;
+        scenario.episode.max_time = 1.0;
+        let runs = run_realtime(&scenario, 1, 3, &ControllerConfig::default(), &|_, _| {}).unwrap();
+        let (r, s) = &runs[0];
+        assert_eq!(r.control_steps, 10, "1 s of 0.1 s periods");
+        assert!(s.wall_seconds >= 0.99, "paced by the wall clock: {s:?}");
+        assert!(s.plans > r.control_steps as u64, "re-plans between control steps: {s:?}");
+        assert_eq!(s.plan_steps + r.fallback_steps, r.control_steps);
+        assert!(s.plan_steps >= 8, "{s:?}");
+        assert!(r.task_cost > 0.0 && r.worst_margin.is_finite());
+        let bad = ControllerConfig {
+            max_plan_age_ms: -1.0,
+            ..Default::default()
+        };
+        assert!(run_realtime(&scenario, 1, 3, &bad, &|_, _| {}).is_err());
+    }
+}
