@@ -210,7 +210,10 @@ mod tests {
         let (r, s) = &runs[0];
         assert_eq!(r.control_steps, 10, "1 s of 0.1 s periods");
         assert!(s.wall_seconds >= 0.99, "paced by the wall clock: {s:?}");
-        assert!(s.plans > r.control_steps as u64, "re-plans between control steps: {s:?}");
+        assert!(
+            s.plans > r.control_steps as u64,
+            "re-plans between control steps: {s:?}"
+        );
         assert_eq!(s.plan_steps + r.fallback_steps, r.control_steps);
         assert!(s.plan_steps >= 8, "{s:?}");
         assert!(r.task_cost > 0.0 && r.worst_margin.is_finite());

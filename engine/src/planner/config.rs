@@ -30,6 +30,31 @@ impl std::str::FromStr for PlannerKind {
     }
 }
 
+/// How the sampled perturbations are interpolated from the knots
+/// ([`PlannerConfig::knots`]) to the steps of the horizon.
+///
+/// Written in snake case in files (`zero`, `linear`, `cubic`); any other value
+/// is an error listing these three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    /// Zero-order hold (action blocking): the horizon is cut into `K`
+    /// consecutive blocks of `⌈H/K⌉` or `⌊H/K⌋` steps (longer blocks first,
+    /// so every knot is used) and each block holds its knot's value.
+    #[default]
+    Zero,
+    /// Piecewise linear between knots placed at steps
+    /// `s_j = round(j·(H−1)/(K−1))`, the first at step 0 and the last at step
+    /// `H−1` (one knot: constant).
+    Linear,
+    /// Cubic Hermite spline through the same knots as [`Interpolation::Linear`],
+    /// with finite-difference slopes (the average of the two adjacent secants,
+    /// one-sided at the ends), as MuJoCo MPC's cubic spline. It may overshoot
+    /// between knots; the sampled actions are clamped into their bounds after
+    /// interpolation.
+    Cubic,
+}
+
 /// The action returned when no feasible plan exists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(
@@ -95,9 +120,33 @@ pub struct PlannerConfig {
     /// Standard deviation of the sampling noise as a fraction of each action's
     /// half range (default 0.3).
     pub noise: Real,
-    /// Exponent β of the colored (1/f^β) sampling noise across time; 0 is white
-    /// (default 2.0).
+    /// Exponent β of the colored (1/f^β) sampling noise across time (across
+    /// the knots when [`knots`](Self::knots) is set); 0 is white (default 2.0).
     pub colored_noise_beta: Real,
+    /// Control points `K` of the sampled perturbations, `1 ≤ K ≤ H` (default:
+    /// none, one per step, which is `K = H`).
+    ///
+    /// Each sample draws its noise on `K` knots per action (colored across
+    /// the knots) and [`interpolation`](Self::interpolation) spreads it over
+    /// the `H` steps: `U = clamp(μ + σ ⊙ W·ε)` with `W` the `H×K`
+    /// interpolation matrix, computed once. The search dimension drops from
+    /// `H·A` to `K·A`. MPPI's weighted mean of such samples moves the mean
+    /// within the same family (before clamping), and iCEM's per-step mean and
+    /// deviation are estimated from them as before. The mean itself stays a
+    /// full `H×A` sequence: the warm start shifts it by one step, which moves
+    /// it off the knot grid, and only the perturbations around it are
+    /// restricted. The gradient planner's L-BFGS refinement still adjusts
+    /// every step.
+    ///
+    /// The interpolation already makes the perturbations smooth; consider
+    /// `colored_noise_beta = 0` with knots. Colored noise has zero mean and
+    /// unit deviation across the knots of each sample, which leaves few
+    /// degrees of freedom when there are few knots (with 1 or 2 it is white
+    /// anyway); the shipped `navigate` scenario uses 8 white knots.
+    pub knots: Option<usize>,
+    /// How the knots are interpolated to the steps (default `zero`, action
+    /// blocking); ignored without [`knots`](Self::knots).
+    pub interpolation: Interpolation,
     /// MPPI temperature λ relative to the spread of feasible costs (default 0.1).
     pub temperature: Real,
     /// CEM elite count (default 16).
@@ -142,6 +191,8 @@ impl Default for PlannerConfig {
             seed: 0,
             noise: 0.3,
             colored_noise_beta: 2.0,
+            knots: None,
+            interpolation: Interpolation::Zero,
             temperature: 0.1,
             elites: 16,
             elite_reuse: 0.3,
@@ -172,6 +223,14 @@ impl PlannerConfig {
             return Err(format!(
                 "planner.keep_rollouts must be at most samples ({}), got {}",
                 self.samples, self.keep_rollouts
+            ));
+        }
+        if let Some(k) = self.knots
+            && !(1..=self.horizon).contains(&k)
+        {
+            return Err(format!(
+                "planner.knots must be in 1..={} (horizon), got {k}",
+                self.horizon
             ));
         }
         if let Some(k) = self.model_error_steps {

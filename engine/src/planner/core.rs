@@ -1,12 +1,13 @@
 //! What every planner shares: the rollout workspace, sampling, feasible-first
 //! ranking, warm start, fallback and the final shielded plan.
 
+use super::knots::Knots;
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
 use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
-use crate::rng::{ColoredNoise, Rng};
+use crate::rng::Rng;
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
@@ -116,7 +117,8 @@ pub(crate) struct Core<M> {
     pub roll: Rollouts,
     scratch: ObjectiveScratch,
     noise_t: Vec<Real>,
-    colored: ColoredNoise,
+    /// Where the sampling noise is drawn and how it is spread over the steps.
+    knots: Knots,
     /// Best sequence seen in this call and its score.
     pub best: Vec<Real>,
     pub best_cost: Real,
@@ -220,7 +222,12 @@ impl<M: WorldModel> Core<M> {
             roll: Rollouts::new(n, d, a, p, g, h, config.keep_rollouts > 0),
             scratch,
             noise_t: vec![0.0; h],
-            colored: ColoredNoise::new(h, config.colored_noise_beta),
+            knots: Knots::new(
+                h,
+                config.knots.unwrap_or(h),
+                config.interpolation,
+                config.colored_noise_beta,
+            ),
             best: nominal,
             best_cost: Real::INFINITY,
             best_violation: Real::INFINITY,
@@ -353,15 +360,16 @@ impl<M: WorldModel> Core<M> {
         }
     }
 
-    /// Fills sequence `i` with `mean + std ⊙ ε` (colored noise across time),
-    /// clamped into the action bounds. `std` is per `(t, a)` when it has `H×A`
-    /// values and per action when it has `A`.
+    /// Fills sequence `i` with `mean + std ⊙ W·ε` (`ε` colored noise across
+    /// the knots, `W` their interpolation to the steps; `W = I` without
+    /// knots), clamped into the action bounds. `std` is per `(t, a)` when it
+    /// has `H×A` values and per action when it has `A`.
     pub fn sample_into(&mut self, i: usize, mean: &[Real], std: &[Real]) {
         let (h, a) = (self.h, self.a);
         let seq = &mut self.seqs[i * h * a..(i + 1) * h * a];
         seq.copy_from_slice(mean);
         for k in 0..a {
-            self.colored.sample(&mut self.rng, &mut self.noise_t);
+            self.knots.sample(&mut self.rng, &mut self.noise_t);
             for t in 0..h {
                 let s = if std.len() == a {
                     std[k]

@@ -20,10 +20,11 @@ mod cem;
 mod config;
 mod core;
 mod gradient;
+mod knots;
 mod mppi;
 
 pub use cem::Cem;
-pub use config::{Fallback, PlannerConfig, PlannerKind};
+pub use config::{Fallback, Interpolation, PlannerConfig, PlannerKind};
 pub use gradient::Gradient;
 pub use mppi::Mppi;
 
