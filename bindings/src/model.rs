@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use telic::model::{OnnxModel, PointMass, Unicycle};
+use telic::model::{OnnxModel, Pendulum, PendulumParams, PointMass, Unicycle};
 use telic::{ModelSpec, WorldModel};
 use telic_sim::scenario::Scenario;
 
@@ -18,6 +18,7 @@ pub(crate) enum Source {
     Bundle(PathBuf),
     PointMass(PointMassParams),
     Unicycle(UnicycleParams),
+    Pendulum(PyPendulumParams),
     /// The analytic model of a shipped scene (or scenario file).
     Scene(String),
 }
@@ -60,6 +61,45 @@ impl Default for UnicycleParams {
     }
 }
 
+/// gymnasium's `Pendulum-v1` by default (`telic::model::PendulumParams`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct PyPendulumParams {
+    dt: f64,
+    g: f64,
+    m: f64,
+    l: f64,
+    max_speed: f64,
+    max_torque: f64,
+}
+
+impl Default for PyPendulumParams {
+    fn default() -> Self {
+        let p = PendulumParams::default();
+        Self {
+            dt: p.dt,
+            g: p.g,
+            m: p.m,
+            l: p.l,
+            max_speed: p.max_speed,
+            max_torque: p.max_torque,
+        }
+    }
+}
+
+impl From<&PyPendulumParams> for PendulumParams {
+    fn from(p: &PyPendulumParams) -> Self {
+        Self {
+            dt: p.dt,
+            g: p.g,
+            m: p.m,
+            l: p.l,
+            max_speed: p.max_speed,
+            max_torque: p.max_torque,
+        }
+    }
+}
+
 impl Source {
     /// A fresh model. Runs without the interpreter lock.
     pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
@@ -71,6 +111,7 @@ impl Source {
             Source::Unicycle(p) => Box::new(
                 Unicycle::new(p.dt, p.max_speed, p.max_turn_rate, p.tau).map_err(model_error)?,
             ),
+            Source::Pendulum(p) => Box::new(Pendulum::new(&p.into()).map_err(model_error)?),
             Source::Scene(name) => {
                 let scenario = Scenario::load(name).map_err(sim_error)?;
                 let scene = scenario
@@ -140,6 +181,7 @@ impl PyWorldModel {
         let source = match name.as_str() {
             "point_mass" => Source::PointMass(from_plain(params.as_any(), &what)?),
             "unicycle" => Source::Unicycle(from_plain(params.as_any(), &what)?),
+            "pendulum" => Source::Pendulum(from_plain(params.as_any(), &what)?),
             scene => {
                 if !params.is_empty() {
                     return Err(error(
@@ -158,7 +200,7 @@ impl PyWorldModel {
                         Kind::Config,
                         format!(
                             "unknown analytic model '{scene}': expected point_mass, unicycle, \
-                             a shipped scene ({}) or a scenario .toml file",
+                             pendulum, a shipped scene ({}) or a scenario .toml file",
                             crate::run::scene_names().join(", ")
                         ),
                     ));

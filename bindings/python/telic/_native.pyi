@@ -36,8 +36,10 @@ class WorldModel:
     @staticmethod
     def analytic(name: str, **params: Any) -> WorldModel:
         """An analytic model: ``"point_mass"`` (dims, dt, max_accel),
-        ``"unicycle"`` (dt, max_speed, max_turn_rate, tau), or the hand-written
-        model of a shipped scene (``"reach"``, ``"navigate"``, ``"push"``)."""
+        ``"unicycle"`` (dt, max_speed, max_turn_rate, tau), ``"pendulum"``
+        (gymnasium's Pendulum-v1 by default: dt=0.05, g=10, m=1, l=1,
+        max_speed=8, max_torque=2), or the hand-written model of a shipped
+        scene (``"reach"``, ``"navigate"``, ``"push"``)."""
     @property
     def name(self) -> str: ...
     @property

@@ -9,6 +9,7 @@ mod arm;
 pub mod bundle;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+pub mod pendulum;
 mod point_mass;
 mod pusher;
 mod unicycle;
@@ -16,6 +17,7 @@ mod unicycle;
 pub use arm::{JointLimits, SerialArm};
 #[cfg(feature = "onnx")]
 pub use onnx::{OnnxModel, OnnxOptions};
+pub use pendulum::{Pendulum, PendulumParams};
 pub use point_mass::PointMass;
 pub use pusher::{Pusher, PusherParams};
 pub use unicycle::Unicycle;

@@ -1,0 +1,330 @@
+//! Gymnasium's `Pendulum-v1`: a torque-driven pendulum with semi-implicit
+//! Euler steps.
+
+use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
+use crate::Real;
+use crate::error::ModelError;
+use std::f64::consts::{PI, TAU};
+
+/// Settings of the [`Pendulum`] model. The defaults (shown in each doc) are
+/// gymnasium's `Pendulum-v1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendulumParams {
+    /// Time step of one `predict`, in seconds (default 0.05).
+    pub dt: Real,
+    /// Gravity in m/s² (default 10).
+    pub g: Real,
+    /// Mass in kg (default 1).
+    pub m: Real,
+    /// Length in metres (default 1).
+    pub l: Real,
+    /// Bound of the angular velocity, in rad/s (default 8).
+    pub max_speed: Real,
+    /// Bound of the torque, in N·m (default 2).
+    pub max_torque: Real,
+}
+
+impl Default for PendulumParams {
+    fn default() -> Self {
+        Self {
+            dt: 0.05,
+            g: 10.0,
+            m: 1.0,
+            l: 1.0,
+            max_speed: 8.0,
+            max_torque: 2.0,
+        }
+    }
+}
+
+/// The pendulum of gymnasium's `Pendulum-v1`, step for step.
+///
+/// Latent `[θ, θ̇]` (θ = 0 upright, not wrapped); action `[torque]`. One step:
+/// `u ← clip(u, ±max_torque)`,
+/// `θ̇' = clip(θ̇ + (3g/(2l)·sin θ + 3/(m l²)·u)·dt, ±max_speed)`,
+/// `θ' = θ + θ̇'·dt`.
+///
+/// Observation `[cos, sin, thetadot]` (gymnasium's), encoded as
+/// `θ = atan2(sin, cos)`. Readouts: `cos`, `sin`, `thetadot` and `angle` =
+/// |θ| wrapped into `[−π, π)`, so that `angle² + 0.1·thetadot² + 0.001·u²`
+/// is the environment's cost.
+#[derive(Clone, Debug)]
+pub struct Pendulum {
+    spec: ModelSpec,
+    /// Angular acceleration per unit of `sin θ`, `3g/(2l)`.
+    gravity: Real,
+    /// Angular acceleration per unit of torque, `3/(m l²)`.
+    gain: Real,
+    max_speed: Real,
+    max_torque: Real,
+}
+
+fn names(xs: &[&str]) -> Vec<String> {
+    xs.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// `θ` wrapped into `[−π, π]`, as gymnasium's `angle_normalize` (up to
+/// rounding): `floor` costs less than the `fmod` of `rem_euclid`.
+fn wrap(theta: Real) -> Real {
+    theta - TAU * ((theta + PI) / TAU).floor()
+}
+
+impl Pendulum {
+    /// A pendulum with the given settings.
+    ///
+    /// ```
+    /// use telic::model::{Pendulum, PendulumParams};
+    /// use telic::WorldModel;
+    ///
+    /// let mut m = Pendulum::new(&PendulumParams::default()).unwrap();
+    /// let mut z = [0.0; 2];
+    /// // Hanging at rest, full torque: θ̇' = 3·2·0.05 = 0.3 rad/s.
+    /// m.predict(&[std::f64::consts::PI, 0.0], &[2.0], &mut z).unwrap();
+    /// assert!((z[1] - 0.3).abs() < 1e-9);
+    /// ```
+    pub fn new(p: &PendulumParams) -> Result<Self, ModelError> {
+        let positive = [
+            ("g", p.g),
+            ("m", p.m),
+            ("l", p.l),
+            ("max_speed", p.max_speed),
+            ("max_torque", p.max_torque),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ModelError::Invalid(format!(
+                    "pendulum {name} must be positive, got {v}"
+                )));
+            }
+        }
+        let spec = ModelSpec {
+            name: "pendulum".into(),
+            observations: names(&["cos", "sin", "thetadot"]),
+            actions: names(&["torque"]),
+            latent_dim: 2,
+            readouts: names(&["cos", "sin", "thetadot", "angle"]),
+            action_lower: vec![-p.max_torque],
+            action_upper: vec![p.max_torque],
+            dt: p.dt,
+        };
+        spec.validate()?;
+        Ok(Self {
+            spec,
+            gravity: 3.0 * p.g / (2.0 * p.l),
+            gain: 3.0 / (p.m * p.l * p.l),
+            max_speed: p.max_speed,
+            max_torque: p.max_torque,
+        })
+    }
+
+    /// Unclipped `θ̇ + θ̈·dt` of one step.
+    fn raw_speed(&self, theta: Real, thetadot: Real, u: Real) -> Real {
+        let u = u.clamp(-self.max_torque, self.max_torque);
+        thetadot + (self.gravity * theta.sin() + self.gain * u) * self.spec.dt
+    }
+}
+
+impl WorldModel for Pendulum {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+        check_encode(&self.spec, obs, z)?;
+        for (o, s) in obs.chunks_exact(3).zip(z.chunks_exact_mut(2)) {
+            s[0] = o[1].atan2(o[0]);
+            s[1] = o[2];
+        }
+        Ok(())
+    }
+
+    fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
+        check_predict(&self.spec, z, u, z_next)?;
+        let dt = self.spec.dt;
+        for ((s, a), out) in z.chunks_exact(2).zip(u).zip(z_next.chunks_exact_mut(2)) {
+            let w = self
+                .raw_speed(s[0], s[1], *a)
+                .clamp(-self.max_speed, self.max_speed);
+            out[0] = s[0] + w * dt;
+            out[1] = w;
+        }
+        Ok(())
+    }
+
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+        check_readout(&self.spec, z, y)?;
+        for (s, out) in z.chunks_exact(2).zip(y.chunks_exact_mut(4)) {
+            let (sin, cos) = s[0].sin_cos();
+            out[0] = cos;
+            out[1] = sin;
+            out[2] = s[1];
+            out[3] = wrap(s[0]).abs();
+        }
+        Ok(())
+    }
+
+    fn predict_jacobians(
+        &mut self,
+        z: &[Real],
+        u: &[Real],
+        a: &mut [Real],
+        b: &mut [Real],
+    ) -> Result<(), ModelError> {
+        expect_len("z", z, 1, 2)?;
+        expect_len("u", u, 1, 1)?;
+        expect_len("a", a, 2, 2)?;
+        expect_len("b", b, 2, 1)?;
+        let dt = self.spec.dt;
+        // Where a clip is active its output does not move with its input.
+        let free = self.raw_speed(z[0], z[1], u[0]).abs() < self.max_speed;
+        let u_free = u[0].abs() < self.max_torque;
+        let (dw_dth, dw_dw, dw_du) = if free {
+            (
+                self.gravity * z[0].cos() * dt,
+                1.0,
+                if u_free { self.gain * dt } else { 0.0 },
+            )
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        a.copy_from_slice(&[1.0 + dw_dth * dt, dw_dw * dt, dw_dth, dw_dw]);
+        b.copy_from_slice(&[dw_du * dt, dw_du]);
+        Ok(())
+    }
+
+    fn readout_jacobian(&mut self, z: &[Real], c: &mut [Real]) -> Result<(), ModelError> {
+        expect_len("z", z, 1, 2)?;
+        expect_len("c", c, 4, 2)?;
+        let (sin, cos) = z[0].sin_cos();
+        let sign = if wrap(z[0]) >= 0.0 { 1.0 } else { -1.0 };
+        c.copy_from_slice(&[-sin, 0.0, cos, 0.0, 0.0, 1.0, sign, 0.0]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pendulum() -> Pendulum {
+        Pendulum::new(&PendulumParams::default()).unwrap()
+    }
+
+    /// gymnasium 1.4's `Pendulum-v1`: `env.unwrapped.state = [θ, θ̇]`, then
+    /// `env.step([u])` and the new `env.unwrapped.state`.
+    const GYMNASIUM_STEPS: [([Real; 3], [Real; 2]); 4] = [
+        ([1.0, 2.0, 1.5], [1.1428051619302961, 2.8561032386059226]),
+        // θ̇ clipped to the speed bound.
+        ([-3.0, 7.9, -2.0], [-2.625292000302245, 7.4941599939551]),
+        // u clipped to the torque bound.
+        ([0.3, -1.0, 5.0], [0.27608200774980024, -0.4783598450039953]),
+        // θ̇ = 7.9 + (15 sin 2 + 6)·0.05 = 8.88 → 8, θ' = 2 + 8·0.05.
+        ([2.0, 7.9, 2.0], [2.4, 8.0]),
+    ];
+
+    #[test]
+    fn steps_like_gymnasium() {
+        let mut m = pendulum();
+        for ([th, w, u], expected) in GYMNASIUM_STEPS {
+            let mut z = [0.0; 2];
+            m.predict(&[th, w], &[u], &mut z).unwrap();
+            for (got, want) in z.iter().zip(expected) {
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{got} vs {want} from {th}, {w}, {u}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batch_matches_single_rows() {
+        let mut m = pendulum();
+        let z: Vec<Real> = GYMNASIUM_STEPS
+            .iter()
+            .flat_map(|(s, _)| [s[0], s[1]])
+            .collect();
+        let u: Vec<Real> = GYMNASIUM_STEPS.iter().map(|(s, _)| s[2]).collect();
+        let mut next = vec![0.0; z.len()];
+        m.predict(&z, &u, &mut next).unwrap();
+        let mut y = vec![0.0; 4 * u.len()];
+        m.readout(&next, &mut y).unwrap();
+        for (i, (_, want)) in GYMNASIUM_STEPS.iter().enumerate() {
+            assert!((next[2 * i] - want[0]).abs() < 1e-12);
+            assert!((next[2 * i + 1] - want[1]).abs() < 1e-12);
+            let mut one = [0.0; 4];
+            m.readout(&next[2 * i..2 * i + 2], &mut one).unwrap();
+            assert_eq!(one, y[4 * i..4 * i + 4]);
+        }
+    }
+
+    #[test]
+    fn encodes_observations_and_reads_out_the_cost_terms() {
+        let mut m = pendulum();
+        let th: Real = -2.5;
+        let mut z = [0.0; 4];
+        m.encode(&[th.cos(), th.sin(), 1.5, 1.0, 0.0, -3.0], &mut z)
+            .unwrap();
+        assert!((z[0] - th).abs() < 1e-12 && z[1] == 1.5, "{z:?}");
+        assert!(z[2] == 0.0 && z[3] == -3.0, "{z:?}");
+        let mut y = [0.0; 8];
+        // 3π/2 + 0.1 wraps to −π/2 + 0.1.
+        m.readout(&[0.2, -1.0, 1.5 * PI + 0.1, 0.0], &mut y)
+            .unwrap();
+        assert!((y[0] - 0.2_f64.cos()).abs() < 1e-12 && (y[1] - 0.2_f64.sin()).abs() < 1e-12);
+        assert!(y[2] == -1.0 && (y[3] - 0.2).abs() < 1e-12, "{y:?}");
+        assert!((y[7] - (0.5 * PI - 0.1)).abs() < 1e-12, "{y:?}");
+        for th in [-13.0, -PI, 0.0, 3.0, PI, 40.0] {
+            let gymnasium = ((th + PI).rem_euclid(TAU) - PI).abs();
+            m.readout(&[th, 0.0], &mut y[..4]).unwrap();
+            assert!(
+                (y[3] - gymnasium).abs() < 1e-12,
+                "{th}: {} vs {gymnasium}",
+                y[3]
+            );
+        }
+    }
+
+    #[test]
+    fn jacobians_match_finite_differences() {
+        let mut m = pendulum();
+        for (z, u) in [
+            ([0.7, -1.2], 0.4),
+            ([-2.9, 3.0], -1.1),
+            ([2.0, 7.9], 1.0),
+            ([0.1, 0.0], 2.5),
+        ] {
+            super::super::tests::check_jacobians(&mut m, &z, &[u]);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let bad = PendulumParams {
+            l: 0.0,
+            ..PendulumParams::default()
+        };
+        assert!(matches!(Pendulum::new(&bad), Err(ModelError::Invalid(_))));
+        let bad_dt = PendulumParams {
+            dt: -0.05,
+            ..PendulumParams::default()
+        };
+        assert!(Pendulum::new(&bad_dt).is_err());
+        let mut m = pendulum();
+        let mut z = [0.0; 2];
+        let err = m.predict(&[0.0; 2], &[0.0; 2], &mut z).unwrap_err();
+        assert!(matches!(err, ModelError::Shape { what: "u", .. }), "{err}");
+        let err = m.encode(&[1.0, 0.0], &mut z).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Shape { what: "obs", .. }),
+            "{err}"
+        );
+        let err = m.encode(&[1.0, Real::NAN, 0.0], &mut z).unwrap_err();
+        assert!(
+            matches!(err, ModelError::NonFinite { index: 1, .. }),
+            "{err}"
+        );
+        let err = m.readout(&[0.0; 2], &mut [0.0; 3]).unwrap_err();
+        assert!(matches!(err, ModelError::Shape { what: "y", .. }), "{err}");
+    }
+}
