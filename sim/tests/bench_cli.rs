@@ -32,7 +32,7 @@ fn figure(text: &str, key: &str, suffix: &str) -> f64 {
 fn bench_prints_rates_latencies_and_ticks() {
     let out = bench(&[
         "--only",
-        "matmul,latency,ticks",
+        "matmul,latency,nav2,ticks",
         "--samples",
         "64",
         "--horizon",
@@ -59,4 +59,5 @@ fn bench_prints_rates_latencies_and_ticks() {
     );
     assert!(figure(&out, "observe+action latency", "µs, p99 ") >= 0.0);
     assert!(out.contains("missed deadlines"), "{out}");
+    assert!(figure(&out, "rollout-steps/s per core", "M rollout-steps/s") > 0.0);
 }

@@ -114,13 +114,25 @@ fn learned_model() {
 /// solver state is built per call: it allocates, and is not for the hard
 /// real-time path.)
 fn sampling_planners() {
-    for kind in [PlannerKind::Mppi, PlannerKind::Cem] {
+    use telic::planner::Interpolation;
+    let knots = [
+        (None, Interpolation::Zero),
+        (Some(4), Interpolation::Zero),
+        (Some(4), Interpolation::Linear),
+        (Some(4), Interpolation::Cubic),
+    ];
+    for (kind, (knots, interpolation)) in [PlannerKind::Mppi, PlannerKind::Cem]
+        .into_iter()
+        .flat_map(|k| knots.into_iter().map(move |x| (k, x)))
+    {
         let model = PointMass::new(2, 0.1, 2.0).unwrap();
         let objective = objective().compile(model.spec()).unwrap();
         let config = PlannerConfig {
             kind,
             samples: 64,
             horizon: 15,
+            knots,
+            interpolation,
             ..Default::default()
         };
         let mut planner = telic::build(model, objective, config).unwrap();
@@ -134,7 +146,10 @@ fn sampling_planners() {
                 planner.plan(&obs).unwrap();
             }
         });
-        assert_eq!(n, 0, "{kind:?}: {n} allocations in 20 planning calls");
+        assert_eq!(
+            n, 0,
+            "{kind:?} with knots {knots:?} {interpolation:?}: {n} allocations in 20 planning calls"
+        );
     }
 }
 

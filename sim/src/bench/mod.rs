@@ -308,6 +308,43 @@ pub fn latency(
     Ok(out)
 }
 
+/// The MPPI-Generic / Nav2 benchmark problem in the navigate scene: a
+/// differential-drive robot (the analytic unicycle), dt 0.02 s, MPPI with
+/// 1024 samples × 100 steps and one iteration, with the navigate scenario's
+/// objective (goal, effort and smoothness costs; clearance to the obstacles
+/// and speed as guardrails). Returns the median plan latency (seconds) of `calls`
+/// calls after two warm-up calls.
+pub fn nav2(calls: usize) -> Result<f64, SimError> {
+    let mut s = Scenario::load("navigate")?;
+    if let crate::scene::SceneConfig::Navigate(c) = &mut s.scene {
+        c.control_dt = 0.02;
+        c.physics_dt = 0.02;
+    }
+    s.model = ModelChoice::Analytic;
+    let mut env = Env::new(s)?;
+    let mut obs = vec![0.0; env.spec().obs_dim()];
+    env.reset(1, &mut obs)?;
+    let config = PlannerConfig {
+        kind: telic::PlannerKind::Mppi,
+        samples: 1024,
+        horizon: 100,
+        iterations: 1,
+        knots: None,
+        ..env.scenario().planner.clone()
+    };
+    let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
+    for _ in 0..2 {
+        planner.plan(&obs)?;
+    }
+    let mut s: Vec<f64> = (0..calls.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            planner.plan(&obs).map(|_| t.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(median(&mut s))
+}
+
 /// Raises the calling thread to real-time priority (`SCHED_FIFO`, priority
 /// `priority`), as robot control loops run; the error is the operating
 /// system's reason (e.g. missing `CAP_SYS_NICE`).
