@@ -154,6 +154,44 @@ pub struct EpisodeResult {
     pub final_error: Vec<(String, Real)>,
 }
 
+impl EpisodeResult {
+    /// An episode of `seed` before its first step.
+    pub(crate) fn start(seed: u64) -> Self {
+        Self {
+            seed,
+            success: false,
+            time_to_goal: None,
+            duration: 0.0,
+            task_cost: 0.0,
+            violation_steps: 0,
+            violated: Vec::new(),
+            worst_margin: Real::INFINITY,
+            worst_guardrail: String::new(),
+            control_steps: 0,
+            fallback_steps: 0,
+            plan_latency_ms: Vec::new(),
+            final_error: Vec::new(),
+        }
+    }
+
+    /// Records where the episode ended in `scene`: its duration, its goal
+    /// errors and the guardrails (named `names`) violated `violated` times.
+    pub(crate) fn finish(&mut self, scene: &dyn Scene, names: &[String], violated: &[usize]) {
+        self.duration = scene.time();
+        self.final_error = scene
+            .goal_error()
+            .into_iter()
+            .map(|(name, e)| (name.to_string(), e))
+            .collect();
+        self.violated = names
+            .iter()
+            .zip(violated)
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, n)| (name.clone(), *n))
+            .collect();
+    }
+}
+
 /// Per-step hook for telemetry and data collection. Every method has a no-op default.
 pub trait EpisodeObserver {
     /// Called once after reset with the episode's compiled objective.
@@ -226,21 +264,7 @@ pub fn run_episode(
     let mut obs = vec![0.0; model_spec.obs_dim()];
     let mut u_prev: Option<Vec<Real>> = None;
 
-    let mut result = EpisodeResult {
-        seed,
-        success: false,
-        time_to_goal: None,
-        duration: 0.0,
-        task_cost: 0.0,
-        violation_steps: 0,
-        violated: Vec::new(),
-        worst_margin: Real::INFINITY,
-        worst_guardrail: String::new(),
-        control_steps: 0,
-        fallback_steps: 0,
-        plan_latency_ms: Vec::new(),
-        final_error: Vec::new(),
-    };
+    let mut result = EpisodeResult::start(seed);
     let mut violated = vec![0usize; validator.names().len()];
     // The start state is checked too: a scene must not start in violation.
     validator.check(scene);
@@ -279,19 +303,7 @@ pub fn run_episode(
         }
     }
     result.control_steps = step;
-    result.duration = scene.time();
-    result.final_error = scene
-        .goal_error()
-        .into_iter()
-        .map(|(name, e)| (name.to_string(), e))
-        .collect();
-    result.violated = validator
-        .names()
-        .iter()
-        .zip(&violated)
-        .filter(|(_, n)| **n > 0)
-        .map(|(name, n)| (name.clone(), *n))
-        .collect();
+    result.finish(scene, validator.names(), &violated);
     observer.on_finish(scene, &result);
     Ok(result)
 }
@@ -333,7 +345,9 @@ pub fn set_goals(
     Ok(())
 }
 
-fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
+/// Adds the validator's last check to `result`: worst margin, and a
+/// violation of each guardrail below zero.
+pub(crate) fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
     let mut any = false;
     for (i, m) in v.margins().iter().enumerate() {
         if *m < result.worst_margin {

@@ -788,14 +788,7 @@ fn run_with_controller(args: &RunArgs, scenario: &Scenario, bar: &ProgressBar) -
     let oldest = stats.iter().map(|s| s.max_plan_age_ms).fold(0.0, f64::max);
     let mut reasons = telic::controller::FallbackCounts::default();
     for s in &stats {
-        let f = &s.fallback_steps;
-        reasons.no_plan_yet += f.no_plan_yet;
-        reasons.stale += f.stale;
-        reasons.planner_failed += f.planner_failed;
-        reasons.planner_dead += f.planner_dead;
-        reasons.no_feasible_plan += f.no_feasible_plan;
-        reasons.shifted_past_horizon += f.shifted_past_horizon;
-        reasons.guardrail_on_shifted_plan += f.guardrail_on_shifted_plan;
+        reasons += &s.fallback_steps;
     }
     println!("controller in the loop (real time, {wall:.1} s wall):");
     println!(

@@ -11,7 +11,7 @@
 
 use crate::SimError;
 use crate::env::Env;
-use crate::episode::{EpisodeResult, episode_seed};
+use crate::episode::{EpisodeResult, account, episode_seed};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -73,32 +73,18 @@ fn episode(
     let mut controller = Controller::spawn(planner, &spec, control.clone())?;
     let dt = Duration::from_secs_f64(env.spec().dt);
     let pdt = Duration::from_secs_f64(env.scene().physics_dt());
-    let mut result = EpisodeResult {
-        seed,
-        success: false,
-        time_to_goal: None,
-        duration: 0.0,
-        task_cost: 0.0,
-        violation_steps: 0,
-        violated: Vec::new(),
-        worst_margin: Real::INFINITY,
-        worst_guardrail: String::new(),
-        control_steps: 0,
-        fallback_steps: 0,
-        plan_latency_ms: Vec::new(),
-        final_error: Vec::new(),
-    };
+    let mut result = EpisodeResult::start(seed);
     let mut stats = RealtimeStats::default();
-    let mut violated = Vec::new();
-    if let Some(v) = env.validator() {
-        violated = vec![0usize; v.names().len()];
-        for (i, m) in v.margins().iter().enumerate() {
-            if *m < result.worst_margin {
-                result.worst_margin = *m;
-                result.worst_guardrail = v.names()[i].clone();
-            }
-        }
-    }
+    let Some(validator) = env.validator() else {
+        return Err(SimError::Scene {
+            scene: env.scene().name().into(),
+            message: "no episode after reset".into(),
+        });
+    };
+    let names = validator.names().to_vec();
+    let mut violated = vec![0usize; names.len()];
+    // The start state, as the batch runner checks it.
+    account(&mut result, &mut violated, validator);
     let mut action = vec![0.0; env.spec().action_dim()];
     controller.observe(&obs, Instant::now())?;
     // The robot holds still until its first plan (at most a few seconds).
@@ -151,10 +137,10 @@ fn episode(
         result.task_cost += out.cost;
         result.violation_steps += out.violation_steps;
         if out.worst_margin < result.worst_margin
-            && let (Some(i), Some(v)) = (out.worst_guardrail, env.validator())
+            && let Some(name) = out.worst_guardrail.and_then(|i| names.get(i))
         {
             result.worst_margin = out.worst_margin;
-            result.worst_guardrail = v.names()[i].clone();
+            result.worst_guardrail = name.clone();
         }
         // Attributed to the guardrail with the period's smallest margin.
         if out.violation_steps > 0
@@ -175,22 +161,7 @@ fn episode(
     stats.plans = m.plans_published;
     stats.replan_hz = m.plans_published as Real / stats.wall_seconds.max(1e-9);
     stats.fallback_steps = m.fallback_reads;
-    result.duration = env.scene().time();
-    result.final_error = env
-        .scene()
-        .goal_error()
-        .into_iter()
-        .map(|(n, e)| (n.to_string(), e))
-        .collect();
-    if let Some(v) = env.validator() {
-        result.violated = v
-            .names()
-            .iter()
-            .zip(&violated)
-            .filter(|(_, n)| **n > 0)
-            .map(|(name, n)| (name.clone(), *n))
-            .collect();
-    }
+    result.finish(env.scene(), &names, &violated);
     Ok((result, stats))
 }
 

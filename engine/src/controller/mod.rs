@@ -158,6 +158,19 @@ impl Action<'_> {
     }
 }
 
+impl std::ops::AddAssign<&FallbackCounts> for FallbackCounts {
+    /// Adds the counts of `other` (e.g. to total several episodes).
+    fn add_assign(&mut self, other: &FallbackCounts) {
+        self.no_plan_yet += other.no_plan_yet;
+        self.stale += other.stale;
+        self.planner_failed += other.planner_failed;
+        self.planner_dead += other.planner_dead;
+        self.no_feasible_plan += other.no_feasible_plan;
+        self.shifted_past_horizon += other.shifted_past_horizon;
+        self.guardrail_on_shifted_plan += other.guardrail_on_shifted_plan;
+    }
+}
+
 /// Control reads that returned the fallback, by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FallbackCounts {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use telic::controller::{ActionSource, Controller, ControllerConfig};
-use telic::{ModelError, ModelSpec, PlannerConfig, Real, WorldModel};
+use telic::{ModelError, ModelSpec, Planner, PlannerConfig, Real, WorldModel};
 
 /// Time spent inside a model's calls and the rows they processed.
 #[derive(Debug, Default)]
@@ -186,10 +186,34 @@ impl Matmul {
 fn episode(scenario: &str, model: ModelChoice) -> Result<(Env, Vec<Real>), SimError> {
     let mut s = Scenario::load(scenario)?;
     s.model = model;
+    episode_of(s)
+}
+
+/// An episode (seed 1) of the scenario `s` and its first observation.
+fn episode_of(s: Scenario) -> Result<(Env, Vec<Real>), SimError> {
     let mut env = Env::new(s)?;
     let mut obs = vec![0.0; env.spec().obs_dim()];
     env.reset(1, &mut obs)?;
     Ok((env, obs))
+}
+
+/// The median wall time (seconds) of `calls` planning calls from `obs`,
+/// after two warm-up calls.
+fn median_plan_seconds(
+    planner: &mut dyn Planner,
+    obs: &[Real],
+    calls: usize,
+) -> Result<f64, SimError> {
+    for _ in 0..2 {
+        planner.plan(obs)?;
+    }
+    let mut s: Vec<f64> = (0..calls.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            planner.plan(obs).map(|_| t.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(median(&mut s))
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -215,6 +239,7 @@ pub fn matmul(
     };
     let stats = Arc::new(CallStats::default());
     let model = env.scenario().build_model(env.scene())?;
+    let spec = model.spec().clone();
     let timed = Timed::new(model, Arc::clone(&stats));
     let config = PlannerConfig {
         kind: telic::PlannerKind::Mppi,
@@ -238,7 +263,6 @@ pub fn matmul(
         rows = [stats.rows(ENCODE), stats.rows(PREDICT), stats.rows(READOUT)];
     }
     let graphs = bundle_matrices(&dir)?;
-    let spec = env.scenario().build_model(env.scene())?.spec().clone();
     let widths = [
         spec.obs_dim(),
         spec.latent_dim + spec.action_dim(),
@@ -294,16 +318,8 @@ pub fn latency(
             ..env.scenario().planner.clone()
         };
         let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
-        for _ in 0..2 {
-            planner.plan(&obs)?;
-        }
-        let mut s: Vec<f64> = (0..calls.max(1))
-            .map(|_| {
-                let t = Instant::now();
-                planner.plan(&obs).map(|_| t.elapsed().as_secs_f64())
-            })
-            .collect::<Result<_, _>>()?;
-        out.push((samples, horizon, median(&mut s)));
+        let seconds = median_plan_seconds(planner.as_mut(), &obs, calls)?;
+        out.push((samples, horizon, seconds));
     }
     Ok(out)
 }
@@ -321,9 +337,7 @@ pub fn nav2(calls: usize) -> Result<f64, SimError> {
         c.physics_dt = 0.02;
     }
     s.model = ModelChoice::Analytic;
-    let mut env = Env::new(s)?;
-    let mut obs = vec![0.0; env.spec().obs_dim()];
-    env.reset(1, &mut obs)?;
+    let (env, obs) = episode_of(s)?;
     let config = PlannerConfig {
         kind: telic::PlannerKind::Mppi,
         samples: 1024,
@@ -333,16 +347,7 @@ pub fn nav2(calls: usize) -> Result<f64, SimError> {
         ..env.scenario().planner.clone()
     };
     let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
-    for _ in 0..2 {
-        planner.plan(&obs)?;
-    }
-    let mut s: Vec<f64> = (0..calls.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            planner.plan(&obs).map(|_| t.elapsed().as_secs_f64())
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(median(&mut s))
+    median_plan_seconds(planner.as_mut(), &obs, calls)
 }
 
 /// Raises the calling thread to real-time priority (`SCHED_FIFO`, priority
