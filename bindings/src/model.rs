@@ -8,14 +8,15 @@ use pyo3::types::PyDict;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use telic::model::{OnnxModel, Pendulum, PendulumParams, PointMass, Unicycle};
+use telic::model::{OnnxModel, OnnxOptions, Pendulum, PendulumParams, PointMass, Unicycle};
 use telic::{ModelSpec, WorldModel};
 use telic_sim::scenario::Scenario;
 
 /// Where a model comes from; planners build their own instance from it.
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
-    Bundle(PathBuf),
+    /// A bundle folder, and ONNX Runtime's intra-op threads.
+    Bundle(PathBuf, usize),
     PointMass(PointMassParams),
     Unicycle(UnicycleParams),
     Pendulum(PyPendulumParams),
@@ -104,7 +105,15 @@ impl Source {
     /// A fresh model. Runs without the interpreter lock.
     pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
         Ok(match self {
-            Source::Bundle(dir) => Box::new(OnnxModel::load(dir).map_err(model_error)?),
+            Source::Bundle(dir, threads) => Box::new(
+                OnnxModel::load_with(
+                    dir,
+                    &OnnxOptions {
+                        intra_threads: *threads,
+                    },
+                )
+                .map_err(model_error)?,
+            ),
             Source::PointMass(p) => {
                 Box::new(PointMass::new(p.dims, p.dt, p.max_accel).map_err(model_error)?)
             }
@@ -162,9 +171,12 @@ impl PyWorldModel {
 #[pymethods]
 impl PyWorldModel {
     /// Loads a world-model bundle folder (manifest.toml + ONNX graphs).
+    /// `threads`: ONNX Runtime's threads inside one operator (default 1; 0
+    /// lets it use every core).
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Self::from_source(py, Source::Bundle(path))
+    #[pyo3(signature = (path, threads = 1))]
+    fn load(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Self> {
+        Self::from_source(py, Source::Bundle(path, threads))
     }
 
     /// An analytic model by name, with its parameters as keywords.

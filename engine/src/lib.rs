@@ -27,6 +27,7 @@
 
 pub mod controller;
 pub mod error;
+pub mod math;
 pub mod model;
 pub mod objective;
 pub mod planner;

@@ -3,16 +3,18 @@
 //! Planners must be reproducible from a seed on every platform and across
 //! dependency upgrades, so Telic carries its own generator (xoshiro256++,
 //! seeded through SplitMix64) instead of relying on a crate whose stream may
-//! change between versions.
+//! change between versions. Normal deviates come from a 256-layer ziggurat
+//! (Marsaglia and Tsang, 2000, with Doornik's 2005 fix of the layer/value bit
+//! correlation): about 99% of draws cost one 64-bit word, a multiply and a
+//! compare, where Box–Muller costs a logarithm, a square root and a sine.
 
 use crate::Real;
+use std::sync::OnceLock;
 
 /// xoshiro256++ by Blackman and Vigna, seeded with SplitMix64.
 #[derive(Clone, Debug)]
 pub struct Rng {
     s: [u64; 4],
-    /// A second normal deviate left over from the last Box–Muller draw.
-    spare: Option<Real>,
 }
 
 impl Rng {
@@ -29,7 +31,6 @@ impl Rng {
         };
         Self {
             s: [next(), next(), next(), next()],
-            spare: None,
         }
     }
 
@@ -65,17 +66,44 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 
-    /// Standard normal deviate (Box–Muller, both outputs used).
+    /// Uniform in `(0, 1]`: never zero, so its logarithm is finite.
+    fn uniform_open0(&mut self) -> Real {
+        1.0 - self.uniform()
+    }
+
+    /// Standard normal deviate (ziggurat).
+    #[inline]
     pub fn normal(&mut self) -> Real {
-        if let Some(x) = self.spare.take() {
-            return x;
+        let zig = Ziggurat::get();
+        loop {
+            let bits = self.next_u64();
+            let i = (bits & 0xff) as usize;
+            // The top 53 bits as a uniform in (−1, 1): independent of `i`.
+            let u = 2.0 * ((bits >> 11) as Real * (1.0 / (1u64 << 53) as Real)) - 1.0;
+            let x = u * zig.x[i];
+            if x.abs() < zig.x[i + 1] {
+                return x;
+            }
+            if i == 0 {
+                return self.tail(u < 0.0);
+            }
+            let f = zig.f[i + 1] + (zig.f[i] - zig.f[i + 1]) * self.uniform();
+            if f < (-0.5 * x * x).exp() {
+                return x;
+            }
         }
-        let u1 = (1.0 - self.uniform()).max(Real::MIN_POSITIVE);
-        let u2 = self.uniform();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
-        self.spare = Some(r * s);
-        r * c
+    }
+
+    /// A draw from the normal's tail beyond `R` (Marsaglia, 1964).
+    #[cold]
+    fn tail(&mut self, negative: bool) -> Real {
+        loop {
+            let x = self.uniform_open0().ln() / ZIG_R;
+            let y = self.uniform_open0().ln();
+            if -2.0 * y >= x * x {
+                return if negative { x - ZIG_R } else { ZIG_R - x };
+            }
+        }
     }
 
     /// Fills `out` with standard normal deviates.
@@ -83,6 +111,41 @@ impl Rng {
         for x in out {
             *x = self.normal();
         }
+    }
+}
+
+/// Start of the ziggurat's tail (256 layers).
+#[allow(clippy::excessive_precision)]
+const ZIG_R: Real = 3.654_152_885_361_008_8;
+/// Area of each layer and of the base with its tail.
+#[allow(clippy::excessive_precision)]
+const ZIG_V: Real = 4.928_673_233_99e-3;
+
+/// The ziggurat's layer edges `x[i]` (decreasing, `x[0]` the base's
+/// equivalent width, `x[1] = R`, `x[256] = 0`) and `f[i] = exp(−x[i]²/2)`.
+struct Ziggurat {
+    x: [Real; 257],
+    f: [Real; 257],
+}
+
+impl Ziggurat {
+    fn get() -> &'static Ziggurat {
+        static TABLES: OnceLock<Ziggurat> = OnceLock::new();
+        TABLES.get_or_init(|| {
+            let pdf = |x: Real| (-0.5 * x * x).exp();
+            let mut x = [0.0; 257];
+            x[0] = ZIG_V / pdf(ZIG_R);
+            x[1] = ZIG_R;
+            for i in 1..255 {
+                x[i + 1] = (-2.0 * (ZIG_V / x[i] + pdf(x[i])).ln()).sqrt();
+            }
+            x[256] = 0.0;
+            let mut f = [0.0; 257];
+            for (f, x) in f.iter_mut().zip(&x) {
+                *f = pdf(*x);
+            }
+            Ziggurat { x, f }
+        })
     }
 }
 
@@ -212,6 +275,58 @@ mod tests {
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<Real>() / n as Real;
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var - 1.0).abs() < 0.02, "var {var}");
+    }
+
+    #[test]
+    fn ziggurat_tables_are_the_published_ones() {
+        // rand_distr's tables (Doornik's ZIGNOR constants).
+        let z = Ziggurat::get();
+        assert!((z.x[0] - 3.910_757_959_537_09).abs() < 1e-9, "{}", z.x[0]);
+        assert!((z.x[2] - 3.449_278_298_560_964).abs() < 1e-9, "{}", z.x[2]);
+        assert!(
+            (z.x[255] - 0.215_241_895_984_875).abs() < 1e-6,
+            "{}",
+            z.x[255]
+        );
+        assert!(z.x.windows(2).all(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn normal_matches_the_normal_distribution() {
+        // Fractions below a few points against Φ, the tails included.
+        let mut r = Rng::new(11);
+        let n = 2_000_000;
+        let points = [-4.0, -3.0, -2.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0];
+        let phi = [
+            3.167_124_183_311_998e-5,
+            1.349_898_031_630_095e-3,
+            2.275_013_194_817_921e-2,
+            0.158_655_253_931_457_05,
+            0.5,
+            0.691_462_461_274_013_1,
+            0.841_344_746_068_543,
+            0.977_249_868_051_820_8,
+            0.998_650_101_968_369_9,
+            0.999_968_328_758_166_9,
+        ];
+        let mut below = [0usize; 10];
+        let mut beyond_r = 0;
+        for _ in 0..n {
+            let x = r.normal();
+            assert!(x.is_finite());
+            for (b, p) in below.iter_mut().zip(points) {
+                *b += usize::from(x < p);
+            }
+            beyond_r += usize::from(x.abs() > ZIG_R);
+        }
+        for ((b, p), q) in below.iter().zip(points).zip(phi) {
+            let frac = *b as Real / n as Real;
+            // Five binomial standard deviations.
+            let tol = 5.0 * (q * (1.0 - q) / n as Real).sqrt();
+            assert!((frac - q).abs() < tol, "P(x < {p}) = {frac}, expected {q}");
+        }
+        // P(|x| > R) = 2.58e-4: the tail sampler runs and lands beyond R.
+        assert!((300..=740).contains(&beyond_r), "{beyond_r}");
     }
 
     #[test]

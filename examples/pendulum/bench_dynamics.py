@@ -2,9 +2,10 @@
 dynamics, on Pendulum-v1 with 1000 samples × 30 steps.
 
     python3 examples/pendulum/bench_dynamics.py
-    python3 examples/pendulum/bench_dynamics.py --calls 60 --torch-threads 2
+    python3 examples/pendulum/bench_dynamics.py --calls 60 --threads 2
 
-One run measures two pairs, each on the same observations (one Pendulum-v1
+One run measures two pairs, first with both planners on one thread, then on
+two (this machine's cores; ``--threads`` chooses), each on the same observations (one Pendulum-v1
 episode under random torques), one sampling iteration per plan (Telic
 ``iterations = 1``, pytorch_mppi's ``command``), warm-started from the
 previous plan, the Pendulum-v1 cost ``angle² + 0.1·thetadot² + 0.001·u²``
@@ -24,8 +25,10 @@ Each timed call includes turning the observation into the planner's state
 (Telic: ``encode``; pytorch_mppi: a tensor, and ``atan2`` in (b)). The two
 planners of a pair are called alternately on the same observation, so that a
 change of machine load hits both alike; warm-up calls come first, the first
-call is reported apart, medians are compared. ``torch.set_num_threads`` is 1
-by default, the same single core ONNX Runtime and the Rust code get.
+call is reported apart, medians are compared. Threads are given alike:
+with ``T`` threads, ``torch.set_num_threads(T)`` for pytorch_mppi, and for
+Telic ``T`` ONNX Runtime intra-op threads in (a) (``WorldModel.load(...,
+threads=T)``) and ``T`` rollout threads in (b) (the planner's ``threads``).
 
 Then, after the timed calls, where the time goes, each part measured in turn
 on the same observations: the network alone (ONNX Runtime on
@@ -70,10 +73,10 @@ def make_mppi(dynamics, cost, nx: int, dtype):
                 u_max=torch.tensor([2.0], dtype=dtype), **s)
 
 
-def telic_pair(model):
+def telic_pair(model, threads: int = 1):
     import telic
 
-    config = dict(swing_up.TELIC_CONFIG, samples=SAMPLES, horizon=HORIZON)
+    config = dict(swing_up.TELIC_CONFIG, samples=SAMPLES, horizon=HORIZON, threads=threads)
     planner = telic.Planner(model, common.OBJECTIVE, config)
 
     def plan(o):
@@ -122,15 +125,15 @@ def report(title: str, r: dict) -> float:
     return p / t
 
 
-def network_floor(bundle: str, dyn):
+def network_floor(bundle: str, dyn, threads: int = 1):
     """One plan's worth of network (30 × predict + readout on 1000 rows),
-    as two callables: ONNX Runtime (one thread) on the bundle's graphs from
-    Python, and the torch MLP + readout."""
+    as two callables: ONNX Runtime (``threads`` intra-op threads) on the
+    bundle's graphs from Python, and the torch MLP + readout."""
     import onnxruntime as ort
     import torch
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     sess = {f: ort.InferenceSession(os.path.join(bundle, f"{f}.onnx"), opts, providers=["CPUExecutionProvider"])
             for f in ("predict", "readout")}
@@ -211,7 +214,7 @@ def main() -> int:
     p.add_argument("--calls", type=int, default=40, help="timed calls per planner, MLP pair")
     p.add_argument("--analytic-calls", type=int, default=200, help="timed calls per planner, analytic pair")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--threads", default="1,2", help="thread counts to compare at, comma-separated")
     p.add_argument("--glibc-malloc-defaults", action="store_true",
                    help="do not tune glibc's malloc for PyTorch (see common.keep_freed_memory)")
     args = p.parse_args()
@@ -221,56 +224,67 @@ def main() -> int:
     import telic
     import torch
 
-    torch.set_num_threads(args.torch_threads)
+    thread_counts = [int(t) for t in args.threads.split(",")]
     obs = bench.observations(max(args.calls, args.analytic_calls))
     print(f"Pendulum-v1, {SAMPLES} samples x {HORIZON} steps, 1 iteration per plan, warm-started; "
           f"{args.warmup} warm-up calls, then planners called alternately on the same observations")
-    print(f"python {platform.python_version()}, torch {torch.__version__} "
-          f"(torch.set_num_threads({args.torch_threads})), pytorch_mppi "
-          f"{getattr(pytorch_mppi, '__version__', '0.9.1')}, telic {telic.__version__} (ONNX Runtime sessions: "
-          f"1 intra-op thread; planner single-threaded), {platform.processor() or platform.machine()}, "
+    print(f"python {platform.python_version()}, torch {torch.__version__}, pytorch_mppi "
+          f"{getattr(pytorch_mppi, '__version__', '0.9.1')}, telic {telic.__version__}, "
+          f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; glibc malloc " + ("keeps freed memory (common.keep_freed_memory applied)"
                                                       if tuned else "defaults"))
 
-    # (a) the same MLP
-    model = telic.WorldModel.load(args.bundle)
     dyn = mlp_dynamics.load_dynamics(args.bundle)
-    rng = np.random.default_rng(1)
-    z = obs[:64]
-    u = rng.uniform(-2, 2, (len(z), 1))
-    with torch.no_grad():
-        diff = float(np.abs(dyn(torch.from_numpy(z).float(), torch.from_numpy(u).float()).numpy()
-                            - model.predict(z, u)).max())
-    params = sum(x.numel() for x in dyn.parameters())
-    print(f"\n(a) the same MLP: {args.bundle} ({params} parameters), torch float32 vs Telic's ONNX Runtime: "
-          f"max |diff| of predict {diff:.1e}")
     mppi_a = make_mppi(dyn, mlp_cost, 3, torch.float32)
+    mppi_b = make_mppi(common.true_dynamics, common.true_running_cost, 2, torch.float64)
 
     def mlp_state(o):
         return torch.as_tensor(o, dtype=torch.float32)
-
-    ra = interleaved(telic_pair(model), torch_pair(mppi_a, mlp_state), obs[:args.calls], args.warmup)
-    ratio_a = report("MLP dynamics", ra)
-
-    # (b) the analytic pendulum
-    model_b = telic.WorldModel.analytic("pendulum")
-    mppi_b = make_mppi(common.true_dynamics, common.true_running_cost, 2, torch.float64)
 
     def true_state(o):
         o = torch.as_tensor(o, dtype=torch.float64)
         return torch.stack([torch.atan2(o[1], o[0]), o[2]])
 
-    print("\n(b) the analytic pendulum: Telic WorldModel.analytic('pendulum') (Rust, float64) vs pytorch_mppi "
-          "with its example's torch dynamics (float64)")
-    rb = interleaved(telic_pair(model_b), torch_pair(mppi_b, true_state), obs[:args.analytic_calls], args.warmup)
-    ratio_b = report("analytic dynamics", rb)
+    results = []
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        print(f"\n=== {threads} thread(s) each: torch.set_num_threads({threads}); Telic: {threads} ONNX Runtime "
+              f"intra-op thread(s) in (a), planner threads = {threads} in (b)")
+        # (a) the same MLP
+        model = telic.WorldModel.load(args.bundle, threads=threads)
+        rng = np.random.default_rng(1)
+        z = obs[:64]
+        u = rng.uniform(-2, 2, (len(z), 1))
+        with torch.no_grad():
+            diff = float(np.abs(dyn(torch.from_numpy(z).float(), torch.from_numpy(u).float()).numpy()
+                                - model.predict(z, u)).max())
+        params = sum(x.numel() for x in dyn.parameters())
+        print(f"(a) the same MLP: {args.bundle} ({params} parameters), torch float32 vs Telic's ONNX Runtime: "
+              f"max |diff| of predict {diff:.1e}")
+        mppi_a.reset()
+        ra = interleaved(telic_pair(model, 1), torch_pair(mppi_a, mlp_state), obs[:args.calls], args.warmup)
+        ratio_a = report("MLP dynamics", ra)
 
+        # (b) the analytic pendulum
+        model_b = telic.WorldModel.analytic("pendulum")
+        print("(b) the analytic pendulum: Telic WorldModel.analytic('pendulum') (Rust, float64) vs pytorch_mppi "
+              "with its example's torch dynamics (float64)")
+        mppi_b.reset()
+        rb = interleaved(telic_pair(model_b, threads), torch_pair(mppi_b, true_state),
+                         obs[:args.analytic_calls], args.warmup)
+        ratio_b = report("analytic dynamics", rb)
+        results.append((threads, ra, ratio_a, rb, ratio_b))
+
+    torch.set_num_threads(thread_counts[0])
+    model = telic.WorldModel.load(args.bundle, threads=thread_counts[0])
+    model_b = telic.WorldModel.analytic("pendulum")
     # Where the time goes: not part of the comparison above; each part is
     # measured call by call in turn, so that they share the machine's load.
     n_a = max(10, args.calls // 2)
-    print(f"\nwhere the time goes (medians over {n_a} (a) and {args.analytic_calls // 2} (b) rounds after the "
-          "comparison, the parts measured in turn; pytorch_mppi's dynamics and running_cost timed by wrappers):")
-    run_ort, run_torch = network_floor(args.bundle, dyn)
+    print(f"\nwhere the time goes, at {thread_counts[0]} thread(s) (medians over {n_a} (a) and "
+          f"{args.analytic_calls // 2} (b) rounds after the comparison, the parts measured in turn; "
+          "pytorch_mppi's dynamics and running_cost timed by wrappers):")
+    run_ort, run_torch = network_floor(args.bundle, dyn, thread_counts[0])
     _, telic_a = telic_pair(model)
     plan_a, ort_s, torch_s, (tot, d, c) = breakdown(
         [lambda o: telic_a(o)[1], timed(run_ort), timed(run_torch), Instrumented(mppi_a, mlp_state)],
@@ -281,7 +295,7 @@ def main() -> int:
           f"the rest (sampling, costs, float64<->float32) {(plan_a[0] - ort_s[0]) * 1e3:.1f} ms")
     print(f"      pytorch_mppi command {tot * 1e3:.1f} ms = dynamics {d * 1e3:.1f} + running_cost {c * 1e3:.1f} "
           f"+ the rest {(tot - d - c) * 1e3:.1f}")
-    _, telic_b = telic_pair(model_b)
+    _, telic_b = telic_pair(model_b, thread_counts[0])
     plan_b, (tot, d, c) = breakdown([lambda o: telic_b(o), Instrumented(mppi_b, true_state)],
                                     obs[:args.analytic_calls // 2], 5)
     print(f"  (b) telic plan {plan_b[0] * 1e3:.2f} ms, of which {plan_b[1] * 1e3:.2f} ms inside Rust")
@@ -289,10 +303,12 @@ def main() -> int:
           f"+ the rest {(tot - d - c) * 1e3:.2f}")
 
     print("\nsummary (medians, one run):")
-    print(f"  (a) same 3x256 tanh MLP:  telic {np.median(ra['telic']) * 1e3:7.2f} ms, pytorch_mppi "
-          f"{np.median(ra['torch']) * 1e3:7.2f} ms, ratio {ratio_a:5.2f}  (target >= 2)")
-    print(f"  (b) analytic pendulum:    telic {np.median(rb['telic']) * 1e3:7.2f} ms, pytorch_mppi "
-          f"{np.median(rb['torch']) * 1e3:7.2f} ms, ratio {ratio_b:5.2f}  (target >= 10)")
+    for threads, ra, ratio_a, rb, ratio_b in results:
+        print(f"  {threads} thread(s) each:")
+        print(f"    (a) same 3x256 tanh MLP:  telic {np.median(ra['telic']) * 1e3:7.2f} ms, pytorch_mppi "
+              f"{np.median(ra['torch']) * 1e3:7.2f} ms, ratio {ratio_a:5.2f}  (target >= 2)")
+        print(f"    (b) analytic pendulum:    telic {np.median(rb['telic']) * 1e3:7.2f} ms, pytorch_mppi "
+              f"{np.median(rb['torch']) * 1e3:7.2f} ms, ratio {ratio_b:5.2f}  (target >= 10)")
     return 0
 
 

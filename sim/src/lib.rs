@@ -13,6 +13,7 @@ pub mod collect;
 pub mod env;
 pub mod episode;
 pub mod error;
+pub mod pacing;
 pub mod realtime;
 #[cfg(feature = "rerun")]
 pub mod record;

@@ -67,6 +67,10 @@ struct BenchArgs {
     /// SCHED_FIFO priority, as robot control loops run, when allowed).
     #[arg(long)]
     no_realtime: bool,
+    /// The control thread sleeps until this many µs before each tick and
+    /// busy-waits from there (0: sleeps until the tick itself).
+    #[arg(long, default_value_t = 200)]
+    spin_us: u64,
     /// Only the named parts: matmul, latency, nav2, ticks (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -181,6 +185,10 @@ struct RunArgs {
     /// scenario's `model_threads`, 1; 0 = every core).
     #[arg(long)]
     model_threads: Option<usize>,
+    /// Rollout threads of the planner (`planner.threads`: analytic models
+    /// roll out on this many cores; the plans do not change).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Override the planner's iterations per plan.
     #[arg(long)]
     iterations: Option<usize>,
@@ -312,6 +320,9 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if let Some(t) = args.model_threads {
         scenario.model_threads = t;
+    }
+    if let Some(t) = args.threads {
+        scenario.planner.threads = t;
     }
     scenario.validate(&args.scene)?;
     // Fail on an unwritable JSON path before spending minutes on episodes.
@@ -694,7 +705,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         }
     }
     if part("nav2") {
-        let t = bench::nav2(args.calls)?;
+        let t = bench::nav2(args.calls, 1)?;
         let rate = 1024.0 * 100.0 / t;
         println!(
             "\n(d) the MPPI-Generic / Nav2 problem (navigate: unicycle, dt 0.02 s, 1024 samples × 100 steps, 1 iteration; its goal, effort and smoothness costs, clearance and speed guardrails)"
@@ -704,6 +715,15 @@ fn bench(args: &BenchArgs) -> Result<()> {
             t * 1e3,
             rate * 1e-6
         );
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        if cores > 1 {
+            let t = bench::nav2(args.calls, cores)?;
+            println!(
+                "  plan {:.2} ms with planner.threads = {cores} = {:.1} M rollout-steps/s on this machine",
+                t * 1e3,
+                1024.0 * 100.0 / t * 1e-6
+            );
+        }
     }
     if part("ticks") {
         let load = if args.no_load {
@@ -717,6 +737,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
             args.ticks,
             args.hz,
             !args.no_realtime,
+            std::time::Duration::from_micros(args.spin_us),
         )?;
         drop(load);
         let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
@@ -736,6 +757,14 @@ fn bench(args: &BenchArgs) -> Result<()> {
             ),
             Err(why) => println!("  control thread at normal priority ({why})"),
         }
+        if t.spin.is_zero() {
+            println!("  each tick: sleep until it (clock_nanosleep, absolute)");
+        } else {
+            println!(
+                "  each tick: sleep until {:.0} µs before it (clock_nanosleep, absolute), then busy-wait",
+                us(t.spin)
+            );
+        }
         println!(
             "  observe+action latency p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
             us(t.latency[0]),
@@ -744,19 +773,23 @@ fn bench(args: &BenchArgs) -> Result<()> {
             us(t.latency[3])
         );
         println!(
-            "  wake-up lateness (OS) p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            "  wake-up lateness (guest OS and host) p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
             us(t.wake[0]),
             us(t.wake[1]),
             us(t.wake[2]),
             us(t.wake[3])
         );
+        let steal = t.steal.map_or("unknown".into(), |d| {
+            format!("{:.0} ms", d.as_secs_f64() * 1e3)
+        });
         println!(
-            "  missed deadlines (action ready after its {:.0} µs period): {}; actions from plans {}, fallbacks {}; plans published {}",
+            "  missed deadlines (action ready after its {:.0} µs period): {}; host steal time meanwhile (all CPUs): {steal}",
             us(t.period),
             t.missed,
-            t.from_plan,
-            t.fallback,
-            t.plans
+        );
+        println!(
+            "  actions from plans {}, fallbacks {}; plans published {}",
+            t.from_plan, t.fallback, t.plans
         );
     }
     Ok(())

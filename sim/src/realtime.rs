@@ -12,6 +12,7 @@
 use crate::SimError;
 use crate::env::Env;
 use crate::episode::{EpisodeResult, account, episode_seed};
+use crate::pacing::Pacer;
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -93,15 +94,16 @@ fn episode(
         std::thread::sleep(Duration::from_millis(1));
         controller.observe(&obs, Instant::now())?;
     }
+    // Sleeps until each step's absolute time; no busy-wait (this thread is
+    // not real-time, and its deadline is a whole period).
+    let pacer = Pacer::new(Duration::ZERO);
     let start = Instant::now();
     for k in 0.. {
         let due = start + dt * k;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        } else if now - due > dt {
+        if Instant::now() > due + dt {
             stats.late_steps += 1;
         }
+        pacer.wait_until(due);
         let a = controller.action(Instant::now());
         action.copy_from_slice(a.values);
         match a.source {
@@ -120,11 +122,7 @@ fn episode(
         let mut observe_err = None;
         let mut sensor = |o: &[Real]| {
             substep += 1;
-            let due = due + pdt * substep;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
+            pacer.wait_until(due + pdt * substep);
             if let Err(e) = controller.observe(o, Instant::now()) {
                 observe_err.get_or_insert(e);
             }

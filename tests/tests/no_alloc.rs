@@ -110,29 +110,32 @@ fn learned_model() {
     assert_eq!(n, 0, "learned model: {n} allocations in 5 planning calls");
 }
 
-/// MPPI and iCEM. (The gradient planner refines with argmin's L-BFGS, whose
+/// MPPI and iCEM, on one thread and with rollout workers. (The gradient planner refines with argmin's L-BFGS, whose
 /// solver state is built per call: it allocates, and is not for the hard
 /// real-time path.)
 fn sampling_planners() {
     use telic::planner::Interpolation;
-    let knots = [
-        (None, Interpolation::Zero),
-        (Some(4), Interpolation::Zero),
-        (Some(4), Interpolation::Linear),
-        (Some(4), Interpolation::Cubic),
+    // Knots with every interpolation, and rollouts on 3 threads.
+    let variants = [
+        (None, Interpolation::Zero, 1),
+        (Some(4), Interpolation::Zero, 1),
+        (Some(4), Interpolation::Linear, 1),
+        (Some(4), Interpolation::Cubic, 1),
+        (None, Interpolation::Zero, 3),
     ];
-    for (kind, (knots, interpolation)) in [PlannerKind::Mppi, PlannerKind::Cem]
+    for (kind, (knots, interpolation, threads)) in [PlannerKind::Mppi, PlannerKind::Cem]
         .into_iter()
-        .flat_map(|k| knots.into_iter().map(move |x| (k, x)))
+        .flat_map(|k| variants.into_iter().map(move |x| (k, x)))
     {
         let model = PointMass::new(2, 0.1, 2.0).unwrap();
         let objective = objective().compile(model.spec()).unwrap();
         let config = PlannerConfig {
             kind,
-            samples: 64,
+            samples: 128,
             horizon: 15,
             knots,
             interpolation,
+            threads,
             ..Default::default()
         };
         let mut planner = telic::build(model, objective, config).unwrap();
@@ -148,7 +151,7 @@ fn sampling_planners() {
         });
         assert_eq!(
             n, 0,
-            "{kind:?} with knots {knots:?} {interpolation:?}: {n} allocations in 20 planning calls"
+            "{kind:?} with knots {knots:?} {interpolation:?} on {threads} threads: {n} allocations in 20 planning calls"
         );
     }
 }

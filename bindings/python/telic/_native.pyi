@@ -31,8 +31,10 @@ class WorldModel:
     one step ahead under actions, ``readout`` named quantities from latents."""
 
     @staticmethod
-    def load(path: Union[str, PathLike[str]]) -> WorldModel:
-        """Loads a world-model bundle folder (manifest.toml + ONNX graphs)."""
+    def load(path: Union[str, PathLike[str]], threads: int = 1) -> WorldModel:
+        """Loads a world-model bundle folder (manifest.toml + ONNX graphs).
+        ``threads``: ONNX Runtime's threads inside one operator (default 1;
+        0 lets it use every core)."""
     @staticmethod
     def analytic(name: str, **params: Any) -> WorldModel:
         """An analytic model: ``"point_mass"`` (dims, dt, max_accel),

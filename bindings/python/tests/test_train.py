@@ -98,7 +98,9 @@ def test_bundle_has_the_engine_schema(trained, data_dir):
     assert all(s > 0 for s in m["normalisation"]["std"])
     prov = m["provenance"]
     assert prov["scene"] == "reach" and prov["seed"] == 5
-    assert prov["samples"] + prov["training"]["validation_transitions"] == meta["transitions"]
+    # Transitions that broke a guardrail are left out of training (safe_only).
+    t = prov["training"]
+    assert prov["samples"] + t["validation_transitions"] + t["excluded_transitions"] == meta["transitions"]
     assert prov["episodes"] + prov["training"]["validation_episodes"] == 6
     assert prov["training"]["regulariser"] == "vicreg"
     diff = prov["validation"]["onnx_vs_torch_max_abs_diff"]

@@ -182,6 +182,17 @@ pub trait WorldModel: Send {
         None
     }
 
+    /// An independent copy of this model for another thread, when one is
+    /// cheap to make: planners with [`PlannerConfig::threads`] > 1 give one
+    /// to each rollout worker. The copy must compute exactly what `self`
+    /// computes. The default, `None`, keeps rollouts on the planner's thread
+    /// (learned models: their backend batches and threads a step itself).
+    ///
+    /// [`PlannerConfig::threads`]: crate::PlannerConfig::threads
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        None
+    }
+
     /// Jacobians of one step for one sample: `a = ∂z'/∂z` (`D×D`) and
     /// `b = ∂z'/∂u` (`D×A`), row-major. The default uses central finite
     /// differences, batched into one `predict` call; analytic models override it.
@@ -277,6 +288,9 @@ impl<M: WorldModel + ?Sized> WorldModel for Box<M> {
     }
     fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
         (**self).readout_errors()
+    }
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        (**self).fork()
     }
     fn predict_jacobians(
         &mut self,

@@ -4,6 +4,7 @@
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
+use crate::math;
 use std::f64::consts::{PI, TAU};
 
 /// Settings of the [`Pendulum`] model. The defaults (shown in each doc) are
@@ -66,7 +67,7 @@ fn names(xs: &[&str]) -> Vec<String> {
 /// `θ` wrapped into `[−π, π]`, as gymnasium's `angle_normalize` (up to
 /// rounding): `floor` costs less than the `fmod` of `rem_euclid`.
 fn wrap(theta: Real) -> Real {
-    theta - TAU * ((theta + PI) / TAU).floor()
+    theta - TAU * math::floor((theta + PI) / TAU)
 }
 
 impl Pendulum {
@@ -120,13 +121,16 @@ impl Pendulum {
     /// Unclipped `θ̇ + θ̈·dt` of one step.
     fn raw_speed(&self, theta: Real, thetadot: Real, u: Real) -> Real {
         let u = u.clamp(-self.max_torque, self.max_torque);
-        thetadot + (self.gravity * theta.sin() + self.gain * u) * self.spec.dt
+        thetadot + (self.gravity * math::sin(theta) + self.gain * u) * self.spec.dt
     }
 }
 
 impl WorldModel for Pendulum {
     fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        Some(Box::new(self.clone()))
     }
 
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
@@ -154,7 +158,7 @@ impl WorldModel for Pendulum {
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         check_readout(&self.spec, z, y)?;
         for (s, out) in z.chunks_exact(2).zip(y.chunks_exact_mut(4)) {
-            let (sin, cos) = s[0].sin_cos();
+            let (sin, cos) = math::sin_cos(s[0]);
             out[0] = cos;
             out[1] = sin;
             out[2] = s[1];

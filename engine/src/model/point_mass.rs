@@ -64,6 +64,9 @@ impl WorldModel for PointMass {
     fn spec(&self) -> &ModelSpec {
         &self.spec
     }
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        Some(Box::new(self.clone()))
+    }
 
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         check_encode(&self.spec, obs, z)?;

@@ -3,6 +3,7 @@
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout};
 use crate::Real;
 use crate::error::ModelError;
+use crate::math;
 
 /// Differential drive with state `[x, y, θ, v, ω]` and action `[v_cmd, ω_cmd]`.
 ///
@@ -65,6 +66,9 @@ impl WorldModel for Unicycle {
     fn spec(&self) -> &ModelSpec {
         &self.spec
     }
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        Some(Box::new(self.clone()))
+    }
 
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         check_encode(&self.spec, obs, z)?;
@@ -83,8 +87,9 @@ impl WorldModel for Unicycle {
             let v = s[3] + al * (a[0] - s[3]);
             let w = s[4] + al * (a[1] - s[4]);
             let mid = s[2] + 0.5 * w * dt;
-            o[0] = s[0] + v * mid.cos() * dt;
-            o[1] = s[1] + v * mid.sin() * dt;
+            let (sin, cos) = math::sin_cos(mid);
+            o[0] = s[0] + v * cos * dt;
+            o[1] = s[1] + v * sin * dt;
             o[2] = s[2] + w * dt;
             o[3] = v;
             o[4] = w;

@@ -659,6 +659,72 @@ impl Objective {
         }
     }
 
+    /// [`Self::stage_cost`] of a batch of `out.len()` samples, term by term:
+    /// `y`, `z`, `u` and `u_prev` hold one row per sample, `out` receives
+    /// each sample's cost, equal to the bit to what [`Self::stage_cost`]
+    /// returns for it. The planners' rollouts call this once per step;
+    /// evaluating one term over every sample keeps its loop free of
+    /// dispatch, and quadratic readout and action terms, the common ones,
+    /// run as plain loops the compiler vectorises.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_costs(
+        &self,
+        y: &[Real],
+        z: &[Real],
+        u: &[Real],
+        u_prev: &[Real],
+        terminal: bool,
+        scratch: &mut ObjectiveScratch,
+        out: &mut [Real],
+    ) {
+        let n = out.len();
+        let (p, d, a) = (self.readout_dim, self.latent_dim, self.action_dim);
+        debug_assert!(y.len() == n * p && z.len() == n * d && u.len() == n * a);
+        out.fill(0.0);
+        for t in &self.terms {
+            let times =
+                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            if times == 0.0 {
+                continue;
+            }
+            let w = times * t.weight;
+            match (&t.res, t.norm) {
+                (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
+                    let (j, g) = (idx[0], t.target[0]);
+                    for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
+                        let r = y[j] - g;
+                        *o += w * (r * r);
+                    }
+                }
+                (Res::Action, Norm::Quadratic) if a == 1 => {
+                    let g = t.target[0];
+                    for (o, u) in out.iter_mut().zip(u) {
+                        let r = u - g;
+                        *o += w * (r * r);
+                    }
+                }
+                _ => {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        let k = self.residual(
+                            t,
+                            &y[i * p..(i + 1) * p],
+                            &z[i * d..(i + 1) * d],
+                            &u[i * a..(i + 1) * a],
+                            &u_prev[i * a..(i + 1) * a],
+                            &mut scratch.r,
+                        );
+                        *o += w * t.norm.eval(&scratch.r[..k]);
+                    }
+                }
+            }
+        }
+        for o in out.iter_mut() {
+            if !o.is_finite() {
+                *o = Real::INFINITY;
+            }
+        }
+    }
+
     /// Gradient of [`Self::stage_cost`] with respect to `y`, `z`, `u` and `u_prev`,
     /// *added* to the given buffers.
     #[allow(clippy::too_many_arguments)]

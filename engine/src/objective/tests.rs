@@ -868,3 +868,82 @@ fn specs_round_trip_through_toml() {
     assert_eq!(t.terms[0].weight, 1.0);
     assert_eq!(t.terms[0].phase, Phase::Running);
 }
+
+#[test]
+fn batched_stage_costs_equal_stage_cost_bit_for_bit() {
+    use crate::model::{Pendulum, PendulumParams};
+    let mut spec = five_terms();
+    spec.terms.push(term(
+        "x",
+        readout(&["pos.x"], &[0.25]),
+        Norm::Quadratic,
+        0.7,
+        Phase::Both,
+    ));
+    let pendulum = Pendulum::new(&PendulumParams::default()).unwrap();
+    let swing = ObjectiveSpec {
+        terms: vec![
+            term(
+                "angle",
+                readout(&["angle"], &[0.0]),
+                Norm::Quadratic,
+                1.0,
+                Phase::Running,
+            ),
+            term(
+                "spin",
+                readout(&["thetadot"], &[0.0]),
+                Norm::Quadratic,
+                0.1,
+                Phase::Both,
+            ),
+            term(
+                "effort",
+                Residual::Action { target: vec![0.5] },
+                Norm::Quadratic,
+                0.001,
+                Phase::Running,
+            ),
+        ],
+        ..Default::default()
+    };
+    let cases = [
+        (spec.compile(&pm(2)).unwrap(), pm(2)),
+        (
+            swing.compile(pendulum.spec()).unwrap(),
+            pendulum.spec().clone(),
+        ),
+    ];
+    let mut rng = crate::rng::Rng::new(9);
+    for (obj, model) in cases {
+        let (p, d, a) = (model.readout_dim(), model.latent_dim, model.action_dim());
+        let n = 37;
+        let mut draw = |len: usize| (0..len).map(|_| rng.range(-3.0, 3.0)).collect::<Vec<_>>();
+        let (mut y, z, u, up) = (draw(n * p), draw(n * d), draw(n * a), draw(n * a));
+        // Non-finite values in a readout every step's cost reads.
+        let j = ["pos.x", "angle"]
+            .iter()
+            .find_map(|r| model.readout_index(r))
+            .unwrap();
+        y[5 * p + j] = Real::NAN;
+        y[9 * p + j] = Real::INFINITY;
+        let mut scratch = obj.scratch();
+        let mut out = vec![0.0; n];
+        for terminal in [false, true] {
+            obj.stage_costs(&y, &z, &u, &up, terminal, &mut scratch, &mut out);
+            for i in 0..n {
+                let one = obj.stage_cost(
+                    &y[i * p..(i + 1) * p],
+                    &z[i * d..(i + 1) * d],
+                    &u[i * a..(i + 1) * a],
+                    &up[i * a..(i + 1) * a],
+                    terminal,
+                    &mut scratch,
+                    None,
+                );
+                assert_eq!(out[i].to_bits(), one.to_bits(), "{} sample {i}", model.name);
+            }
+            assert_eq!((out[5], out[9]), (Real::INFINITY, Real::INFINITY));
+        }
+    }
+}

@@ -138,7 +138,7 @@ impl<M: WorldModel> Planner for Cem<M> {
         self.kept = 0;
     }
     fn objective_mut(&mut self) -> &mut Objective {
-        &mut self.core.objective
+        std::sync::Arc::make_mut(&mut self.core.objective)
     }
     fn objective(&self) -> &Objective {
         &self.core.objective

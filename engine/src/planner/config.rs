@@ -100,6 +100,9 @@ impl From<FallbackData> for Fallback {
     }
 }
 
+/// Most rollout threads a planner may ask for.
+pub const MAX_THREADS: usize = 64;
+
 /// Settings shared by all planners. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -178,6 +181,20 @@ pub struct PlannerConfig {
     /// last sampling iteration, [`Plan::rollouts`](crate::Plan::rollouts));
     /// default 0. Buffers are allocated once, at construction.
     pub keep_rollouts: usize,
+    /// Threads that roll out samples (default 1: the planner's own thread).
+    ///
+    /// With more, the planner starts `threads − 1` workers once, each with
+    /// its own copy of the world model ([`WorldModel::fork`]), and every
+    /// sampling iteration splits its samples between them and the planner's
+    /// thread. Sampling stays on the planner's thread, so plans are the same
+    /// whatever the number of threads. Models that cannot fork (learned
+    /// bundles: one ONNX call already evaluates a whole planning step; give
+    /// them intra-op threads instead) roll out on the planner's thread.
+    /// Workers run at normal priority and sleep between iterations, so a
+    /// control thread at real-time priority is not disturbed.
+    ///
+    /// [`WorldModel::fork`]: crate::WorldModel::fork
+    pub threads: usize,
 }
 
 impl Default for PlannerConfig {
@@ -202,6 +219,7 @@ impl Default for PlannerConfig {
             fallback: Fallback::Zero,
             model_error_steps: None,
             keep_rollouts: 0,
+            threads: 1,
         }
     }
 }
@@ -219,6 +237,12 @@ impl PlannerConfig {
         positive("horizon", self.horizon)?;
         positive("samples", self.samples)?;
         positive("iterations", self.iterations)?;
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return Err(format!(
+                "planner.threads must be in 1..={MAX_THREADS}, got {}",
+                self.threads
+            ));
+        }
         if self.keep_rollouts > self.samples {
             return Err(format!(
                 "planner.keep_rollouts must be at most samples ({}), got {}",

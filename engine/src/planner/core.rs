@@ -2,6 +2,7 @@
 //! ranking, warm start, fallback and the final shielded plan.
 
 use super::knots::Knots;
+use super::pool::{MIN_PARALLEL, Pool};
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
@@ -9,7 +10,17 @@ use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
 use crate::rng::Rng;
 use std::cmp::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Horizon `H`, action, latent and readout sizes of a rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub h: usize,
+    pub a: usize,
+    pub d: usize,
+    pub p: usize,
+}
 
 /// Rollout buffers for `N` sequences, allocated once.
 #[derive(Debug)]
@@ -20,19 +31,21 @@ pub(crate) struct Rollouts {
     u_t: Vec<Real>,
     u_prev_t: Vec<Real>,
     margins: Vec<Real>,
+    /// One step's task cost per sequence.
+    step: Vec<Real>,
     /// Task cost per sequence.
     pub cost: Vec<Real>,
     /// Summed guardrail violation per sequence (0 when feasible).
     pub violation: Vec<Real>,
     /// Predicted readouts of every sequence (`N×H×P`), kept only when the
     /// planner keeps rollouts for inspection (empty otherwise).
-    ys: Vec<Real>,
+    pub ys: Vec<Real>,
     /// Sequence indices, for ranking the kept rollouts without allocating.
     order: Vec<usize>,
 }
 
 impl Rollouts {
-    fn new(n: usize, d: usize, a: usize, p: usize, g: usize, h: usize, keep: bool) -> Self {
+    pub fn new(n: usize, d: usize, a: usize, p: usize, g: usize, h: usize, keep: bool) -> Self {
         Self {
             z: vec![0.0; n * d],
             z_next: vec![0.0; n * d],
@@ -40,6 +53,7 @@ impl Rollouts {
             u_t: vec![0.0; n * a],
             u_prev_t: vec![0.0; n * a],
             margins: vec![0.0; g],
+            step: vec![0.0; n],
             cost: vec![0.0; n],
             violation: vec![0.0; n],
             ys: if keep {
@@ -85,11 +99,80 @@ pub(crate) fn check_observation(model: &ModelSpec, obs: &[Real]) -> Result<(), P
     Ok(())
 }
 
+/// Rolls out the sequences `seqs` (`n×H×A`) from latent `z0`, the action
+/// `u_last` applied before them: the task cost and summed guardrail
+/// violation of each go to `roll.cost[..n]` and `roll.violation[..n]`, its
+/// readouts to `roll.ys` when rollouts are kept. One batched `predict` and
+/// `readout` per step, the objective term by term over the batch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn roll_out<M: WorldModel + ?Sized>(
+    model: &mut M,
+    objective: &Objective,
+    seqs: &[Real],
+    z0: &[Real],
+    u_last: &[Real],
+    shape: Shape,
+    r: &mut Rollouts,
+    scratch: &mut ObjectiveScratch,
+) -> Result<(), ModelError> {
+    let Shape { h, a, d, p } = shape;
+    let n = seqs.len() / (h * a).max(1);
+    for i in 0..n {
+        r.z[i * d..(i + 1) * d].copy_from_slice(z0);
+        r.u_prev_t[i * a..(i + 1) * a].copy_from_slice(u_last);
+    }
+    r.cost[..n].fill(0.0);
+    r.violation[..n].fill(0.0);
+    let guarded = !r.margins.is_empty();
+    for t in 0..h {
+        for i in 0..n {
+            let src = (i * h + t) * a;
+            r.u_t[i * a..(i + 1) * a].copy_from_slice(&seqs[src..src + a]);
+        }
+        model.predict(&r.z[..n * d], &r.u_t[..n * a], &mut r.z_next[..n * d])?;
+        model.readout(&r.z_next[..n * d], &mut r.y[..n * p])?;
+        objective.stage_costs(
+            &r.y[..n * p],
+            &r.z_next[..n * d],
+            &r.u_t[..n * a],
+            &r.u_prev_t[..n * a],
+            t + 1 == h,
+            scratch,
+            &mut r.step[..n],
+        );
+        for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
+            *c += s;
+        }
+        for (i, y) in r.y[..n * p].chunks_exact(p).enumerate() {
+            let mut v: Real = 0.0;
+            if guarded {
+                objective.margins_at_step(y, t, &mut r.margins);
+                v = r.margins.iter().map(|m| (-m).max(0.0)).sum();
+            }
+            if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
+                v = Real::INFINITY;
+            }
+            r.violation[i] += v;
+        }
+        if !r.ys.is_empty() {
+            for i in 0..n {
+                let at = (i * h + t) * p;
+                r.ys[at..at + p].copy_from_slice(&r.y[i * p..(i + 1) * p]);
+            }
+        }
+        std::mem::swap(&mut r.z, &mut r.z_next);
+        r.u_prev_t[..n * a].copy_from_slice(&r.u_t[..n * a]);
+    }
+    Ok(())
+}
+
 /// State and workspace shared by the planners.
 #[derive(Debug)]
 pub(crate) struct Core<M> {
     pub model: M,
-    pub objective: Objective,
+    /// Shared with the rollout workers during an iteration; mutate it
+    /// through [`Arc::make_mut`], which does not copy once they are done.
+    pub objective: Arc<Objective>,
     pub config: PlannerConfig,
     pub rng: Rng,
     pub h: usize,
@@ -112,9 +195,12 @@ pub(crate) struct Core<M> {
     /// Fallback action for the current observation.
     pub fallback: Vec<Real>,
     fallback_idx: Vec<usize>,
-    /// Candidate sequences (`N×H×A`).
-    pub seqs: Vec<Real>,
+    /// Candidate sequences (`N×H×A`), shared with the rollout workers like
+    /// [`Core::objective`].
+    pub seqs: Arc<Vec<Real>>,
     pub roll: Rollouts,
+    /// Rollout workers (`config.threads > 1` and a model that forks).
+    pool: Option<Pool>,
     scratch: ObjectiveScratch,
     noise_t: Vec<Real>,
     /// Where the sampling noise is drawn and how it is spread over the steps.
@@ -201,7 +287,17 @@ impl<M: WorldModel> Core<M> {
             objective.set_readout_errors(&errors)?;
         }
         let scratch = objective.scratch();
+        let pool = Pool::start(
+            &model,
+            &objective,
+            config.threads,
+            n,
+            Shape { h, a, d, p },
+            config.keep_rollouts > 0,
+        )
+        .map_err(PlanError::Config)?;
         Ok(Self {
+            pool,
             rng: Rng::new(config.seed),
             h,
             a,
@@ -218,7 +314,7 @@ impl<M: WorldModel> Core<M> {
             y0: vec![0.0; p],
             fallback: mid,
             fallback_idx,
-            seqs: vec![0.0; n * h * a],
+            seqs: Arc::new(vec![0.0; n * h * a]),
             roll: Rollouts::new(n, d, a, p, g, h, config.keep_rollouts > 0),
             scratch,
             noise_t: vec![0.0; h],
@@ -248,7 +344,7 @@ impl<M: WorldModel> Core<M> {
                 rollout_violations: Vec::with_capacity(config.keep_rollouts),
             },
             model,
-            objective,
+            objective: Arc::new(objective),
             config,
             started: None,
             chosen: vec![0.0; h * a],
@@ -286,7 +382,7 @@ impl<M: WorldModel> Core<M> {
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.model.encode(obs, &mut self.z0)?;
         self.model.readout(&self.z0, &mut self.y0)?;
-        self.objective.relax_buffers(&self.y0);
+        Arc::make_mut(&mut self.objective).relax_buffers(&self.y0);
         if let Some(i) = self.z0.iter().chain(&self.y0).position(|x| !x.is_finite()) {
             return Err(PlanError::Model(ModelError::NonFinite {
                 what: "encoded latent or readout",
@@ -349,7 +445,7 @@ impl<M: WorldModel> Core<M> {
                 index,
             })));
         }
-        self.objective.set_target(term, &goal)
+        Arc::make_mut(&mut self.objective).set_target(term, &goal)
     }
 
     /// True when the time budget is spent.
@@ -366,7 +462,7 @@ impl<M: WorldModel> Core<M> {
     /// has `H×A` values and per action when it has `A`.
     pub fn sample_into(&mut self, i: usize, mean: &[Real], std: &[Real]) {
         let (h, a) = (self.h, self.a);
-        let seq = &mut self.seqs[i * h * a..(i + 1) * h * a];
+        let seq = &mut Arc::make_mut(&mut self.seqs)[i * h * a..(i + 1) * h * a];
         seq.copy_from_slice(mean);
         for k in 0..a {
             self.knots.sample(&mut self.rng, &mut self.noise_t);
@@ -385,62 +481,55 @@ impl<M: WorldModel> Core<M> {
     /// Copies `src` (`H×A`) into sequence slot `i`.
     pub fn set_seq(&mut self, i: usize, src: &[Real]) {
         let len = self.h * self.a;
-        self.seqs[i * len..(i + 1) * len].copy_from_slice(src);
+        Arc::make_mut(&mut self.seqs)[i * len..(i + 1) * len].copy_from_slice(src);
     }
 
     /// Fills slot `i` with the fallback held for the whole horizon.
     pub fn set_fallback_seq(&mut self, i: usize) {
         let (h, a) = (self.h, self.a);
+        let seqs = Arc::make_mut(&mut self.seqs);
         for t in 0..h {
             let at = (i * h + t) * a;
-            self.seqs[at..at + a].copy_from_slice(&self.fallback);
+            seqs[at..at + a].copy_from_slice(&self.fallback);
         }
     }
 
     /// Evaluates the first `n` sequences: task cost and guardrail violation.
-    /// Also remembers the best of them (feasible first).
+    /// Also remembers the best of them (feasible first). With rollout
+    /// workers, the samples are shared between them and this thread.
     pub fn evaluate(&mut self, n: usize) -> Result<(), PlanError> {
         let (h, a, d, p) = (self.h, self.a, self.d, self.p);
-        let r = &mut self.roll;
-        for i in 0..n {
-            r.z[i * d..(i + 1) * d].copy_from_slice(&self.z0);
-            r.u_prev_t[i * a..(i + 1) * a].copy_from_slice(&self.u_last);
-        }
-        r.cost[..n].fill(0.0);
-        r.violation[..n].fill(0.0);
-        for t in 0..h {
-            for i in 0..n {
-                let src = (i * h + t) * a;
-                r.u_t[i * a..(i + 1) * a].copy_from_slice(&self.seqs[src..src + a]);
-            }
-            self.model
-                .predict(&r.z[..n * d], &r.u_t[..n * a], &mut r.z_next[..n * d])?;
-            self.model.readout(&r.z_next[..n * d], &mut r.y[..n * p])?;
-            let terminal = t + 1 == h;
-            for i in 0..n {
-                let y = &r.y[i * p..(i + 1) * p];
-                let z = &r.z_next[i * d..(i + 1) * d];
-                let u = &r.u_t[i * a..(i + 1) * a];
-                let up = &r.u_prev_t[i * a..(i + 1) * a];
-                r.cost[i] +=
-                    self.objective
-                        .stage_cost(y, z, u, up, terminal, &mut self.scratch, None);
-                self.objective.margins_at_step(y, t, &mut r.margins);
-                let mut v: Real = r.margins.iter().map(|m| (-m).max(0.0)).sum();
-                if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
-                    v = Real::INFINITY;
+        let shape = Shape { h, a, d, p };
+        match &mut self.pool {
+            Some(pool) if n >= MIN_PARALLEL => {
+                let rolled = pool.roll_out(
+                    &mut self.model,
+                    &self.objective,
+                    &self.seqs,
+                    n,
+                    &self.z0,
+                    &self.u_last,
+                    &mut self.roll,
+                    &mut self.scratch,
+                );
+                if pool.broken() {
+                    // A worker stopped: later calls roll out on this thread.
+                    self.pool = None;
                 }
-                r.violation[i] += v;
+                rolled?;
             }
-            if !r.ys.is_empty() {
-                for i in 0..n {
-                    let at = (i * h + t) * p;
-                    r.ys[at..at + p].copy_from_slice(&r.y[i * p..(i + 1) * p]);
-                }
-            }
-            std::mem::swap(&mut r.z, &mut r.z_next);
-            r.u_prev_t[..n * a].copy_from_slice(&r.u_t[..n * a]);
+            _ => roll_out(
+                &mut self.model,
+                &self.objective,
+                &self.seqs[..n * h * a],
+                &self.z0,
+                &self.u_last,
+                shape,
+                &mut self.roll,
+                &mut self.scratch,
+            )?,
         }
+        let r = &self.roll;
         let len = h * a;
         for i in 0..n {
             let (v, c) = (r.violation[i], r.cost[i]);

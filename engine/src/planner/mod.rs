@@ -22,6 +22,7 @@ mod core;
 mod gradient;
 mod knots;
 mod mppi;
+mod pool;
 
 pub use cem::Cem;
 pub use config::{Fallback, Interpolation, PlannerConfig, PlannerKind};

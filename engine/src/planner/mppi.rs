@@ -51,7 +51,7 @@ impl<M: WorldModel> Planner for Mppi<M> {
         self.core.reset();
     }
     fn objective_mut(&mut self) -> &mut Objective {
-        &mut self.core.objective
+        std::sync::Arc::make_mut(&mut self.core.objective)
     }
     fn objective(&self) -> &Objective {
         &self.core.objective

@@ -1367,3 +1367,108 @@ fn bad_knots_are_errors_naming_the_field() {
     let err = parse("knots = -1").unwrap_err().to_string();
     assert!(err.contains("knots"), "{err}");
 }
+
+#[test]
+fn rollout_threads_do_not_change_plans() {
+    // Samples split unevenly between 1, 2 and 3 threads; kept rollouts too.
+    for kind in KINDS {
+        let cfg = |threads| PlannerConfig {
+            samples: 203,
+            keep_rollouts: 7,
+            threads,
+            ..config(kind, 5)
+        };
+        let mut one = planner(REACH, cfg(1));
+        let reference = run(&mut *one, [0.0; 4], 5);
+        let kept = one.plan(&[0.1, 0.0, 0.0, 0.0]).unwrap().rollouts.clone();
+        for threads in [2, 3] {
+            let mut p = planner(REACH, cfg(threads));
+            assert_eq!(
+                run(&mut *p, [0.0; 4], 5),
+                reference,
+                "{kind:?} on {threads} threads"
+            );
+            let again = p.plan(&[0.1, 0.0, 0.0, 0.0]).unwrap();
+            assert_eq!(again.rollouts, kept, "{kind:?} on {threads} threads");
+        }
+    }
+}
+
+/// A point mass whose copies for rollout workers panic once `doom` is set.
+#[derive(Debug)]
+struct Mortal {
+    inner: PointMass,
+    fork: bool,
+    doom: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WorldModel for Mortal {
+    fn spec(&self) -> &ModelSpec {
+        self.inner.spec()
+    }
+    fn fork(&self) -> Option<Box<dyn WorldModel>> {
+        Some(Box::new(Mortal {
+            inner: self.inner.clone(),
+            fork: true,
+            doom: self.doom.clone(),
+        }))
+    }
+    fn encode(&mut self, o: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
+        self.inner.encode(o, z)
+    }
+    fn predict(&mut self, z: &[Real], u: &[Real], n: &mut [Real]) -> Result<(), ModelError> {
+        assert!(
+            !(self.fork && self.doom.load(std::sync::atomic::Ordering::SeqCst)),
+            "the rollout worker's model fails (on purpose)"
+        );
+        self.inner.predict(z, u, n)
+    }
+    fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
+        self.inner.readout(z, y)
+    }
+}
+
+#[test]
+fn a_rollout_worker_that_dies_is_reported_and_planning_goes_on() {
+    let doom = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let model = Mortal {
+        inner: point_mass(),
+        fork: false,
+        doom: doom.clone(),
+    };
+    let obj = objective(REACH, model.spec());
+    let cfg = PlannerConfig {
+        samples: 128,
+        threads: 2,
+        ..config(PlannerKind::Mppi, 0)
+    };
+    let mut p = build(model, obj, cfg).unwrap();
+    assert!(p.plan(&[0.0; 4]).unwrap().status.is_feasible());
+    doom.store(true, std::sync::atomic::Ordering::SeqCst);
+    match p.plan(&[0.0; 4]) {
+        Err(PlanError::Model(ModelError::Backend(msg))) => {
+            assert!(msg.contains("rollout worker"), "{msg}");
+        }
+        other => panic!("expected the worker's failure, got {:?}", other.map(|_| ())),
+    }
+    // The planner's own thread rolls out from now on.
+    for _ in 0..3 {
+        let plan = p.plan(&[0.0; 4]).unwrap();
+        assert!(plan.status.is_feasible() && plan.action[0] > 0.0);
+    }
+}
+
+#[test]
+fn threads_out_of_range_are_refused() {
+    for threads in [0, 65] {
+        let cfg = PlannerConfig {
+            threads,
+            ..Default::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.contains("planner.threads") && err.contains("1..=64"),
+            "{err}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod shapes;
 
 use crate::SimError;
 use crate::env::Env;
+use crate::pacing::{Pacer, steal_time};
 use crate::scenario::{ModelChoice, Scenario};
 use std::path::Path;
 use std::sync::Arc;
@@ -328,9 +329,9 @@ pub fn latency(
 /// differential-drive robot (the analytic unicycle), dt 0.02 s, MPPI with
 /// 1024 samples × 100 steps and one iteration, with the navigate scenario's
 /// objective (goal, effort and smoothness costs; clearance to the obstacles
-/// and speed as guardrails). Returns the median plan latency (seconds) of `calls`
-/// calls after two warm-up calls.
-pub fn nav2(calls: usize) -> Result<f64, SimError> {
+/// and speed as guardrails), rolled out on `threads` threads. Returns the
+/// median plan latency (seconds) of `calls` calls after two warm-up calls.
+pub fn nav2(calls: usize, threads: usize) -> Result<f64, SimError> {
     let mut s = Scenario::load("navigate")?;
     if let crate::scene::SceneConfig::Navigate(c) = &mut s.scene {
         c.control_dt = 0.02;
@@ -344,6 +345,7 @@ pub fn nav2(calls: usize) -> Result<f64, SimError> {
         horizon: 100,
         iterations: 1,
         knots: None,
+        threads,
         ..env.scenario().planner.clone()
     };
     let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
@@ -385,10 +387,19 @@ pub struct Ticks {
     /// Latency of `observe` + `action` per tick: p50, p99, p99.9, max.
     pub latency: [Duration; 4],
     /// How late each tick started after its scheduled time (the operating
-    /// system's wake-up): p50, p99, p99.9, max.
+    /// system's wake-up, and the host's when virtualised): p50, p99, p99.9,
+    /// max.
     pub wake: [Duration; 4],
     /// Ticks whose action was ready after the end of their period.
     pub missed: usize,
+    /// The control thread slept until this long before each tick and
+    /// busy-waited from there ([`Pacer`]).
+    pub spin: Duration,
+    /// Steal time (all CPUs) accumulated while the ticks ran: time the host
+    /// of a virtual machine ran other work instead of this machine's CPUs,
+    /// when none of this machine's threads can run ([`steal_time`]); `None`
+    /// when unknown.
+    pub steal: Option<Duration>,
     /// Ticks that returned a plan step, and those that returned a fallback.
     pub from_plan: usize,
     /// See `from_plan`.
@@ -412,16 +423,18 @@ fn quantiles(xs: &mut [Duration]) -> [Duration; 4] {
 /// for `ticks` control ticks at `hz`, observing and reading an action each
 /// tick, while its planner thread re-plans. With `realtime`, the control
 /// thread (a thread of its own) runs at `SCHED_FIFO` priority, the planner
-/// thread at normal priority.
+/// thread at normal priority. The control thread wakes for each tick with a
+/// [`Pacer`] busy-waiting over the last `spin`.
 pub fn ticks(
     scenario: &str,
     model: ModelChoice,
     ticks: usize,
     hz: f64,
     realtime: bool,
+    spin: Duration,
 ) -> Result<Ticks, SimError> {
     std::thread::scope(|s| {
-        s.spawn(|| control_loop(scenario, model, ticks, hz, realtime))
+        s.spawn(|| control_loop(scenario, model, ticks, hz, realtime, spin))
             .join()
             .unwrap_or_else(|_| {
                 Err(SimError::Scene {
@@ -438,6 +451,7 @@ fn control_loop(
     ticks: usize,
     hz: f64,
     realtime: bool,
+    spin: Duration,
 ) -> Result<Ticks, SimError> {
     let (env, obs) = episode(scenario, model)?;
     let m = env.scenario().build_model(env.scene())?;
@@ -454,13 +468,14 @@ fn control_loop(
     let mut latency = Vec::with_capacity(ticks);
     let mut wake = Vec::with_capacity(ticks);
     let (mut missed, mut from_plan, mut fallback) = (0, 0, 0);
+    let pacer = Pacer::new(spin);
+    let steal_before = steal_time();
     let start = Instant::now() + period;
     for k in 0..ticks {
+        // A tick that is already late runs at once: late ticks are counted,
+        // none is skipped.
         let due = start + period * k as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
+        pacer.wait_until(due);
         let woke = Instant::now();
         controller.observe(&obs, woke)?;
         let source = controller.action(woke).source;
@@ -475,6 +490,9 @@ fn control_loop(
             ActionSource::Fallback(_) => fallback += 1,
         }
     }
+    let steal = steal_before
+        .zip(steal_time())
+        .map(|(before, after)| after.saturating_sub(before));
     let plans = controller.metrics().plans_published;
     Ok(Ticks {
         ticks,
@@ -482,6 +500,8 @@ fn control_loop(
         latency: quantiles(&mut latency),
         wake: quantiles(&mut wake),
         missed,
+        spin,
+        steal,
         from_plan,
         fallback,
         plans,

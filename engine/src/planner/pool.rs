@@ -1,0 +1,381 @@
+//! Rollouts across cores: a pool of worker threads, started once per planner,
+//! each owning a copy of the world model ([`WorldModel::fork`]) and the
+//! buffers of its share of the samples.
+//!
+//! A sampling iteration hands each worker a job — shared handles to the
+//! candidate sequences and the objective, and the range of samples it rolls
+//! out — while the planner's thread rolls out the first share itself, then
+//! collects the workers' costs and violations. Each worker has one slot (a
+//! mutex and a condition variable) through which jobs go out and results
+//! come back, and buffers circulate in boxes, so an iteration allocates
+//! nothing, not even the first time a thread waits (channels allocate their
+//! waiter lists then). Workers sleep between jobs and run at the priority
+//! they were started with (normal), so a control thread at real-time
+//! priority keeps its core when it needs it. A worker that panics marks its
+//! slot stopped as it unwinds: the planner gets an error, never a hang.
+//!
+//! Every sample's rollout is computed exactly as on one thread and sampling
+//! stays on the planner's thread: the plan does not depend on the number of
+//! threads.
+
+use super::core::{Rollouts, Shape, roll_out};
+use crate::Real;
+use crate::error::ModelError;
+use crate::model::WorldModel;
+use crate::objective::{Objective, ObjectiveScratch};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+/// Fewer samples than this are rolled out on the planner's thread alone: a
+/// job's hand-over (tens of microseconds) would cost more than it saves.
+pub(crate) const MIN_PARALLEL: usize = 64;
+
+/// The buffers of one worker's share, moved to the worker with each job and
+/// back with its result.
+#[derive(Debug)]
+struct Share {
+    shape: Shape,
+    z0: Vec<Real>,
+    u_last: Vec<Real>,
+    roll: Rollouts,
+    scratch: ObjectiveScratch,
+}
+
+/// One rollout job: samples `lo..hi` of `seqs`.
+struct Job {
+    seqs: Arc<Vec<Real>>,
+    objective: Arc<Objective>,
+    lo: usize,
+    hi: usize,
+    share: Box<Share>,
+}
+
+/// A finished job: the share with its costs, and the model's verdict.
+struct Done {
+    share: Box<Share>,
+    result: Result<(), ModelError>,
+}
+
+/// What a worker's slot holds.
+#[derive(Debug)]
+enum State {
+    /// Nothing to do.
+    Idle,
+    /// A job for the worker.
+    Job(Job),
+    /// The worker's result.
+    Done(Done),
+    /// The worker panicked.
+    Stopped,
+    /// The pool is closing: the worker returns.
+    Closed,
+}
+
+/// The hand-over point between the planner's thread and one worker.
+#[derive(Debug)]
+struct Slot {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Slot {
+    /// The state, whoever panicked while holding it (nobody computes with
+    /// the lock held, so the state is always whole).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, state: State) {
+        *self.lock() = state;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `take` accepts the state, and leaves `Idle` in its place;
+    /// a state it declines (`Err` gives it back) is left as it was and
+    /// waited past.
+    fn wait_for<T>(&self, mut take: impl FnMut(State) -> Result<T, State>) -> T {
+        let mut st = self.lock();
+        loop {
+            match take(std::mem::replace(&mut *st, State::Idle)) {
+                Ok(t) => return t,
+                Err(back) => {
+                    *st = back;
+                    st = self
+                        .changed
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+}
+
+/// Marks its slot stopped if the worker unwinds from a panic.
+struct Mourner<'a>(&'a Slot);
+
+impl Drop for Mourner<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.put(State::Stopped);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Worker {
+    slot: Arc<Slot>,
+    handle: Option<JoinHandle<()>>,
+    /// The share's buffers while the worker is idle.
+    share: Option<Box<Share>>,
+}
+
+/// Worker threads that roll out shares of the samples.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    workers: Vec<Worker>,
+    shape: Shape,
+    /// A worker stopped (it panicked, or its thread is gone).
+    broken: bool,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Job({}..{})", self.lo, self.hi)
+    }
+}
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Done({:?})", self.result)
+    }
+}
+
+impl Pool {
+    /// Starts `threads − 1` workers for `samples` samples with copies of
+    /// `model`. `Ok(None)` when the model cannot fork (rollouts stay on the
+    /// planner's thread); an error when a thread cannot be started.
+    pub fn start(
+        model: &dyn WorldModel,
+        objective: &Objective,
+        threads: usize,
+        samples: usize,
+        shape: Shape,
+        keep: bool,
+    ) -> Result<Option<Self>, String> {
+        if threads < 2 {
+            return Ok(None);
+        }
+        let share_max = samples.div_ceil(threads);
+        let mut workers = Vec::with_capacity(threads - 1);
+        for k in 1..threads {
+            let Some(model) = model.fork() else {
+                return Ok(None);
+            };
+            let slot = Arc::new(Slot {
+                state: Mutex::new(State::Idle),
+                changed: Condvar::new(),
+            });
+            let theirs = Arc::clone(&slot);
+            let handle = std::thread::Builder::new()
+                .name(format!("telic-rollout-{k}"))
+                .spawn(move || work(model, &theirs))
+                .map_err(|e| format!("could not start rollout thread {k}: {e}"))?;
+            let Shape { h, a, d, p } = shape;
+            workers.push(Worker {
+                slot,
+                handle: Some(handle),
+                share: Some(Box::new(Share {
+                    shape,
+                    z0: vec![0.0; d],
+                    u_last: vec![0.0; a],
+                    roll: Rollouts::new(share_max, d, a, p, objective.num_guardrails(), h, keep),
+                    scratch: objective.scratch(),
+                })),
+            });
+        }
+        Ok(Some(Self {
+            workers,
+            shape,
+            broken: false,
+        }))
+    }
+
+    /// True once a worker has stopped: the pool should not be used again.
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Threads that roll out, the planner's own included.
+    pub fn threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// Rolls out the first `n` sequences of `seqs` into `roll` (costs,
+    /// violations, and readouts when kept), sharing them between the
+    /// workers and the calling thread, which rolls out the first share with
+    /// `model`. An error of any share is returned after every share is back;
+    /// a worker that is gone is an error too, and leaves the pool
+    /// [`broken`](Self::broken).
+    #[allow(clippy::too_many_arguments)]
+    pub fn roll_out<M: WorldModel + ?Sized>(
+        &mut self,
+        model: &mut M,
+        objective: &Arc<Objective>,
+        seqs: &Arc<Vec<Real>>,
+        n: usize,
+        z0: &[Real],
+        u_last: &[Real],
+        roll: &mut Rollouts,
+        scratch: &mut ObjectiveScratch,
+    ) -> Result<(), ModelError> {
+        let shape = self.shape;
+        let len = shape.h * shape.a;
+        let t = self.threads();
+        let bound = |k: usize| k * n / t;
+        let mut sent = [false; super::config::MAX_THREADS];
+        let mut first_error = None;
+        for (k, w) in self.workers.iter_mut().enumerate() {
+            let (lo, hi) = (bound(k + 1), bound(k + 2));
+            let Some(mut share) = w.share.take() else {
+                // Lost with a worker that stopped mid-job.
+                self.broken = true;
+                first_error.get_or_insert_with(gone);
+                continue;
+            };
+            share.z0.copy_from_slice(z0);
+            share.u_last.copy_from_slice(u_last);
+            let job = Job {
+                seqs: Arc::clone(seqs),
+                objective: Arc::clone(objective),
+                lo,
+                hi,
+                share,
+            };
+            let mut st = w.slot.lock();
+            if matches!(*st, State::Idle) {
+                *st = State::Job(job);
+                drop(st);
+                w.slot.changed.notify_all();
+                sent[k] = true;
+            } else {
+                // Stopped: keep the buffers, report it.
+                drop(st);
+                w.share = Some(job.share);
+                self.broken = true;
+                first_error.get_or_insert_with(gone);
+            }
+        }
+        let mine = roll_out(
+            model,
+            objective,
+            &seqs[..bound(1) * len],
+            z0,
+            u_last,
+            shape,
+            roll,
+            scratch,
+        );
+        if let Err(e) = mine {
+            first_error.get_or_insert(e);
+        }
+        let (h, p) = (shape.h, shape.p);
+        for (k, w) in self.workers.iter_mut().enumerate() {
+            if !sent[k] {
+                continue;
+            }
+            let (lo, hi) = (bound(k + 1), bound(k + 2));
+            let done = w.slot.wait_for(|st| match st {
+                State::Done(done) => Ok(Some(done)),
+                State::Stopped => Ok(None),
+                other => Err(other),
+            });
+            let Some(done) = done else {
+                // Leave it stopped, so that later calls see it too.
+                w.slot.put(State::Stopped);
+                self.broken = true;
+                first_error.get_or_insert_with(gone);
+                continue;
+            };
+            let s = &done.share.roll;
+            let m = hi - lo;
+            roll.cost[lo..hi].copy_from_slice(&s.cost[..m]);
+            roll.violation[lo..hi].copy_from_slice(&s.violation[..m]);
+            if !roll.ys.is_empty() {
+                roll.ys[lo * h * p..hi * h * p].copy_from_slice(&s.ys[..m * h * p]);
+            }
+            if let Err(e) = done.result {
+                first_error.get_or_insert(e);
+            }
+            w.share = Some(done.share);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn gone() -> ModelError {
+    ModelError::Backend("a rollout worker thread stopped".into())
+}
+
+/// A worker's loop: one job at a time until the pool closes its slot.
+fn work(mut model: Box<dyn WorldModel>, slot: &Slot) {
+    let _mourner = Mourner(slot);
+    loop {
+        let job = slot.wait_for(|st| match st {
+            State::Job(job) => Ok(Some(job)),
+            State::Closed => Ok(None),
+            other => Err(other),
+        });
+        let Some(job) = job else {
+            return;
+        };
+        let Job {
+            seqs,
+            objective,
+            lo,
+            hi,
+            mut share,
+        } = job;
+        let Share {
+            shape,
+            z0,
+            u_last,
+            roll,
+            scratch,
+        } = &mut *share;
+        let len = shape.h * shape.a;
+        let result = roll_out(
+            &mut *model,
+            &objective,
+            &seqs[lo * len..hi * len],
+            z0,
+            u_last,
+            *shape,
+            roll,
+            scratch,
+        );
+        // Released before the result is sent, so that the planner finds
+        // itself the only owner again and mutates without copying.
+        drop((seqs, objective));
+        let mut st = slot.lock();
+        if matches!(*st, State::Closed) {
+            return;
+        }
+        *st = State::Done(Done { share, result });
+        drop(st);
+        slot.changed.notify_all();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.slot.put(State::Closed);
+        }
+        for w in &mut self.workers {
+            if let Some(handle) = w.handle.take() {
+                // A worker that panicked has nothing left to clean up.
+                let _ = handle.join();
+            }
+        }
+    }
+}

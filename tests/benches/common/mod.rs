@@ -1,0 +1,28 @@
+//! Set-up shared by the benches.
+
+use telic::Real;
+use telic_sim::Env;
+use telic_sim::scenario::{ModelChoice, Scenario};
+
+/// Episode 1 of the shipped scenario `scene` with `model`, and its first
+/// observation (as `telic bench` plans it).
+pub fn episode(scene: &str, model: ModelChoice) -> (Env, Vec<Real>) {
+    let mut s = Scenario::load(scene).unwrap();
+    s.model = model;
+    let mut env = Env::new(s).unwrap();
+    let mut obs = vec![0.0; env.spec().obs_dim()];
+    env.reset(1, &mut obs).unwrap();
+    (env, obs)
+}
+
+/// Whether ONNX Runtime can be loaded; when not, says that the learned-model
+/// benches are skipped and why. A bench may skip; the tests never do.
+pub fn onnx_runtime() -> bool {
+    match telic::model::onnx::find_onnx_runtime() {
+        Ok(_) => true,
+        Err(e) => {
+            println!("learned-model benches skipped: the ONNX Runtime library was not found ({e})");
+            false
+        }
+    }
+}
