@@ -45,7 +45,12 @@ import platform
 import sys
 import time
 
-import numpy as np
+# NumPy's OpenBLAS (which neither planner uses here) otherwise keeps a thread
+# per core that busy-waits after any BLAS call, taking a core from whichever
+# planner runs next; set before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402

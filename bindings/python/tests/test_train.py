@@ -374,3 +374,22 @@ def test_several_data_sets_train_as_one(data_dir, tmp_path):
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="dt"):
         load_datasets([str(data_dir), str(other)])
+
+
+def test_a_batch_of_one_keeps_the_loss_finite():
+    import torch
+
+    from telic.train.model import vicreg_terms
+
+    for b in (1, 2, 16):
+        var, cov = vicreg_terms(torch.randn(b, 4))
+        assert torch.isfinite(var) and torch.isfinite(cov), b
+
+
+def test_a_diverging_training_is_a_clear_error(data_dir, tmp_path):
+    from telic.train import TrainConfig, TrainingError, train
+
+    with pytest.raises(TrainingError, match="diverged in epoch 1"):
+        train(TrainConfig(data=str(data_dir), out=str(tmp_path / "b"), seed=5,
+                          **{**TINY, "epochs": 2, "lr": 1e30}))
+    assert not (tmp_path / "b" / "manifest.toml").exists()

@@ -14,7 +14,7 @@ onnxruntime, numpy); importing ``telic`` alone never does. The bundle follows
 - ``telic.train.manifest``: writing and checking ``manifest.toml``.
 """
 
-from .data import DataError, Dataset, load_dataset, load_datasets
+from .data import DataError, Dataset, TrainingError, load_dataset, load_datasets
 from .manifest import ManifestError, check_manifest, read_manifest
 
 
@@ -35,5 +35,5 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["DataError", "Dataset", "ManifestError", "TrainConfig", "check_manifest", "load_dataset", "load_datasets",
+__all__ = ["DataError", "Dataset", "ManifestError", "TrainConfig", "TrainingError", "check_manifest", "load_dataset", "load_datasets",
            "read_manifest", "train"]

@@ -26,6 +26,10 @@ class DataError(ValueError):
     """A data set is missing, malformed or unusable for the requested training."""
 
 
+class TrainingError(ValueError):
+    """Training failed on usable data: the loss stopped being finite."""
+
+
 @dataclass
 class Trajectories:
     """Episodes as state and action sequences, concatenated.

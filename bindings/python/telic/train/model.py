@@ -217,7 +217,9 @@ def vicreg_terms(z: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torc
     (squared off-diagonal covariances / D) terms of a batch ``[B, D]``."""
     b, d = z.shape
     zc = z - z.mean(dim=0, keepdim=True)
-    std = torch.sqrt(zc.var(dim=0) + eps)
+    # A batch of one (an epoch's last, short batch) has no spread to measure:
+    # the unbiased variance would be 0/0.
+    std = torch.sqrt(zc.var(dim=0, correction=1 if b > 1 else 0) + eps)
     var_loss = torch.relu(1.0 - std).mean()
     cov = (zc.T @ zc) / max(b - 1, 1)
     off = cov - torch.diag(torch.diagonal(cov))

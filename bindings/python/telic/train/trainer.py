@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .data import DataError, Trajectories, column_stats, load_datasets, split_episodes
+from .data import DataError, Trajectories, TrainingError, column_stats, load_datasets, split_episodes
 from .export import ENCODE_FILE, PREDICT_FILE, READOUT_FILE, BundleError, check_bundle, export_graphs, onnx_vs_torch
 from .manifest import MANIFEST_FILE, write_manifest
 
@@ -364,6 +364,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
             for key in sums:
                 sums[key] += terms[key]
         train_terms = {key: v / steps_per_epoch for key, v in sums.items()}
+        if not math.isfinite(train_terms["total"]):
+            # Caught here, not as "ONNX differs from PyTorch by nan" after export.
+            raise TrainingError(
+                f"training diverged in epoch {epoch}: the loss became {train_terms['total']} "
+                f"(learning rate {cfg.lr}; try a lower one, or more data)")
         ev = evaluate()
         history.append({"epoch": epoch, "train": train_terms, **ev, "seconds": time.perf_counter() - t0})
         say(f"epoch {epoch:3d}/{cfg.epochs}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
