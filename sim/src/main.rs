@@ -42,8 +42,10 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
-    /// Scene whose objective and models are planned.
-    #[arg(default_value = "reach")]
+    /// Scene (or scenario) whose objective, models and planner are used;
+    /// the default re-plans within a control period, so that the control
+    /// ticks step through plans rather than time the fallback.
+    #[arg(default_value = "reach_realtime")]
     scene: String,
     /// Samples of the FLOP-rate measurement.
     #[arg(long, default_value_t = 1024)]

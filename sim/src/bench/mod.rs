@@ -247,6 +247,8 @@ pub fn matmul(
         samples,
         horizon,
         iterations: 1,
+        // Plain MPPI: noise on every step (the model's work is the same).
+        knots: None,
         ..env.scenario().planner.clone()
     };
     let mut planner = env.planner(Box::new(timed), Some(config))?;
@@ -315,6 +317,7 @@ pub fn latency(
             samples,
             horizon,
             iterations: 1,
+            knots: None,
             model_error_steps: None,
             ..env.scenario().planner.clone()
         };
