@@ -202,6 +202,14 @@ struct Term {
     terminal: bool,
 }
 
+impl Term {
+    /// How many times the term counts at a step: once per phase it has
+    /// there (running, and terminal at the last step), so 0, 1 or 2.
+    fn times(&self, terminal: bool) -> Real {
+        Real::from(u8::from(self.running)) + Real::from(u8::from(terminal && self.terminal))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Guardrail {
     name: String,
@@ -638,8 +646,7 @@ impl Objective {
     ) -> Real {
         let mut total = 0.0;
         for (k, t) in self.terms.iter().enumerate() {
-            let times =
-                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            let times = t.times(terminal);
             if times == 0.0 {
                 continue;
             }
@@ -682,8 +689,7 @@ impl Objective {
         debug_assert!(y.len() == n * p && z.len() == n * d && u.len() == n * a);
         out.fill(0.0);
         for t in &self.terms {
-            let times =
-                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            let times = t.times(terminal);
             if times == 0.0 {
                 continue;
             }
@@ -743,8 +749,7 @@ impl Objective {
     ) {
         let g = &mut scratch.g;
         for t in &self.terms {
-            let times =
-                Real::from(u8::from(t.running)) + Real::from(u8::from(terminal && t.terminal));
+            let times = t.times(terminal);
             if times == 0.0 {
                 continue;
             }
