@@ -136,6 +136,7 @@ def test_bad_observations_are_input_errors_and_lose_nothing(obs, match):
         (GOAL, {"temperature": float("nan")}, "nan"),
         (GOAL, {"kind": "annealing"}, "annealing"),
         (GOAL, {"sample": 10}, "unknown field `sample`"),
+        (GOAL, {"threads": 0}, "planner.threads"),
         ("terms", None, "objective"),
         ({"terms": [{"name": "g", "weight": object()}]}, None, "plain data"),
     ],
@@ -169,6 +170,25 @@ def test_models_batched_and_bad_model_files(tmp_path):
     (tmp_path / "bad" / "manifest.toml").write_text("this is [not toml")
     with pytest.raises(ModelError):
         telic.WorldModel.load(tmp_path / "bad")
+
+
+def test_rollout_threads_leave_plans_unchanged():
+    obs = np.array([0.25, -0.1, 0.0, 0.5])
+    one, two = point_mass_planner(samples=300), point_mass_planner(samples=300, threads=2)
+    for _ in range(3):
+        a, b = one.plan(obs), two.plan(obs)
+        np.testing.assert_array_equal(a.actions, b.actions)
+        assert a.cost == b.cost
+
+
+def test_learned_bundles_take_onnx_runtime_threads():
+    obs = np.zeros((64, 6))
+    one = telic.WorldModel.load(ROOT / "models" / "reach")
+    two = telic.WorldModel.load(ROOT / "models" / "reach", threads=2)
+    assert len(one.observations) == 6
+    np.testing.assert_allclose(two.encode(obs), one.encode(obs), rtol=0, atol=1e-6)
+    with pytest.raises(OverflowError):
+        telic.WorldModel.load(ROOT / "models" / "reach", threads=-1)
 
 
 def test_learned_bundles_and_scene_models_load():
