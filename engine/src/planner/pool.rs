@@ -166,11 +166,21 @@ impl Pool {
             return Ok(None);
         }
         let share_max = samples.div_ceil(threads);
-        let mut workers = Vec::with_capacity(threads - 1);
-        for k in 1..threads {
-            let Some(model) = model.fork() else {
-                return Ok(None);
-            };
+        // Every copy first: a model forks always or never.
+        let Some(models) = (1..threads)
+            .map(|_| model.fork())
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        // Workers join the pool as they start, so that an error starting a
+        // later one closes the earlier ones (the pool's `Drop`).
+        let mut pool = Self {
+            workers: Vec::with_capacity(threads - 1),
+            shape,
+            broken: false,
+        };
+        for (k, model) in (1..).zip(models) {
             let slot = Arc::new(Slot {
                 state: Mutex::new(State::Idle),
                 changed: Condvar::new(),
@@ -181,7 +191,7 @@ impl Pool {
                 .spawn(move || work(model, &theirs))
                 .map_err(|e| format!("could not start rollout thread {k}: {e}"))?;
             let Shape { h, a, d, p } = shape;
-            workers.push(Worker {
+            pool.workers.push(Worker {
                 slot,
                 handle: Some(handle),
                 share: Some(Box::new(Share {
@@ -193,11 +203,7 @@ impl Pool {
                 })),
             });
         }
-        Ok(Some(Self {
-            workers,
-            shape,
-            broken: false,
-        }))
+        Ok(Some(pool))
     }
 
     /// True once a worker has stopped: the pool should not be used again.
