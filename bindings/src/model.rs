@@ -19,7 +19,8 @@ pub(crate) enum Source {
     Bundle(PathBuf, usize),
     PointMass(PointMassParams),
     Unicycle(UnicycleParams),
-    Pendulum(PyPendulumParams),
+    /// gymnasium's `Pendulum-v1` by default.
+    Pendulum(PendulumParams),
     /// The analytic model of a shipped scene (or scenario file).
     Scene(String),
 }
@@ -62,45 +63,6 @@ impl Default for UnicycleParams {
     }
 }
 
-/// gymnasium's `Pendulum-v1` by default (`telic::model::PendulumParams`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct PyPendulumParams {
-    dt: f64,
-    g: f64,
-    m: f64,
-    l: f64,
-    max_speed: f64,
-    max_torque: f64,
-}
-
-impl Default for PyPendulumParams {
-    fn default() -> Self {
-        let p = PendulumParams::default();
-        Self {
-            dt: p.dt,
-            g: p.g,
-            m: p.m,
-            l: p.l,
-            max_speed: p.max_speed,
-            max_torque: p.max_torque,
-        }
-    }
-}
-
-impl From<&PyPendulumParams> for PendulumParams {
-    fn from(p: &PyPendulumParams) -> Self {
-        Self {
-            dt: p.dt,
-            g: p.g,
-            m: p.m,
-            l: p.l,
-            max_speed: p.max_speed,
-            max_torque: p.max_torque,
-        }
-    }
-}
-
 impl Source {
     /// A fresh model. Runs without the interpreter lock.
     pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
@@ -120,7 +82,7 @@ impl Source {
             Source::Unicycle(p) => Box::new(
                 Unicycle::new(p.dt, p.max_speed, p.max_turn_rate, p.tau).map_err(model_error)?,
             ),
-            Source::Pendulum(p) => Box::new(Pendulum::new(&p.into()).map_err(model_error)?),
+            Source::Pendulum(p) => Box::new(Pendulum::new(p).map_err(model_error)?),
             Source::Scene(name) => {
                 let scenario = Scenario::load(name).map_err(sim_error)?;
                 let scene = scenario

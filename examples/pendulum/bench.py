@@ -108,24 +108,25 @@ def overhead(model, samples: int, horizon: int, obs: np.ndarray, warmup: int) ->
     return {"wall": np.asarray(wall), "rust": np.asarray(rust)}
 
 
-def bench(model, bundle: str, samples: int, horizon: int, obs: np.ndarray, warmup: int) -> dict:
-    """Times both planners on the same observations, alternating call by
-    call so that a change of machine load hits both alike."""
-    planner, telic_plan = make_telic(model, samples, horizon)
-    mppi, torch_plan = make_pytorch_mppi(bundle, samples, horizon)
-    first = {"telic": telic_plan(obs[0])[0], "pytorch_mppi": torch_plan(obs[0])}
+def interleaved(telic_side, torch_side, obs: np.ndarray, warmup: int) -> dict:
+    """Times two planners, each a ``(planner, plan)`` pair, on the same
+    observations, alternating call by call so that a change of machine load
+    hits both alike: Telic's wall and Rust times and pytorch_mppi's wall
+    times after ``warmup`` rounds, and the first call of each."""
+    (planner, telic_plan), (mppi, torch_plan) = telic_side, torch_side
+    first = (telic_plan(obs[0])[0], torch_plan(obs[0]))
     for o in obs[1:warmup + 1]:
         telic_plan(o)
         torch_plan(o)
     planner.reset()
     mppi.reset()
-    wall, rust, torch_wall = [], [], []
+    wall, rust, tw = [], [], []
     for o in obs:
         w, r = telic_plan(o)
         wall.append(w)
         rust.append(r)
-        torch_wall.append(torch_plan(o))
-    return {"wall": np.asarray(wall), "rust": np.asarray(rust), "torch": np.asarray(torch_wall), "first": first}
+        tw.append(torch_plan(o))
+    return {"telic": np.asarray(wall), "rust": np.asarray(rust), "torch": np.asarray(tw), "first": first}
 
 
 def main() -> int:
@@ -165,12 +166,13 @@ def main() -> int:
         print(f"  telic alone, plan() from Python  {stats(o['wall'])}")
         print(f"  telic alone, plan() inside Rust  {stats(o['rust'])}")
         print(f"  Python-side overhead: {extra:.1f} us per call (median); ratio Python / Rust = {py / rs:.4f}")
-        t = bench(model, args.bundle, samples, horizon, obs, args.warmup)
-        tw, pm = np.median(t["wall"]), np.median(t["torch"])
-        print(f"  alternating: telic plan()        {stats(t['wall'])}   "
-              f"(first call {t['first']['telic'] * 1e3:.1f} ms)")
+        t = interleaved(make_telic(model, samples, horizon), make_pytorch_mppi(args.bundle, samples, horizon),
+                        obs, args.warmup)
+        tw, pm = np.median(t["telic"]), np.median(t["torch"])
+        print(f"  alternating: telic plan()        {stats(t['telic'])}   "
+              f"(first call {t['first'][0] * 1e3:.1f} ms)")
         print(f"  alternating: pytorch_mppi        {stats(t['torch'])}   "
-              f"(first call {t['first']['pytorch_mppi'] * 1e3:.1f} ms)")
+              f"(first call {t['first'][1] * 1e3:.1f} ms)")
         print(f"  wall time per plan: pytorch_mppi / telic = {pm / tw:.2f}")
         summary.append((samples, horizon, py / rs, extra, pm / tw, tw * 1e3, pm * 1e3))
     print("\nsummary (medians):")

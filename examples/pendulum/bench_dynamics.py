@@ -104,23 +104,6 @@ def torch_pair(mppi, state_of):
     return mppi, plan
 
 
-def interleaved(telic_side, torch_side, obs: np.ndarray, warmup: int) -> dict:
-    (planner, telic_plan), (mppi, torch_plan) = telic_side, torch_side
-    first = (telic_plan(obs[0])[0], torch_plan(obs[0]))
-    for o in obs[1:warmup + 1]:
-        telic_plan(o)
-        torch_plan(o)
-    planner.reset()
-    mppi.reset()
-    wall, rust, tw = [], [], []
-    for o in obs:
-        w, r = telic_plan(o)
-        wall.append(w)
-        rust.append(r)
-        tw.append(torch_plan(o))
-    return {"telic": np.asarray(wall), "rust": np.asarray(rust), "torch": np.asarray(tw), "first": first}
-
-
 def report(title: str, r: dict) -> float:
     t, p = np.median(r["telic"]), np.median(r["torch"])
     print(f"  telic plan()          {bench.stats(r['telic'])}   (first call {r['first'][0] * 1e3:.1f} ms)")
@@ -267,7 +250,7 @@ def main() -> int:
         print(f"(a) the same MLP: {args.bundle} ({params} parameters), torch float32 vs Telic's ONNX Runtime: "
               f"max |diff| of predict {diff:.1e}")
         mppi_a.reset()
-        ra = interleaved(telic_pair(model, 1), torch_pair(mppi_a, mlp_state), obs[:args.calls], args.warmup)
+        ra = bench.interleaved(telic_pair(model, 1), torch_pair(mppi_a, mlp_state), obs[:args.calls], args.warmup)
         ratio_a = report("MLP dynamics", ra)
 
         # (b) the analytic pendulum
@@ -275,7 +258,7 @@ def main() -> int:
         print("(b) the analytic pendulum: Telic WorldModel.analytic('pendulum') (Rust, float64) vs pytorch_mppi "
               "with its example's torch dynamics (float64)")
         mppi_b.reset()
-        rb = interleaved(telic_pair(model_b, threads), torch_pair(mppi_b, true_state),
+        rb = bench.interleaved(telic_pair(model_b, threads), torch_pair(mppi_b, true_state),
                          obs[:args.analytic_calls], args.warmup)
         ratio_b = report("analytic dynamics", rb)
         results.append((threads, ra, ratio_a, rb, ratio_b))

@@ -83,18 +83,25 @@ def learned_mppi(bundle: str, settings: dict, dtype=None):
     return mppi, net
 
 
-class LearnedMppiController:
-    name = "mppi-learned"
+class _PytorchMppiController:
+    """What both pytorch_mppi controllers share: a fresh seed and warm start
+    per episode."""
 
-    def __init__(self, bundle: str, settings: dict):
-        self.mppi, self.net = learned_mppi(bundle, settings)
-        self.settings = settings
+    mppi = None
 
     def reset(self, seed: int) -> None:
         import torch
 
         torch.manual_seed(seed)
         self.mppi.reset()
+
+
+class LearnedMppiController(_PytorchMppiController):
+    name = "mppi-learned"
+
+    def __init__(self, bundle: str, settings: dict):
+        self.mppi, self.net = learned_mppi(bundle, settings)
+        self.settings = settings
 
     def act(self, env, obs) -> np.ndarray:
         import torch
@@ -104,7 +111,7 @@ class LearnedMppiController:
             return self.mppi.command(z).numpy().astype(np.float32).reshape(1)
 
 
-class TrueMppiController:
+class TrueMppiController(_PytorchMppiController):
     name = "mppi-true"
 
     def __init__(self, settings: dict):
@@ -117,12 +124,6 @@ class TrueMppiController:
                          u_min=torch.tensor([-2.0], dtype=torch.float64),
                          u_max=torch.tensor([2.0], dtype=torch.float64), **s)
         self.settings = settings
-
-    def reset(self, seed: int) -> None:
-        import torch
-
-        torch.manual_seed(seed)
-        self.mppi.reset()
 
     def act(self, env, obs) -> np.ndarray:
         import torch

@@ -380,10 +380,16 @@ fn run(args: RunArgs) -> Result<()> {
             "summary": summary,
             "episodes": results,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("cannot write results to {}", path.display()))?;
-        println!("results written to {}", path.display());
+        write_results(path, &doc)?;
     }
+    Ok(())
+}
+
+/// Writes a run's results document to `path` as pretty JSON, and says so.
+fn write_results(path: &std::path::Path, doc: &serde_json::Value) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(doc)?)
+        .with_context(|| format!("cannot write results to {}", path.display()))?;
+    println!("results written to {}", path.display());
     Ok(())
 }
 
@@ -858,9 +864,7 @@ fn run_with_controller(args: &RunArgs, scenario: &Scenario, bar: &ProgressBar) -
             "episodes": results,
             "controller": stats,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("cannot write results to {}", path.display()))?;
-        println!("results written to {}", path.display());
+        write_results(path, &doc)?;
     }
     Ok(())
 }

@@ -5,11 +5,14 @@ use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, e
 use crate::Real;
 use crate::error::ModelError;
 use crate::math;
+use serde::{Deserialize, Serialize};
 use std::f64::consts::{PI, TAU};
 
 /// Settings of the [`Pendulum`] model. The defaults (shown in each doc) are
-/// gymnasium's `Pendulum-v1`.
-#[derive(Clone, Debug, PartialEq)]
+/// gymnasium's `Pendulum-v1`; a missing field takes its default when read
+/// with serde, an unknown one is an error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PendulumParams {
     /// Time step of one `predict`, in seconds (default 0.05).
     pub dt: Real,

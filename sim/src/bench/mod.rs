@@ -242,15 +242,7 @@ pub fn matmul(
     let model = env.scenario().build_model(env.scene())?;
     let spec = model.spec().clone();
     let timed = Timed::new(model, Arc::clone(&stats));
-    let config = PlannerConfig {
-        kind: telic::PlannerKind::Mppi,
-        samples,
-        horizon,
-        iterations: 1,
-        // Plain MPPI: noise on every step (the model's work is the same).
-        knots: None,
-        ..env.scenario().planner.clone()
-    };
+    let config = plain_mppi(&env.scenario().planner, samples, horizon);
     let mut planner = env.planner(Box::new(timed), Some(config))?;
     for _ in 0..2 {
         planner.plan(&obs)?;
@@ -300,6 +292,19 @@ pub fn matmul(
     })
 }
 
+/// `base` as plain MPPI at `samples × horizon`: one iteration, noise on
+/// every step (no knots), the scenario's objective settings otherwise.
+fn plain_mppi(base: &PlannerConfig, samples: usize, horizon: usize) -> PlannerConfig {
+    PlannerConfig {
+        kind: telic::PlannerKind::Mppi,
+        samples,
+        horizon,
+        iterations: 1,
+        knots: None,
+        ..base.clone()
+    }
+}
+
 /// Median plan latency (seconds) of `scenario` with `model` for each
 /// `(samples, horizon)`, MPPI with one iteration, `calls` calls each after
 /// two warm-up calls.
@@ -313,13 +318,8 @@ pub fn latency(
     let mut out = Vec::new();
     for &(samples, horizon) in grid {
         let config = PlannerConfig {
-            kind: telic::PlannerKind::Mppi,
-            samples,
-            horizon,
-            iterations: 1,
-            knots: None,
             model_error_steps: None,
-            ..env.scenario().planner.clone()
+            ..plain_mppi(&env.scenario().planner, samples, horizon)
         };
         let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
         let seconds = median_plan_seconds(planner.as_mut(), &obs, calls)?;
@@ -343,13 +343,8 @@ pub fn nav2(calls: usize, threads: usize) -> Result<f64, SimError> {
     s.model = ModelChoice::Analytic;
     let (env, obs) = episode_of(s)?;
     let config = PlannerConfig {
-        kind: telic::PlannerKind::Mppi,
-        samples: 1024,
-        horizon: 100,
-        iterations: 1,
-        knots: None,
         threads,
-        ..env.scenario().planner.clone()
+        ..plain_mppi(&env.scenario().planner, 1024, 100)
     };
     let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
     median_plan_seconds(planner.as_mut(), &obs, calls)
