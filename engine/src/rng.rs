@@ -9,6 +9,7 @@
 //! compare, where Box–Muller costs a logarithm, a square root and a sine.
 
 use crate::Real;
+use crate::math::{Wide, wide};
 use std::sync::OnceLock;
 
 /// xoshiro256++ by Blackman and Vigna, seeded with SplitMix64.
@@ -32,6 +33,19 @@ impl Rng {
         Self {
             s: [next(), next(), next(), next()],
         }
+    }
+
+    /// Stream `index` of the family `seed`: [`Rng::new`] of the two mixed,
+    /// so that neighbouring indices start far apart (plain `seed + index`
+    /// would share three of four seeding words between neighbours).
+    /// Planners draw sample `i`'s noise from stream `i`, so that any thread
+    /// can draw any sample.
+    #[must_use]
+    pub fn stream(seed: u64, index: usize) -> Self {
+        let mut z = (index as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Self::new(seed ^ z ^ (z >> 31))
     }
 
     /// The next 64 random bits.
@@ -74,21 +88,58 @@ impl Rng {
     /// Standard normal deviate (ziggurat).
     #[inline]
     pub fn normal(&mut self) -> Real {
+        let mut x = 0.0;
+        self.fill_normal(std::slice::from_mut(&mut x));
+        x
+    }
+
+    /// Fills `out` with standard normal deviates, as many calls of
+    /// [`Rng::normal`] would.
+    ///
+    /// The state stays in registers: the common case (99% of draws, one
+    /// table lookup and a comparison) is inlined here, and only the rest
+    /// takes a copy of the state through [`Rng::normal_rejected`].
+    pub fn fill_normal(&mut self, out: &mut [Real]) {
         let zig = Ziggurat::get();
-        loop {
-            let bits = self.next_u64();
+        let mut rng = Rng { s: self.s };
+        for out in out {
+            let bits = rng.next_u64();
             let i = (bits & 0xff) as usize;
             // The top 53 bits as a uniform in (−1, 1): independent of `i`.
             let u = 2.0 * ((bits >> 11) as Real * (1.0 / (1u64 << 53) as Real)) - 1.0;
             let x = u * zig.x[i];
-            if x.abs() < zig.x[i + 1] {
-                return x;
-            }
+            *out = if x.abs() < zig.x[i + 1] {
+                x
+            } else {
+                let mut rest = Rng { s: rng.s };
+                let x = rest.normal_rejected(zig, i, u, x);
+                rng.s = rest.s;
+                x
+            };
+        }
+        self.s = rng.s;
+    }
+
+    /// The ziggurat past its quick test: draw `x = u·xᵢ` fell outside the
+    /// rectangle inside layer `i`. Finishes that draw (tail or wedge), and
+    /// draws again while rejected.
+    #[cold]
+    #[inline(never)]
+    fn normal_rejected(&mut self, zig: &Ziggurat, i: usize, u: Real, x: Real) -> Real {
+        let (mut i, mut u, mut x) = (i, u, x);
+        loop {
             if i == 0 {
                 return self.tail(u < 0.0);
             }
             let f = zig.f[i + 1] + (zig.f[i] - zig.f[i + 1]) * self.uniform();
             if f < (-0.5 * x * x).exp() {
+                return x;
+            }
+            let bits = self.next_u64();
+            i = (bits & 0xff) as usize;
+            u = 2.0 * ((bits >> 11) as Real * (1.0 / (1u64 << 53) as Real)) - 1.0;
+            x = u * zig.x[i];
+            if x.abs() < zig.x[i + 1] {
                 return x;
             }
         }
@@ -103,13 +154,6 @@ impl Rng {
             if -2.0 * y >= x * x {
                 return if negative { x - ZIG_R } else { ZIG_R - x };
             }
-        }
-    }
-
-    /// Fills `out` with standard normal deviates.
-    pub fn fill_normal(&mut self, out: &mut [Real]) {
-        for x in out {
-            *x = self.normal();
         }
     }
 }
@@ -160,13 +204,13 @@ impl Ziggurat {
 #[derive(Clone, Debug)]
 pub struct ColoredNoise {
     n: usize,
-    n_freq: usize,
     white: bool,
-    /// `scale_k · mult_k · cos(2πkt/n)` and `· sin(…)`, `[n_freq × n]`.
-    cos: Vec<Real>,
-    sin: Vec<Real>,
-    re: Vec<Real>,
-    im: Vec<Real>,
+    /// The DFT's basis with the scales folded in, one row of `n` per normal
+    /// coefficient: for each frequency `k ≥ 1`, `scale_k · mult_k · cos(2πkt/n)`
+    /// and (below Nyquist) `−scale_k · mult_k · sin(2πkt/n)`.
+    basis: Vec<Real>,
+    /// One draw's coefficients, one per row of `basis`.
+    coef: Vec<Real>,
 }
 
 impl ColoredNoise {
@@ -174,35 +218,29 @@ impl ColoredNoise {
     #[must_use]
     pub fn new(n: usize, beta: Real) -> Self {
         let white = beta == 0.0 || n < 3;
-        let n_freq = n / 2 + 1;
-        let mut cos = vec![0.0; n_freq * n];
-        let mut sin = vec![0.0; n_freq * n];
+        let mut basis = Vec::new();
         if !white {
             let tau = std::f64::consts::TAU;
             // The DC term is skipped so each sequence has zero mean; the
-            // Nyquist term (even n) appears once, the others twice.
-            for k in 1..n_freq {
+            // Nyquist term (even n) appears once and has no sine, the others
+            // twice.
+            for k in 1..=n / 2 {
+                let nyquist = n.is_multiple_of(2) && k == n / 2;
                 let scale = (k as Real / n as Real).powf(-beta / 2.0);
-                let mult = if n.is_multiple_of(2) && k == n / 2 {
-                    1.0
-                } else {
-                    2.0
-                };
-                for t in 0..n {
-                    let (s, c) = (tau * (k * t) as Real / n as Real).sin_cos();
-                    cos[k * n + t] = scale * mult * c;
-                    sin[k * n + t] = scale * mult * s;
+                let mult = if nyquist { 1.0 } else { 2.0 };
+                let angle = |t: usize| tau * (k * t) as Real / n as Real;
+                basis.extend((0..n).map(|t| scale * mult * angle(t).cos()));
+                if !nyquist {
+                    basis.extend((0..n).map(|t| -scale * mult * angle(t).sin()));
                 }
             }
         }
+        let coef = vec![0.0; basis.len() / n.max(1)];
         Self {
             n,
-            n_freq,
             white,
-            cos,
-            sin,
-            re: vec![0.0; n_freq],
-            im: vec![0.0; n_freq],
+            basis,
+            coef,
         }
     }
 
@@ -226,30 +264,65 @@ impl ColoredNoise {
             rng.fill_normal(out);
             return;
         }
-        for k in 1..self.n_freq {
-            self.re[k] = rng.normal();
-            self.im[k] = if self.n.is_multiple_of(2) && k == self.n / 2 {
-                0.0
-            } else {
-                rng.normal()
-            };
-        }
-        out.fill(0.0);
-        for k in 1..self.n_freq {
-            let (re, im) = (self.re[k], self.im[k]);
-            let c = &self.cos[k * n..(k + 1) * n];
-            let s = &self.sin[k * n..(k + 1) * n];
-            for ((o, c), s) in out.iter_mut().zip(c).zip(s) {
-                *o += re * c - im * s;
+        rng.fill_normal(&mut self.coef);
+        wide(Spectrum {
+            coef: &self.coef,
+            basis: &self.basis,
+            out,
+        });
+    }
+}
+
+/// `Σⱼ coefⱼ · basisⱼ`, normalised to zero mean and unit deviation:
+/// [`ColoredNoise::sample`]'s loops over time, in vectors.
+struct Spectrum<'a> {
+    coef: &'a [Real],
+    basis: &'a [Real],
+    out: &'a mut [Real],
+}
+
+impl Wide for Spectrum<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        const BLOCK: usize = 8;
+        let out = self.out;
+        let n = out.len();
+        // Eight steps at a time, their sums in two vector registers across
+        // all coefficients, instead of adding every row into memory.
+        for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+            let mut acc = [0.0; BLOCK];
+            let at = b * BLOCK;
+            for (c, row) in self.coef.iter().zip(self.basis.chunks_exact(n)) {
+                let row = &row[at..at + block.len()];
+                for (a, x) in acc.iter_mut().zip(row) {
+                    *a += c * x;
+                }
             }
+            block.copy_from_slice(&acc[..block.len()]);
         }
-        let mean = out.iter().sum::<Real>() / n as Real;
-        let var = out.iter().map(|x| (x - mean) * (x - mean)).sum::<Real>() / n as Real;
+        let mean = sum4(out, |x| x) / n as Real;
+        let var = sum4(out, |x| (x - mean) * (x - mean)) / n as Real;
         let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
         for o in out.iter_mut() {
             *o = (*o - mean) * inv;
         }
     }
+}
+
+/// `Σ f(x)` in four interleaved partial sums, which vectorizes (a plain sum
+/// is one chain of dependent additions).
+#[inline(always)]
+fn sum4(xs: &[Real], f: impl Fn(Real) -> Real) -> Real {
+    let (chunks, rest) = xs.as_chunks::<4>();
+    let mut acc = [0.0; 4];
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += f(*x);
+        }
+    }
+    let tail: Real = rest.iter().map(|x| f(*x)).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
 #[cfg(test)]

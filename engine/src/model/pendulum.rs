@@ -4,7 +4,7 @@
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
-use crate::math;
+use crate::math::{self, Wide, clip, wide};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::{PI, TAU};
 
@@ -69,6 +69,7 @@ fn names(xs: &[&str]) -> Vec<String> {
 
 /// `θ` wrapped into `[−π, π]`, as gymnasium's `angle_normalize` (up to
 /// rounding): `floor` costs less than the `fmod` of `rem_euclid`.
+#[inline(always)]
 fn wrap(theta: Real) -> Real {
     theta - TAU * math::floor((theta + PI) / TAU)
 }
@@ -121,10 +122,88 @@ impl Pendulum {
         })
     }
 
-    /// Unclipped `θ̇ + θ̈·dt` of one step.
-    fn raw_speed(&self, theta: Real, thetadot: Real, u: Real) -> Real {
-        let u = u.clamp(-self.max_torque, self.max_torque);
-        thetadot + (self.gravity * math::sin(theta) + self.gain * u) * self.spec.dt
+    /// Unclipped `θ̇ + θ̈·dt` of one step, from `sin θ`.
+    #[inline(always)]
+    fn raw_speed(&self, sin: Real, thetadot: Real, u: Real) -> Real {
+        let u = clip(u, -self.max_torque, self.max_torque);
+        thetadot + (self.gravity * sin + self.gain * u) * self.spec.dt
+    }
+
+    /// One step of one row, from `sin θ`: `(θ', θ̇')`.
+    #[inline(always)]
+    fn step(&self, theta: Real, sin: Real, thetadot: Real, u: Real) -> (Real, Real) {
+        let w = clip(
+            self.raw_speed(sin, thetadot, u),
+            -self.max_speed,
+            self.max_speed,
+        );
+        (theta + w * self.spec.dt, w)
+    }
+}
+
+/// Readouts `[cos, sin, thetadot, angle]` of one row.
+#[inline(always)]
+fn read(theta: Real, sin: Real, cos: Real, thetadot: Real, y: &mut [Real; 4]) {
+    y[0] = cos;
+    y[1] = sin;
+    y[2] = thetadot;
+    y[3] = wrap(theta).abs();
+}
+
+/// `predict` over a batch, in vector registers: one loop without branches,
+/// then the rare rows whose angle is too far for [`math::sin_cos_near`].
+struct Predict<'a> {
+    model: &'a Pendulum,
+    z: &'a [Real],
+    u: &'a [Real],
+    z_next: &'a mut [Real],
+}
+
+impl Wide for Predict<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let m = self.model;
+        let z = self.z.as_chunks::<2>().0;
+        let out = self.z_next.as_chunks_mut::<2>().0;
+        let mut far = false;
+        for ((z, u), out) in z.iter().zip(self.u).zip(out.iter_mut()) {
+            let (sin, _, f) = math::sin_cos_near(z[0]);
+            far |= f;
+            (out[0], out[1]) = m.step(z[0], sin, z[1], *u);
+        }
+        if far {
+            for ((z, u), out) in z.iter().zip(self.u).zip(out) {
+                (out[0], out[1]) = m.step(z[0], math::sin(z[0]), z[1], *u);
+            }
+        }
+    }
+}
+
+/// `readout` over a batch, like [`Predict`].
+struct Readout<'a> {
+    z: &'a [Real],
+    y: &'a mut [Real],
+}
+
+impl Wide for Readout<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let z = self.z.as_chunks::<2>().0;
+        let y = self.y.as_chunks_mut::<4>().0;
+        let mut far = false;
+        for (z, y) in z.iter().zip(y.iter_mut()) {
+            let (sin, cos, f) = math::sin_cos_near(z[0]);
+            far |= f;
+            read(z[0], sin, cos, z[1], y);
+        }
+        if far {
+            for (z, y) in z.iter().zip(y) {
+                let (sin, cos) = math::sin_cos(z[0]);
+                read(z[0], sin, cos, z[1], y);
+            }
+        }
     }
 }
 
@@ -147,26 +226,18 @@ impl WorldModel for Pendulum {
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;
-        let dt = self.spec.dt;
-        for ((s, a), out) in z.chunks_exact(2).zip(u).zip(z_next.chunks_exact_mut(2)) {
-            let w = self
-                .raw_speed(s[0], s[1], *a)
-                .clamp(-self.max_speed, self.max_speed);
-            out[0] = s[0] + w * dt;
-            out[1] = w;
-        }
+        wide(Predict {
+            model: self,
+            z,
+            u,
+            z_next,
+        });
         Ok(())
     }
 
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         check_readout(&self.spec, z, y)?;
-        for (s, out) in z.chunks_exact(2).zip(y.chunks_exact_mut(4)) {
-            let (sin, cos) = math::sin_cos(s[0]);
-            out[0] = cos;
-            out[1] = sin;
-            out[2] = s[1];
-            out[3] = wrap(s[0]).abs();
-        }
+        wide(Readout { z, y });
         Ok(())
     }
 
@@ -183,7 +254,7 @@ impl WorldModel for Pendulum {
         expect_len("b", b, 2, 1)?;
         let dt = self.spec.dt;
         // Where a clip is active its output does not move with its input.
-        let free = self.raw_speed(z[0], z[1], u[0]).abs() < self.max_speed;
+        let free = self.raw_speed(math::sin(z[0]), z[1], u[0]).abs() < self.max_speed;
         let u_free = u[0].abs() < self.max_torque;
         let (dw_dth, dw_dw, dw_du) = if free {
             (
@@ -262,6 +333,41 @@ mod tests {
             let mut one = [0.0; 4];
             m.readout(&next[2 * i..2 * i + 2], &mut one).unwrap();
             assert_eq!(one, y[4 * i..4 * i + 4]);
+        }
+    }
+
+    #[test]
+    fn wide_batches_equal_row_by_row_bit_for_bit() {
+        let mut m = pendulum();
+        let mut rng = crate::rng::Rng::new(9);
+        // Whole vector chunks and a remainder; angles up to many turns, speeds
+        // and torques past their bounds, and one far angle for the C library.
+        let n = 29;
+        let mut z: Vec<Real> = (0..n)
+            .flat_map(|_| [rng.range(-60.0, 60.0), rng.range(-9.0, 9.0)])
+            .collect();
+        z[6] = 3e7;
+        let u: Vec<Real> = (0..n).map(|_| rng.range(-3.0, 3.0)).collect();
+        let (mut next, mut y) = (vec![0.0; 2 * n], vec![0.0; 4 * n]);
+        m.predict(&z, &u, &mut next).unwrap();
+        m.readout(&z, &mut y).unwrap();
+        for i in 0..n {
+            let (mut one, mut yi) = ([0.0; 2], [0.0; 4]);
+            m.predict(&z[2 * i..2 * i + 2], &u[i..=i], &mut one)
+                .unwrap();
+            m.readout(&z[2 * i..2 * i + 2], &mut yi).unwrap();
+            assert_eq!(
+                one.map(Real::to_bits),
+                [next[2 * i].to_bits(), next[2 * i + 1].to_bits()]
+            );
+            for (a, b) in yi.iter().zip(&y[4 * i..4 * i + 4]) {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "row {i}: {yi:?} vs {:?}",
+                    &y[4 * i..4 * i + 4]
+                );
+            }
         }
     }
 

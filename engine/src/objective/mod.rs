@@ -64,6 +64,7 @@ pub use norm::Norm;
 
 use crate::Real;
 use crate::error::PlanError;
+use crate::math::{Wide, wide};
 use crate::model::ModelSpec;
 use guardrail::{Body, Guard, PointIdx};
 use serde::{Deserialize, Serialize};
@@ -684,51 +685,16 @@ impl Objective {
         scratch: &mut ObjectiveScratch,
         out: &mut [Real],
     ) {
-        let n = out.len();
-        let (p, d, a) = (self.readout_dim, self.latent_dim, self.action_dim);
-        debug_assert!(y.len() == n * p && z.len() == n * d && u.len() == n * a);
-        out.fill(0.0);
-        for t in &self.terms {
-            let times = t.times(terminal);
-            if times == 0.0 {
-                continue;
-            }
-            let w = times * t.weight;
-            match (&t.res, t.norm) {
-                (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
-                    let (j, g) = (idx[0], t.target[0]);
-                    for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
-                        let r = y[j] - g;
-                        *o += w * (r * r);
-                    }
-                }
-                (Res::Action, Norm::Quadratic) if a == 1 => {
-                    let g = t.target[0];
-                    for (o, u) in out.iter_mut().zip(u) {
-                        let r = u - g;
-                        *o += w * (r * r);
-                    }
-                }
-                _ => {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        let k = self.residual(
-                            t,
-                            &y[i * p..(i + 1) * p],
-                            &z[i * d..(i + 1) * d],
-                            &u[i * a..(i + 1) * a],
-                            &u_prev[i * a..(i + 1) * a],
-                            &mut scratch.r,
-                        );
-                        *o += w * t.norm.eval(&scratch.r[..k]);
-                    }
-                }
-            }
-        }
-        for o in out.iter_mut() {
-            if !o.is_finite() {
-                *o = Real::INFINITY;
-            }
-        }
+        wide(StageCosts {
+            objective: self,
+            y,
+            z,
+            u,
+            u_prev,
+            terminal,
+            scratch,
+            out,
+        });
     }
 
     /// Gradient of [`Self::stage_cost`] with respect to `y`, `z`, `u` and `u_prev`,
@@ -893,6 +859,80 @@ impl Objective {
     #[must_use]
     pub fn readout_dim(&self) -> usize {
         self.readout_dim
+    }
+}
+
+/// [`Objective::stage_costs`]' loops, compiled for the widest vectors.
+struct StageCosts<'a> {
+    objective: &'a Objective,
+    y: &'a [Real],
+    z: &'a [Real],
+    u: &'a [Real],
+    u_prev: &'a [Real],
+    terminal: bool,
+    scratch: &'a mut ObjectiveScratch,
+    out: &'a mut [Real],
+}
+
+impl Wide for StageCosts<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            objective: obj,
+            y,
+            z,
+            u,
+            u_prev,
+            terminal,
+            scratch,
+            out,
+        } = self;
+        let n = out.len();
+        let (p, d, a) = (obj.readout_dim, obj.latent_dim, obj.action_dim);
+        debug_assert!(y.len() == n * p && z.len() == n * d && u.len() == n * a);
+        out.fill(0.0);
+        for t in &obj.terms {
+            let times = t.times(terminal);
+            if times == 0.0 {
+                continue;
+            }
+            let w = times * t.weight;
+            match (&t.res, t.norm) {
+                (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
+                    let (j, g) = (idx[0], t.target[0]);
+                    for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
+                        let r = y[j] - g;
+                        *o += w * (r * r);
+                    }
+                }
+                (Res::Action, Norm::Quadratic) if a == 1 => {
+                    let g = t.target[0];
+                    for (o, u) in out.iter_mut().zip(u) {
+                        let r = u - g;
+                        *o += w * (r * r);
+                    }
+                }
+                _ => {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        let k = obj.residual(
+                            t,
+                            &y[i * p..(i + 1) * p],
+                            &z[i * d..(i + 1) * d],
+                            &u[i * a..(i + 1) * a],
+                            &u_prev[i * a..(i + 1) * a],
+                            &mut scratch.r,
+                        );
+                        *o += w * t.norm.eval(&scratch.r[..k]);
+                    }
+                }
+            }
+        }
+        for o in out.iter_mut() {
+            if !o.is_finite() {
+                *o = Real::INFINITY;
+            }
+        }
     }
 }
 

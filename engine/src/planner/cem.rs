@@ -86,10 +86,7 @@ impl<M: WorldModel> Planner for Cem<M> {
                     slot += 1;
                 }
             }
-            for i in slot..n {
-                c.sample_into(i, &self.mean, &self.std);
-            }
-            c.evaluate(n)?;
+            c.sample_and_evaluate(slot.min(n), n, &self.mean, &self.std)?;
             c.keep_rollouts(n);
             iterations += 1;
             feasible = c.feasible_count(n);

@@ -6,6 +6,7 @@ use super::pool::{MIN_PARALLEL, Pool};
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
+use crate::math;
 use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
 use crate::rng::Rng;
@@ -117,18 +118,21 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
 ) -> Result<(), ModelError> {
     let Shape { h, a, d, p } = shape;
     let n = seqs.len() / (h * a).max(1);
-    for i in 0..n {
-        r.z[i * d..(i + 1) * d].copy_from_slice(z0);
-        r.u_prev_t[i * a..(i + 1) * a].copy_from_slice(u_last);
+    for z in r.z[..n * d].chunks_exact_mut(d) {
+        for (z, z0) in z.iter_mut().zip(z0) {
+            *z = *z0;
+        }
+    }
+    for u in r.u_prev_t[..n * a].chunks_exact_mut(a) {
+        for (u, u0) in u.iter_mut().zip(u_last) {
+            *u = *u0;
+        }
     }
     r.cost[..n].fill(0.0);
     r.violation[..n].fill(0.0);
     let guarded = !r.margins.is_empty();
     for t in 0..h {
-        for i in 0..n {
-            let src = (i * h + t) * a;
-            r.u_t[i * a..(i + 1) * a].copy_from_slice(&seqs[src..src + a]);
-        }
+        gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
         model.predict(&r.z[..n * d], &r.u_t[..n * a], &mut r.z_next[..n * d])?;
         model.readout(&r.z_next[..n * d], &mut r.y[..n * p])?;
         objective.stage_costs(
@@ -143,16 +147,15 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
         for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
             *c += s;
         }
-        for (i, y) in r.y[..n * p].chunks_exact(p).enumerate() {
-            let mut v: Real = 0.0;
+        for (y, v) in r.y[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
+            // 0·x is 0 for every finite x and NaN otherwise: one test for a
+            // whole row, without a branch per value.
+            let mut add = y.iter().fold(0.0, |acc, x| acc + 0.0 * x);
             if guarded {
                 objective.margins_at_step(y, t, &mut r.margins);
-                v = r.margins.iter().map(|m| (-m).max(0.0)).sum();
+                add += r.margins.iter().map(|m| (-m).max(0.0)).sum::<Real>();
             }
-            if y.iter().any(|x| !x.is_finite()) || v.is_nan() {
-                v = Real::INFINITY;
-            }
-            r.violation[i] += v;
+            *v += if add.is_nan() { Real::INFINITY } else { add };
         }
         if !r.ys.is_empty() {
             for i in 0..n {
@@ -161,9 +164,85 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
             }
         }
         std::mem::swap(&mut r.z, &mut r.z_next);
-        r.u_prev_t[..n * a].copy_from_slice(&r.u_t[..n * a]);
+        std::mem::swap(&mut r.u_prev_t, &mut r.u_t);
     }
     Ok(())
+}
+
+/// Step `t`'s actions of every sequence (`n×H×A`) into `u_t` (`n×A`).
+fn gather_step(seqs: &[Real], t: usize, shape: Shape, u_t: &mut [Real]) {
+    let Shape { h, a, .. } = shape;
+    if a == 1 {
+        for (u, x) in u_t.iter_mut().zip(seqs[t..].iter().step_by(h)) {
+            *u = *x;
+        }
+        return;
+    }
+    for (u, seq) in u_t.chunks_exact_mut(a).zip(seqs.chunks_exact(h * a)) {
+        for (u, x) in u.iter_mut().zip(&seq[t * a..(t + 1) * a]) {
+            *u = *x;
+        }
+    }
+}
+
+/// Draws candidate sequences around a mean. Sample `i` of an iteration takes
+/// its noise from its own random stream ([`Rng::stream`] of the iteration's
+/// seed and `i`), so that any thread can draw any sample and the plan does
+/// not depend on which one did. Each rollout worker has a copy.
+#[derive(Clone, Debug)]
+pub(crate) struct Sampler {
+    h: usize,
+    a: usize,
+    lower: Vec<Real>,
+    upper: Vec<Real>,
+    /// Where the noise is drawn and how it is spread over the steps.
+    knots: Knots,
+    noise_t: Vec<Real>,
+}
+
+impl Sampler {
+    /// Fills `seqs` (`m×H×A`: samples `first..first + m`) with
+    /// `mean + std ⊙ W·ε` (`ε` colored noise across the knots, `W` their
+    /// interpolation to the steps; `W = I` without knots), clamped into the
+    /// action bounds. `std` is per `(t, a)` when it has `H×A` values and per
+    /// action when it has `A`.
+    pub fn fill(
+        &mut self,
+        seed: u64,
+        first: usize,
+        seqs: &mut [Real],
+        mean: &[Real],
+        std: &[Real],
+    ) {
+        let (h, a) = (self.h, self.a);
+        for (i, seq) in (first..).zip(seqs.chunks_exact_mut(h * a)) {
+            let mut rng = Rng::stream(seed, i);
+            seq.copy_from_slice(mean);
+            for k in 0..a {
+                self.knots.sample(&mut rng, &mut self.noise_t);
+                let (lo, hi) = (self.lower[k], self.upper[k]);
+                for (t, noise) in self.noise_t.iter().enumerate() {
+                    let s = if std.len() == a {
+                        std[k]
+                    } else {
+                        std[t * a + k]
+                    };
+                    let x = &mut seq[t * a + k];
+                    *x = math::clip(*x + s * noise, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/// The samples an evaluation draws before rolling out: slots `from..n`,
+/// from the streams of `seed` (see [`Sampler`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Draw<'a> {
+    pub seed: u64,
+    pub from: usize,
+    pub mean: &'a [Real],
+    pub std: &'a [Real],
 }
 
 /// State and workspace shared by the planners.
@@ -202,9 +281,7 @@ pub(crate) struct Core<M> {
     /// Rollout workers (`config.threads > 1` and a model that forks).
     pool: Option<Pool>,
     scratch: ObjectiveScratch,
-    noise_t: Vec<Real>,
-    /// Where the sampling noise is drawn and how it is spread over the steps.
-    knots: Knots,
+    sampler: Sampler,
     /// Best sequence seen in this call and its score.
     pub best: Vec<Real>,
     pub best_cost: Real,
@@ -287,9 +364,23 @@ impl<M: WorldModel> Core<M> {
             objective.set_readout_errors(&errors)?;
         }
         let scratch = objective.scratch();
+        let sampler = Sampler {
+            h,
+            a,
+            lower: spec.action_lower.clone(),
+            upper: spec.action_upper.clone(),
+            knots: Knots::new(
+                h,
+                config.knots.unwrap_or(h),
+                config.interpolation,
+                config.colored_noise_beta,
+            ),
+            noise_t: vec![0.0; h],
+        };
         let pool = Pool::start(
             &model,
             &objective,
+            &sampler,
             config.threads,
             n,
             Shape { h, a, d, p },
@@ -317,13 +408,7 @@ impl<M: WorldModel> Core<M> {
             seqs: Arc::new(vec![0.0; n * h * a]),
             roll: Rollouts::new(n, d, a, p, g, h, config.keep_rollouts > 0),
             scratch,
-            noise_t: vec![0.0; h],
-            knots: Knots::new(
-                h,
-                config.knots.unwrap_or(h),
-                config.interpolation,
-                config.colored_noise_beta,
-            ),
+            sampler,
             best: nominal,
             best_cost: Real::INFINITY,
             best_violation: Real::INFINITY,
@@ -456,26 +541,33 @@ impl<M: WorldModel> Core<M> {
         }
     }
 
-    /// Fills sequence `i` with `mean + std ⊙ W·ε` (`ε` colored noise across
-    /// the knots, `W` their interpolation to the steps; `W = I` without
-    /// knots), clamped into the action bounds. `std` is per `(t, a)` when it
-    /// has `H×A` values and per action when it has `A`.
-    pub fn sample_into(&mut self, i: usize, mean: &[Real], std: &[Real]) {
-        let (h, a) = (self.h, self.a);
-        let seq = &mut Arc::make_mut(&mut self.seqs)[i * h * a..(i + 1) * h * a];
-        seq.copy_from_slice(mean);
-        for k in 0..a {
-            self.knots.sample(&mut self.rng, &mut self.noise_t);
-            for t in 0..h {
-                let s = if std.len() == a {
-                    std[k]
-                } else {
-                    std[t * a + k]
-                };
-                let x = &mut seq[t * a + k];
-                *x = (*x + s * self.noise_t[t]).clamp(self.lower[k], self.upper[k]);
-            }
-        }
+    /// Draws slots `from..n` around `mean` with deviation `std` (see
+    /// [`Sampler::fill`]), from a new seed of the planner's generator, and
+    /// evaluates slots `0..n` ([`Core::evaluate`]). With rollout workers,
+    /// each draws and rolls out its own share of the samples.
+    pub fn sample_and_evaluate(
+        &mut self,
+        from: usize,
+        n: usize,
+        mean: &[Real],
+        std: &[Real],
+    ) -> Result<(), PlanError> {
+        let draw = Draw {
+            seed: self.rng.next_u64(),
+            from,
+            mean,
+            std,
+        };
+        self.run(n, Some(draw))
+    }
+
+    /// Draws slots `from..n` on this thread, without evaluating them.
+    #[cfg(test)]
+    pub fn sample_range(&mut self, from: usize, n: usize, mean: &[Real], std: &[Real]) {
+        let seed = self.rng.next_u64();
+        let len = self.h * self.a;
+        let seqs = &mut Arc::make_mut(&mut self.seqs)[from * len..n * len];
+        self.sampler.fill(seed, from, seqs, mean, std);
     }
 
     /// Copies `src` (`H×A`) into sequence slot `i`.
@@ -498,15 +590,22 @@ impl<M: WorldModel> Core<M> {
     /// Also remembers the best of them (feasible first). With rollout
     /// workers, the samples are shared between them and this thread.
     pub fn evaluate(&mut self, n: usize) -> Result<(), PlanError> {
+        self.run(n, None)
+    }
+
+    /// [`Core::evaluate`], drawing slots first when `draw` says so.
+    fn run(&mut self, n: usize, draw: Option<Draw<'_>>) -> Result<(), PlanError> {
         let (h, a, d, p) = (self.h, self.a, self.d, self.p);
         let shape = Shape { h, a, d, p };
+        let len = h * a;
         match &mut self.pool {
             Some(pool) if n >= MIN_PARALLEL => {
                 let rolled = pool.roll_out(
                     &mut self.model,
                     &self.objective,
-                    &self.seqs,
+                    &mut self.seqs,
                     n,
+                    draw.map(|d| (d, &mut self.sampler)),
                     &self.z0,
                     &self.u_last,
                     &mut self.roll,
@@ -518,19 +617,24 @@ impl<M: WorldModel> Core<M> {
                 }
                 rolled?;
             }
-            _ => roll_out(
-                &mut self.model,
-                &self.objective,
-                &self.seqs[..n * h * a],
-                &self.z0,
-                &self.u_last,
-                shape,
-                &mut self.roll,
-                &mut self.scratch,
-            )?,
+            _ => {
+                if let Some(d) = draw {
+                    let seqs = &mut Arc::make_mut(&mut self.seqs)[d.from * len..n * len];
+                    self.sampler.fill(d.seed, d.from, seqs, d.mean, d.std);
+                }
+                roll_out(
+                    &mut self.model,
+                    &self.objective,
+                    &self.seqs[..n * len],
+                    &self.z0,
+                    &self.u_last,
+                    shape,
+                    &mut self.roll,
+                    &mut self.scratch,
+                )?;
+            }
         }
         let r = &self.roll;
-        let len = h * a;
         for i in 0..n {
             let (v, c) = (r.violation[i], r.cost[i]);
             if rank(v, c, self.best_violation, self.best_cost) == Ordering::Less {

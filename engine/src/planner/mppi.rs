@@ -113,10 +113,7 @@ impl Proposal {
             // Slot 0 keeps the nominal, slot 1 the fallback held still.
             c.set_seq(0, &self.mean);
             c.set_fallback_seq(1);
-            for i in 2..n {
-                c.sample_into(i, &self.mean, &self.sigma);
-            }
-            c.evaluate(n)?;
+            c.sample_and_evaluate(2, n, &self.mean, &self.sigma)?;
             c.keep_rollouts(n);
             out.iterations += 1;
             let feasible = c.feasible_count(n);

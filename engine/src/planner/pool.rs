@@ -14,11 +14,13 @@
 //! priority keeps its core when it needs it. A worker that panics marks its
 //! slot stopped as it unwinds: the planner gets an error, never a hang.
 //!
-//! Every sample's rollout is computed exactly as on one thread and sampling
-//! stays on the planner's thread: the plan does not depend on the number of
-//! threads.
+//! A job can also draw its samples first ([`Draw`]): each sample's noise
+//! comes from its own random stream, so the worker draws exactly what the
+//! planner's thread would have drawn, into its own buffer, which the planner
+//! copies back. Every sample is drawn and rolled out exactly as on one
+//! thread: the plan does not depend on the number of threads.
 
-use super::core::{Rollouts, Shape, roll_out};
+use super::core::{Draw, Rollouts, Sampler, Shape, roll_out};
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
@@ -39,15 +41,29 @@ struct Share {
     u_last: Vec<Real>,
     roll: Rollouts,
     scratch: ObjectiveScratch,
+    sampler: Sampler,
+    /// The share's sequences when it draws them, and the mean and deviation
+    /// it draws them around.
+    seqs: Vec<Real>,
+    mean: Vec<Real>,
+    std: Vec<Real>,
 }
 
-/// One rollout job: samples `lo..hi` of `seqs`.
+/// One rollout job: samples `lo..hi`, read from the planner's `seqs` or
+/// drawn from the streams of `seed` into the share's own.
 struct Job {
-    seqs: Arc<Vec<Real>>,
+    seqs: Source,
     objective: Arc<Objective>,
     lo: usize,
     hi: usize,
     share: Box<Share>,
+}
+
+/// Where a job's sequences come from.
+enum Source {
+    Shared(Arc<Vec<Real>>),
+    /// Drawn by the worker from the streams of this seed.
+    Drawn(u64),
 }
 
 /// A finished job: the share with its costs, and the model's verdict.
@@ -157,6 +173,7 @@ impl Pool {
     pub fn start(
         model: &dyn WorldModel,
         objective: &Objective,
+        sampler: &Sampler,
         threads: usize,
         samples: usize,
         shape: Shape,
@@ -200,6 +217,10 @@ impl Pool {
                     u_last: vec![0.0; a],
                     roll: Rollouts::new(share_max, d, a, p, objective.num_guardrails(), h, keep),
                     scratch: objective.scratch(),
+                    sampler: sampler.clone(),
+                    seqs: vec![0.0; share_max * h * a],
+                    mean: Vec::with_capacity(h * a),
+                    std: Vec::with_capacity(h * a),
                 })),
             });
         }
@@ -219,16 +240,19 @@ impl Pool {
     /// Rolls out the first `n` sequences of `seqs` into `roll` (costs,
     /// violations, and readouts when kept), sharing them between the
     /// workers and the calling thread, which rolls out the first share with
-    /// `model`. An error of any share is returned after every share is back;
-    /// a worker that is gone is an error too, and leaves the pool
+    /// `model`. With `draw`, slots `draw.from..n` are drawn first, each
+    /// share by whoever rolls it out (this thread with `sampler`), and end
+    /// up in `seqs`. An error of any share is returned after every share is
+    /// back; a worker that is gone is an error too, and leaves the pool
     /// [`broken`](Self::broken).
     #[allow(clippy::too_many_arguments)]
     pub fn roll_out<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
         objective: &Arc<Objective>,
-        seqs: &Arc<Vec<Real>>,
+        seqs: &mut Arc<Vec<Real>>,
         n: usize,
+        draw: Option<(Draw<'_>, &mut Sampler)>,
         z0: &[Real],
         u_last: &[Real],
         roll: &mut Rollouts,
@@ -237,7 +261,11 @@ impl Pool {
         let shape = self.shape;
         let len = shape.h * shape.a;
         let t = self.threads();
-        let bound = |k: usize| k * n / t;
+        // This thread's share holds the slots that are not drawn, so that
+        // every worker's share is drawn whole.
+        let drawn = draw.is_some();
+        let from = draw.as_ref().map_or(0, |(d, _)| d.from.min(n));
+        let bound = |k: usize| if k == 0 { 0 } else { from + k * (n - from) / t };
         let mut sent = [false; super::config::MAX_THREADS];
         let mut first_error = None;
         for (k, w) in self.workers.iter_mut().enumerate() {
@@ -250,8 +278,18 @@ impl Pool {
             };
             share.z0.copy_from_slice(z0);
             share.u_last.copy_from_slice(u_last);
+            let source = match &draw {
+                Some((d, _)) => {
+                    share.mean.clear();
+                    share.mean.extend_from_slice(d.mean);
+                    share.std.clear();
+                    share.std.extend_from_slice(d.std);
+                    Source::Drawn(d.seed)
+                }
+                None => Source::Shared(Arc::clone(seqs)),
+            };
             let job = Job {
-                seqs: Arc::clone(seqs),
+                seqs: source,
                 objective: Arc::clone(objective),
                 lo,
                 hi,
@@ -271,17 +309,23 @@ impl Pool {
                 first_error.get_or_insert_with(gone);
             }
         }
-        let mine = roll_out(
+        let mine = bound(1);
+        if let Some((d, sampler)) = draw {
+            // No worker holds `seqs` when drawing: this does not copy.
+            let seqs = &mut Arc::make_mut(seqs)[from * len..mine * len];
+            sampler.fill(d.seed, from, seqs, d.mean, d.std);
+        }
+        let rolled = roll_out(
             model,
             objective,
-            &seqs[..bound(1) * len],
+            &seqs[..mine * len],
             z0,
             u_last,
             shape,
             roll,
             scratch,
         );
-        if let Err(e) = mine {
+        if let Err(e) = rolled {
             first_error.get_or_insert(e);
         }
         let (h, p) = (shape.h, shape.p);
@@ -302,12 +346,15 @@ impl Pool {
                 first_error.get_or_insert_with(gone);
                 continue;
             };
-            let s = &done.share.roll;
+            let s = &done.share;
             let m = hi - lo;
-            roll.cost[lo..hi].copy_from_slice(&s.cost[..m]);
-            roll.violation[lo..hi].copy_from_slice(&s.violation[..m]);
+            roll.cost[lo..hi].copy_from_slice(&s.roll.cost[..m]);
+            roll.violation[lo..hi].copy_from_slice(&s.roll.violation[..m]);
             if !roll.ys.is_empty() {
-                roll.ys[lo * h * p..hi * h * p].copy_from_slice(&s.ys[..m * h * p]);
+                roll.ys[lo * h * p..hi * h * p].copy_from_slice(&s.roll.ys[..m * h * p]);
+            }
+            if drawn {
+                Arc::make_mut(seqs)[lo * len..hi * len].copy_from_slice(&s.seqs[..m * len]);
             }
             if let Err(e) = done.result {
                 first_error.get_or_insert(e);
@@ -347,12 +394,24 @@ fn work(mut model: Box<dyn WorldModel>, slot: &Slot) {
             u_last,
             roll,
             scratch,
+            sampler,
+            seqs: own,
+            mean,
+            std,
         } = &mut *share;
         let len = shape.h * shape.a;
+        let mine = match &seqs {
+            Source::Shared(all) => &all[lo * len..hi * len],
+            Source::Drawn(seed) => {
+                let own = &mut own[..(hi - lo) * len];
+                sampler.fill(*seed, lo, own, mean, std);
+                own
+            }
+        };
         let result = roll_out(
             &mut *model,
             &objective,
-            &seqs[lo * len..hi * len],
+            mine,
             z0,
             u_last,
             *shape,

@@ -1126,7 +1126,7 @@ fn knot_samples(core: &mut super::core::Core<PointMass>) -> Vec<Vec<Real>> {
     let (h, a) = (core.h, core.a);
     let mean = vec![0.0; h * a];
     let std = core.sigma.clone();
-    core.sample_into(2, &mean, &std);
+    core.sample_range(2, 3, &mean, &std);
     let seq = &core.seqs[2 * h * a..3 * h * a];
     assert!(seq.iter().all(|x| x.abs() < 1.0), "clamped: {seq:?}");
     (0..a)
@@ -1252,22 +1252,19 @@ fn cubic_knots_reproduce_lines_and_inner_parabolas() {
 
 #[test]
 fn knots_set_the_number_of_random_draws() {
-    // White noise: one normal draw per knot and action.
-    for (knots, draws) in [
-        (None, 20 * 2),
-        (Some(20), 20 * 2),
-        (Some(4), 4 * 2),
-        (Some(1), 2),
-    ] {
+    // White noise: one normal draw per knot (and action, for each of which
+    // the sampler calls `Knots::sample` once).
+    for (knots, draws) in [(None, 20), (Some(20), 20), (Some(4), 4), (Some(1), 1)] {
         for interpolation in INTERPOLATIONS {
-            let mut core = knot_core(knots, interpolation, 0.02, 0.0);
-            knot_samples(&mut core);
+            let mut k = super::knots::Knots::new(20, knots.unwrap_or(20), interpolation, 0.0);
+            let mut rng = crate::rng::Rng::new(11);
+            k.sample(&mut rng, &mut [0.0; 20]);
             let mut reference = crate::rng::Rng::new(11);
             for _ in 0..draws {
                 reference.normal();
             }
             assert_eq!(
-                (core.rng.normal(), core.rng.next_u64()),
+                (rng.normal(), rng.next_u64()),
                 (reference.normal(), reference.next_u64()),
                 "{knots:?} {interpolation:?}"
             );
