@@ -205,11 +205,12 @@ impl Ziggurat {
 pub struct ColoredNoise {
     n: usize,
     white: bool,
-    /// The DFT's basis with the scales folded in, one row of `n` per normal
-    /// coefficient: for each frequency `k ≥ 1`, `scale_k · mult_k · cos(2πkt/n)`
-    /// and (below Nyquist) `−scale_k · mult_k · sin(2πkt/n)`.
+    /// The DFT's basis with the scales folded in: for each frequency
+    /// `k ≥ 1`, a row `scale_k · mult_k · cos(2πkt/n)` over the steps `t`
+    /// and (below Nyquist) a row `−scale_k · mult_k · sin(2πkt/n)`, one per
+    /// normal coefficient, padded with zeros to a multiple of four steps.
     basis: Vec<Real>,
-    /// One draw's coefficients, one per row of `basis`.
+    /// One draw's coefficients, one per row of the basis.
     coef: Vec<Real>,
 }
 
@@ -218,7 +219,7 @@ impl ColoredNoise {
     #[must_use]
     pub fn new(n: usize, beta: Real) -> Self {
         let white = beta == 0.0 || n < 3;
-        let mut basis = Vec::new();
+        let mut rows: Vec<Vec<Real>> = Vec::new();
         if !white {
             let tau = std::f64::consts::TAU;
             // The DC term is skipped so each sequence has zero mean; the
@@ -229,18 +230,22 @@ impl ColoredNoise {
                 let scale = (k as Real / n as Real).powf(-beta / 2.0);
                 let mult = if nyquist { 1.0 } else { 2.0 };
                 let angle = |t: usize| tau * (k * t) as Real / n as Real;
-                basis.extend((0..n).map(|t| scale * mult * angle(t).cos()));
+                rows.push((0..n).map(|t| scale * mult * angle(t).cos()).collect());
                 if !nyquist {
-                    basis.extend((0..n).map(|t| -scale * mult * angle(t).sin()));
+                    rows.push((0..n).map(|t| -scale * mult * angle(t).sin()).collect());
                 }
             }
         }
-        let coef = vec![0.0; basis.len() / n.max(1)];
+        let width = n.next_multiple_of(4);
+        let mut basis = vec![0.0; rows.len() * width];
+        for (row, to) in rows.iter().zip(basis.chunks_exact_mut(width.max(1))) {
+            to[..n].copy_from_slice(row);
+        }
         Self {
             n,
             white,
             basis,
-            coef,
+            coef: vec![0.0; rows.len()],
         }
     }
 
@@ -281,25 +286,37 @@ struct Spectrum<'a> {
     out: &'a mut [Real],
 }
 
+/// Longest sequence whose spectrum is summed in registers.
+const IN_REGISTERS: usize = 32;
+
 impl Wide for Spectrum<'_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        const BLOCK: usize = 8;
         let out = self.out;
         let n = out.len();
-        // Eight steps at a time, their sums in two vector registers across
-        // all coefficients, instead of adding every row into memory.
-        for (b, block) in out.chunks_mut(BLOCK).enumerate() {
-            let mut acc = [0.0; BLOCK];
-            let at = b * BLOCK;
-            for (c, row) in self.coef.iter().zip(self.basis.chunks_exact(n)) {
-                let row = &row[at..at + block.len()];
+        let width = self.basis.len() / self.coef.len().max(1);
+        if width == IN_REGISTERS {
+            // A fixed length: the compiler keeps the 32 sums in eight vector
+            // registers while it adds every row.
+            let mut acc = [0.0; IN_REGISTERS];
+            for (c, row) in self
+                .coef
+                .iter()
+                .zip(self.basis.as_chunks::<IN_REGISTERS>().0)
+            {
                 for (a, x) in acc.iter_mut().zip(row) {
                     *a += c * x;
                 }
             }
-            block.copy_from_slice(&acc[..block.len()]);
+            out.copy_from_slice(&acc[..n]);
+        } else {
+            out.fill(0.0);
+            for (c, row) in self.coef.iter().zip(self.basis.chunks_exact(width)) {
+                for (o, x) in out.iter_mut().zip(row) {
+                    *o += c * x;
+                }
+            }
         }
         let mean = sum4(out, |x| x) / n as Real;
         let var = sum4(out, |x| (x - mean) * (x - mean)) / n as Real;
