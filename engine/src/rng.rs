@@ -9,7 +9,7 @@
 //! compare, where Box–Muller costs a logarithm, a square root and a sine.
 
 use crate::Real;
-use crate::math::{Wide, wide};
+use crate::math::{self, Wide, wide};
 use std::sync::OnceLock;
 
 /// xoshiro256++ by Blackman and Vigna, seeded with SplitMix64.
@@ -318,28 +318,13 @@ impl Wide for Spectrum<'_> {
                 }
             }
         }
-        let mean = sum4(out, |x| x) / n as Real;
-        let var = sum4(out, |x| (x - mean) * (x - mean)) / n as Real;
+        let mean = math::sum4(out, |x| x) / n as Real;
+        let var = math::sum4(out, |x| (x - mean) * (x - mean)) / n as Real;
         let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
         for o in out.iter_mut() {
             *o = (*o - mean) * inv;
         }
     }
-}
-
-/// `Σ f(x)` in four interleaved partial sums, which vectorizes (a plain sum
-/// is one chain of dependent additions).
-#[inline(always)]
-fn sum4(xs: &[Real], f: impl Fn(Real) -> Real) -> Real {
-    let (chunks, rest) = xs.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for c in chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a += f(*x);
-        }
-    }
-    let tail: Real = rest.iter().map(|x| f(*x)).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
 #[cfg(test)]

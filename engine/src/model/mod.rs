@@ -173,6 +173,25 @@ pub trait WorldModel: Send {
     /// `z[B,D] -> y[B,P]`: physical quantities decoded from latents.
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError>;
 
+    /// One step of a rollout: `predict` from `z`, then `readout` of the
+    /// result, given `y[B,P]`, the readouts of `z`, which a rollout has from
+    /// its previous step. The default calls the two; a model overrides it to
+    /// reuse what `y` holds (the pendulum reads `sin θ` there instead of
+    /// computing it again), and must then give exactly what the two calls
+    /// give when `y` is `readout(z)`.
+    fn step(
+        &mut self,
+        z: &[Real],
+        y: &[Real],
+        u: &[Real],
+        z_next: &mut [Real],
+        y_next: &mut [Real],
+    ) -> Result<(), ModelError> {
+        let _ = y;
+        self.predict(z, u, z_next)?;
+        self.readout(z_next, y_next)
+    }
+
     /// Model-error margins: per readout (in [`ModelSpec::readouts`] order), a
     /// bound on the prediction error of that readout after `t + 1` steps, for
     /// `t` in `0..H` (empty rows: no bound known). Planners tighten every
@@ -285,6 +304,16 @@ impl<M: WorldModel + ?Sized> WorldModel for Box<M> {
     }
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         (**self).readout(z, y)
+    }
+    fn step(
+        &mut self,
+        z: &[Real],
+        y: &[Real],
+        u: &[Real],
+        z_next: &mut [Real],
+        y_next: &mut [Real],
+    ) -> Result<(), ModelError> {
+        (**self).step(z, y, u, z_next, y_next)
     }
     fn readout_errors(&self) -> Option<Vec<Vec<Real>>> {
         (**self).readout_errors()

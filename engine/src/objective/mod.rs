@@ -929,9 +929,7 @@ impl Wide for StageCosts<'_> {
             }
         }
         for o in out.iter_mut() {
-            if !o.is_finite() {
-                *o = Real::INFINITY;
-            }
+            *o = if o.is_finite() { *o } else { Real::INFINITY };
         }
     }
 }

@@ -28,7 +28,9 @@ pub(crate) struct Shape {
 pub(crate) struct Rollouts {
     z: Vec<Real>,
     z_next: Vec<Real>,
+    /// Readouts of `z` and of `z_next`.
     y: Vec<Real>,
+    y_next: Vec<Real>,
     u_t: Vec<Real>,
     u_prev_t: Vec<Real>,
     margins: Vec<Real>,
@@ -51,6 +53,7 @@ impl Rollouts {
             z: vec![0.0; n * d],
             z_next: vec![0.0; n * d],
             y: vec![0.0; n * p],
+            y_next: vec![0.0; n * p],
             u_t: vec![0.0; n * a],
             u_prev_t: vec![0.0; n * a],
             margins: vec![0.0; g],
@@ -103,8 +106,8 @@ pub(crate) fn check_observation(model: &ModelSpec, obs: &[Real]) -> Result<(), P
 /// Rolls out the sequences `seqs` (`n×H×A`) from latent `z0`, the action
 /// `u_last` applied before them: the task cost and summed guardrail
 /// violation of each go to `roll.cost[..n]` and `roll.violation[..n]`, its
-/// readouts to `roll.ys` when rollouts are kept. One batched `predict` and
-/// `readout` per step, the objective term by term over the batch.
+/// readouts to `roll.ys` when rollouts are kept. One batched
+/// [`WorldModel::step`] per step, the objective term by term over the batch.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn roll_out<M: WorldModel + ?Sized>(
     model: &mut M,
@@ -128,15 +131,21 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
             *u = *u0;
         }
     }
+    model.readout(&r.z[..n * d], &mut r.y[..n * p])?;
     r.cost[..n].fill(0.0);
     r.violation[..n].fill(0.0);
     let guarded = !r.margins.is_empty();
     for t in 0..h {
         gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
-        model.predict(&r.z[..n * d], &r.u_t[..n * a], &mut r.z_next[..n * d])?;
-        model.readout(&r.z_next[..n * d], &mut r.y[..n * p])?;
-        objective.stage_costs(
+        model.step(
+            &r.z[..n * d],
             &r.y[..n * p],
+            &r.u_t[..n * a],
+            &mut r.z_next[..n * d],
+            &mut r.y_next[..n * p],
+        )?;
+        objective.stage_costs(
+            &r.y_next[..n * p],
             &r.z_next[..n * d],
             &r.u_t[..n * a],
             &r.u_prev_t[..n * a],
@@ -147,23 +156,27 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
         for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
             *c += s;
         }
-        for (y, v) in r.y[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
-            // 0·x is 0 for every finite x and NaN otherwise: one test for a
-            // whole row, without a branch per value.
-            let mut add = y.iter().fold(0.0, |acc, x| acc + 0.0 * x);
-            if guarded {
-                objective.margins_at_step(y, t, &mut r.margins);
-                add += r.margins.iter().map(|m| (-m).max(0.0)).sum::<Real>();
+        // 0·x is 0 for every finite x and NaN otherwise: one sum tests a
+        // whole row, or (without guardrails) the whole step at once.
+        let finite = |y: &[Real]| !math::sum4(y, |x| 0.0 * x).is_nan();
+        if guarded || !finite(&r.y_next[..n * p]) {
+            for (y, v) in r.y_next[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
+                let mut add = if finite(y) { 0.0 } else { Real::INFINITY };
+                if guarded {
+                    objective.margins_at_step(y, t, &mut r.margins);
+                    add += r.margins.iter().map(|m| (-m).max(0.0)).sum::<Real>();
+                }
+                *v += if add.is_nan() { Real::INFINITY } else { add };
             }
-            *v += if add.is_nan() { Real::INFINITY } else { add };
         }
         if !r.ys.is_empty() {
             for i in 0..n {
                 let at = (i * h + t) * p;
-                r.ys[at..at + p].copy_from_slice(&r.y[i * p..(i + 1) * p]);
+                r.ys[at..at + p].copy_from_slice(&r.y_next[i * p..(i + 1) * p]);
             }
         }
         std::mem::swap(&mut r.z, &mut r.z_next);
+        std::mem::swap(&mut r.y, &mut r.y_next);
         std::mem::swap(&mut r.u_prev_t, &mut r.u_t);
     }
     Ok(())
