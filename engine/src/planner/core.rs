@@ -230,18 +230,27 @@ impl Sampler {
         let (h, a) = (self.h, self.a);
         for (i, seq) in (first..).zip(seqs.chunks_exact_mut(h * a)) {
             let mut rng = Rng::stream(seed, i);
-            seq.copy_from_slice(mean);
             for k in 0..a {
                 self.knots.sample(&mut rng, &mut self.noise_t);
                 let (lo, hi) = (self.lower[k], self.upper[k]);
-                for (t, noise) in self.noise_t.iter().enumerate() {
+                let noise = &self.noise_t;
+                if a == 1 {
+                    // One action: contiguous slices, a loop in vectors.
+                    let s = std[0];
+                    let per_step = std.len() == h;
+                    for (t, ((x, m), e)) in seq.iter_mut().zip(mean).zip(noise).enumerate() {
+                        let s = if per_step { std[t] } else { s };
+                        *x = math::clip(m + s * e, lo, hi);
+                    }
+                    continue;
+                }
+                for (t, e) in noise.iter().enumerate() {
                     let s = if std.len() == a {
                         std[k]
                     } else {
                         std[t * a + k]
                     };
-                    let x = &mut seq[t * a + k];
-                    *x = math::clip(*x + s * noise, lo, hi);
+                    seq[t * a + k] = math::clip(mean[t * a + k] + s * e, lo, hi);
                 }
             }
         }
