@@ -862,6 +862,15 @@ impl Objective {
     }
 }
 
+/// `out[i] += w·(y[i][j] − g)²` over rows of `P` readouts.
+#[inline(always)]
+fn add_quadratic<const P: usize>(out: &mut [Real], y: &[Real], j: usize, g: Real, w: Real) {
+    for (o, y) in out.iter_mut().zip(y.as_chunks::<P>().0) {
+        let r = y[j] - g;
+        *o += w * (r * r);
+    }
+}
+
 /// [`Objective::stage_costs`]' loops, compiled for the widest vectors.
 struct StageCosts<'a> {
     objective: &'a Objective,
@@ -901,9 +910,21 @@ impl Wide for StageCosts<'_> {
             match (&t.res, t.norm) {
                 (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
                     let (j, g) = (idx[0], t.target[0]);
-                    for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
-                        let r = y[j] - g;
-                        *o += w * (r * r);
+                    // A fixed row width lets the compiler load rows as
+                    // vectors and pick column `j` out of them.
+                    match p {
+                        2 => add_quadratic::<2>(out, y, j, g, w),
+                        3 => add_quadratic::<3>(out, y, j, g, w),
+                        4 => add_quadratic::<4>(out, y, j, g, w),
+                        5 => add_quadratic::<5>(out, y, j, g, w),
+                        6 => add_quadratic::<6>(out, y, j, g, w),
+                        8 => add_quadratic::<8>(out, y, j, g, w),
+                        _ => {
+                            for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
+                                let r = y[j] - g;
+                                *o += w * (r * r);
+                            }
+                        }
                     }
                 }
                 (Res::Action, Norm::Quadratic) if a == 1 => {

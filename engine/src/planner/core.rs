@@ -6,7 +6,7 @@ use super::pool::{MIN_PARALLEL, Pool};
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
-use crate::math;
+use crate::math::{self, Wide, wide};
 use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
 use crate::rng::Rng;
@@ -236,12 +236,13 @@ impl Sampler {
                 let noise = &self.noise_t;
                 if a == 1 {
                     // One action: contiguous slices, a loop in vectors.
-                    let s = std[0];
-                    let per_step = std.len() == h;
-                    for (t, ((x, m), e)) in seq.iter_mut().zip(mean).zip(noise).enumerate() {
-                        let s = if per_step { std[t] } else { s };
-                        *x = math::clip(m + s * e, lo, hi);
-                    }
+                    wide(Perturb {
+                        seq,
+                        mean,
+                        noise,
+                        std,
+                        bounds: (lo, hi),
+                    });
                     continue;
                 }
                 for (t, e) in noise.iter().enumerate() {
@@ -252,6 +253,34 @@ impl Sampler {
                     };
                     seq[t * a + k] = math::clip(mean[t * a + k] + s * e, lo, hi);
                 }
+            }
+        }
+    }
+}
+
+/// `seq = clip(mean + std ⊙ noise)` for one action: `std` has one value,
+/// or one per step.
+struct Perturb<'a> {
+    seq: &'a mut [Real],
+    mean: &'a [Real],
+    noise: &'a [Real],
+    std: &'a [Real],
+    bounds: (Real, Real),
+}
+
+impl Wide for Perturb<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (lo, hi) = self.bounds;
+        let rows = self.seq.iter_mut().zip(self.mean).zip(self.noise);
+        if let [s] = self.std {
+            for ((x, m), e) in rows {
+                *x = math::clip(m + s * e, lo, hi);
+            }
+        } else {
+            for (((x, m), e), s) in rows.zip(self.std) {
+                *x = math::clip(m + s * e, lo, hi);
             }
         }
     }
