@@ -68,10 +68,12 @@ fn names(xs: &[&str]) -> Vec<String> {
 }
 
 /// `θ` wrapped into `[−π, π]`, as gymnasium's `angle_normalize` (up to
-/// rounding): `floor` costs less than the `fmod` of `rem_euclid`.
+/// rounding): `floor` costs less than the `fmod` of `rem_euclid`, and a
+/// product less than a quotient.
 #[inline(always)]
 fn wrap(theta: Real) -> Real {
-    theta - TAU * math::floor((theta + PI) / TAU)
+    const TURNS_PER_RADIAN: Real = 1.0 / TAU;
+    theta - TAU * math::floor((theta + PI) * TURNS_PER_RADIAN)
 }
 
 impl Pendulum {
