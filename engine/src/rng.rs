@@ -98,7 +98,7 @@ impl Rng {
     ///
     /// The state stays in registers: the common case (99% of draws, one
     /// table lookup and a comparison) is inlined here, and only the rest
-    /// takes a copy of the state through [`Rng::normal_rejected`].
+    /// takes a copy of the state to the rejection steps.
     pub fn fill_normal(&mut self, out: &mut [Real]) {
         let zig = Ziggurat::get();
         let mut rng = Rng { s: self.s };
