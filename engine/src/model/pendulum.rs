@@ -152,6 +152,16 @@ fn read(theta: Real, sin: Real, cos: Real, thetadot: Real, y: &mut [Real; 4]) {
     y[3] = wrap(theta).abs();
 }
 
+/// The readouts of rows `z`, the angles' sines from [`math::sin_cos`]: the
+/// second pass of [`Readout`] and [`Step`] when an angle is too far for
+/// [`math::sin_cos_near`].
+fn read_exactly(z: &[[Real; 2]], y: &mut [[Real; 4]]) {
+    for (z, y) in z.iter().zip(y) {
+        let (sin, cos) = math::sin_cos(z[0]);
+        read(z[0], sin, cos, z[1], y);
+    }
+}
+
 /// `predict` over a batch, in vector registers: one loop without branches,
 /// then the rare rows whose angle is too far for [`math::sin_cos_near`].
 struct Predict<'a> {
@@ -201,10 +211,7 @@ impl Wide for Readout<'_> {
             read(z[0], sin, cos, z[1], y);
         }
         if far {
-            for (z, y) in z.iter().zip(y) {
-                let (sin, cos) = math::sin_cos(z[0]);
-                read(z[0], sin, cos, z[1], y);
-            }
+            read_exactly(z, y);
         }
     }
 }
@@ -229,9 +236,9 @@ impl Wide for Step<'_> {
         let y = self.y.as_chunks::<4>().0;
         let z_next = self.z_next.as_chunks_mut::<2>().0;
         let y_next = self.y_next.as_chunks_mut::<4>().0;
-        let rows = || z.iter().zip(y).zip(self.u);
+        let rows = z.iter().zip(y).zip(self.u);
         let mut far = false;
-        for (((z, y), u), (out, y_next)) in rows().zip(z_next.iter_mut().zip(y_next.iter_mut())) {
+        for (((z, y), u), (out, y_next)) in rows.zip(z_next.iter_mut().zip(y_next.iter_mut())) {
             let (theta, w) = m.advance(z[0], y[1], z[1], *u);
             let (sin, cos, f) = math::sin_cos_near(theta);
             far |= f;
@@ -239,10 +246,7 @@ impl Wide for Step<'_> {
             read(theta, sin, cos, w, y_next);
         }
         if far {
-            for (out, y_next) in z_next.iter().zip(y_next) {
-                let (sin, cos) = math::sin_cos(out[0]);
-                read(out[0], sin, cos, out[1], y_next);
-            }
+            read_exactly(z_next, y_next);
         }
     }
 }
