@@ -208,7 +208,8 @@ pub struct ColoredNoise {
     /// The DFT's basis with the scales folded in: for each frequency
     /// `k ≥ 1`, a row `scale_k · mult_k · cos(2πkt/n)` over the steps `t`
     /// and (below Nyquist) a row `−scale_k · mult_k · sin(2πkt/n)`, one per
-    /// normal coefficient, padded with zeros to a multiple of four steps.
+    /// normal coefficient, padded with zeros to 32 steps (longer horizons:
+    /// to a multiple of four).
     basis: Vec<Real>,
     /// One draw's coefficients, one per row of the basis.
     coef: Vec<Real>,
@@ -236,7 +237,13 @@ impl ColoredNoise {
                 }
             }
         }
-        let width = n.next_multiple_of(4);
+        // Rows of 32 for horizons up to 32, so that `Spectrum` sums them in
+        // registers; longer ones padded to whole vectors.
+        let width = if n <= IN_REGISTERS {
+            IN_REGISTERS
+        } else {
+            n.next_multiple_of(4)
+        };
         let mut basis = vec![0.0; rows.len() * width];
         for (row, to) in rows.iter().zip(basis.chunks_exact_mut(width.max(1))) {
             to[..n].copy_from_slice(row);
@@ -286,7 +293,8 @@ struct Spectrum<'a> {
     out: &'a mut [Real],
 }
 
-/// Longest sequence whose spectrum is summed in registers.
+/// Longest sequence whose spectrum is summed in registers: the basis width
+/// of every shorter one.
 const IN_REGISTERS: usize = 32;
 
 impl Wide for Spectrum<'_> {
@@ -298,7 +306,7 @@ impl Wide for Spectrum<'_> {
         let width = self.basis.len() / self.coef.len().max(1);
         if width == IN_REGISTERS {
             // A fixed length: the compiler keeps the 32 sums in eight vector
-            // registers while it adds every row.
+            // registers while it adds every row (the padding adds zeros).
             let mut acc = [0.0; IN_REGISTERS];
             for (c, row) in self
                 .coef

@@ -406,8 +406,9 @@ mod tests {
     fn wide_batches_equal_row_by_row_bit_for_bit() {
         let mut m = pendulum();
         let mut rng = crate::rng::Rng::new(9);
-        // Whole vector chunks and a remainder; angles up to many turns, speeds
-        // and torques past their bounds, and one far angle for the C library.
+        // More rows than a vector holds, not a multiple of it; angles up to
+        // many turns, speeds and torques past their bounds, and one far angle
+        // for the C library.
         let n = 29;
         let mut z: Vec<Real> = (0..n)
             .flat_map(|_| [rng.range(-60.0, 60.0), rng.range(-9.0, 9.0)])

@@ -11,6 +11,7 @@ use crate::model::{ModelSpec, WorldModel};
 use crate::objective::{Objective, ObjectiveScratch};
 use crate::rng::Rng;
 use std::cmp::Ordering;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -135,6 +136,9 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
     r.cost[..n].fill(0.0);
     r.violation[..n].fill(0.0);
     let guarded = !r.margins.is_empty();
+    // 0·x is 0 for every finite x and NaN otherwise: one sum tests a whole
+    // row, or (without guardrails) the whole step at once.
+    let finite = |y: &[Real]| !math::sum4(y, |x| 0.0 * x).is_nan();
     for t in 0..h {
         gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
         model.step(
@@ -156,9 +160,6 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
         for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
             *c += s;
         }
-        // 0·x is 0 for every finite x and NaN otherwise: one sum tests a
-        // whole row, or (without guardrails) the whole step at once.
-        let finite = |y: &[Real]| !math::sum4(y, |x| 0.0 * x).is_nan();
         if guarded || !finite(&r.y_next[..n * p]) {
             for (y, v) in r.y_next[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
                 let mut add = if finite(y) { 0.0 } else { Real::INFINITY };
@@ -243,18 +244,26 @@ impl Sampler {
                         std,
                         bounds: (lo, hi),
                     });
-                    continue;
-                }
-                for (t, e) in noise.iter().enumerate() {
-                    let s = if std.len() == a {
-                        std[k]
-                    } else {
-                        std[t * a + k]
-                    };
-                    seq[t * a + k] = math::clip(mean[t * a + k] + s * e, lo, hi);
+                } else {
+                    for (t, e) in noise.iter().enumerate() {
+                        let s = if std.len() == a {
+                            std[k]
+                        } else {
+                            std[t * a + k]
+                        };
+                        seq[t * a + k] = math::clip(mean[t * a + k] + s * e, lo, hi);
+                    }
                 }
             }
         }
+    }
+
+    /// [`Sampler::fill`] of slots `slots` of the shared sequences, as `draw`
+    /// says. Nobody else may hold `seqs` (then it is not copied).
+    pub fn draw(&mut self, draw: &Draw<'_>, slots: Range<usize>, seqs: &mut Arc<Vec<Real>>) {
+        let len = self.h * self.a;
+        let seqs = &mut Arc::make_mut(seqs)[slots.start * len..slots.end * len];
+        self.fill(draw.seed, slots.start, seqs, draw.mean, draw.std);
     }
 }
 
@@ -615,10 +624,13 @@ impl<M: WorldModel> Core<M> {
     /// Draws slots `from..n` on this thread, without evaluating them.
     #[cfg(test)]
     pub fn sample_range(&mut self, from: usize, n: usize, mean: &[Real], std: &[Real]) {
-        let seed = self.rng.next_u64();
-        let len = self.h * self.a;
-        let seqs = &mut Arc::make_mut(&mut self.seqs)[from * len..n * len];
-        self.sampler.fill(seed, from, seqs, mean, std);
+        let draw = Draw {
+            seed: self.rng.next_u64(),
+            from,
+            mean,
+            std,
+        };
+        self.sampler.draw(&draw, from..n, &mut self.seqs);
     }
 
     /// Copies `src` (`H×A`) into sequence slot `i`.
@@ -670,8 +682,7 @@ impl<M: WorldModel> Core<M> {
             }
             _ => {
                 if let Some(d) = draw {
-                    let seqs = &mut Arc::make_mut(&mut self.seqs)[d.from * len..n * len];
-                    self.sampler.fill(d.seed, d.from, seqs, d.mean, d.std);
+                    self.sampler.draw(&d, d.from..n, &mut self.seqs);
                 }
                 roll_out(
                     &mut self.model,

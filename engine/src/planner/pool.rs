@@ -311,9 +311,8 @@ impl Pool {
         }
         let mine = bound(1);
         if let Some((d, sampler)) = draw {
-            // No worker holds `seqs` when drawing: this does not copy.
-            let seqs = &mut Arc::make_mut(seqs)[from * len..mine * len];
-            sampler.fill(d.seed, from, seqs, d.mean, d.std);
+            // No worker holds `seqs` when drawing.
+            sampler.draw(&d, from..mine, seqs);
         }
         let rolled = roll_out(
             model,
