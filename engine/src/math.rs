@@ -109,6 +109,29 @@ pub fn sum4(xs: &[Real], f: impl Fn(Real) -> Real) -> Real {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
+/// Whether every value of `xs` is finite, as one vector loop of integer
+/// operations (which, unlike a float sum, the compiler may vectorize).
+#[must_use]
+pub fn all_finite(xs: &[Real]) -> bool {
+    struct AllFinite<'a>(&'a [Real]);
+    impl Wide for AllFinite<'_> {
+        type Output = bool;
+        #[inline(always)]
+        fn run(self) -> bool {
+            // The exponent field plus one carries into the sign bit exactly
+            // when the field is all ones: infinities and NaN.
+            const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+            const ONE: u64 = 1 << 52;
+            let carries = self
+                .0
+                .iter()
+                .fold(0, |acc, x| acc | ((x.to_bits() & EXPONENT) + ONE));
+            carries >> 63 == 0
+        }
+    }
+    wide(AllFinite(xs))
+}
+
 /// A loop to compile for the widest vectors this CPU has: see [`wide`].
 pub trait Wide {
     /// What the loop returns.
@@ -204,6 +227,31 @@ mod tests {
 
     fn ulps(a: Real, b: Real) -> Real {
         (a - b).abs() / (Real::EPSILON * b.abs().max(Real::MIN_POSITIVE))
+    }
+
+    #[test]
+    fn all_finite_finds_any_infinity_or_nan() {
+        let specials = [
+            Real::INFINITY,
+            Real::NEG_INFINITY,
+            Real::NAN,
+            -Real::NAN,
+            Real::from_bits(0x7ff0_0000_0000_0001), // a signalling NaN
+        ];
+        let finite = [0.0, -0.0, 1.0, -2.5, Real::MAX, Real::MIN, 5e-324];
+        assert!(all_finite(&[]));
+        // Lengths around the vector widths, the bad value at every place.
+        for n in [1, 3, 4, 7, 16, 17, 61] {
+            let xs: Vec<Real> = (0..n).map(|i| finite[i % finite.len()]).collect();
+            assert!(all_finite(&xs), "{xs:?}");
+            for at in 0..n {
+                for bad in specials {
+                    let mut ys = xs.clone();
+                    ys[at] = bad;
+                    assert!(!all_finite(&ys), "{bad} at {at} of {n}");
+                }
+            }
+        }
     }
 
     #[test]

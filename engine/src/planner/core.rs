@@ -136,9 +136,6 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
     r.cost[..n].fill(0.0);
     r.violation[..n].fill(0.0);
     let guarded = !r.margins.is_empty();
-    // 0·x is 0 for every finite x and NaN otherwise: one sum tests a whole
-    // row, or (without guardrails) the whole step at once.
-    let finite = |y: &[Real]| !math::sum4(y, |x| 0.0 * x).is_nan();
     for t in 0..h {
         gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
         model.step(
@@ -160,9 +157,13 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
         for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
             *c += s;
         }
-        if guarded || !finite(&r.y_next[..n * p]) {
+        if guarded || !math::all_finite(&r.y_next[..n * p]) {
             for (y, v) in r.y_next[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
-                let mut add = if finite(y) { 0.0 } else { Real::INFINITY };
+                let mut add = if y.iter().all(|x| x.is_finite()) {
+                    0.0
+                } else {
+                    Real::INFINITY
+                };
                 if guarded {
                     objective.margins_at_step(y, t, &mut r.margins);
                     add += r.margins.iter().map(|m| (-m).max(0.0)).sum::<Real>();
