@@ -949,8 +949,12 @@ impl Wide for StageCosts<'_> {
                 }
             }
         }
+        // `o + 0` is `o` here (a sum that starts at +0 is never −0), but
+        // unlike `o` it makes the compiler store every row: it would
+        // otherwise store only the non-finite ones, with masked stores that
+        // cost more than the whole loop.
         for o in out.iter_mut() {
-            *o = if o.is_finite() { *o } else { Real::INFINITY };
+            *o = if o.is_finite() { *o + 0.0 } else { Real::INFINITY };
         }
     }
 }
