@@ -954,7 +954,11 @@ impl Wide for StageCosts<'_> {
         // otherwise store only the non-finite ones, with masked stores that
         // cost more than the whole loop.
         for o in out.iter_mut() {
-            *o = if o.is_finite() { *o + 0.0 } else { Real::INFINITY };
+            *o = if o.is_finite() {
+                *o + 0.0
+            } else {
+                Real::INFINITY
+            };
         }
     }
 }

@@ -634,6 +634,13 @@ impl<M: WorldModel> Core<M> {
         self.sampler.draw(&draw, from..n, &mut self.seqs);
     }
 
+    /// Ends the rollout worker threads, keeping the pool (see
+    /// [`Pool::stall_workers`]); false without a pool.
+    #[cfg(test)]
+    pub fn stall_rollout_workers(&mut self) -> bool {
+        self.pool.as_mut().map(Pool::stall_workers).is_some()
+    }
+
     /// Copies `src` (`H×A`) into sequence slot `i`.
     pub fn set_seq(&mut self, i: usize, src: &[Real]) {
         let len = self.h * self.a;

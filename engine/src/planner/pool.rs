@@ -14,6 +14,13 @@
 //! priority keeps its core when it needs it. A worker that panics marks its
 //! slot stopped as it unwinds: the planner gets an error, never a hang.
 //!
+//! A job that its worker has not started by the time the planner's thread
+//! has rolled out its own share (the worker's core is busy with something
+//! else: another process, the control thread) is taken back and rolled out
+//! by the planner's thread, so that a plan never waits for a thread that is
+//! not running: with every other core taken, planning takes about as long as
+//! on one thread, not as long as the wait for a core.
+//!
 //! A job can also draw its samples first ([`Draw`]): each sample's noise
 //! comes from its own random stream, so the worker draws exactly what the
 //! planner's thread would have drawn, into its own buffer, which the planner
@@ -104,6 +111,19 @@ impl Slot {
     fn put(&self, state: State) {
         *self.lock() = state;
         self.changed.notify_all();
+    }
+
+    /// The job in the slot, if its worker has not taken it yet (the slot is
+    /// then left idle).
+    fn take_job(&self) -> Option<Job> {
+        let mut st = self.lock();
+        match std::mem::replace(&mut *st, State::Idle) {
+            State::Job(job) => Some(job),
+            other => {
+                *st = other;
+                None
+            }
+        }
     }
 
     /// Waits until `take` accepts the state, and leaves `Idle` in its place;
@@ -227,6 +247,19 @@ impl Pool {
         Ok(Some(pool))
     }
 
+    /// Ends the worker threads but keeps their slots, as if every worker's
+    /// core were taken by something else: jobs go out and are never started.
+    #[cfg(test)]
+    pub fn stall_workers(&mut self) {
+        for w in &mut self.workers {
+            w.slot.put(State::Closed);
+            if let Some(handle) = w.handle.take() {
+                let _ = handle.join();
+            }
+            w.slot.put(State::Idle);
+        }
+    }
+
     /// True once a worker has stopped: the pool should not be used again.
     pub fn broken(&self) -> bool {
         self.broken
@@ -333,11 +366,16 @@ impl Pool {
                 continue;
             }
             let (lo, hi) = (bound(k + 1), bound(k + 2));
-            let done = w.slot.wait_for(|st| match st {
-                State::Done(done) => Ok(Some(done)),
-                State::Stopped => Ok(None),
-                other => Err(other),
-            });
+            // A job its worker has not started (its core is busy elsewhere)
+            // is done here rather than waited for.
+            let done = match w.slot.take_job() {
+                Some(job) => Some(run(model, job)),
+                None => w.slot.wait_for(|st| match st {
+                    State::Done(done) => Ok(Some(done)),
+                    State::Stopped => Ok(None),
+                    other => Err(other),
+                }),
+            };
             let Some(done) = done else {
                 // Leave it stopped, so that later calls see it too.
                 w.slot.put(State::Stopped);
@@ -380,54 +418,53 @@ fn work(mut model: Box<dyn WorldModel>, slot: &Slot) {
         let Some(job) = job else {
             return;
         };
-        let Job {
-            seqs,
-            objective,
-            lo,
-            hi,
-            mut share,
-        } = job;
-        let Share {
-            shape,
-            z0,
-            u_last,
-            roll,
-            scratch,
-            sampler,
-            seqs: own,
-            mean,
-            std,
-        } = &mut *share;
-        let len = shape.h * shape.a;
-        let mine = match &seqs {
-            Source::Shared(all) => &all[lo * len..hi * len],
-            Source::Drawn(seed) => {
-                let own = &mut own[..(hi - lo) * len];
-                sampler.fill(*seed, lo, own, mean, std);
-                own
-            }
-        };
-        let result = roll_out(
-            &mut *model,
-            &objective,
-            mine,
-            z0,
-            u_last,
-            *shape,
-            roll,
-            scratch,
-        );
-        // Released before the result is sent, so that the planner finds
-        // itself the only owner again and mutates without copying.
-        drop((seqs, objective));
+        let done = run(&mut *model, job);
         let mut st = slot.lock();
         if matches!(*st, State::Closed) {
             return;
         }
-        *st = State::Done(Done { share, result });
+        *st = State::Done(done);
         drop(st);
         slot.changed.notify_all();
     }
+}
+
+/// Draws (when the job says so) and rolls out one job's samples with
+/// `model`: a worker's part, or the planner's when it takes back a job that
+/// its worker has not started.
+fn run<M: WorldModel + ?Sized>(model: &mut M, job: Job) -> Done {
+    let Job {
+        seqs,
+        objective,
+        lo,
+        hi,
+        mut share,
+    } = job;
+    let Share {
+        shape,
+        z0,
+        u_last,
+        roll,
+        scratch,
+        sampler,
+        seqs: own,
+        mean,
+        std,
+    } = &mut *share;
+    let len = shape.h * shape.a;
+    let mine = match &seqs {
+        Source::Shared(all) => &all[lo * len..hi * len],
+        Source::Drawn(seed) => {
+            let own = &mut own[..(hi - lo) * len];
+            sampler.fill(*seed, lo, own, mean, std);
+            own
+        }
+    };
+    let result = roll_out(model, &objective, mine, z0, u_last, *shape, roll, scratch);
+    // Released before the result is handed over, so that the planner finds
+    // itself the only owner again and mutates without copying.
+    drop((seqs, objective));
+    Done { share, result }
 }
 
 impl Drop for Pool {

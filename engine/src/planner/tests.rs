@@ -1391,6 +1391,40 @@ fn rollout_threads_do_not_change_plans() {
     }
 }
 
+#[test]
+fn jobs_of_workers_that_do_not_start_are_rolled_out_by_the_planner() {
+    let core = |threads| {
+        let model = point_mass();
+        let obj = objective(REACH, model.spec());
+        let cfg = PlannerConfig {
+            samples: 203,
+            threads,
+            ..config(PlannerKind::Mppi, 3)
+        };
+        super::core::Core::new(model, obj, cfg).unwrap()
+    };
+    let mut one = core(1);
+    let mut stalled = core(3);
+    assert!(stalled.stall_rollout_workers());
+    let bits = |v: &[Real]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mean = vec![0.1; one.h * one.a];
+    let std = one.sigma.clone();
+    // Drawn by the workers' shares, then read from the shared sequences;
+    // every time, each job is sent, not started, and taken back.
+    for draw in [true, false, true] {
+        if draw {
+            one.sample_and_evaluate(1, 203, &mean, &std).unwrap();
+            stalled.sample_and_evaluate(1, 203, &mean, &std).unwrap();
+        } else {
+            one.evaluate(203).unwrap();
+            stalled.evaluate(203).unwrap();
+        }
+        assert_eq!(bits(&stalled.seqs), bits(&one.seqs));
+        assert_eq!(bits(&stalled.roll.cost), bits(&one.roll.cost));
+        assert_eq!(bits(&stalled.roll.violation), bits(&one.roll.violation));
+    }
+}
+
 /// A point mass whose copies for rollout workers panic once `doom` is set.
 #[derive(Debug)]
 struct Mortal {
@@ -1434,19 +1468,29 @@ fn a_rollout_worker_that_dies_is_reported_and_planning_goes_on() {
         doom: doom.clone(),
     };
     let obj = objective(REACH, model.spec());
+    // Enough samples that the worker starts its job before the planner's
+    // thread is through its own share (a job not started by then is taken
+    // back, and the worker's model is not called); tried until it does.
     let cfg = PlannerConfig {
-        samples: 128,
+        samples: 4096,
         threads: 2,
         ..config(PlannerKind::Mppi, 0)
     };
     let mut p = build(model, obj, cfg).unwrap();
     assert!(p.plan(&[0.0; 4]).unwrap().status.is_feasible());
     doom.store(true, std::sync::atomic::Ordering::SeqCst);
-    match p.plan(&[0.0; 4]) {
-        Err(PlanError::Model(ModelError::Backend(msg))) => {
+    let failure = (0..100).find_map(|_| match p.plan(&[0.0; 4]) {
+        Ok(plan) => {
+            assert!(plan.status.is_feasible());
+            None
+        }
+        Err(e) => Some(e),
+    });
+    match failure {
+        Some(PlanError::Model(ModelError::Backend(msg))) => {
             assert!(msg.contains("rollout worker"), "{msg}");
         }
-        other => panic!("expected the worker's failure, got {:?}", other.map(|_| ())),
+        other => panic!("expected the worker's failure, got {other:?}"),
     }
     // The planner's own thread rolls out from now on.
     for _ in 0..3 {
