@@ -182,37 +182,31 @@ impl CompiledShape {
     /// Signed distance from point `p` to the shape (negative inside).
     #[must_use]
     pub fn signed_distance(&self, p: &V3) -> Real {
+        self.point_distance([p.x, p.y, p.z])
+    }
+
+    /// [`CompiledShape::signed_distance`] of point `p`: one of the plain
+    /// functions below, which the guardrails' batched margins also call in
+    /// their loops over many points (where they become vector instructions),
+    /// so that both give the same bits.
+    #[inline(always)]
+    pub(crate) fn point_distance(&self, p: [Real; 3]) -> Real {
         match self {
             CompiledShape::Box {
                 center,
                 half,
                 world_from_box,
                 axis_aligned,
-            } => {
-                let d = p - center;
-                let q = if *axis_aligned {
-                    d
-                } else {
-                    world_from_box.inverse_transform_vector(&d)
-                };
-                let e = q.abs() - half;
-                let outside = e.map(|x| x.max(0.0)).norm();
-                let inside = e.max().min(0.0);
-                outside + inside
+            } => box_distance(p, center, half, world_from_box, *axis_aligned),
+            CompiledShape::Sphere { center, radius } => sphere_distance(p, center, *radius),
+            CompiledShape::Capsule { a, b, radius } => {
+                point_segment_distance(&V3::from(p), a, b) - radius
             }
-            CompiledShape::Sphere { center, radius } => (p - center).norm() - radius,
-            CompiledShape::Capsule { a, b, radius } => point_segment_distance(p, a, b) - radius,
             CompiledShape::Cylinder {
                 center,
                 radius,
                 half_height,
-            } => {
-                let d = p - center;
-                let dr = (d.x * d.x + d.y * d.y).sqrt() - radius;
-                let dz = d.z.abs() - half_height;
-                let outside = (dr.max(0.0).powi(2) + dz.max(0.0).powi(2)).sqrt();
-                outside + dr.max(dz).min(0.0)
-            }
+            } => cylinder_distance(p, center, *radius, *half_height),
         }
     }
 
@@ -264,8 +258,62 @@ impl CompiledShape {
     }
 }
 
+/// Signed distance from `p` to a box (`aligned`: `world_from_box` is the
+/// identity, and is skipped).
+#[inline(always)]
+pub(crate) fn box_distance(
+    p: [Real; 3],
+    center: &V3,
+    half: &V3,
+    world_from_box: &Rotation3<Real>,
+    aligned: bool,
+) -> Real {
+    let d = [p[0] - center.x, p[1] - center.y, p[2] - center.z];
+    let q = if aligned {
+        d
+    } else {
+        // The transposed rotation: box frame from world frame.
+        let r = world_from_box.matrix();
+        let col = |j: usize| r[(0, j)] * d[0] + r[(1, j)] * d[1] + r[(2, j)] * d[2];
+        [col(0), col(1), col(2)]
+    };
+    let e = [
+        q[0].abs() - half.x,
+        q[1].abs() - half.y,
+        q[2].abs() - half.z,
+    ];
+    let o = e.map(|x| x.max(0.0));
+    let outside = (o[0] * o[0] + o[1] * o[1] + o[2] * o[2]).sqrt();
+    let inside = e[0].max(e[1]).max(e[2]).min(0.0);
+    outside + inside
+}
+
+/// Signed distance from `p` to a ball.
+#[inline(always)]
+pub(crate) fn sphere_distance(p: [Real; 3], center: &V3, radius: Real) -> Real {
+    let d = [p[0] - center.x, p[1] - center.y, p[2] - center.z];
+    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() - radius
+}
+
+/// Signed distance from `p` to a vertical cylinder.
+#[inline(always)]
+pub(crate) fn cylinder_distance(
+    p: [Real; 3],
+    center: &V3,
+    radius: Real,
+    half_height: Real,
+) -> Real {
+    let d = [p[0] - center.x, p[1] - center.y, p[2] - center.z];
+    let dr = (d[0] * d[0] + d[1] * d[1]).sqrt() - radius;
+    let dz = d[2].abs() - half_height;
+    let (or, oz) = (dr.max(0.0), dz.max(0.0));
+    let outside = (or * or + oz * oz).sqrt();
+    outside + dr.max(dz).min(0.0)
+}
+
 /// Distance from point `p` to segment `a`–`b`.
 #[must_use]
+#[inline(always)]
 pub fn point_segment_distance(p: &V3, a: &V3, b: &V3) -> Real {
     let ab = b - a;
     let denom = ab.norm_squared();

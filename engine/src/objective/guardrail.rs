@@ -5,8 +5,9 @@
 //! safety buffer the planner keeps on top of the limit; validators check the
 //! limit itself.
 
-use super::geometry::{CompiledShape, Shape};
+use super::geometry::{CompiledShape, Shape, box_distance, cylinder_distance, sphere_distance};
 use crate::Real;
+use crate::math::{Wide, wide};
 use nalgebra::Vector3;
 use serde::{Deserialize, Serialize};
 
@@ -270,6 +271,69 @@ impl Guard {
         }
     }
 
+    /// [`Guard::limit_margin`] of every row of `y` (`n×p`, `n = out.len()`),
+    /// bit for bit. `finite` says every value of `y` is finite, which saves
+    /// the test row by row. Distances from single points (sphere bodies) run
+    /// shape by shape over all rows, the points first copied into the
+    /// columns of `cols`, in vector registers.
+    pub(crate) fn limit_margins(
+        &self,
+        y: &[Real],
+        p: usize,
+        finite: bool,
+        cols: &mut Columns,
+        out: &mut [Real],
+    ) {
+        let rows = y.chunks_exact(p);
+        let Guard::Distance {
+            bodies,
+            shapes,
+            min_distance,
+        } = self
+        else {
+            for (row, o) in rows.zip(out.iter_mut()) {
+                *o = self.limit_margin(row);
+            }
+            return;
+        };
+        out.fill(Real::INFINITY);
+        // Per row, the same minima in the same order as `limit_margin`.
+        for body in bodies {
+            match &body.b {
+                None => {
+                    let n = out.len();
+                    cols.fill(y, p, body.a, n);
+                    for shape in shapes {
+                        wide(PointDistances {
+                            shape,
+                            x: &cols.x[..n],
+                            y: &cols.y[..n],
+                            z: &cols.z[..n],
+                            radius: body.radius,
+                            min_distance: *min_distance,
+                            m: out,
+                        });
+                    }
+                }
+                Some(b) => {
+                    for (row, m) in rows.clone().zip(out.iter_mut()) {
+                        let (a, b) = (body.a.get(row), b.get(row));
+                        for s in shapes {
+                            *m = m.min(s.segment_distance(&a, &b) - body.radius - min_distance);
+                        }
+                    }
+                }
+            }
+        }
+        if !finite {
+            for (row, o) in rows.zip(out.iter_mut()) {
+                if !self.reads_finite(row) {
+                    *o = Real::NAN;
+                }
+            }
+        }
+    }
+
     /// True when every readout this guardrail reads is finite.
     fn reads_finite(&self, y: &[Real]) -> bool {
         let point = |p: &PointIdx| {
@@ -282,6 +346,144 @@ impl Guard {
             Guard::Limits { idx, .. } | Guard::Speed { idx, .. } => {
                 idx.iter().all(|i| y[*i].is_finite())
             }
+        }
+    }
+}
+
+/// The coordinates of one point of every row, column by column: what the
+/// batched distances loop over.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Columns {
+    x: Vec<Real>,
+    y: Vec<Real>,
+    z: Vec<Real>,
+}
+
+impl Columns {
+    /// Columns for `n` rows, allocated now.
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            x: vec![0.0; n],
+            y: vec![0.0; n],
+            z: vec![0.0; n],
+        }
+    }
+
+    /// Point `at` of the first `n` rows of `y` (`×p`); grows once if the
+    /// columns are shorter.
+    fn fill(&mut self, y: &[Real], p: usize, at: PointIdx, n: usize) {
+        for c in [&mut self.x, &mut self.y, &mut self.z] {
+            if c.len() < n {
+                c.resize(n, 0.0);
+            }
+        }
+        let rows = y.chunks_exact(p).take(n);
+        for ((row, x), yy) in rows.clone().zip(&mut self.x).zip(&mut self.y) {
+            (*x, *yy) = (row[at.x], row[at.y]);
+        }
+        match at.z {
+            Some(k) => {
+                for (row, z) in rows.zip(&mut self.z) {
+                    *z = row[k];
+                }
+            }
+            None => self.z[..n].fill(0.0),
+        }
+    }
+}
+
+/// `m ← min(m, (d − radius) − min_distance)` with `d` the signed distance
+/// from each row's point to `shape`, as [`Guard::limit_margin`] computes it:
+/// one loop per kind of shape, so that each is a plain loop the compiler
+/// vectorizes.
+struct PointDistances<'a> {
+    shape: &'a CompiledShape,
+    x: &'a [Real],
+    y: &'a [Real],
+    z: &'a [Real],
+    radius: Real,
+    min_distance: Real,
+    m: &'a mut [Real],
+}
+
+impl Wide for PointDistances<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            shape,
+            x,
+            y,
+            z,
+            radius,
+            min_distance,
+            m,
+        } = self;
+        let columns = (x, y, z);
+        let offsets = (radius, min_distance);
+        match shape {
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: true,
+            } => min_distances(m, columns, offsets, |p| {
+                box_distance(p, center, half, world_from_box, true)
+            }),
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: false,
+            } => min_distances(m, columns, offsets, |p| {
+                box_distance(p, center, half, world_from_box, false)
+            }),
+            CompiledShape::Sphere { center, radius } => {
+                min_distances(m, columns, offsets, |p| sphere_distance(p, center, *radius));
+            }
+            CompiledShape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => min_distances(m, columns, offsets, |p| {
+                cylinder_distance(p, center, *radius, *half_height)
+            }),
+            CompiledShape::Capsule { .. } => {
+                min_distances(m, columns, offsets, |p| shape.point_distance(p));
+            }
+        }
+    }
+}
+
+/// The loop of [`PointDistances`] for one kind of shape, distance `d`.
+#[inline(always)]
+fn min_distances(
+    m: &mut [Real],
+    (x, y, z): (&[Real], &[Real], &[Real]),
+    (radius, min_distance): (Real, Real),
+    d: impl Fn([Real; 3]) -> Real,
+) {
+    for (m, ((x, y), z)) in m.iter_mut().zip(x.iter().zip(y).zip(z)) {
+        *m = m.min(d([*x, *y, *z]) - radius - min_distance);
+    }
+}
+
+/// Workspace of `Objective::add_violations`: one
+/// guardrail's margins and the violations summed so far, per row.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Margins {
+    pub(crate) cols: Columns,
+    pub(crate) m: Vec<Real>,
+    pub(crate) sum: Vec<Real>,
+}
+
+impl Margins {
+    /// Buffers for `n` rows.
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            cols: Columns::new(n),
+            m: vec![0.0; n],
+            sum: vec![0.0; n],
         }
     }
 }

@@ -66,6 +66,7 @@ use crate::Real;
 use crate::error::PlanError;
 use crate::math::{Wide, wide};
 use crate::model::ModelSpec;
+pub(crate) use guardrail::Margins;
 use guardrail::{Body, Guard, PointIdx};
 use serde::{Deserialize, Serialize};
 
@@ -803,6 +804,48 @@ impl Objective {
             let required = (g.buffer + extra.unwrap_or(0.0)).min(g.current);
             let m = g.guard.limit_margin(y) - required;
             *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+        }
+    }
+
+    /// Adds each row's guardrail violation at step `t` to `violation`, for
+    /// the rows of `y` (`n×P`, `n = violation.len()`): `+∞` for a row with a
+    /// readout that is not finite, plus, over the guardrails, how far each
+    /// margin of [`Objective::margins_at_step`] is below zero. The same bits
+    /// as summing those margins row by row, computed guardrail by guardrail
+    /// over all rows (distances from sphere bodies in vector registers).
+    /// `finite` says every value of `y` is finite.
+    pub(crate) fn add_violations(
+        &self,
+        y: &[Real],
+        t: usize,
+        finite: bool,
+        work: &mut Margins,
+        violation: &mut [Real],
+    ) {
+        let n = violation.len();
+        let p = self.readout_dim;
+        let Margins { cols, m, sum } = work;
+        for buffer in [&mut *m, &mut *sum] {
+            if buffer.len() < n {
+                buffer.resize(n, 0.0);
+            }
+        }
+        let (m, sum) = (&mut m[..n], &mut sum[..n]);
+        sum.fill(0.0);
+        for g in &self.guards {
+            let extra = g.tightening.get(t).or(g.tightening.last()).copied();
+            let required = (g.buffer + extra.unwrap_or(0.0)).min(g.current);
+            g.guard.limit_margins(y, p, finite, cols, m);
+            for (s, m) in sum.iter_mut().zip(m.iter()) {
+                let m = *m - required;
+                let m = if m.is_nan() { Real::NEG_INFINITY } else { m };
+                *s += (-m).max(0.0);
+            }
+        }
+        for ((v, s), row) in violation.iter_mut().zip(sum.iter()).zip(y.chunks_exact(p)) {
+            let finite = finite || row.iter().all(|x| x.is_finite());
+            let add = if finite { 0.0 } else { Real::INFINITY } + s;
+            *v += if add.is_nan() { Real::INFINITY } else { add };
         }
     }
 

@@ -947,3 +947,62 @@ fn batched_stage_costs_equal_stage_cost_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn batched_violations_equal_margins_row_by_row_bit_for_bit() {
+    let mut obj = all_guardrails().compile(&pm(3)).unwrap();
+    let p = obj.readout_dim();
+    // Buffers tightened step by step for model error, and relaxed by a
+    // current state that sits inside some of them.
+    let errors: Vec<Vec<Real>> = (0..p).map(|i| vec![0.01 * i as Real, 0.03]).collect();
+    obj.set_readout_errors(&errors).unwrap();
+    obj.relax_buffers(&y3([0.35, 1.0, 0.1], [0.2, 0.0, 0.0]));
+    let mut rng = crate::rng::Rng::new(5);
+    let n = 53;
+    let mut y: Vec<Real> = (0..n)
+        .flat_map(|_| {
+            let mut r = |s: Real| rng.range(-s, s);
+            y3([r(3.0), r(3.0), r(1.5)], [r(2.0), r(2.0), r(1.0)])
+        })
+        .collect();
+    let clean = y.clone();
+    y[3 * p] = Real::NAN;
+    y[7 * p + 4] = Real::INFINITY;
+    y[11 * p + 6] = Real::NEG_INFINITY;
+    y[12 * p + 2] = Real::NAN;
+    let row_by_row = |y: &[Real], t: usize, i: usize| {
+        let row = &y[i * p..(i + 1) * p];
+        let mut add = if row.iter().all(|x| x.is_finite()) {
+            0.0
+        } else {
+            Real::INFINITY
+        };
+        let mut m = vec![0.0; obj.num_guardrails()];
+        obj.margins_at_step(row, t, &mut m);
+        add += m.iter().map(|m| (-m).max(0.0)).sum::<Real>();
+        0.25 + if add.is_nan() { Real::INFINITY } else { add }
+    };
+    // Workspace sized for the rows, and one that grows on first use.
+    for mut work in [Margins::new(n), Margins::default()] {
+        for (ys, finite) in [(&y, false), (&clean, true), (&clean, false)] {
+            for t in 0..3 {
+                let mut v = vec![0.25; n];
+                obj.add_violations(ys, t, finite, &mut work, &mut v);
+                for (i, v) in v.iter().enumerate() {
+                    let want = row_by_row(ys, t, i);
+                    assert_eq!(
+                        v.to_bits(),
+                        want.to_bits(),
+                        "row {i} step {t}: {v} vs {want}"
+                    );
+                }
+            }
+        }
+        let mut v = vec![0.0; n];
+        obj.add_violations(&y, 0, false, &mut work, &mut v);
+        for i in [3, 7, 11, 12] {
+            assert_eq!(v[i], Real::INFINITY, "row {i}");
+        }
+        assert!(v.iter().filter(|v| v.is_finite()).count() > n / 2);
+    }
+}

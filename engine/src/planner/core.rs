@@ -8,7 +8,7 @@ use crate::Real;
 use crate::error::{ModelError, PlanError};
 use crate::math::{self, Wide, wide};
 use crate::model::{ModelSpec, WorldModel};
-use crate::objective::{Objective, ObjectiveScratch};
+use crate::objective::{Margins, Objective, ObjectiveScratch};
 use crate::rng::Rng;
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -34,7 +34,8 @@ pub(crate) struct Rollouts {
     y_next: Vec<Real>,
     u_t: Vec<Real>,
     u_prev_t: Vec<Real>,
-    margins: Vec<Real>,
+    /// Guardrail margins of a step, per row.
+    margins: Margins,
     /// One step's task cost per sequence.
     step: Vec<Real>,
     /// Task cost per sequence.
@@ -57,7 +58,11 @@ impl Rollouts {
             y_next: vec![0.0; n * p],
             u_t: vec![0.0; n * a],
             u_prev_t: vec![0.0; n * a],
-            margins: vec![0.0; g],
+            margins: if g > 0 {
+                Margins::new(n)
+            } else {
+                Margins::default()
+            },
             step: vec![0.0; n],
             cost: vec![0.0; n],
             violation: vec![0.0; n],
@@ -135,7 +140,7 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
     model.readout(&r.z[..n * d], &mut r.y[..n * p])?;
     r.cost[..n].fill(0.0);
     r.violation[..n].fill(0.0);
-    let guarded = !r.margins.is_empty();
+    let guarded = objective.num_guardrails() > 0;
     for t in 0..h {
         gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
         model.step(
@@ -157,18 +162,15 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
         for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
             *c += s;
         }
-        if guarded || !math::all_finite(&r.y_next[..n * p]) {
-            for (y, v) in r.y_next[..n * p].chunks_exact(p).zip(&mut r.violation[..n]) {
-                let mut add = if y.iter().all(|x| x.is_finite()) {
-                    0.0
-                } else {
-                    Real::INFINITY
-                };
-                if guarded {
-                    objective.margins_at_step(y, t, &mut r.margins);
-                    add += r.margins.iter().map(|m| (-m).max(0.0)).sum::<Real>();
+        let y_next = &r.y_next[..n * p];
+        let finite = math::all_finite(y_next);
+        if guarded {
+            objective.add_violations(y_next, t, finite, &mut r.margins, &mut r.violation[..n]);
+        } else if !finite {
+            for (y, v) in y_next.chunks_exact(p).zip(&mut r.violation[..n]) {
+                if !y.iter().all(|x| x.is_finite()) {
+                    *v += Real::INFINITY;
                 }
-                *v += if add.is_nan() { Real::INFINITY } else { add };
             }
         }
         if !r.ys.is_empty() {
