@@ -905,6 +905,98 @@ impl Objective {
     }
 }
 
+/// One step's rows, as [`StageCosts`] reads them; `widths` is `(P, D, A)`.
+struct Rows<'a> {
+    y: &'a [Real],
+    z: &'a [Real],
+    u: &'a [Real],
+    u_prev: &'a [Real],
+    widths: (usize, usize, usize),
+}
+
+/// Adds `w ·` term `t`'s cost of every row to `out`, for a residual of `K`
+/// values: the residual built in registers, the norm chosen once, each row
+/// the bits of [`Objective::stage_cost`].
+#[inline(always)]
+fn add_term<const K: usize>(t: &Term, w: Real, rows: &Rows<'_>, out: &mut [Real]) {
+    match t.norm {
+        Norm::Quadratic => add_rows::<K>(t, w, rows, out, |r| Norm::Quadratic.eval(r)),
+        Norm::L1 => add_rows::<K>(t, w, rows, out, |r| Norm::L1.eval(r)),
+        Norm::SmoothAbs { eps } => {
+            add_rows::<K>(t, w, rows, out, |r| Norm::SmoothAbs { eps }.eval(r));
+        }
+        Norm::L2 { eps } => add_rows::<K>(t, w, rows, out, |r| Norm::L2 { eps }.eval(r)),
+        Norm::Huber { delta } => {
+            add_rows::<K>(t, w, rows, out, |r| Norm::Huber { delta }.eval(r));
+        }
+    }
+}
+
+/// [`add_term`] with the norm `eval`.
+#[inline(always)]
+fn add_rows<const K: usize>(
+    t: &Term,
+    w: Real,
+    rows: &Rows<'_>,
+    out: &mut [Real],
+    eval: impl Fn(&[Real]) -> Real,
+) {
+    let (p, d, a) = rows.widths;
+    let g: [Real; K] = std::array::from_fn(|k| t.target.get(k).copied().unwrap_or(0.0));
+    match &t.res {
+        Res::Readout(idx) => {
+            let idx: [usize; K] = std::array::from_fn(|k| idx[k]);
+            for (o, y) in out.iter_mut().zip(rows.y.chunks_exact(p)) {
+                let r: [Real; K] = std::array::from_fn(|k| y[idx[k]] - g[k]);
+                *o += w * eval(&r);
+            }
+        }
+        Res::Latent => {
+            for (o, z) in out.iter_mut().zip(rows.z.chunks_exact(d)) {
+                let r: [Real; K] = std::array::from_fn(|k| z[k] - g[k]);
+                *o += w * eval(&r);
+            }
+        }
+        Res::Action => {
+            for (o, u) in out.iter_mut().zip(rows.u.chunks_exact(a)) {
+                let r: [Real; K] = std::array::from_fn(|k| u[k] - g[k]);
+                *o += w * eval(&r);
+            }
+        }
+        Res::ActionRate => {
+            let pairs = rows.u.chunks_exact(a).zip(rows.u_prev.chunks_exact(a));
+            for (o, (u, up)) in out.iter_mut().zip(pairs) {
+                let r: [Real; K] = std::array::from_fn(|k| u[k] - up[k]);
+                *o += w * eval(&r);
+            }
+        }
+    }
+}
+
+/// Adds `w ·` term `t`'s cost of every row to `out`, row by row through
+/// [`Objective::residual`]: residuals wider than [`add_term`] takes.
+fn add_term_by_rows(
+    obj: &Objective,
+    t: &Term,
+    w: Real,
+    rows: &Rows<'_>,
+    scratch: &mut ObjectiveScratch,
+    out: &mut [Real],
+) {
+    let (p, d, a) = rows.widths;
+    for (i, o) in out.iter_mut().enumerate() {
+        let k = obj.residual(
+            t,
+            &rows.y[i * p..(i + 1) * p],
+            &rows.z[i * d..(i + 1) * d],
+            &rows.u[i * a..(i + 1) * a],
+            &rows.u_prev[i * a..(i + 1) * a],
+            &mut scratch.r,
+        );
+        *o += w * t.norm.eval(&scratch.r[..k]);
+    }
+}
+
 /// `out[i] += w·(y[i][j] − g)²` over rows of `P` readouts.
 #[inline(always)]
 fn add_quadratic<const P: usize>(out: &mut [Real], y: &[Real], j: usize, g: Real, w: Real) {
@@ -977,17 +1069,27 @@ impl Wide for StageCosts<'_> {
                         *o += w * (r * r);
                     }
                 }
-                _ => {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        let k = obj.residual(
-                            t,
-                            &y[i * p..(i + 1) * p],
-                            &z[i * d..(i + 1) * d],
-                            &u[i * a..(i + 1) * a],
-                            &u_prev[i * a..(i + 1) * a],
-                            &mut scratch.r,
-                        );
-                        *o += w * t.norm.eval(&scratch.r[..k]);
+                (res, _) => {
+                    // Residuals of up to four values, their width known to
+                    // the compiler: no call per row.
+                    let width = match res {
+                        Res::Readout(idx) => idx.len(),
+                        Res::Latent => d.min(t.target.len()),
+                        Res::Action | Res::ActionRate => a,
+                    };
+                    let rows = Rows {
+                        y,
+                        z,
+                        u,
+                        u_prev,
+                        widths: (p, d, a),
+                    };
+                    match width {
+                        1 => add_term::<1>(t, w, &rows, out),
+                        2 => add_term::<2>(t, w, &rows, out),
+                        3 => add_term::<3>(t, w, &rows, out),
+                        4 => add_term::<4>(t, w, &rows, out),
+                        _ => add_term_by_rows(obj, t, w, &rows, scratch, out),
                     }
                 }
             }

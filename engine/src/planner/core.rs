@@ -195,9 +195,26 @@ fn gather_step(seqs: &[Real], t: usize, shape: Shape, u_t: &mut [Real]) {
         }
         return;
     }
-    for (u, seq) in u_t.chunks_exact_mut(a).zip(seqs.chunks_exact(h * a)) {
-        for (u, x) in u.iter_mut().zip(&seq[t * a..(t + 1) * a]) {
-            *u = *x;
+    match a {
+        2 => gather_rows::<2>(seqs, t, h, u_t),
+        3 => gather_rows::<3>(seqs, t, h, u_t),
+        _ => {
+            for (u, seq) in u_t.chunks_exact_mut(a).zip(seqs.chunks_exact(h * a)) {
+                for (u, x) in u.iter_mut().zip(&seq[t * a..(t + 1) * a]) {
+                    *u = *x;
+                }
+            }
+        }
+    }
+}
+
+/// [`gather_step`] for `A` actions, a width known to the compiler (plain
+/// loads and stores, not a call to copy each row).
+fn gather_rows<const A: usize>(seqs: &[Real], t: usize, h: usize, u_t: &mut [Real]) {
+    let rows = u_t.as_chunks_mut::<A>().0;
+    for (u, seq) in rows.iter_mut().zip(seqs.chunks_exact(h * A)) {
+        for (k, u) in u.iter_mut().enumerate() {
+            *u = seq[t * A + k];
         }
     }
 }
