@@ -695,6 +695,16 @@ fn bench(args: &BenchArgs) -> Result<()> {
             m.model_gflops(),
             100.0 * m.efficiency()
         );
+        if let (Some(lo), Some(hi)) = (m.shares.first(), m.shares.last()) {
+            println!(
+                "  (the median of {} rounds, each a plan and then the same products alone; rounds from {:.0}% to {:.0}%;\n   \
+                 against the fastest round of the products alone, {:.0}%)",
+                m.shares.len(),
+                100.0 * lo,
+                100.0 * hi,
+                100.0 * m.fastest_gemm_seconds / m.model_seconds
+            );
+        }
     }
     if part("latency") {
         let grid = [(256, 16), (256, 32), (1024, 16), (1024, 32)];

@@ -159,10 +159,16 @@ pub struct Matmul {
     pub plan_seconds: f64,
     /// Median time inside the model's calls per planning call (seconds).
     pub model_seconds: f64,
-    /// What the same GEMMs take alone, per planning call (seconds).
+    /// Median of what the same GEMMs take alone, per planning call
+    /// (seconds).
     pub gemm_seconds: f64,
     /// Layer shapes `(rows, k, n)` measured, with their GEMM GFLOP/s.
     pub layers: Vec<(usize, usize, usize, f64)>,
+    /// What the same GEMMs take alone in the fastest round (seconds).
+    pub fastest_gemm_seconds: f64,
+    /// Round by round, the products' time alone over the model's time in
+    /// the plan just before them, in increasing order.
+    pub shares: Vec<f64>,
 }
 
 impl Matmul {
@@ -176,10 +182,14 @@ impl Matmul {
     pub fn machine_gflops(&self) -> f64 {
         self.flops_per_plan / self.gemm_seconds * 1e-9
     }
-    /// The model's rate as a share of the machine's.
+    /// The model's rate as a share of the machine's: the median of the
+    /// rounds' shares.
     #[must_use]
     pub fn efficiency(&self) -> f64 {
-        self.gemm_seconds / self.model_seconds
+        self.shares
+            .get(self.shares.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN)
     }
 }
 
@@ -247,48 +257,73 @@ pub fn matmul(
     for _ in 0..2 {
         planner.plan(&obs)?;
     }
-    let (mut plan_s, mut model_s) = (Vec::new(), Vec::new());
-    let mut rows = [0u64; 3];
-    for _ in 0..calls.max(1) {
-        stats.reset();
-        let t = Instant::now();
-        planner.plan(&obs)?;
-        plan_s.push(t.elapsed().as_secs_f64());
-        model_s.push(stats.seconds());
-        rows = [stats.rows(ENCODE), stats.rows(PREDICT), stats.rows(READOUT)];
-    }
+    // One more call counts the rows each graph sees in a plan.
+    stats.reset();
+    planner.plan(&obs)?;
+    let rows = [stats.rows(ENCODE), stats.rows(PREDICT), stats.rows(READOUT)];
     let graphs = bundle_matrices(&dir)?;
     let widths = [
         spec.obs_dim(),
         spec.latent_dim + spec.action_dim(),
         spec.latent_dim,
     ];
-    let (mut flops, mut gemm, mut layers) = (0.0, 0.0, Vec::new());
+    // Every layer's product, at the batch it sees: `samples` rows (predict
+    // and readout) or one row (encode), and how many per plan.
+    let mut products = Vec::new();
+    let mut flops = 0.0;
     for (which, matrices) in graphs.iter().enumerate() {
         let calls_rows = rows[which] as usize;
         if calls_rows == 0 {
             continue;
         }
-        // Each call processes one batch: `samples` rows (predict and
-        // readout) or one row (encode); time one GEMM of that batch.
         let batch = if which == ENCODE { 1 } else { samples };
-        let calls = calls_rows / batch;
         for (k, n) in oriented(matrices, widths[which]) {
-            let s = telic::model::onnx::matmul_seconds(batch, k, n)?;
-            let per_row = 2.0 * (k * n) as f64;
-            flops += per_row * calls_rows as f64;
-            gemm += s * calls as f64;
-            layers.push((batch, k, n, per_row * batch as f64 / s * 1e-9));
+            flops += 2.0 * (k * n) as f64 * calls_rows as f64;
+            let timer = telic::model::onnx::MatmulTimer::new(batch, k, n)?;
+            products.push((batch, k, n, calls_rows / batch, timer));
         }
     }
+    // Rounds of a plan and then the same products alone, so that both see
+    // the machine's load of the moment; the share is taken round by round.
+    let (mut plan_s, mut model_s, mut gemm_s, mut shares) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut product_s = vec![Vec::new(); products.len()];
+    for _ in 0..calls.max(1) {
+        stats.reset();
+        let t = Instant::now();
+        planner.plan(&obs)?;
+        plan_s.push(t.elapsed().as_secs_f64());
+        let model = stats.seconds();
+        let mut gemm = 0.0;
+        for ((.., calls, timer), times) in products.iter_mut().zip(&mut product_s) {
+            let s = timer.seconds()?;
+            times.push(s);
+            gemm += s * *calls as f64;
+        }
+        model_s.push(model);
+        gemm_s.push(gemm);
+        shares.push(gemm / model);
+    }
+    let layers = products
+        .iter()
+        .zip(&mut product_s)
+        .map(|((batch, k, n, ..), times)| {
+            let s = median(times);
+            (*batch, *k, *n, 2.0 * (batch * k * n) as f64 / s * 1e-9)
+        })
+        .collect();
+    shares.sort_by(f64::total_cmp);
+    let fastest_gemm_seconds = gemm_s.iter().copied().fold(f64::INFINITY, f64::min);
     Ok(Matmul {
+        fastest_gemm_seconds,
         samples,
         horizon,
         flops_per_plan: flops,
         plan_seconds: median(&mut plan_s),
         model_seconds: median(&mut model_s),
-        gemm_seconds: gemm,
+        gemm_seconds: median(&mut gemm_s),
         layers,
+        shares,
     })
 }
 

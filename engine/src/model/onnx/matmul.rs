@@ -11,39 +11,71 @@ use ort::value::Tensor;
 use std::time::Instant;
 
 /// Seconds ONNX Runtime takes for one `[rows × k]·[k × n]` f32 `MatMul`, on
-/// one thread (the best of three rounds of repetitions totalling at least
-/// ~0.2 GFLOP each).
+/// one thread (the best of three rounds of [`MatmulTimer::seconds`]).
 pub fn matmul_seconds(rows: usize, k: usize, n: usize) -> Result<f64, ModelError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        ModelError::Backend(format!("matmul reference: {what}: {e}"))
-    };
-    let model = matmul_model(rows, k, n);
-    let mut session = Session::builder(environment()?)
-        .map_err(|e| fail("session builder", &e))?
-        .with_intra_threads(1)
-        .map_err(|e| fail("threads", &e))?
-        .with_optimization_level(GraphOptimizationLevel::All)
-        .map_err(|e| fail("optimisation", &e))?
-        .commit_from_memory(&model)
-        .map_err(|e| fail("graph", &e))?;
-    let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.01).collect();
-    let a = Tensor::<f32>::from_array(([rows, k], a)).map_err(|e| fail("tensor", &e))?;
-    let b = Tensor::<f32>::from_array(([k, n], b)).map_err(|e| fail("tensor", &e))?;
-    let flops = 2.0 * (rows * k * n) as f64;
-    let reps = ((2e8 / flops).ceil() as usize).clamp(3, 20_000);
+    let mut timer = MatmulTimer::new(rows, k, n)?;
     let mut best = f64::INFINITY;
     for _ in 0..3 {
+        best = best.min(timer.seconds()?);
+    }
+    Ok(best)
+}
+
+/// One `[rows × k]·[k × n]` f32 `MatMul` graph in a session of its own (one
+/// intra-op thread), with its inputs, ready to be timed again and again:
+/// `telic bench` times it between planning calls, so that the model and
+/// the reference share the machine's load of the moment.
+#[derive(Debug)]
+pub struct MatmulTimer {
+    session: Session,
+    a: Tensor<f32>,
+    b: Tensor<f32>,
+    reps: usize,
+}
+
+fn fail(what: &str, e: &dyn std::fmt::Display) -> ModelError {
+    ModelError::Backend(format!("matmul reference: {what}: {e}"))
+}
+
+impl MatmulTimer {
+    /// The graph for these sizes, compiled.
+    pub fn new(rows: usize, k: usize, n: usize) -> Result<Self, ModelError> {
+        let model = matmul_model(rows, k, n);
+        let session = Session::builder(environment()?)
+            .map_err(|e| fail("session builder", &e))?
+            .with_intra_threads(1)
+            .map_err(|e| fail("threads", &e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| fail("optimisation", &e))?
+            .commit_from_memory(&model)
+            .map_err(|e| fail("graph", &e))?;
+        let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.01).collect();
+        let a = Tensor::<f32>::from_array(([rows, k], a)).map_err(|e| fail("tensor", &e))?;
+        let b = Tensor::<f32>::from_array(([k, n], b)).map_err(|e| fail("tensor", &e))?;
+        let flops = 2.0 * (rows * k * n) as f64;
+        let reps = ((2e8 / flops).ceil() as usize).clamp(3, 20_000);
+        Ok(Self {
+            session,
+            a,
+            b,
+            reps,
+        })
+    }
+
+    /// Seconds per product, the mean of one round of repetitions (about
+    /// 0.2 GFLOP in all).
+    pub fn seconds(&mut self) -> Result<f64, ModelError> {
         let t = Instant::now();
-        for _ in 0..reps {
-            let out = session
-                .run(ort::inputs!["A" => &a, "B" => &b])
+        for _ in 0..self.reps {
+            let out = self
+                .session
+                .run(ort::inputs!["A" => &self.a, "B" => &self.b])
                 .map_err(|e| fail("run", &e))?;
             std::hint::black_box(&out);
         }
-        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+        Ok(t.elapsed().as_secs_f64() / self.reps as f64)
     }
-    Ok(best)
 }
 
 /// An ONNX model (IR 8, opset 17) computing `C = A·B` for `A: [rows, k]`,

@@ -7,7 +7,7 @@ mod graph;
 mod matmul;
 mod runtime;
 
-pub use matmul::matmul_seconds;
+pub use matmul::{MatmulTimer, matmul_seconds};
 pub use runtime::{ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, find_onnx_runtime};
 
 use super::bundle::{ENCODE_FILE, Manifest, PREDICT_FILE, READOUT_FILE};
