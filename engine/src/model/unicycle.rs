@@ -3,7 +3,7 @@
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout};
 use crate::Real;
 use crate::error::ModelError;
-use crate::math;
+use crate::math::{self, Wide, wide};
 
 /// Differential drive with state `[x, y, θ, v, ω]` and action `[v_cmd, ω_cmd]`.
 ///
@@ -78,30 +78,21 @@ impl WorldModel for Unicycle {
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;
-        let (dt, al) = (self.spec.dt, self.alpha);
-        for ((s, a), o) in z
-            .chunks_exact(5)
-            .zip(u.chunks_exact(2))
-            .zip(z_next.chunks_exact_mut(5))
-        {
-            let v = s[3] + al * (a[0] - s[3]);
-            let w = s[4] + al * (a[1] - s[4]);
-            let mid = s[2] + 0.5 * w * dt;
-            let (sin, cos) = math::sin_cos(mid);
-            o[0] = s[0] + v * cos * dt;
-            o[1] = s[1] + v * sin * dt;
-            o[2] = s[2] + w * dt;
-            o[3] = v;
-            o[4] = w;
-        }
+        wide(Predict {
+            dt: self.spec.dt,
+            alpha: self.alpha,
+            z,
+            u,
+            z_next,
+        });
         Ok(())
     }
 
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         check_readout(&self.spec, z, y)?;
-        for (s, o) in z.chunks_exact(5).zip(y.chunks_exact_mut(6)) {
-            o[..5].copy_from_slice(s);
-            o[5] = s[3].abs();
+        let rows = z.as_chunks::<5>().0.iter();
+        for (s, o) in rows.zip(y.as_chunks_mut::<6>().0) {
+            *o = [s[0], s[1], s[2], s[3], s[4], s[3].abs()];
         }
         Ok(())
     }
@@ -164,6 +155,70 @@ impl WorldModel for Unicycle {
     }
 }
 
+/// `predict` over a batch, in vector registers: one loop without branches,
+/// then, in the rare batch with a heading too far for
+/// [`math::sin_cos_near`], every row again with [`math::sin_cos`] (the
+/// same bits for the others).
+struct Predict<'a> {
+    dt: Real,
+    alpha: Real,
+    z: &'a [Real],
+    u: &'a [Real],
+    z_next: &'a mut [Real],
+}
+
+/// One row of `predict`, with `sin_cos` for the mid-step heading.
+#[inline(always)]
+fn step(
+    dt: Real,
+    al: Real,
+    s: &[Real; 5],
+    a: &[Real; 2],
+    mut sin_cos: impl FnMut(Real) -> (Real, Real),
+) -> [Real; 5] {
+    let v = s[3] + al * (a[0] - s[3]);
+    let w = s[4] + al * (a[1] - s[4]);
+    let mid = s[2] + 0.5 * w * dt;
+    let (sin, cos) = sin_cos(mid);
+    [
+        s[0] + v * cos * dt,
+        s[1] + v * sin * dt,
+        s[2] + w * dt,
+        v,
+        w,
+    ]
+}
+
+impl Wide for Predict<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            dt,
+            alpha,
+            z,
+            u,
+            z_next,
+        } = self;
+        let z = z.as_chunks::<5>().0;
+        let u = u.as_chunks::<2>().0;
+        let out = z_next.as_chunks_mut::<5>().0;
+        let mut far = false;
+        for ((s, a), o) in z.iter().zip(u).zip(out.iter_mut()) {
+            *o = step(dt, alpha, s, a, |x| {
+                let (sin, cos, f) = math::sin_cos_near(x);
+                far |= f;
+                (sin, cos)
+            });
+        }
+        if far {
+            for ((s, a), o) in z.iter().zip(u).zip(out.iter_mut()) {
+                *o = step(dt, alpha, s, a, math::sin_cos);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +227,40 @@ mod tests {
     fn jacobians_match_finite_differences() {
         let mut m = Unicycle::new(0.1, 1.0, 2.0, 0.2).unwrap();
         super::super::tests::check_jacobians(&mut m, &[0.3, -0.1, 0.7, 0.4, -0.3], &[0.8, 0.5]);
+    }
+
+    #[test]
+    fn batches_equal_the_scalar_step_bit_for_bit() {
+        let mut m = Unicycle::new(0.1, 1.0, 2.0, 0.2).unwrap();
+        let mut rng = crate::rng::Rng::new(8);
+        let n = 23;
+        let mut z: Vec<Real> = (0..5 * n).map(|_| rng.range(-40.0, 40.0)).collect();
+        let u: Vec<Real> = (0..2 * n).map(|_| rng.range(-3.0, 3.0)).collect();
+        let mut next = vec![0.0; 5 * n];
+        for far in [false, true] {
+            if far {
+                // A heading beyond the fast sine's range: the second pass.
+                z[5 * 4 + 2] = 4e7;
+            }
+            m.predict(&z, &u, &mut next).unwrap();
+            for i in 0..n {
+                let (s, a) = (&z[5 * i..5 * i + 5], &u[2 * i..2 * i + 2]);
+                let (dt, al) = (0.1, m.alpha);
+                let v = s[3] + al * (a[0] - s[3]);
+                let w = s[4] + al * (a[1] - s[4]);
+                let (sin, cos) = math::sin_cos(s[2] + 0.5 * w * dt);
+                let want = [
+                    s[0] + v * cos * dt,
+                    s[1] + v * sin * dt,
+                    s[2] + w * dt,
+                    v,
+                    w,
+                ];
+                for (got, want) in next[5 * i..5 * i + 5].iter().zip(want) {
+                    assert_eq!(got.to_bits(), want.to_bits(), "row {i}, far {far}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -285,16 +285,36 @@ impl Guard {
         out: &mut [Real],
     ) {
         let rows = y.chunks_exact(p);
-        let Guard::Distance {
-            bodies,
-            shapes,
-            min_distance,
-        } = self
-        else {
-            for (row, o) in rows.zip(out.iter_mut()) {
-                *o = self.limit_margin(row);
+        let (bodies, shapes, min_distance) = match self {
+            Guard::Distance {
+                bodies,
+                shapes,
+                min_distance,
+            } => (bodies, shapes, min_distance),
+            // The same expressions as `limit_margin`, without its test of
+            // every row when all are finite.
+            Guard::Speed { idx, max } if finite => {
+                for (row, o) in rows.zip(out.iter_mut()) {
+                    *o = max - idx.iter().map(|i| row[*i] * row[*i]).sum::<Real>().sqrt();
+                }
+                return;
             }
-            return;
+            Guard::Limits { idx, lower, upper } if finite => {
+                for (row, o) in rows.zip(out.iter_mut()) {
+                    let mut m = Real::INFINITY;
+                    for ((i, lo), hi) in idx.iter().zip(lower).zip(upper) {
+                        m = m.min(row[*i] - lo).min(hi - row[*i]);
+                    }
+                    *o = m;
+                }
+                return;
+            }
+            _ => {
+                for (row, o) in rows.zip(out.iter_mut()) {
+                    *o = self.limit_margin(row);
+                }
+                return;
+            }
         };
         out.fill(Real::INFINITY);
         // Per row, the same minima in the same order as `limit_margin`.

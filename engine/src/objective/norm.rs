@@ -85,6 +85,7 @@ impl Norm {
 
     /// The cost of residual `r`.
     #[must_use]
+    #[inline(always)]
     pub fn eval(&self, r: &[Real]) -> Real {
         match *self {
             Norm::Quadratic => r.iter().map(|x| x * x).sum(),
