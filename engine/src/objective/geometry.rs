@@ -221,41 +221,118 @@ impl CompiledShape {
             CompiledShape::Capsule { a: c, b: d, radius } => {
                 segment_segment_distance(a, b, c, d) - radius
             }
-            _ => {
-                // The signed distance to a convex set is convex along a segment:
-                // golden-section search finds its minimum, and because it is
-                // 1-Lipschitz the final bracket width bounds the error.
-                let ab = b - a;
-                let len = ab.norm();
-                if len < 1e-9 {
-                    return self.signed_distance(a);
-                }
-                let f = |t: Real| self.signed_distance(&(a + ab * t));
-                let g = 0.618_033_988_749_895;
-                let (mut lo, mut hi) = (0.0, 1.0);
-                let mut x1 = hi - g * (hi - lo);
-                let mut x2 = lo + g * (hi - lo);
-                let (mut f1, mut f2) = (f(x1), f(x2));
-                for _ in 0..12 {
-                    if f1 <= f2 {
-                        hi = x2;
-                        x2 = x1;
-                        f2 = f1;
-                        x1 = hi - g * (hi - lo);
-                        f1 = f(x1);
-                    } else {
-                        lo = x1;
-                        x1 = x2;
-                        f1 = f2;
-                        x2 = lo + g * (hi - lo);
-                        f2 = f(x2);
-                    }
-                }
-                let best = f1.min(f2).min(f(0.0)).min(f(1.0));
-                best - (hi - lo) * len
-            }
+            _ => golden_segment_distance([a.x, a.y, a.z], [b.x, b.y, b.z], self),
         }
     }
+}
+
+/// A signed distance from points, inlined into the loops that call it
+/// (a closure there may be left as a call).
+pub(crate) trait Distance {
+    /// The signed distance from `p`.
+    fn at(&self, p: [Real; 3]) -> Real;
+}
+
+impl Distance for CompiledShape {
+    #[inline(always)]
+    fn at(&self, p: [Real; 3]) -> Real {
+        self.point_distance(p)
+    }
+}
+
+/// A box, axis-aligned when `ALIGNED`.
+pub(crate) struct BoxAt<'a, const ALIGNED: bool> {
+    pub center: &'a V3,
+    pub half: &'a V3,
+    pub world_from_box: &'a Rotation3<Real>,
+}
+
+impl<const ALIGNED: bool> Distance for BoxAt<'_, ALIGNED> {
+    #[inline(always)]
+    fn at(&self, p: [Real; 3]) -> Real {
+        box_distance(p, self.center, self.half, self.world_from_box, ALIGNED)
+    }
+}
+
+/// A vertical cylinder.
+pub(crate) struct CylinderAt<'a> {
+    pub center: &'a V3,
+    pub radius: Real,
+    pub half_height: Real,
+}
+
+impl Distance for CylinderAt<'_> {
+    #[inline(always)]
+    fn at(&self, p: [Real; 3]) -> Real {
+        cylinder_distance(p, self.center, self.radius, self.half_height)
+    }
+}
+
+/// The golden ratio's inverse, the bracket's shrink per search step.
+const G: Real = 0.618_033_988_749_895;
+
+/// A lower bound on the smallest signed distance `d` along segment `a`–`b`,
+/// for a shape whose signed distance is convex (boxes, cylinders): a
+/// golden-section search, exact to the final bracket width since `d` is
+/// 1-Lipschitz. Without branches, so that a loop over many segments runs
+/// in vector registers: each step picks its bracket with selects, which
+/// compute what the textbook branches compute.
+#[inline(always)]
+pub(crate) fn golden_segment_distance(a: [Real; 3], b: [Real; 3], d: &impl Distance) -> Real {
+    let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let len = (ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2]).sqrt();
+    // A function, not a closure: the compiler leaves a closure here as a
+    // call, and the loop over segments in scalar code.
+    #[inline(always)]
+    fn along(d: &impl Distance, a: [Real; 3], ab: [Real; 3], t: Real) -> Real {
+        d.at([a[0] + ab[0] * t, a[1] + ab[1] * t, a[2] + ab[2] * t])
+    }
+    /// One step of the search, with selects for the textbook branches.
+    #[inline(always)]
+    fn step(d: &impl Distance, a: [Real; 3], ab: [Real; 3], s: [Real; 6]) -> [Real; 6] {
+        let [lo, hi, x1, f1, x2, f2] = s;
+        // Left: the minimum is in [lo, x2]; x1 becomes the upper probe.
+        let left = f1 <= f2;
+        let (lo, hi) = if left { (lo, x2) } else { (x1, hi) };
+        let x = if left {
+            hi - G * (hi - lo)
+        } else {
+            lo + G * (hi - lo)
+        };
+        let fx = along(d, a, ab, x);
+        let (x1, f1, x2, f2) = if left {
+            (x, fx, x1, f1)
+        } else {
+            (x2, f2, x, fx)
+        };
+        [lo, hi, x1, f1, x2, f2]
+    }
+    let (lo, hi) = (0.0, 1.0);
+    let x1 = hi - G * (hi - lo);
+    let x2 = lo + G * (hi - lo);
+    let mut s = [lo, hi, x1, along(d, a, ab, x1), x2, along(d, a, ab, x2)];
+    // Twelve steps written out: as a loop, the compiler keeps it (its body
+    // is long), and a loop inside the loop over segments is not vectorized.
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    s = step(d, a, ab, s);
+    let [lo, hi, _, f1, _, f2] = s;
+    let best = f1
+        .min(f2)
+        .min(along(d, a, ab, 0.0))
+        .min(along(d, a, ab, 1.0));
+    let bound = best - (hi - lo) * len;
+    // A segment too short to search is its end point.
+    if len < 1e-9 { d.at(a) } else { bound }
 }
 
 /// Signed distance from `p` to a box (`aligned`: `world_from_box` is the

@@ -5,7 +5,10 @@
 //! safety buffer the planner keeps on top of the limit; validators check the
 //! limit itself.
 
-use super::geometry::{CompiledShape, Shape, box_distance, cylinder_distance, sphere_distance};
+use super::geometry::{
+    BoxAt, CompiledShape, CylinderAt, Shape, box_distance, cylinder_distance,
+    golden_segment_distance, point_segment_distance, segment_segment_distance, sphere_distance,
+};
 use crate::Real;
 use crate::math::{Wide, wide};
 use nalgebra::Vector3;
@@ -281,7 +284,7 @@ impl Guard {
         y: &[Real],
         p: usize,
         finite: bool,
-        cols: &mut Columns,
+        cols: &mut [Columns; 2],
         out: &mut [Real],
     ) {
         let rows = y.chunks_exact(p);
@@ -318,29 +321,34 @@ impl Guard {
         };
         out.fill(Real::INFINITY);
         // Per row, the same minima in the same order as `limit_margin`.
+        let n = out.len();
+        let [ca, cb] = cols;
         for body in bodies {
+            ca.fill(y, p, body.a, n);
+            let a = (&ca.x[..n], &ca.y[..n], &ca.z[..n]);
+            let offsets = (body.radius, *min_distance);
             match &body.b {
                 None => {
-                    let n = out.len();
-                    cols.fill(y, p, body.a, n);
                     for shape in shapes {
                         wide(PointDistances {
                             shape,
-                            x: &cols.x[..n],
-                            y: &cols.y[..n],
-                            z: &cols.z[..n],
-                            radius: body.radius,
-                            min_distance: *min_distance,
+                            a,
+                            offsets,
                             m: out,
                         });
                     }
                 }
                 Some(b) => {
-                    for (row, m) in rows.clone().zip(out.iter_mut()) {
-                        let (a, b) = (body.a.get(row), b.get(row));
-                        for s in shapes {
-                            *m = m.min(s.segment_distance(&a, &b) - body.radius - min_distance);
-                        }
+                    cb.fill(y, p, *b, n);
+                    let b = (&cb.x[..n], &cb.y[..n], &cb.z[..n]);
+                    for shape in shapes {
+                        wide(SegmentDistances {
+                            shape,
+                            a,
+                            b,
+                            offsets,
+                            m: out,
+                        });
                     }
                 }
             }
@@ -412,17 +420,17 @@ impl Columns {
     }
 }
 
+/// Columns `(x, y, z)` of a point of every row.
+type Cols<'a> = (&'a [Real], &'a [Real], &'a [Real]);
+
 /// `m ← min(m, (d − radius) − min_distance)` with `d` the signed distance
 /// from each row's point to `shape`, as [`Guard::limit_margin`] computes it:
 /// one loop per kind of shape, so that each is a plain loop the compiler
-/// vectorizes.
+/// vectorizes. `offsets` is `(radius, min_distance)`.
 struct PointDistances<'a> {
     shape: &'a CompiledShape,
-    x: &'a [Real],
-    y: &'a [Real],
-    z: &'a [Real],
-    radius: Real,
-    min_distance: Real,
+    a: Cols<'a>,
+    offsets: (Real, Real),
     m: &'a mut [Real],
 }
 
@@ -432,22 +440,17 @@ impl Wide for PointDistances<'_> {
     fn run(self) {
         let Self {
             shape,
-            x,
-            y,
-            z,
-            radius,
-            min_distance,
+            a,
+            offsets,
             m,
         } = self;
-        let columns = (x, y, z);
-        let offsets = (radius, min_distance);
         match shape {
             CompiledShape::Box {
                 center,
                 half,
                 world_from_box,
                 axis_aligned: true,
-            } => min_distances(m, columns, offsets, |p| {
+            } => min_distances(m, a, offsets, |p| {
                 box_distance(p, center, half, world_from_box, true)
             }),
             CompiledShape::Box {
@@ -455,21 +458,21 @@ impl Wide for PointDistances<'_> {
                 half,
                 world_from_box,
                 axis_aligned: false,
-            } => min_distances(m, columns, offsets, |p| {
+            } => min_distances(m, a, offsets, |p| {
                 box_distance(p, center, half, world_from_box, false)
             }),
             CompiledShape::Sphere { center, radius } => {
-                min_distances(m, columns, offsets, |p| sphere_distance(p, center, *radius));
+                min_distances(m, a, offsets, |p| sphere_distance(p, center, *radius));
             }
             CompiledShape::Cylinder {
                 center,
                 radius,
                 half_height,
-            } => min_distances(m, columns, offsets, |p| {
+            } => min_distances(m, a, offsets, |p| {
                 cylinder_distance(p, center, *radius, *half_height)
             }),
             CompiledShape::Capsule { .. } => {
-                min_distances(m, columns, offsets, |p| shape.point_distance(p));
+                min_distances(m, a, offsets, |p| shape.point_distance(p));
             }
         }
     }
@@ -479,7 +482,7 @@ impl Wide for PointDistances<'_> {
 #[inline(always)]
 fn min_distances(
     m: &mut [Real],
-    (x, y, z): (&[Real], &[Real], &[Real]),
+    (x, y, z): Cols<'_>,
     (radius, min_distance): (Real, Real),
     d: impl Fn([Real; 3]) -> Real,
 ) {
@@ -488,11 +491,108 @@ fn min_distances(
     }
 }
 
+/// [`PointDistances`] for segments (capsule bodies) from point `a` to point
+/// `b` of every row: what [`CompiledShape::segment_distance`] gives.
+struct SegmentDistances<'a> {
+    shape: &'a CompiledShape,
+    a: Cols<'a>,
+    b: Cols<'a>,
+    offsets: (Real, Real),
+    m: &'a mut [Real],
+}
+
+impl Wide for SegmentDistances<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            shape,
+            a,
+            b,
+            offsets,
+            m,
+        } = self;
+        let v = |p: [Real; 3]| Vector3::new(p[0], p[1], p[2]);
+        match shape {
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: true,
+            } => {
+                let shape = BoxAt::<true> {
+                    center,
+                    half,
+                    world_from_box,
+                };
+                min_segment_distances(m, a, b, offsets, |a, b| {
+                    golden_segment_distance(a, b, &shape)
+                });
+            }
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: false,
+            } => {
+                let shape = BoxAt::<false> {
+                    center,
+                    half,
+                    world_from_box,
+                };
+                min_segment_distances(m, a, b, offsets, |a, b| {
+                    golden_segment_distance(a, b, &shape)
+                });
+            }
+            CompiledShape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => {
+                let shape = CylinderAt {
+                    center,
+                    radius: *radius,
+                    half_height: *half_height,
+                };
+                min_segment_distances(m, a, b, offsets, |a, b| {
+                    golden_segment_distance(a, b, &shape)
+                });
+            }
+            CompiledShape::Sphere { center, radius } => {
+                min_segment_distances(m, a, b, offsets, |a, b| {
+                    point_segment_distance(center, &v(a), &v(b)) - radius
+                });
+            }
+            CompiledShape::Capsule { a: c, b: d, radius } => {
+                min_segment_distances(m, a, b, offsets, |a, b| {
+                    segment_segment_distance(&v(a), &v(b), c, d) - radius
+                });
+            }
+        }
+    }
+}
+
+/// The loop of [`SegmentDistances`] for one kind of shape, distance `d`.
+#[inline(always)]
+fn min_segment_distances(
+    m: &mut [Real],
+    (ax, ay, az): Cols<'_>,
+    (bx, by, bz): Cols<'_>,
+    (radius, min_distance): (Real, Real),
+    d: impl Fn([Real; 3], [Real; 3]) -> Real,
+) {
+    let a = ax.iter().zip(ay).zip(az);
+    let b = bx.iter().zip(by).zip(bz);
+    for (m, (((ax, ay), az), ((bx, by), bz))) in m.iter_mut().zip(a.zip(b)) {
+        *m = m.min(d([*ax, *ay, *az], [*bx, *by, *bz]) - radius - min_distance);
+    }
+}
+
 /// Workspace of `Objective::add_violations`: one
 /// guardrail's margins and the violations summed so far, per row.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Margins {
-    pub(crate) cols: Columns,
+    pub(crate) cols: [Columns; 2],
     pub(crate) m: Vec<Real>,
     pub(crate) sum: Vec<Real>,
 }
@@ -501,7 +601,7 @@ impl Margins {
     /// Buffers for `n` rows.
     pub(crate) fn new(n: usize) -> Self {
         Self {
-            cols: Columns::new(n),
+            cols: [Columns::new(n), Columns::new(n)],
             m: vec![0.0; n],
             sum: vec![0.0; n],
         }

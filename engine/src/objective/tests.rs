@@ -950,7 +950,25 @@ fn batched_stage_costs_equal_stage_cost_bit_for_bit() {
 
 #[test]
 fn batched_violations_equal_margins_row_by_row_bit_for_bit() {
-    let mut obj = all_guardrails().compile(&pm(3)).unwrap();
+    // Every guardrail kind, plus the capsule body against every shape.
+    let mut spec = all_guardrails();
+    let extra: ObjectiveSpec = toml::from_str(
+        r#"
+        [[guardrails]]
+        kind = "clearance"
+        name = "arm_clearance"
+        min_distance = 0.05
+        bodies = ["arm"]
+        obstacles = [
+            { type = "box", center = [1.0, 1.0, 0.0], half_extents = [1.0, 0.2, 0.2], rpy = [0.1, 0.2, 0.7] },
+            { type = "cylinder", center = [0.0, 0.0, 0.5], radius = 0.5, half_height = 0.3 },
+            { type = "capsule", a = [-1.0, 1.0, 0.0], b = [1.0, 1.0, 0.0], radius = 0.2 },
+        ]
+        "#,
+    )
+    .unwrap();
+    spec.guardrails.extend(extra.guardrails);
+    let mut obj = spec.compile(&pm(3)).unwrap();
     let p = obj.readout_dim();
     // Buffers tightened step by step for model error, and relaxed by a
     // current state that sits inside some of them.
