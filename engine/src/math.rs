@@ -93,22 +93,6 @@ pub fn clip(x: Real, lo: Real, hi: Real) -> Real {
     if x > hi { hi } else { x }
 }
 
-/// `Σ f(x)` in four interleaved partial sums, which vectorizes (a plain sum
-/// is one chain of dependent additions).
-#[inline(always)]
-#[must_use]
-pub fn sum4(xs: &[Real], f: impl Fn(Real) -> Real) -> Real {
-    let (chunks, rest) = xs.as_chunks::<4>();
-    let mut acc = [0.0; 4];
-    for c in chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a += f(*x);
-        }
-    }
-    let tail: Real = rest.iter().map(|x| f(*x)).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
-}
-
 /// Whether every value of `xs` is finite, as one vector loop of integer
 /// operations (which, unlike a float sum, the compiler may vectorize).
 #[must_use]

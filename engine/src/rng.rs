@@ -9,7 +9,7 @@
 //! compare, where Box–Muller costs a logarithm, a square root and a sine.
 
 use crate::Real;
-use crate::math::{self, Wide, wide};
+use crate::math::{Wide, wide};
 use std::sync::OnceLock;
 
 /// xoshiro256++ by Blackman and Vigna, seeded with SplitMix64.
@@ -200,7 +200,9 @@ impl Ziggurat {
 /// Generated in the frequency domain by scaling white Gaussian coefficients by
 /// `f^{-β/2}` and transforming back with a direct DFT whose basis is computed
 /// once (horizons are short, so `O(n²)` beats planning an FFT). Each sequence
-/// is normalised to zero mean and unit standard deviation.
+/// has zero mean (no DC term) and is scaled to unit standard deviation: the
+/// basis rows are orthogonal, so its variance is `Σ cₖ²·‖rowₖ‖²/n`, known
+/// from the coefficients before the sequence is built (Parseval).
 #[derive(Clone, Debug)]
 pub struct ColoredNoise {
     n: usize,
@@ -211,6 +213,9 @@ pub struct ColoredNoise {
     /// normal coefficient, padded with zeros to 32 steps (longer horizons:
     /// to a multiple of four).
     basis: Vec<Real>,
+    /// `‖rowₖ‖²/n` of each basis row: a sequence's variance per unit of
+    /// its coefficient squared.
+    power: Vec<Real>,
     /// One draw's coefficients, one per row of the basis.
     coef: Vec<Real>,
 }
@@ -248,10 +253,15 @@ impl ColoredNoise {
         for (row, to) in rows.iter().zip(basis.chunks_exact_mut(width.max(1))) {
             to[..n].copy_from_slice(row);
         }
+        let power = rows
+            .iter()
+            .map(|row| row.iter().map(|x| x * x).sum::<Real>() / n as Real)
+            .collect();
         Self {
             n,
             white,
             basis,
+            power,
             coef: vec![0.0; rows.len()],
         }
     }
@@ -277,6 +287,16 @@ impl ColoredNoise {
             return;
         }
         rng.fill_normal(&mut self.coef);
+        let var: Real = self
+            .coef
+            .iter()
+            .zip(&self.power)
+            .map(|(c, w)| c * c * w)
+            .sum();
+        let inv = deviation_inverse(var);
+        for c in &mut self.coef {
+            *c *= inv;
+        }
         wide(Spectrum {
             coef: &self.coef,
             basis: &self.basis,
@@ -285,8 +305,8 @@ impl ColoredNoise {
     }
 }
 
-/// `Σⱼ coefⱼ · basisⱼ`, normalised to zero mean and unit deviation:
-/// [`ColoredNoise::sample`]'s loops over time, in vectors.
+/// `Σⱼ coefⱼ · basisⱼ`: [`ColoredNoise::sample`]'s loops over time, in
+/// vectors (the coefficients already scaled for unit deviation).
 struct Spectrum<'a> {
     coef: &'a [Real],
     basis: &'a [Real],
@@ -333,13 +353,12 @@ impl Wide for Spectrum<'_> {
                 }
             }
         }
-        let mean = math::sum4(out, |x| x) / n as Real;
-        let var = math::sum4(out, |x| (x - mean) * (x - mean)) / n as Real;
-        let inv = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
-        for o in out.iter_mut() {
-            *o = (*o - mean) * inv;
-        }
     }
+}
+
+/// `1/√var`, or 0 for a sequence without spread.
+fn deviation_inverse(var: Real) -> Real {
+    if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -417,6 +436,24 @@ mod tests {
         }
         // P(|x| > R) = 2.58e-4: the tail sampler runs and lands beyond R.
         assert!((300..=740).contains(&beyond_r), "{beyond_r}");
+    }
+
+    #[test]
+    fn colored_sequences_have_zero_mean_and_unit_deviation() {
+        let mut r = Rng::new(12);
+        for n in [3, 4, 5, 8, 16, 29, 30, 31, 32, 33, 50, 64] {
+            for beta in [0.5, 1.0, 2.0, 3.0] {
+                let mut g = ColoredNoise::new(n, beta);
+                let mut x = vec![0.0; n];
+                for _ in 0..20 {
+                    g.sample(&mut r, &mut x);
+                    let mean = x.iter().sum::<Real>() / n as Real;
+                    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<Real>() / n as Real;
+                    assert!(mean.abs() < 1e-12, "n {n} beta {beta}: mean {mean}");
+                    assert!((var - 1.0).abs() < 1e-12, "n {n} beta {beta}: var {var}");
+                }
+            }
+        }
     }
 
     #[test]
