@@ -185,58 +185,99 @@ impl CompiledShape {
         self.point_distance([p.x, p.y, p.z])
     }
 
-    /// [`CompiledShape::signed_distance`] of point `p`: one of the plain
-    /// functions below, which the guardrails' batched margins also call in
-    /// their loops over many points (where they become vector instructions),
-    /// so that both give the same bits.
+    /// [`CompiledShape::signed_distance`] of point `p`, through the
+    /// [`Distance`] of the shape's kind, which the guardrails' batched
+    /// margins also call in their loops over many points (where it becomes
+    /// vector instructions), so that both give the same bits.
     #[inline(always)]
     pub(crate) fn point_distance(&self, p: [Real; 3]) -> Real {
-        match self {
-            CompiledShape::Box {
-                center,
-                half,
-                world_from_box,
-                axis_aligned,
-            } => box_distance(p, center, half, world_from_box, *axis_aligned),
-            CompiledShape::Sphere { center, radius } => sphere_distance(p, center, *radius),
-            CompiledShape::Capsule { a, b, radius } => {
-                point_segment_distance(&V3::from(p), a, b) - radius
-            }
-            CompiledShape::Cylinder {
-                center,
-                radius,
-                half_height,
-            } => cylinder_distance(p, center, *radius, *half_height),
-        }
+        with_distance!(self, |d| d.at(p))
     }
 
     /// A lower bound on the signed distance from segment `a`–`b` to the shape,
     /// exact for spheres and capsules.
     #[must_use]
     pub fn segment_distance(&self, a: &V3, b: &V3) -> Real {
-        match self {
-            CompiledShape::Sphere { center, radius } => {
-                point_segment_distance(center, a, b) - radius
-            }
-            CompiledShape::Capsule { a: c, b: d, radius } => {
-                segment_segment_distance(a, b, c, d) - radius
-            }
-            _ => golden_segment_distance([a.x, a.y, a.z], [b.x, b.y, b.z], self),
-        }
+        with_distance!(self, |d| d.along_segment([a.x, a.y, a.z], [b.x, b.y, b.z]))
     }
 }
 
-/// A signed distance from points, inlined into the loops that call it
-/// (a closure there may be left as a call).
-pub(crate) trait Distance {
+/// Runs `$body` with `$d` bound to `$shape` as the [`Distance`] of its kind:
+/// the kind is matched once, outside whatever loops `$body` runs, and each
+/// kind's loop is plain code the compiler can vectorize.
+macro_rules! with_distance {
+    ($shape:expr, |$d:ident| $body:expr) => {
+        match $shape {
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: true,
+            } => {
+                let $d = &BoxAt::<true> {
+                    center,
+                    half,
+                    world_from_box,
+                };
+                $body
+            }
+            CompiledShape::Box {
+                center,
+                half,
+                world_from_box,
+                axis_aligned: false,
+            } => {
+                let $d = &BoxAt::<false> {
+                    center,
+                    half,
+                    world_from_box,
+                };
+                $body
+            }
+            CompiledShape::Sphere { center, radius } => {
+                let $d = &SphereAt {
+                    center,
+                    radius: *radius,
+                };
+                $body
+            }
+            CompiledShape::Capsule { a, b, radius } => {
+                let $d = &CapsuleAt {
+                    a,
+                    b,
+                    radius: *radius,
+                };
+                $body
+            }
+            CompiledShape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => {
+                let $d = &CylinderAt {
+                    center,
+                    radius: *radius,
+                    half_height: *half_height,
+                };
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_distance;
+
+/// One kind of shape, for the loops that measure many points or segments
+/// against it (its methods are inlined into them, where a closure might be
+/// left as a call).
+pub(crate) trait Distance: Sized {
     /// The signed distance from `p`.
     fn at(&self, p: [Real; 3]) -> Real;
-}
 
-impl Distance for CompiledShape {
+    /// A lower bound on the signed distance from segment `a`–`b`: by default
+    /// [`golden_segment_distance`], for shapes with a convex distance.
     #[inline(always)]
-    fn at(&self, p: [Real; 3]) -> Real {
-        self.point_distance(p)
+    fn along_segment(&self, a: [Real; 3], b: [Real; 3]) -> Real {
+        golden_segment_distance(a, b, self)
     }
 }
 
@@ -265,6 +306,41 @@ impl Distance for CylinderAt<'_> {
     #[inline(always)]
     fn at(&self, p: [Real; 3]) -> Real {
         cylinder_distance(p, self.center, self.radius, self.half_height)
+    }
+}
+
+/// A ball: exact distances from segments too.
+pub(crate) struct SphereAt<'a> {
+    pub center: &'a V3,
+    pub radius: Real,
+}
+
+impl Distance for SphereAt<'_> {
+    #[inline(always)]
+    fn at(&self, p: [Real; 3]) -> Real {
+        sphere_distance(p, self.center, self.radius)
+    }
+    #[inline(always)]
+    fn along_segment(&self, a: [Real; 3], b: [Real; 3]) -> Real {
+        point_segment_distance(self.center, &V3::from(a), &V3::from(b)) - self.radius
+    }
+}
+
+/// A capsule: exact distances from segments too.
+pub(crate) struct CapsuleAt<'a> {
+    pub a: &'a V3,
+    pub b: &'a V3,
+    pub radius: Real,
+}
+
+impl Distance for CapsuleAt<'_> {
+    #[inline(always)]
+    fn at(&self, p: [Real; 3]) -> Real {
+        point_segment_distance(&V3::from(p), self.a, self.b) - self.radius
+    }
+    #[inline(always)]
+    fn along_segment(&self, a: [Real; 3], b: [Real; 3]) -> Real {
+        segment_segment_distance(&V3::from(a), &V3::from(b), self.a, self.b) - self.radius
     }
 }
 
@@ -310,21 +386,15 @@ pub(crate) fn golden_segment_distance(a: [Real; 3], b: [Real; 3], d: &impl Dista
     let (lo, hi) = (0.0, 1.0);
     let x1 = hi - G * (hi - lo);
     let x2 = lo + G * (hi - lo);
-    let mut s = [lo, hi, x1, along(d, a, ab, x1), x2, along(d, a, ab, x2)];
+    /// Four steps in a row.
+    #[inline(always)]
+    fn four(d: &impl Distance, a: [Real; 3], ab: [Real; 3], s: [Real; 6]) -> [Real; 6] {
+        step(d, a, ab, step(d, a, ab, step(d, a, ab, step(d, a, ab, s))))
+    }
+    let s = [lo, hi, x1, along(d, a, ab, x1), x2, along(d, a, ab, x2)];
     // Twelve steps written out: as a loop, the compiler keeps it (its body
     // is long), and a loop inside the loop over segments is not vectorized.
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
-    s = step(d, a, ab, s);
+    let s = four(d, a, ab, four(d, a, ab, four(d, a, ab, s)));
     let [lo, hi, _, f1, _, f2] = s;
     let best = f1
         .min(f2)

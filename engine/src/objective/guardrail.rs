@@ -6,8 +6,7 @@
 //! limit itself.
 
 use super::geometry::{
-    BoxAt, CompiledShape, CylinderAt, Shape, box_distance, cylinder_distance,
-    golden_segment_distance, point_segment_distance, segment_segment_distance, sphere_distance,
+    BoxAt, CapsuleAt, CompiledShape, CylinderAt, Distance, Shape, SphereAt, with_distance,
 };
 use crate::Real;
 use crate::math::{Wide, wide};
@@ -440,54 +439,15 @@ impl Wide for PointDistances<'_> {
     fn run(self) {
         let Self {
             shape,
-            a,
-            offsets,
+            a: (x, y, z),
+            offsets: (radius, min_distance),
             m,
         } = self;
-        match shape {
-            CompiledShape::Box {
-                center,
-                half,
-                world_from_box,
-                axis_aligned: true,
-            } => min_distances(m, a, offsets, |p| {
-                box_distance(p, center, half, world_from_box, true)
-            }),
-            CompiledShape::Box {
-                center,
-                half,
-                world_from_box,
-                axis_aligned: false,
-            } => min_distances(m, a, offsets, |p| {
-                box_distance(p, center, half, world_from_box, false)
-            }),
-            CompiledShape::Sphere { center, radius } => {
-                min_distances(m, a, offsets, |p| sphere_distance(p, center, *radius));
+        with_distance!(shape, |d| {
+            for (m, ((x, y), z)) in m.iter_mut().zip(x.iter().zip(y).zip(z)) {
+                *m = m.min(d.at([*x, *y, *z]) - radius - min_distance);
             }
-            CompiledShape::Cylinder {
-                center,
-                radius,
-                half_height,
-            } => min_distances(m, a, offsets, |p| {
-                cylinder_distance(p, center, *radius, *half_height)
-            }),
-            CompiledShape::Capsule { .. } => {
-                min_distances(m, a, offsets, |p| shape.point_distance(p));
-            }
-        }
-    }
-}
-
-/// The loop of [`PointDistances`] for one kind of shape, distance `d`.
-#[inline(always)]
-fn min_distances(
-    m: &mut [Real],
-    (x, y, z): Cols<'_>,
-    (radius, min_distance): (Real, Real),
-    d: impl Fn([Real; 3]) -> Real,
-) {
-    for (m, ((x, y), z)) in m.iter_mut().zip(x.iter().zip(y).zip(z)) {
-        *m = m.min(d([*x, *y, *z]) - radius - min_distance);
+        });
     }
 }
 
@@ -507,84 +467,19 @@ impl Wide for SegmentDistances<'_> {
     fn run(self) {
         let Self {
             shape,
-            a,
-            b,
-            offsets,
+            a: (ax, ay, az),
+            b: (bx, by, bz),
+            offsets: (radius, min_distance),
             m,
         } = self;
-        let v = |p: [Real; 3]| Vector3::new(p[0], p[1], p[2]);
-        match shape {
-            CompiledShape::Box {
-                center,
-                half,
-                world_from_box,
-                axis_aligned: true,
-            } => {
-                let shape = BoxAt::<true> {
-                    center,
-                    half,
-                    world_from_box,
-                };
-                min_segment_distances(m, a, b, offsets, |a, b| {
-                    golden_segment_distance(a, b, &shape)
-                });
+        let a = ax.iter().zip(ay).zip(az);
+        let b = bx.iter().zip(by).zip(bz);
+        with_distance!(shape, |d| {
+            for (m, (((ax, ay), az), ((bx, by), bz))) in m.iter_mut().zip(a.zip(b)) {
+                let s = d.along_segment([*ax, *ay, *az], [*bx, *by, *bz]);
+                *m = m.min(s - radius - min_distance);
             }
-            CompiledShape::Box {
-                center,
-                half,
-                world_from_box,
-                axis_aligned: false,
-            } => {
-                let shape = BoxAt::<false> {
-                    center,
-                    half,
-                    world_from_box,
-                };
-                min_segment_distances(m, a, b, offsets, |a, b| {
-                    golden_segment_distance(a, b, &shape)
-                });
-            }
-            CompiledShape::Cylinder {
-                center,
-                radius,
-                half_height,
-            } => {
-                let shape = CylinderAt {
-                    center,
-                    radius: *radius,
-                    half_height: *half_height,
-                };
-                min_segment_distances(m, a, b, offsets, |a, b| {
-                    golden_segment_distance(a, b, &shape)
-                });
-            }
-            CompiledShape::Sphere { center, radius } => {
-                min_segment_distances(m, a, b, offsets, |a, b| {
-                    point_segment_distance(center, &v(a), &v(b)) - radius
-                });
-            }
-            CompiledShape::Capsule { a: c, b: d, radius } => {
-                min_segment_distances(m, a, b, offsets, |a, b| {
-                    segment_segment_distance(&v(a), &v(b), c, d) - radius
-                });
-            }
-        }
-    }
-}
-
-/// The loop of [`SegmentDistances`] for one kind of shape, distance `d`.
-#[inline(always)]
-fn min_segment_distances(
-    m: &mut [Real],
-    (ax, ay, az): Cols<'_>,
-    (bx, by, bz): Cols<'_>,
-    (radius, min_distance): (Real, Real),
-    d: impl Fn([Real; 3], [Real; 3]) -> Real,
-) {
-    let a = ax.iter().zip(ay).zip(az);
-    let b = bx.iter().zip(by).zip(bz);
-    for (m, (((ax, ay), az), ((bx, by), bz))) in m.iter_mut().zip(a.zip(b)) {
-        *m = m.min(d([*ax, *ay, *az], [*bx, *by, *bz]) - radius - min_distance);
+        });
     }
 }
 
