@@ -275,9 +275,10 @@ impl Guard {
 
     /// [`Guard::limit_margin`] of every row of `y` (`n×p`, `n = out.len()`),
     /// bit for bit. `finite` says every value of `y` is finite, which saves
-    /// the test row by row. Distances from single points (sphere bodies) run
-    /// shape by shape over all rows, the points first copied into the
-    /// columns of `cols`, in vector registers.
+    /// the test row by row. Distances run body by body and shape by shape
+    /// over all rows, in vector registers: each body's points (one for a
+    /// sphere, two for a capsule) are first copied into the columns of
+    /// `cols`.
     pub(crate) fn limit_margins(
         &self,
         y: &[Real],
