@@ -5,8 +5,8 @@
 
 use super::runtime::environment;
 use crate::error::ModelError;
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::Tensor;
 use std::time::Instant;
 
@@ -25,12 +25,24 @@ pub fn matmul_seconds(rows: usize, k: usize, n: usize) -> Result<f64, ModelError
 /// intra-op thread), with its inputs, ready to be timed again and again:
 /// `telic bench` times it between planning calls, so that the model and
 /// the reference share the machine's load of the moment.
-#[derive(Debug)]
 pub struct MatmulTimer {
     session: Session,
     a: Tensor<f32>,
     b: Tensor<f32>,
+    /// The output written into a tensor allocated once, as a bundle's
+    /// graphs do: an allocation per product would slow the reference.
+    options: RunOptions<HasSelectedOutputs>,
     reps: usize,
+}
+
+impl std::fmt::Debug for MatmulTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatmulTimer")
+            .field("a", &self.a.shape())
+            .field("b", &self.b.shape())
+            .field("reps", &self.reps)
+            .finish_non_exhaustive()
+    }
 }
 
 fn fail(what: &str, e: &dyn std::fmt::Display) -> ModelError {
@@ -53,12 +65,18 @@ impl MatmulTimer {
         let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.01).collect();
         let a = Tensor::<f32>::from_array(([rows, k], a)).map_err(|e| fail("tensor", &e))?;
         let b = Tensor::<f32>::from_array(([k, n], b)).map_err(|e| fail("tensor", &e))?;
+        let c = Tensor::<f32>::from_array(([rows, n], vec![0.0; rows * n]))
+            .map_err(|e| fail("tensor", &e))?;
+        let options = RunOptions::new()
+            .map_err(|e| fail("run options", &e))?
+            .with_outputs(OutputSelector::no_default().with("C").preallocate("C", c));
         let flops = 2.0 * (rows * k * n) as f64;
         let reps = ((2e8 / flops).ceil() as usize).clamp(3, 20_000);
         Ok(Self {
             session,
             a,
             b,
+            options,
             reps,
         })
     }
@@ -70,7 +88,7 @@ impl MatmulTimer {
         for _ in 0..self.reps {
             let out = self
                 .session
-                .run(ort::inputs!["A" => &self.a, "B" => &self.b])
+                .run_with_options(ort::inputs!["A" => &self.a, "B" => &self.b], &self.options)
                 .map_err(|e| fail("run", &e))?;
             std::hint::black_box(&out);
         }
