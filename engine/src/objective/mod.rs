@@ -812,7 +812,7 @@ impl Objective {
     /// readout that is not finite, plus, over the guardrails, how far each
     /// margin of [`Objective::margins_at_step`] is below zero. The same bits
     /// as summing those margins row by row, computed guardrail by guardrail
-    /// over all rows (distances from sphere bodies in vector registers).
+    /// over all rows (body distances in vector registers).
     /// `finite` says every value of `y` is finite.
     pub(crate) fn add_violations(
         &self,

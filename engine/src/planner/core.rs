@@ -189,13 +189,12 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
 /// Step `t`'s actions of every sequence (`n×H×A`) into `u_t` (`n×A`).
 fn gather_step(seqs: &[Real], t: usize, shape: Shape, u_t: &mut [Real]) {
     let Shape { h, a, .. } = shape;
-    if a == 1 {
-        for (u, x) in u_t.iter_mut().zip(seqs[t..].iter().step_by(h)) {
-            *u = *x;
-        }
-        return;
-    }
     match a {
+        1 => {
+            for (u, x) in u_t.iter_mut().zip(seqs[t..].iter().step_by(h)) {
+                *u = *x;
+            }
+        }
         2 => gather_rows::<2>(seqs, t, h, u_t),
         3 => gather_rows::<3>(seqs, t, h, u_t),
         _ => {
@@ -632,25 +631,26 @@ impl<M: WorldModel> Core<M> {
         mean: &[Real],
         std: &[Real],
     ) -> Result<(), PlanError> {
-        let draw = Draw {
-            seed: self.rng.next_u64(),
-            from,
-            mean,
-            std,
-        };
+        let draw = self.next_draw(from, mean, std);
         self.run(n, Some(draw))
     }
 
     /// Draws slots `from..n` on this thread, without evaluating them.
     #[cfg(test)]
     pub fn sample_range(&mut self, from: usize, n: usize, mean: &[Real], std: &[Real]) {
-        let draw = Draw {
+        let draw = self.next_draw(from, mean, std);
+        self.sampler.draw(&draw, from..n, &mut self.seqs);
+    }
+
+    /// The draw of slots from `from` around `mean`, from a new seed of the
+    /// planner's generator.
+    fn next_draw<'a>(&mut self, from: usize, mean: &'a [Real], std: &'a [Real]) -> Draw<'a> {
+        Draw {
             seed: self.rng.next_u64(),
             from,
             mean,
             std,
-        };
-        self.sampler.draw(&draw, from..n, &mut self.seqs);
+        }
     }
 
     /// Ends the rollout worker threads, keeping the pool (see
