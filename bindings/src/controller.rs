@@ -64,9 +64,11 @@ impl PyController {
         })
     }
 
-    /// Hands the newest observation (O,) to the planner thread; never waits.
+    /// Hands the newest observation, (O,) or (1, O), to the planner thread;
+    /// never waits.
     fn observe(&self, obs: &Bound<'_, PyAny>) -> PyResult<()> {
-        let obs = Array::read(obs, "obs")?.expect("obs", &[self.spec.obs_dim()])?;
+        let obs =
+            Array::read(obs, "obs")?.single("obs", self.spec.obs_dim(), &self.spec.observations)?;
         self.lock()?
             .observe(&obs, Instant::now())
             .map_err(plan_error)

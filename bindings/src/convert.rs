@@ -64,15 +64,20 @@ impl Array {
         }
     }
 
-    /// Checks that the array is exactly `shape`.
-    pub fn expect(self, what: &str, shape: &[usize]) -> PyResult<Vec<f64>> {
-        if self.shape == shape {
-            Ok(self.values)
-        } else {
-            Err(error(
+    /// Checks that the array is one row of `n` values, `(n,)` or `(1, n)`
+    /// (a batch of one, as gymnasium's vector environments give), and
+    /// returns its values. The one rule for every argument that takes a
+    /// single observation or action.
+    pub fn single(self, what: &str, n: usize, names: &[String]) -> PyResult<Vec<f64>> {
+        match self.shape.as_slice() {
+            [m] | [1, m] if *m == n => Ok(self.values),
+            shape => Err(error(
                 Kind::Input,
-                format!("{what} must have shape {:?}, got {:?}", shape, self.shape),
-            ))
+                format!(
+                    "{what} must have shape ({n},) or (1, {n}){}, got {shape:?}",
+                    describe(names)
+                ),
+            )),
         }
     }
 }

@@ -66,7 +66,7 @@ impl PyScene {
         array(py, obs, &[o])
     }
 
-    /// Applies `action` (A,) for one control period. Returns
+    /// Applies `action`, (A,) or (1, A), for one control period. Returns
     /// `(obs, cost, success, truncated, violated, worst_margin)`.
     fn step<'py>(
         &self,
@@ -75,7 +75,7 @@ impl PyScene {
     ) -> PyResult<(Bound<'py, PyAny>, f64, bool, bool, bool, f64)> {
         let a = self.spec.action_dim();
         let o = self.spec.obs_dim();
-        let action = Array::read(action, "action")?.expect("action", &[a])?;
+        let action = Array::read(action, "action")?.single("action", a, &self.spec.actions)?;
         let (obs, out) = self.with(py, |env| {
             let mut obs = vec![0.0; o];
             let out: StepOutcome = env.step(&action, &mut obs)?;

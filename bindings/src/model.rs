@@ -289,7 +289,7 @@ impl PyWorldModel {
         array(py, y, &shape(b, p, batched))
     }
 
-    /// Imagines an action sequence (H, A) from observation (O,): the
+    /// Imagines an action sequence (H, A) from observation (O,) or (1, O): the
     /// readouts (H, P) after each action.
     fn rollout<'py>(
         &self,
@@ -303,7 +303,7 @@ impl PyWorldModel {
             self.spec.latent_dim,
             self.spec.readout_dim(),
         );
-        let obs = Array::read(obs, "obs")?.expect("obs", &[o])?;
+        let obs = Array::read(obs, "obs")?.single("obs", o, &self.spec.observations)?;
         let actions = Array::read(actions, "actions")?;
         let h = match actions.shape.as_slice() {
             [h, m] if *m == a => *h,

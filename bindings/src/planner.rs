@@ -94,9 +94,10 @@ impl PyPlanner {
         Ok(Self::wrap(planner, model.spec.clone()))
     }
 
-    /// Plans from observation `obs` (O,).
+    /// Plans from observation `obs`, (O,) or (1, O).
     fn plan(&self, py: Python<'_>, obs: &Bound<'_, PyAny>) -> PyResult<PyPlan> {
-        let obs = Array::read(obs, "obs")?.expect("obs", &[self.spec.obs_dim()])?;
+        let obs =
+            Array::read(obs, "obs")?.single("obs", self.spec.obs_dim(), &self.spec.observations)?;
         let (h, a, p) = (
             self.config.horizon,
             self.spec.action_dim(),
@@ -156,14 +157,15 @@ impl PyPlanner {
         .transpose()
     }
 
-    /// Gives the goal of latent term `term` as a target observation (O,).
+    /// Gives the goal of latent term `term` as a target observation, (O,) or (1, O).
     fn set_goal_observation(
         &self,
         py: Python<'_>,
         term: String,
         obs: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let obs = Array::read(obs, "obs")?.expect("obs", &[self.spec.obs_dim()])?;
+        let obs =
+            Array::read(obs, "obs")?.single("obs", self.spec.obs_dim(), &self.spec.observations)?;
         self.with(py, |planner| planner.set_goal_observation(&term, &obs))
     }
 
@@ -254,11 +256,13 @@ impl PyPlan {
 
 #[pymethods]
 impl PyPlan {
-    /// How the call ended: "iteration_limit", "converged", "out_of_time" or "no_feasible_plan".
+    /// How the call ended: "completed" (the normal outcome), "converged",
+    /// "out_of_time" (both feasible too) or "no_feasible_plan" (the action is
+    /// the safe fallback).
     #[getter]
     fn status(&self) -> &'static str {
         match self.status {
-            telic::PlanStatus::IterationLimit => "iteration_limit",
+            telic::PlanStatus::Completed => "completed",
             telic::PlanStatus::Converged => "converged",
             telic::PlanStatus::OutOfTime => "out_of_time",
             telic::PlanStatus::NoFeasiblePlan => "no_feasible_plan",

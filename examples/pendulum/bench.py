@@ -17,7 +17,7 @@ For each samples × horizon size (default 1000×30, 256×20 and 32×5), one run 
   after a plan is ~10× slower than the next one), not more binding work.
 - **Against pytorch_mppi 0.9.1**: wall time per plan of ``pytorch_mppi.MPPI``
   with the *same* network (the bundle's ONNX graphs run as PyTorch code, see
-  ``common.TorchBundle``), the same samples × horizon and one sampling
+  ``telic.torch_model.TorchBundle``), the same samples × horizon and one sampling
   iteration per plan (pytorch_mppi's ``command``; Telic ``iterations = 1``),
   the same cost on the readouts, planning in the bundle's latent space; the
   timed call includes encoding the observation, as Telic's does. Ratio:
@@ -154,7 +154,9 @@ def main() -> int:
           f"pytorch_mppi {getattr(pytorch_mppi, '__version__', '0.9.1')}, telic {telic.__version__}, "
           f"{platform.processor() or platform.machine()}; glibc malloc "
           + ("keeps freed memory (mallopt)" if tuned else "defaults"))
-    check = common.TorchBundle(args.bundle).check(obs[:64], np.random.default_rng(1).uniform(-2, 2, (64, 1)))
+    from telic.torch_model import TorchBundle
+
+    check = TorchBundle(args.bundle).check(obs[:64], np.random.default_rng(1).uniform(-2, 2, (64, 1)))
     print(f"the PyTorch copy of the network vs ONNX Runtime: max |diff| {check:.1e}")
     summary = []
     for size in args.sizes.split(","):

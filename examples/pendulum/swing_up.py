@@ -67,7 +67,9 @@ def learned_mppi(bundle: str, settings: dict, dtype=None):
     import torch
     from pytorch_mppi import MPPI
 
-    net = common.TorchBundle(bundle, dtype=dtype or torch.float32)
+    from telic.torch_model import TorchBundle
+
+    net = TorchBundle(bundle, dtype=dtype or torch.float32)
 
     def dynamics(z, u):
         return net.predict(z, u)

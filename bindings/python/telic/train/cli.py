@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the data set's)")
     p.add_argument("--threads", type=int, default=d.threads, help="PyTorch threads (1: reproducible bit for bit)")
     p.add_argument("--name", help="bundle name (default: SCENE_jepa)")
+    p.add_argument("--dt", type=float, default=None, metavar="SECONDS",
+                   help="time step of the bundle, for data recorded without one (Recorder(dt=None)); "
+                        "1 makes one environment step the unit of time")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
         frames=args.frames, bilinear=args.bilinear,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
-        name=args.name, quiet=args.quiet,
+        name=args.name, dt=args.dt, quiet=args.quiet,
     )
     try:
         train(cfg, log=lambda *a: print(*a, flush=True))

@@ -59,6 +59,7 @@ class TrainConfig:
     seed: int | None = None
     threads: int = 1
     name: str | None = None
+    dt: float | None = None  # seconds per step, for data recorded without one
     onnx_tolerance: float = 1e-4
     max_val_windows: int = 4096
     probe_epochs: int = 30
@@ -87,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"quantile must be in (0, 1), got {self.quantile}")
         if not (self.lr > 0 and self.probe_lr > 0 and self.onnx_tolerance > 0):
             raise ValueError("lr, probe_lr and onnx_tolerance must be positive")
+        if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"dt must be a positive number of seconds, got {self.dt}")
 
 
 class _Norm:
@@ -143,14 +146,36 @@ def _rollout_errors(model, traj: Trajectories, norm: _Norm, horizon: int):
     return errs, latent_mse
 
 
-def _summary(errs, y_std, varying) -> dict:
-    """Per horizon step: RMSE (mean over readouts, physical units) and RMSE / σ_y
-    (mean over the readouts that vary in the training data)."""
+def _summary(errs, y_std, varying, names) -> dict:
+    """Per horizon step: the RMSE of each readout, in its own unit
+    (``rmse[name][h - 1]``), and the mean over readouts of RMSE / σ_y, a
+    unitless figure (``nrmse``: over the readouts that vary in the training
+    data). Readouts of different units are never averaged."""
     rmse = [np.sqrt((e**2).mean(axis=0)) for e in errs]
     return {
-        "rmse": [float(r.mean()) for r in rmse],
+        "rmse": {n: [float(r[i]) for r in rmse] for i, n in enumerate(names)},
         "nrmse": [float((r / y_std)[varying].mean()) for r in rmse],
     }
+
+
+def _time_step(data_dt, given: float | None, where: str) -> float:
+    """The bundle's ``dt``: the data set's, or ``given`` when the data was
+    recorded without one (``telic.dataset.Recorder(dt=None)``); both must
+    agree when both are there."""
+    if data_dt is None:
+        if given is None:
+            raise DataError(f"{where} was recorded without a time step (dt is null) and a bundle needs one "
+                            f"(docs/bundle.md: seconds per predict step; the controller advances plans by it): "
+                            f"give it with --dt SECONDS (TrainConfig.dt); --dt 1 makes one environment step "
+                            f"the unit of time")
+        return float(given)
+    data_dt = float(data_dt)
+    if not (math.isfinite(data_dt) and data_dt > 0):
+        raise DataError(f"{where}: dt {data_dt} is not a positive number of seconds")
+    if given is not None and not math.isclose(given, data_dt, rel_tol=1e-9):
+        raise DataError(f"--dt {given} differs from the data set's dt {data_dt} ({where}); "
+                        f"leave --dt out for data recorded with a time step")
+    return data_dt
 
 
 def _window_loss(model, windows, data, weights, max_windows):
@@ -253,6 +278,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     t_start = time.perf_counter()
     ds = load_datasets(cfg.data)
     meta = ds.meta
+    dt = _time_step(meta.get("dt"), cfg.dt, ds.path)
     seed = int(meta.get("seed", 0) if cfg.seed is None else cfg.seed)
     names = ds.readout_names
     chosen = names if cfg.readouts is None else list(cfg.readouts)
@@ -333,7 +359,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     def evaluate():
         model.eval()
         errs, lat = _rollout_errors(model, va, norm, k)
-        s = _summary(errs, y_std, varying)
+        s = _summary(errs, y_std, varying, chosen)
         terms = _window_loss(model, va_win, va_data, weights, cfg.max_val_windows)
         model.train()
         return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
@@ -398,7 +424,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     # Other confidence levels on the same held-out rollouts, for `python -m telic.train.margins`.
     by_quantile = {str(q): {n: [float(x) for x in m[:, i]] for i, n in enumerate(chosen)}
                    for q in sorted({0.9, 0.95, 0.99, cfg.quantile}) for m in [margins_at(q)]}
-    summary = _summary(errs, y_std, varying)
+    summary = _summary(errs, y_std, varying, chosen)
     if h_max < cfg.quantile_horizon:
         say(f"readout error quantiles cover {h_max} steps (held-out episodes are short)")
 
@@ -423,8 +449,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     h_marks = sorted({1, min(k, h_max), min(10, h_max), h_max})
     errors = {"latent_mse_h1": latent_mse}
     for h in h_marks:
-        errors[f"readout_rmse_h{h}"] = summary["rmse"][h - 1]
-        errors[f"readout_nrmse_h{h}"] = summary["nrmse"][h - 1]
+        for n in chosen:  # each readout in its own unit
+            errors[f"readout_rmse_h{h}:{n}"] = summary["rmse"][n][h - 1]
+        errors[f"readout_nrmse_h{h}"] = summary["nrmse"][h - 1]  # mean of RMSE / σ over readouts, unitless
     errors["untrained_readout_nrmse_h1"] = initial["readout_nrmse"][0]
     for file in (ENCODE_FILE, PREDICT_FILE, READOUT_FILE):
         errors[f"onnx_{file.split('.')[0]}_max_abs_diff"] = diffs[file]
@@ -464,7 +491,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     manifest = {
         "format_version": 1,
         "name": cfg.name or f"{meta.get('scene', 'model')}_jepa",
-        "dt": float(meta["dt"]),
+        "dt": dt,
         "latent_dim": cfg.latent_dim,
         "observations": ds.observations,
         "readouts": chosen,
@@ -502,8 +529,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "probe_history": probe_history,
         "quantile_horizon": h_max,
         "quantile_samples": counts[:h_max],
-        "readout_rmse": summary["rmse"],
-        "readout_nrmse": summary["nrmse"],
+        "readout_rmse": summary["rmse"],  # per readout name, per step, in the readout's unit
+        "readout_nrmse": summary["nrmse"],  # per step, mean of RMSE / σ over readouts (unitless)
         "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
         "margins_by_quantile": by_quantile,
         "errors": errors,
@@ -512,6 +539,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
         json.dump(report, f, indent=1)
         f.write("\n")
     say(f"bundle written to {cfg.out}: {n_params} parameters, {bundle_bytes / 1024:.0f} KiB of ONNX; "
-        f"training {training_time:.1f} s; held-out readout RMSE h1 {summary['rmse'][0]:.4g}, "
-        f"h{h_max} {summary['rmse'][-1]:.4g} (mean over readouts, their units)")
+        f"training {training_time:.1f} s")
+    say(f"held-out open-loop readout RMSE, each in its own unit, after 1 / {min(10, h_max)} / {h_max} steps: "
+        + ", ".join(f"{n} {r[0]:.3g} / {r[min(10, h_max) - 1]:.3g} / {r[h_max - 1]:.3g}"
+                    for n, r in summary["rmse"].items()))
     return report
