@@ -665,9 +665,22 @@ impl Dataset {
     }
 
     /// Writes `dir/<field>.npy` for every field of [`Meta::fields`] and then
-    /// `dir/meta.json`; returns the paths written.
+    /// `dir/meta.json`; returns the paths written. An earlier data set's
+    /// `meta.json` is removed first and the new one is written last
+    /// (atomically), so a write cut short leaves a folder without
+    /// `meta.json`, which the trainer refuses, never a mix of two data sets.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
         prepare_output(dir)?;
+        let meta_path = dir.join(META_FILE);
+        match std::fs::remove_file(&meta_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CollectError::Write {
+                    path: meta_path.display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
         let cat = |f: fn(&EpisodeData) -> &Vec<f32>| -> Vec<u8> {
             let all: Vec<f32> = self
                 .episodes
@@ -732,9 +745,11 @@ impl Dataset {
         let path = dir.join(META_FILE);
         let text = serde_json::to_string_pretty(&self.meta)
             .map_err(|e| CollectError::Config(format!("cannot write {META_FILE}: {e}")))?;
-        std::fs::write(&path, text + "\n").map_err(|source| CollectError::Write {
-            path: path.display().to_string(),
-            source,
+        crate::results::write_atomic(&path, (text + "\n").as_bytes()).map_err(|e| {
+            CollectError::Write {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            }
         })?;
         written.push(path);
         Ok(written)

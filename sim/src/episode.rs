@@ -2,9 +2,12 @@
 //! validator checking every guardrail at every physics step.
 
 use crate::SimError;
+use crate::batch::{Episodes, run_episodes, run_episodes_observed};
 use crate::scenario::Scenario;
 use crate::scene::{EpisodeSetup, Scene};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use telic::objective::Residual;
 use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Planner, Real, WorldModel};
@@ -485,7 +488,7 @@ pub fn episode_seed(seed: u64, index: usize) -> u64 {
 }
 
 /// Episode `index` of a run seeded with `seed`, with a fresh world model.
-fn run_indexed(
+pub(crate) fn run_indexed(
     scenario: &Scenario,
     scene: &mut dyn Scene,
     seed: u64,
@@ -498,7 +501,9 @@ fn run_indexed(
 
 /// Runs `episodes` episodes one after another on this thread, each watched
 /// by `observer` (a recording, say); the same seeds and results as
-/// [`run_batch`]. `progress` is called after each finished episode.
+/// [`run_batch`]. `progress` is called after each finished episode. See
+/// [`crate::batch`] for runs that can be stopped, resumed, and keep their
+/// finished episodes when one fails.
 pub fn run_observed(
     scenario: &Scenario,
     episodes: usize,
@@ -506,18 +511,22 @@ pub fn run_observed(
     observer: &mut dyn EpisodeObserver,
     progress: &dyn Fn(&EpisodeResult),
 ) -> Result<Vec<EpisodeResult>, SimError> {
-    let mut scene = scenario.scene.build(&scenario.base_dir)?;
-    let mut out = Vec::with_capacity(episodes);
-    for i in 0..episodes {
-        let r = run_indexed(scenario, scene.as_mut(), seed, i, observer)?;
-        progress(&r);
-        out.push(r);
-    }
-    Ok(out)
+    let (done, stop) = (std::collections::BTreeSet::new(), AtomicBool::new(false));
+    let episodes = Episodes {
+        count: episodes,
+        done: &done,
+        stop: &stop,
+    };
+    run_episodes_observed(scenario, seed, episodes, observer, &|_, r| {
+        progress(r);
+        ControlFlow::Continue(())
+    })
+    .into_results()
 }
 
 /// Runs `episodes` episodes on `jobs` threads (results in episode order);
-/// `progress` is called after each finished episode.
+/// `progress` is called after each finished episode. A failing episode
+/// stops the other workers after their current episode and is the error.
 pub fn run_batch(
     scenario: &Scenario,
     episodes: usize,
@@ -525,39 +534,15 @@ pub fn run_batch(
     jobs: usize,
     progress: &(dyn Fn(&EpisodeResult) + Sync),
 ) -> Result<Vec<EpisodeResult>, SimError> {
-    let jobs = jobs.clamp(1, episodes.max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let worker = || -> Result<Vec<(usize, EpisodeResult)>, SimError> {
-        let mut scene = scenario.scene.build(&scenario.base_dir)?;
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= episodes {
-                return Ok(out);
-            }
-            let r = run_indexed(scenario, scene.as_mut(), seed, i, &mut NoObserver)?;
-            progress(&r);
-            out.push((i, r));
-        }
+    let (done, stop) = (std::collections::BTreeSet::new(), AtomicBool::new(false));
+    let episodes = Episodes {
+        count: episodes,
+        done: &done,
+        stop: &stop,
     };
-    let parts: Vec<Result<Vec<(usize, EpisodeResult)>, SimError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(SimError::Scene {
-                        scene: scene_name(scenario),
-                        message: "an episode worker panicked".into(),
-                    })
-                })
-            })
-            .collect()
-    });
-    let mut all = Vec::with_capacity(episodes);
-    for p in parts {
-        all.extend(p?);
-    }
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, r)| r).collect())
+    run_episodes(scenario, seed, episodes, jobs, &|_, r| {
+        progress(r);
+        ControlFlow::Continue(())
+    })
+    .into_results()
 }

@@ -8,6 +8,7 @@
 //! for training learned world models.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod bench;
 pub mod collect;
 pub mod env;
@@ -15,6 +16,7 @@ pub mod episode;
 pub mod error;
 pub mod pacing;
 pub mod realtime;
+pub mod results;
 #[cfg(feature = "rerun")]
 pub mod record;
 pub mod scenario;

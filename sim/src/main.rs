@@ -8,8 +8,13 @@ use telic::PlannerKind;
 use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
-use telic_sim::episode::{EpisodeResult, Summary, run_batch, run_observed};
+use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
+use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
+
+#[path = "cli/output.rs"]
+mod output;
+use output::{Ending, Interrupt, RunOutput, check_outputs, lock, quit_interrupted};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -156,9 +161,15 @@ struct RunArgs {
     /// Episodes run in parallel (default: the number of cores).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Write per-episode results and the summary as JSON.
-    #[arg(long)]
+    /// Write per-episode results and the summary as JSON to this file
+    /// (written whole at the end; meanwhile each finished episode is
+    /// appended to FILE.partial.jsonl, kept if the run does not complete).
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Finish the interrupted run whose --json FILE is given: run only the
+    /// episodes missing from FILE.partial.jsonl (same per-episode results).
+    #[arg(long, requires = "json")]
+    resume: bool,
     /// Record the episodes for the rerun viewer into this .rrd file
     /// (episodes then run one after another).
     #[arg(long, value_name = "FILE")]
@@ -265,6 +276,30 @@ fn collect(args: CollectArgs) -> Result<()> {
     // Fail on an unwritable folder before spending minutes on episodes.
     prepare_output(&args.out)?;
     let bar = progress_bar(args.quiet, args.episodes, &args.scene);
+    // The data set stays in memory until every episode finished: an
+    // interrupted collection writes nothing (and while writing, the data
+    // set's meta.json is written last, so a cut-short one is not read).
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let quit = {
+        let (bar, out, writing) = (bar.clone(), args.out.clone(), writing.clone());
+        move |signal: i32| {
+            bar.finish_and_clear();
+            if writing.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!(
+                    "\ninterrupted while writing {}: it has no meta.json, so it is not a data set",
+                    out.display()
+                );
+            } else {
+                eprintln!(
+                    "\ninterrupted: nothing was written to {} (a collection writes its data set \
+                     when every episode has finished)",
+                    out.display()
+                );
+            }
+            std::process::exit(128 + signal);
+        }
+    };
+    let _interrupt = Interrupt::install(quit.clone(), quit)?;
     let rows = std::sync::atomic::AtomicUsize::new(0);
     let progress = |e: &EpisodeData| {
         let n = rows.fetch_add(e.steps, std::sync::atomic::Ordering::Relaxed) + e.steps;
@@ -274,7 +309,9 @@ fn collect(args: CollectArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let data = collect_data(&scenario, &config, &progress)?;
     bar.finish_and_clear();
+    writing.store(true, std::sync::atomic::Ordering::SeqCst);
     data.write(&args.out)?;
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
     let m = &data.meta;
     let planner_eps = m
         .episode_policies
@@ -327,10 +364,11 @@ fn run(args: RunArgs) -> Result<()> {
         scenario.planner.threads = t;
     }
     scenario.validate(&args.scene)?;
-    // Fail on an unwritable JSON path before spending minutes on episodes.
-    if let Some(path) = &args.json {
-        std::fs::write(path, b"")
-            .with_context(|| format!("cannot write results to {}", path.display()))?;
+    // Every output asked for is checked before any episode runs, without
+    // creating or changing a file; one that cannot be made is an error.
+    check_outputs(args.json.as_deref(), args.rrd.as_deref(), args.resume)?;
+    if args.resume && args.controller {
+        bail!("--resume does not apply to --controller: real-time episodes do not repeat exactly");
     }
     let jobs = args
         .jobs
@@ -345,52 +383,138 @@ fn run(args: RunArgs) -> Result<()> {
         bar.inc(1);
         bar.set_message(format!("success {s}, violations {v}"));
     };
-    if args.controller {
-        return run_with_controller(&args, &scenario, &bar);
+    let output = std::sync::Arc::new(std::sync::Mutex::new(start_output(&args, &scenario)?));
+    let interrupt = {
+        let (bar, quit) = (bar.clone(), std::sync::Arc::clone(&output));
+        Interrupt::install(
+            move |_| {
+                bar.suspend(|| {
+                    eprintln!(
+                        "\ninterrupted: no new episode starts; the episodes under way finish and \
+                         every finished episode is kept (interrupt again to quit at once)"
+                    );
+                });
+            },
+            move |signal| quit_interrupted(&quit, signal),
+        )?
+    };
+    for r in lock(&output).results() {
+        progress(&r);
     }
-    let results = match open_recorder(&args, &mut scenario) {
+    if args.controller {
+        return run_with_controller(&args, &scenario, &bar, &output, &interrupt);
+    }
+    let recorder = open_recorder(&args, &mut scenario)?;
+    let done = lock(&output).done();
+    let episodes = Episodes {
+        count: args.episodes,
+        done: &done,
+        stop: interrupt.stop_flag(),
+    };
+    let on_result = |i: usize, r: &EpisodeResult| {
+        progress(r);
+        lock(&output).record(i, r)
+    };
+    let (batch, recorded) = match recorder {
         Some(mut recorder) => {
-            let results = run_observed(
-                &scenario,
-                args.episodes,
-                args.seed,
-                &mut recorder,
-                &progress,
-            );
-            // The recording is closed (flushed) whatever the episodes did.
-            let sink = record_sink_name(&args);
-            match recorder.finish() {
-                Ok(()) if args.rrd.is_some() => eprintln!("recording written to {sink}"),
-                Ok(()) => eprintln!("recording sent to {sink}"),
-                Err(e) => eprintln!("warning: {e}; the run's results are unaffected"),
-            }
-            results?
+            let batch =
+                run_episodes_observed(&scenario, args.seed, episodes, &mut recorder, &on_result);
+            (batch, Some(recorder.finish()))
         }
-        None => run_batch(&scenario, args.episodes, args.seed, jobs, &progress)?,
+        None => (
+            run_episodes(&scenario, args.seed, episodes, jobs, &on_result),
+            None,
+        ),
     };
     bar.finish_and_clear();
-    let summary = Summary::of(&results);
-    print_summary(&args, &scenario, &summary);
-    if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "scene": args.scene,
-            "seed": args.seed,
-            "planner": scenario.planner,
-            "model": scenario.bundle_dir().map_or("analytic".into(), |d| d.display().to_string()),
-            "summary": summary,
-            "episodes": results,
-        });
-        write_results(path, &doc)?;
+    let ended = end_run(&args, &scenario, &output, batch.end, &interrupt);
+    match recorded {
+        Some(Ok(())) if args.rrd.is_some() => eprintln!("recording written to {}", record_sink_name(&args)),
+        Some(Ok(())) => eprintln!("recording sent to {}", record_sink_name(&args)),
+        Some(Err(e)) => {
+            ended?;
+            bail!("{e}");
+        }
+        None => {}
     }
-    Ok(())
+    ended
 }
 
-/// Writes a run's results document to `path` as pretty JSON, and says so.
-fn write_results(path: &std::path::Path, doc: &serde_json::Value) -> Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(doc)?)
-        .with_context(|| format!("cannot write results to {}", path.display()))?;
-    println!("results written to {}", path.display());
-    Ok(())
+/// The output of this run: the document keys, the partial file's header
+/// (the settings that fix every episode's result), and with `--resume` the
+/// episodes the interrupted run finished.
+fn start_output(args: &RunArgs, scenario: &Scenario) -> Result<RunOutput> {
+    let model = scenario
+        .bundle_dir()
+        .map_or("analytic".into(), |d| d.display().to_string());
+    let mut head = serde_json::json!({
+        "scene": args.scene,
+        "seed": args.seed,
+        "planner": scenario.planner,
+        "model": model,
+    });
+    if args.controller {
+        head["mode"] = "controller".into();
+        head["max_plan_age_ms"] = args.max_plan_age_ms.into();
+    }
+    let header = serde_json::json!({
+        "scene": args.scene,
+        "seed": args.seed,
+        "episodes": args.episodes,
+        "model": model,
+        "mode": if args.controller { "controller" } else { "episodes" },
+        "scenario": scenario,
+    });
+    RunOutput::start(
+        args.json.as_deref(),
+        head,
+        header,
+        args.episodes,
+        args.resume,
+        args.controller,
+    )
+}
+
+/// Prints the summary of a run that ended with `end`, writes its document,
+/// and on an interrupted or failed run says how to finish it: an
+/// interrupted run exits with `128 + signal`, a failed one is an error.
+fn end_run(
+    args: &RunArgs,
+    scenario: &Scenario,
+    output: &std::sync::Mutex<RunOutput>,
+    end: BatchEnd,
+    interrupt: &Interrupt,
+) -> Result<()> {
+    let mut out = lock(output);
+    if out.len() > 0 {
+        if !matches!(end, BatchEnd::Complete) {
+            println!("\n  {} of {} episodes finished", out.len(), args.episodes);
+        }
+        print_summary(args, scenario, &Summary::of(&out.results()));
+    }
+    match end {
+        BatchEnd::Complete => out.write_document(&Ending::Complete),
+        BatchEnd::Stopped => {
+            if let Some(e) = out.write_error().map(str::to_string) {
+                // The results written so far stay where they are.
+                bail!("{e}: the run stopped at the first result it could not write");
+            }
+            drop(out);
+            quit_interrupted(output, interrupt.signal().unwrap_or(libc::SIGINT))
+        }
+        BatchEnd::Failed { episode, error } => {
+            let what = match episode {
+                Some(i) => format!("episode {i} (seed {})", episode_seed(args.seed, i)),
+                None => "a worker's scene".into(),
+            };
+            let message = format!("{what} failed: {error}");
+            if let Err(e) = out.write_document(&Ending::Failed(message.clone())) {
+                eprintln!("error: {e:#}");
+            }
+            out.print_resume_hint();
+            bail!("{message}")
+        }
+    }
 }
 
 /// Where the recording asked for on the command line goes, as a phrase.
@@ -404,39 +528,33 @@ fn record_sink_name(args: &RunArgs) -> String {
 }
 
 /// Opens the recording the command line asks for, if any. A sink that
-/// cannot be opened is a warning: the run goes on without a recording.
+/// cannot be opened is an error, as an unwritable --json is.
 #[cfg(feature = "rerun")]
-fn open_recorder(args: &RunArgs, scenario: &mut Scenario) -> Option<telic_sim::record::Recorder> {
+fn open_recorder(
+    args: &RunArgs,
+    scenario: &mut Scenario,
+) -> Result<Option<telic_sim::record::Recorder>> {
     use telic_sim::record::{RecordOptions, Recorder, Sink};
     let sink = match (&args.rrd, &args.connect, args.spawn) {
         (Some(path), _, _) => Sink::File(path.clone()),
         (None, Some(url), _) => Sink::Connect((!url.is_empty()).then(|| url.clone())),
         (None, None, true) => Sink::Spawn,
-        (None, None, false) => return None,
+        (None, None, false) => return Ok(None),
     };
     let options = RecordOptions {
         rollouts: args.record_rollouts,
     };
-    match Recorder::open(&sink, options) {
-        Ok(r) => {
-            scenario.planner.keep_rollouts = args.record_rollouts.min(scenario.planner.samples);
-            Some(r)
-        }
-        Err(e) => {
-            eprintln!("warning: {e}; running without a recording");
-            None
-        }
-    }
+    let recorder = Recorder::open(&sink, options)?;
+    scenario.planner.keep_rollouts = args.record_rollouts.min(scenario.planner.samples);
+    Ok(Some(recorder))
 }
 
 #[cfg(not(feature = "rerun"))]
-fn open_recorder(args: &RunArgs, _scenario: &mut Scenario) -> Option<NoRecorder> {
+fn open_recorder(args: &RunArgs, _scenario: &mut Scenario) -> Result<Option<NoRecorder>> {
     if args.rrd.is_some() || args.connect.is_some() || args.spawn {
-        eprintln!(
-            "warning: this telic was built without the `rerun` feature; running without a recording"
-        );
+        bail!("this telic was built without the `rerun` feature: it cannot record");
     }
-    None
+    Ok(None)
 }
 
 /// Stands in for the recorder in a build without rerun.
@@ -813,19 +931,59 @@ fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `telic run --controller`: real-time episodes with the controller in the loop.
-fn run_with_controller(args: &RunArgs, scenario: &Scenario, bar: &ProgressBar) -> Result<()> {
+/// `telic run --controller`: real-time episodes with the controller in the
+/// loop, one after another. Results are written as episodes finish, as in
+/// a batch run; a signal stops the run after the episode under way.
+fn run_with_controller(
+    args: &RunArgs,
+    scenario: &Scenario,
+    bar: &ProgressBar,
+    output: &std::sync::Mutex<RunOutput>,
+    interrupt: &Interrupt,
+) -> Result<()> {
     use telic::controller::ControllerConfig;
     use telic_sim::realtime::{RealtimeStats, run_realtime};
     let control = ControllerConfig {
         max_plan_age_ms: args.max_plan_age_ms,
         ..Default::default()
     };
+    let next = std::cell::Cell::new(0usize);
+    // Called between episodes on this thread: the place to stop.
     let progress = |r: &EpisodeResult, s: &RealtimeStats| {
         bar.inc(1);
         bar.set_message(format!("success {}, {:.0} plans/s", r.success, s.replan_hz));
+        let i = next.replace(next.get() + 1);
+        let mut out = lock(output);
+        out.record_controller(i, serde_json::json!(s));
+        if out.record(i, r).is_break()
+            && let Some(e) = out.write_error()
+        {
+            bar.finish_and_clear();
+            eprintln!("error: {e}: the run stopped at the first result it could not write");
+            std::process::exit(1);
+        }
+        drop(out);
+        if let Some(signal) = interrupt.signal() {
+            bar.finish_and_clear();
+            quit_interrupted(output, signal);
+        }
     };
-    let runs = run_realtime(scenario, args.episodes, args.seed, &control, &progress)?;
+    let runs = match run_realtime(scenario, args.episodes, args.seed, &control, &progress) {
+        Ok(runs) => runs,
+        Err(error) => {
+            bar.finish_and_clear();
+            let i = next.get();
+            let message = format!(
+                "episode {i} (seed {}) failed: {error}",
+                episode_seed(args.seed, i)
+            );
+            let mut out = lock(output);
+            if let Err(e) = out.write_document(&Ending::Failed(message.clone())) {
+                eprintln!("error: {e:#}");
+            }
+            bail!("{message}");
+        }
+    };
     bar.finish_and_clear();
     let results: Vec<EpisodeResult> = runs.iter().map(|(r, _)| r.clone()).collect();
     let summary = Summary::of(&results);
@@ -862,19 +1020,5 @@ fn run_with_controller(args: &RunArgs, scenario: &Scenario, bar: &ProgressBar) -
         reasons.planner_dead
     );
     println!("  late control steps      {late}");
-    if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "scene": args.scene,
-            "seed": args.seed,
-            "mode": "controller",
-            "max_plan_age_ms": args.max_plan_age_ms,
-            "planner": scenario.planner,
-            "model": scenario.bundle_dir().map_or("analytic".into(), |d| d.display().to_string()),
-            "summary": summary,
-            "episodes": results,
-            "controller": stats,
-        });
-        write_results(path, &doc)?;
-    }
-    Ok(())
+    lock(output).write_document(&Ending::Complete)
 }

@@ -1,5 +1,6 @@
-//! `telic run` with a recording it cannot make: a warning, and the run
-//! completes with its results.
+//! `telic run` with a recording it cannot make: an error before any
+//! episode runs, as for an unwritable `--json` (one rule for every output
+//! the command line asks for), and no results file is written.
 
 #![cfg(feature = "rerun")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
@@ -29,13 +30,13 @@ fn run_with(extra: &[&str], json: &std::path::Path) -> (bool, String) {
 }
 
 #[test]
-fn a_recording_that_cannot_be_made_does_not_lose_the_run() {
+fn a_recording_that_cannot_be_made_is_an_error_before_any_episode() {
     let dir = std::env::temp_dir().join(format!("telic-record-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (extra, expect) in [
         (
             vec!["--rrd", "/nonexistent-dir/telic/out.rrd"],
-            "cannot record to /nonexistent-dir/telic/out.rrd",
+            "cannot write /nonexistent-dir/telic",
         ),
         (
             vec!["--connect", "rerun+http://127.0.0.1:9/proxy"],
@@ -45,14 +46,9 @@ fn a_recording_that_cannot_be_made_does_not_lose_the_run() {
         let json = dir.join("results.json");
         let _ = std::fs::remove_file(&json);
         let (ok, stderr) = run_with(&extra, &json);
-        assert!(ok, "{extra:?}: the run failed: {stderr}");
-        assert!(
-            stderr.contains("warning") && stderr.contains(expect),
-            "{extra:?}: {stderr}"
-        );
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(doc["episodes"].as_array().unwrap().len(), 1, "{extra:?}");
+        assert!(!ok, "{extra:?}: the run went on without its recording");
+        assert!(stderr.contains(expect), "{extra:?}: {stderr}");
+        assert!(!json.exists(), "{extra:?}: no episode should have run");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
