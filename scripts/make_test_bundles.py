@@ -8,6 +8,8 @@ Writes, under tests/fixtures/:
                    is the identity, as in the analytic model), predict is the exact
                    zero-order-hold double integrator, readout gives positions,
                    velocities and the speed |v|.
+- nan_graphs/      encode, predict and readout graphs that return NaN, to swap into
+                   point_mass_2d (predict fits any bundle): broken models for tests.
 - tanh_mlp/        a non-square bundle (O=3, D=6, A=2, P=2) made of small tanh MLPs
                    with seeded random weights, and tanh_mlp_reference.json with inputs
                    and the outputs numpy computes for them (float32).
@@ -307,11 +309,54 @@ def tanh_mlp(out, reference):
         f.write("\n")
 
 
+def nan_graphs(out):
+    """Graphs that return NaN for every input, to swap into a bundle: encode and
+    readout for the point_mass_2d contract (O = D = 4, P = 5), and a predict
+    whose widths are symbolic, so that it fits any bundle (it multiplies the
+    latent by NaN and ignores the action)."""
+    os.makedirs(out, exist_ok=True)
+    nan = const("nan", np.full((1, 1), np.nan))
+    save(
+        helper.make_graph(
+            [helper.make_node("Mul", ["obs", "nan"], ["z"])],
+            "encode",
+            [tensor("obs", 4)],
+            [tensor("z", 4)],
+            [nan],
+        ),
+        os.path.join(out, "encode.onnx"),
+    )
+    save(
+        helper.make_graph(
+            [helper.make_node("Mul", ["z", "nan"], ["z_next"])],
+            "predict",
+            [tensor("z", "latent"), tensor("u", "actions")],
+            [tensor("z_next", "latent")],
+            [nan],
+        ),
+        os.path.join(out, "predict.onnx"),
+    )
+    save(
+        helper.make_graph(
+            [
+                helper.make_node("MatMul", ["z", "ones"], ["sum"]),
+                helper.make_node("Mul", ["sum", "nan"], ["y"]),
+            ],
+            "readout",
+            [tensor("z", 4)],
+            [tensor("y", 5)],
+            [const("ones", np.ones((4, 5))), nan],
+        ),
+        os.path.join(out, "readout.onnx"),
+    )
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests", "fixtures")
     point_mass_2d(os.path.join(out, "point_mass_2d"))
     tanh_mlp(os.path.join(out, "tanh_mlp"), os.path.join(out, "tanh_mlp_reference.json"))
+    nan_graphs(os.path.join(out, "nan_graphs"))
     print(f"bundles written to {out}")
 
 

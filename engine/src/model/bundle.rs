@@ -29,6 +29,19 @@ pub const ENCODE_FILE: &str = "encode.onnx";
 pub const PREDICT_FILE: &str = "predict.onnx";
 /// File name of the readout graph inside a bundle folder.
 pub const READOUT_FILE: &str = "readout.onnx";
+/// Largest `manifest.toml` read, in bytes (16 MiB): a manifest is names,
+/// sizes and a few tables of numbers.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Largest graph file loaded, in bytes (2 GiB, the protobuf limit of an
+/// ONNX file without external data).
+pub const MAX_GRAPH_BYTES: u64 = 2 << 30;
+/// Largest `|mean|` of an observation's normalisation.
+pub const MAX_NORMALISATION_MEAN: Real = 1e9;
+/// Smallest `std` of an observation's normalisation: `1 / std` scales the
+/// observation, and a smaller one overflows float32 for ordinary values.
+pub const MIN_NORMALISATION_STD: Real = 1e-9;
+/// Largest `std` of an observation's normalisation.
+pub const MAX_NORMALISATION_STD: Real = 1e9;
 
 /// `manifest.toml`: everything about a bundle except the graphs' weights.
 ///
@@ -96,13 +109,15 @@ pub struct ActionSpec {
 }
 
 /// Observation normalisation, applied by the engine (not by the graph):
-/// `encode` receives `(obs − mean) / std`, column by column.
+/// `encode` receives `(obs − mean) / std`, column by column, in float32.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalisation {
-    /// Mean per observation (`O` values).
+    /// Mean per observation (`O` values, each `|mean| ≤`
+    /// [`MAX_NORMALISATION_MEAN`]).
     pub mean: Vec<Real>,
-    /// Standard deviation per observation (`O` values, each > 0).
+    /// Standard deviation per observation (`O` values, each in
+    /// [[`MIN_NORMALISATION_STD`], [`MAX_NORMALISATION_STD`]]).
     pub std: Vec<Real>,
 }
 
@@ -179,16 +194,30 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Reads and validates `dir/manifest.toml`.
+    /// Reads and validates `dir/manifest.toml`, a regular file (or a link
+    /// to one) of at most [`MAX_MANIFEST_BYTES`].
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
+        use std::io::Read;
         let dir = dir.as_ref();
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let cannot = |e: String| {
             ModelError::Invalid(format!(
                 "bundle {}: cannot read {MANIFEST_FILE}: {e}",
                 dir.display()
             ))
-        })?;
+        };
+        std::fs::metadata(&path).map_err(|e| cannot(e.to_string()))?;
+        check_file(dir, MANIFEST_FILE, MAX_MANIFEST_BYTES)?;
+        let file = std::fs::File::open(&path).map_err(|e| cannot(e.to_string()))?;
+        let mut text = String::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| cannot(e.to_string()))?;
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(cannot(format!(
+                "it is larger than the limit of {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
         Self::from_toml(&text).map_err(|e| match e {
             ModelError::Invalid(m) => ModelError::Invalid(format!("bundle {}: {m}", dir.display())),
             other => other,
@@ -264,6 +293,20 @@ impl Manifest {
                         "normalisation of `{name}`: mean {m}, std {s} (std must be finite and > 0)"
                     ));
                 }
+                // The engine computes (obs − mean) / std in float32: a huge
+                // mean or a tiny std turns ordinary observations into ±∞.
+                if m.abs() > MAX_NORMALISATION_MEAN {
+                    return bad(format!(
+                        "normalisation of `{name}`: mean {m:e} is beyond ±{MAX_NORMALISATION_MEAN:e}"
+                    ));
+                }
+                if !(MIN_NORMALISATION_STD..=MAX_NORMALISATION_STD).contains(s) {
+                    return bad(format!(
+                        "normalisation of `{name}`: std {s:e} is outside \
+                         [{MIN_NORMALISATION_STD:e}, {MAX_NORMALISATION_STD:e}] (1 / std scales \
+                         the observation in float32)"
+                    ));
+                }
             }
         }
         let diff = self.provenance.validation.onnx_vs_torch_max_abs_diff;
@@ -306,6 +349,37 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Checks that `dir/file` is a regular file (a link to one is followed) of
+/// at most `max_bytes`: a folder, a device such as `/dev/zero` or a pipe
+/// in its place is refused by name, before anything is read.
+pub(crate) fn check_file(dir: &Path, file: &str, max_bytes: u64) -> Result<(), ModelError> {
+    let bad = |m: String| {
+        Err(ModelError::Invalid(format!(
+            "bundle {}: {file} {m} (a bundle holds manifest.toml, encode.onnx, predict.onnx and \
+             readout.onnx)",
+            dir.display()
+        )))
+    };
+    let meta = match std::fs::metadata(dir.join(file)) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return bad("is missing".into()),
+        Err(e) => return bad(format!("cannot be read: {e}")),
+    };
+    if meta.is_dir() {
+        return bad("is a folder, not a regular file".into());
+    }
+    if !meta.is_file() {
+        return bad("is not a regular file (a device, pipe or socket?)".into());
+    }
+    if meta.len() > max_bytes {
+        return bad(format!(
+            "is {} bytes, more than the limit of {max_bytes}",
+            meta.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -413,12 +487,61 @@ mod tests {
             (r#""p.x" = "#, r#""q.x" = "#, "`q.x` is not a readout"),
             ("[0.1, 0.3]", "[0.1]", "`p.y` has 1 steps"),
             ("[0.1, 0.3]", "[0.1, -0.3]", "margin -0.3"),
+            (
+                "mean = [0.0, 1.0]",
+                "mean = [0.0, 1e308]",
+                "normalisation of `b`: mean 1e308",
+            ),
+            (
+                "std = [1.0, 2.0]",
+                "std = [1e-308, 2.0]",
+                "normalisation of `a`: std 1e-308",
+            ),
+            (
+                "std = [1.0, 2.0]",
+                "std = [1.0, 1e300]",
+                "normalisation of `b`: std 1e300",
+            ),
         ];
         for (old, new, want) in cases {
             let e = err(old, new);
             assert!(e.contains(want), "{old} -> {new}: {e}");
             assert!(e.contains(MANIFEST_FILE), "{e}");
         }
+    }
+
+    #[test]
+    fn normalisation_at_its_limits_is_accepted() {
+        let m = with(
+            "mean = [0.0, 1.0]\n        std = [1.0, 2.0]",
+            "mean = [-1e9, 1e9]\n        std = [1e-9, 1e9]",
+        );
+        assert!(m.is_ok(), "{m:?}");
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_a_regular_file_is_named() {
+        let dir = std::env::temp_dir().join(format!("telic-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(MANIFEST_FILE)).unwrap();
+        let e = Manifest::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("manifest.toml is a folder"), "{e}");
+        std::fs::remove_dir_all(dir.join(MANIFEST_FILE)).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/dev/zero", dir.join(MANIFEST_FILE)).unwrap();
+            let e = Manifest::load(&dir).unwrap_err().to_string();
+            assert!(e.contains("manifest.toml is not a regular file"), "{e}");
+            std::fs::remove_file(dir.join(MANIFEST_FILE)).unwrap();
+            // A link to a regular file is read.
+            std::fs::write(dir.join("real.toml"), GOOD).unwrap();
+            std::os::unix::fs::symlink(dir.join("real.toml"), dir.join(MANIFEST_FILE)).unwrap();
+            assert!(Manifest::load(&dir).is_ok());
+            std::fs::remove_file(dir.join(MANIFEST_FILE)).unwrap();
+        }
+        let e = Manifest::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("cannot read manifest.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -215,6 +215,47 @@ impl Guard {
         }
     }
 
+    /// The largest limit margin any readouts can give: half the narrowest
+    /// band of a limit, the `max` of a speed, half the narrowest side of a
+    /// workspace less the body's radius (a point without a `z` readout sits
+    /// at `z = 0`), and no bound for distances (far away is always clear).
+    pub(crate) fn capacity(&self) -> Real {
+        match self {
+            Guard::Distance { .. } => Real::INFINITY,
+            Guard::Workspace {
+                bodies,
+                lower,
+                upper,
+            } => {
+                let point = |p: &PointIdx, radius: Real| {
+                    let mut m = Real::INFINITY;
+                    for k in 0..3 {
+                        let half = if k == 2 && p.z.is_none() {
+                            (-lower[k]).min(upper[k])
+                        } else {
+                            0.5 * (upper[k] - lower[k])
+                        };
+                        m = m.min(half - radius);
+                    }
+                    m
+                };
+                bodies
+                    .iter()
+                    .flat_map(|b| {
+                        std::iter::once(point(&b.a, b.radius))
+                            .chain(b.b.as_ref().map(|p| point(p, b.radius)))
+                    })
+                    .fold(Real::INFINITY, Real::min)
+            }
+            Guard::Limits { lower, upper, .. } => lower
+                .iter()
+                .zip(upper)
+                .map(|(lo, hi)| 0.5 * (hi - lo))
+                .fold(Real::INFINITY, Real::min),
+            Guard::Speed { max, .. } => *max,
+        }
+    }
+
     /// The signed margin of the limit itself (no safety buffer) at readouts `y`.
     pub(crate) fn limit_margin(&self, y: &[Real]) -> Real {
         // `Real::min` and the distance functions drop NaN, so a readout that

@@ -170,6 +170,60 @@ fn one() -> Real {
     1.0
 }
 
+/// Checks that no two entries of the list `list` share a name: terms are
+/// addressed by name ([`Objective::set_target`]), guardrails and bodies in
+/// reports and in guardrails' `bodies`, and a second entry of one name would
+/// be silently passed over.
+fn unique<'a>(list: &str, names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(format!(
+                "the name '{name}' appears more than once in {list}; names must be unique"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A guardrail that its safety buffer and model-error margin make impossible
+/// to satisfy from some predicted step on: what it requires there is at
+/// least the largest margin any state can have (half the narrowest band of
+/// a limit or workspace, the `max` of a speed guardrail). Such a guardrail
+/// switches planning off: only plans that keep at least the margin the
+/// current state has are feasible, so a robot can at best hold still or back
+/// away from the limit, and usually gets `no_feasible_plan` and its fallback.
+/// See [`Objective::unsatisfiable_guardrails`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnsatisfiableGuardrail {
+    /// The guardrail's name.
+    pub guardrail: String,
+    /// The first predicted step (0-based: after the first action) at which
+    /// it cannot be satisfied.
+    pub step: usize,
+    /// What it requires there: its `margin` plus the model-error margin of
+    /// that step.
+    pub required: Real,
+    /// The largest margin any state can have.
+    pub capacity: Real,
+}
+
+impl std::fmt::Display for UnsatisfiableGuardrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "guardrail '{}' cannot be satisfied from predicted step {} on: its margin plus the \
+             model's error margin there, {:.4}, is at least the largest margin any state can \
+             have, {:.4}; plans that move towards its limit are all infeasible (lower the \
+             bundle's error margins, or set planner.model_error_steps)",
+            self.guardrail,
+            self.step + 1,
+            self.required,
+            self.capacity
+        )
+    }
+}
+
 /// An objective as plain data (TOML, JSON, Python dicts).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +313,12 @@ impl ObjectiveSpec {
                 z: model.readout_index(&format!("{name}.z")),
             })
         };
+        unique("terms", self.terms.iter().map(|t| t.name.as_str()))?;
+        unique(
+            "guardrails",
+            self.guardrails.iter().map(GuardrailSpec::name),
+        )?;
+        unique("bodies", self.bodies.iter().map(|b| b.name.as_str()))?;
         let mut terms = Vec::new();
         for t in &self.terms {
             let ctx = |m: String| format!("cost term '{}': {m}", t.name);
@@ -356,6 +416,11 @@ impl ObjectiveSpec {
                     l.upper.len()
                 )));
             }
+            if l.readouts.is_empty() {
+                return Err(ctx(
+                    "readouts is empty: a limit needs at least one readout".into()
+                ));
+            }
             if l.lower.iter().zip(&l.upper).any(|(a, b)| !(a <= b)) {
                 return Err(ctx("a lower limit exceeds its upper limit".into()));
             }
@@ -432,6 +497,12 @@ impl ObjectiveSpec {
                 GuardrailSpec::Speed { readouts, max, .. } => {
                     if !(max.is_finite() && *max >= 0.0) {
                         return Err(format!("guardrail '{name}': max must be >= 0"));
+                    }
+                    if readouts.is_empty() {
+                        return Err(format!(
+                            "guardrail '{name}': readouts is empty: a speed guardrail needs the \
+                             readouts of a velocity (e.g. [\"vel.x\", \"vel.y\"])"
+                        ));
                     }
                     Guard::Speed {
                         idx: readouts
@@ -896,6 +967,39 @@ impl Objective {
             yy[i] = y[i];
             grad[i] = (p - m) / (2.0 * h);
         }
+    }
+
+    /// The guardrails that cannot be satisfied at some step of a horizon of
+    /// `horizon` steps, each with the first such step: those whose safety
+    /// buffer plus model-error tightening ([`Objective::set_readout_errors`])
+    /// there is at least the largest margin any readouts can give (half the
+    /// narrowest band of a limit or workspace, the `max` of a speed
+    /// guardrail; keep-out and clearance guardrails can always be
+    /// satisfied far enough away). Planners with such a guardrail can only
+    /// keep the margin the current state has; check this after building one
+    /// ([`Planner::unsatisfiable_guardrails`](crate::Planner::unsatisfiable_guardrails)).
+    #[must_use]
+    pub fn unsatisfiable_guardrails(&self, horizon: usize) -> Vec<UnsatisfiableGuardrail> {
+        let mut out = Vec::new();
+        for g in &self.guards {
+            let capacity = g.guard.capacity();
+            // Beyond the table the last step's tightening holds.
+            let steps = horizon.min(g.tightening.len().max(1));
+            let step = (0..steps).find_map(|t| {
+                let extra = g.tightening.get(t).or(g.tightening.last()).copied();
+                let required = g.buffer + extra.unwrap_or(0.0);
+                (required >= capacity).then_some((t, required))
+            });
+            if let Some((step, required)) = step {
+                out.push(UnsatisfiableGuardrail {
+                    guardrail: g.name.clone(),
+                    step,
+                    required,
+                    capacity,
+                });
+            }
+        }
+        out
     }
 
     /// Readout size this objective was compiled for.

@@ -1,16 +1,16 @@
 //! Norms that turn a residual vector into a non-negative cost.
 
 use crate::Real;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// How a residual vector `r` becomes a scalar cost.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(
-    tag = "kind",
-    rename_all = "snake_case",
-    deny_unknown_fields,
-    from = "NormData"
-)]
+///
+/// Written as a table, `{ kind = "huber", delta = 0.5 }`, or, for the norms
+/// whose parameters all have defaults, by name alone: `"quadratic"`, `"l1"`
+/// and `"l2"` (`eps = 0`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Norm {
     /// `Σ rᵢ²` (the default).
     #[default]
@@ -35,7 +35,7 @@ pub enum Norm {
     },
 }
 
-/// How [`Norm`] is read: unit variants of internally tagged enums ignore
+/// How a [`Norm`] table is read: unit variants of internally tagged enums ignore
 /// unknown keys in serde (serde-rs/serde#2123), empty struct variants do not.
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -63,6 +63,48 @@ impl From<NormData> for Norm {
             NormData::L2 { eps } => Norm::L2 { eps },
             NormData::Huber { delta } => Norm::Huber { delta },
         }
+    }
+}
+
+/// The names [`Norm`] is read from.
+const NAMES: &[&str] = &["quadratic", "l1", "smooth_abs", "l2", "huber"];
+
+impl<'de> Deserialize<'de> for Norm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NormVisitor)
+    }
+}
+
+/// Reads a [`Norm`] from its name or from its table.
+struct NormVisitor;
+
+impl<'de> Visitor<'de> for NormVisitor {
+    type Value = Norm;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "a norm: \"quadratic\", \"l1\" or \"l2\", or a table with its kind and \
+             parameters such as { kind = \"huber\", delta = 0.5 }",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Norm, E> {
+        match name {
+            "quadratic" => Ok(Norm::Quadratic),
+            "l1" => Ok(Norm::L1),
+            "l2" => Ok(Norm::L2 { eps: 0.0 }),
+            "smooth_abs" => Err(E::custom(
+                "norm \"smooth_abs\" needs its width: write { kind = \"smooth_abs\", eps = 0.01 }",
+            )),
+            "huber" => Err(E::custom(
+                "norm \"huber\" needs its threshold: write { kind = \"huber\", delta = 0.5 }",
+            )),
+            other => Err(E::unknown_variant(other, NAMES)),
+        }
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Norm, M::Error> {
+        NormData::deserialize(de::value::MapAccessDeserializer::new(map)).map(Norm::from)
     }
 }
 
@@ -170,6 +212,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[derive(Deserialize)]
+    struct Holder {
+        norm: Norm,
+    }
+
+    fn read(text: &str) -> Result<Norm, String> {
+        toml::from_str::<Holder>(text)
+            .map(|h| h.norm)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_a_norm_by_name_or_as_a_table() {
+        assert_eq!(read(r#"norm = "l2""#), Ok(Norm::L2 { eps: 0.0 }));
+        assert_eq!(read(r#"norm = "l1""#), Ok(Norm::L1));
+        assert_eq!(read(r#"norm = "quadratic""#), Ok(Norm::Quadratic));
+        assert_eq!(read(r#"norm = { kind = "l2" }"#), Ok(Norm::L2 { eps: 0.0 }));
+        assert_eq!(
+            read(r#"norm = { kind = "huber", delta = 0.5 }"#),
+            Ok(Norm::Huber { delta: 0.5 })
+        );
+        // Serialised as a table, and read back.
+        let text = toml::to_string(&toml::Table::from_iter([(
+            "norm".to_string(),
+            toml::Value::try_from(Norm::SmoothAbs { eps: 0.25 }).unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(read(&text), Ok(Norm::SmoothAbs { eps: 0.25 }));
+    }
+
+    #[test]
+    fn a_name_alone_that_needs_parameters_says_how_to_write_it() {
+        let e = read(r#"norm = "huber""#).unwrap_err();
+        assert!(e.contains(r#"{ kind = "huber", delta = 0.5 }"#), "{e}");
+        let e = read(r#"norm = "smooth_abs""#).unwrap_err();
+        assert!(e.contains(r#"kind = "smooth_abs""#), "{e}");
+        let e = read(r#"norm = "l3""#).unwrap_err();
+        assert!(e.contains("l3") && e.contains("quadratic"), "{e}");
+        let e = read(r#"norm = { kind = "l1", eps = 1.0 }"#).unwrap_err();
+        assert!(e.contains("eps"), "{e}");
+        let e = read("norm = 2").unwrap_err();
+        assert!(e.contains(r#""l2""#), "{e}");
     }
 
     #[test]

@@ -128,6 +128,15 @@ pub trait Planner: Send {
     fn config(&self) -> &PlannerConfig;
     /// Replaces the seed of the sampling noise (and resets the warm start).
     fn reseed(&mut self, seed: u64);
+    /// The guardrails that this planner's safety buffers and model-error
+    /// margins make impossible to satisfy within its horizon
+    /// ([`Objective::unsatisfiable_guardrails`]): empty when planning can
+    /// work. Check it once the planner is built; with such a guardrail a
+    /// robot can at best hold still or back away from its limit.
+    fn unsatisfiable_guardrails(&self) -> Vec<crate::objective::UnsatisfiableGuardrail> {
+        self.objective()
+            .unsatisfiable_guardrails(self.config().horizon)
+    }
 }
 
 /// Builds the planner named by `config.kind`.

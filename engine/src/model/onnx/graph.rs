@@ -1,7 +1,7 @@
 //! One ONNX graph of a bundle: its session, its checked signature, and the
 //! input/output tensors reused between calls.
 
-use super::super::bundle::Normalisation;
+use super::super::bundle::{MAX_GRAPH_BYTES, Normalisation, check_file};
 use crate::Real;
 use crate::error::ModelError;
 use ort::session::{
@@ -193,13 +193,7 @@ impl<const N: usize> Graph<N> {
         settings: SessionSettings,
     ) -> Result<Self, ModelError> {
         let path = dir.join(file);
-        if !path.is_file() {
-            return Err(ModelError::Invalid(format!(
-                "bundle {}: {file} is missing (a bundle holds manifest.toml, encode.onnx, \
-                 predict.onnx and readout.onnx)",
-                dir.display()
-            )));
-        }
+        check_file(dir, file, MAX_GRAPH_BYTES)?;
         let env = super::runtime::environment()?;
         let session = Session::builder(env)
             .map_err(|e| backend(file, "session builder", e))?

@@ -71,6 +71,43 @@ struct FdScratch {
     out: Vec<Real>,
 }
 
+/// Largest latent magnitude for which [`OnnxModel`]'s `readout` must return
+/// finite values.
+pub const READOUT_CHECKED_LATENT: Real = 1e9;
+
+/// Checks the `b` rows of the output `out` of graph `file` of the bundle in
+/// `dir`: a row that is not finite where every value of its input row
+/// `input` is within `±bound` is an error naming the bundle, the graph,
+/// the row, the column and the value, since no planner can use it.
+fn check_output(
+    dir: &Path,
+    file: &str,
+    input: &[Real],
+    bound: Real,
+    out: &[Real],
+    b: usize,
+) -> Result<(), ModelError> {
+    if out.iter().all(|x| x.is_finite()) {
+        return Ok(());
+    }
+    let (wi, wo) = (input.len() / b.max(1), out.len() / b.max(1));
+    let rows = input.chunks(wi.max(1)).zip(out.chunks(wo.max(1)));
+    for (row, (i, o)) in rows.enumerate() {
+        let Some(col) = o.iter().position(|x| !x.is_finite()) else {
+            continue;
+        };
+        if i.iter().all(|x| x.abs() <= bound) {
+            let value = o.get(col).copied().unwrap_or(Real::NAN);
+            return Err(ModelError::Invalid(format!(
+                "bundle {}: {file} returned {value} at row {row}, column {col} for a finite input: \
+                 the graph does not compute a finite output",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Central-difference step for float32 graphs: about ∛ε₃₂ relative, which
 /// balances truncation against rounding (the engine's default 1e-6 step
 /// is below float32 resolution).
@@ -168,20 +205,33 @@ impl WorldModel for OnnxModel {
         )
     }
 
+    /// Fails, naming the bundle and `encode.onnx`, when the graph returns a
+    /// value that is not finite (for a finite observation, which
+    /// [`WorldModel::encode`] requires).
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         let b = check_encode(&self.spec, obs, z)?;
         self.encode
-            .run(b, [obs], self.manifest.normalisation.as_ref(), z)
+            .run(b, [obs], self.manifest.normalisation.as_ref(), z)?;
+        check_output(&self.dir, ENCODE_FILE, obs, Real::INFINITY, z, b)
     }
 
+    /// A prediction that is not finite is returned as it is: planners
+    /// count such a rollout as infeasible, and a model that predicts NaN
+    /// everywhere ends in the safe fallback, not in an error.
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         let b = check_predict(&self.spec, z, u, z_next)?;
         self.predict.run(b, [z, u], None, z_next)
     }
 
+    /// Fails, naming the bundle and `readout.onnx`, when the graph returns a
+    /// value that is not finite for a latent row whose values are all
+    /// within `±`[`READOUT_CHECKED_LATENT`]. Rows beyond (a rollout that
+    /// diverged, whose readout may overflow float32) are returned as they
+    /// are, for planners to count as infeasible.
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         let b = check_readout(&self.spec, z, y)?;
-        self.readout.run(b, [z], None, y)
+        self.readout.run(b, [z], None, y)?;
+        check_output(&self.dir, READOUT_FILE, z, READOUT_CHECKED_LATENT, y, b)
     }
 
     /// Central differences in one batched `predict` call, with a step suited
