@@ -63,11 +63,12 @@ import swing_up  # noqa: E402
 
 SAMPLES, HORIZON = 1000, 30
 
-#: Telic's sampling noise in (b): its default (colored across time, β = 2),
-#: and white noise of the same σ, as pytorch_mppi samples it (the like-for-like
+#: Telic's sampling noise in (b): colored across time (β = 2, the examples'
+#: setting, ``swing_up.TELIC_CONFIG``), and white noise of the same σ, as
+#: pytorch_mppi samples it and as Telic's default does (the like-for-like
 #: comparison). On the analytic pendulum both swing up as well: mean return
 #: over 20 episodes −157 (colored) and −142 (white), see the README.
-NOISES = {"colored noise (default)": {}, "white noise (as pytorch_mppi)": {"colored_noise_beta": 0.0}}
+NOISES = {"colored noise (β = 2)": {}, "white noise (as pytorch_mppi)": {"colored_noise_beta": 0.0}}
 
 
 def mlp_cost(z, u):

@@ -36,7 +36,7 @@ SAMPLES, HORIZON = 1000, 30
 #: Telic's MPPI: noise 0.5 of the half range (σ = 1 N·m) with smooth
 #: (1/f²) noise across the horizon, one sampling iteration per control step.
 TELIC_CONFIG = {"kind": "mppi", "samples": SAMPLES, "horizon": HORIZON, "iterations": 1,
-                "noise": 0.5, "temperature": 0.1, "seed": 0}
+                "noise": 0.5, "colored_noise_beta": 2.0, "temperature": 0.1, "seed": 0}
 #: pytorch_mppi through the learned network: white noise of the same σ.
 MPPI_LEARNED = {"num_samples": SAMPLES, "horizon": HORIZON, "noise_variance": 1.0, "lambda_": 1.0}
 #: pytorch_mppi's own pendulum example (tests/pendulum.py).

@@ -124,7 +124,10 @@ pub struct PlannerConfig {
     /// half range (default 0.3).
     pub noise: Real,
     /// Exponent β of the colored (1/f^β) sampling noise across time (across
-    /// the knots when [`knots`](Self::knots) is set); 0 is white (default 2.0).
+    /// the knots when [`knots`](Self::knots) is set); 0 is white (default 0:
+    /// white noise keeps more whole-horizon rollouts feasible and the effort
+    /// of the samples alike, see the README's tuning section; 2 is iCEM's
+    /// smooth noise).
     pub colored_noise_beta: Real,
     /// Control points `K` of the sampled perturbations, `1 ≤ K ≤ H` (default:
     /// none, one per step, which is `K = H`).
@@ -150,7 +153,9 @@ pub struct PlannerConfig {
     /// How the knots are interpolated to the steps (default `zero`, action
     /// blocking); ignored without [`knots`](Self::knots).
     pub interpolation: Interpolation,
-    /// MPPI temperature λ relative to the spread of feasible costs (default 0.1).
+    /// MPPI temperature: `λ = temperature × (J̄ − J_min)` over the feasible
+    /// samples, so it is relative to the spread of their costs, not to the
+    /// cost's scale (default 0.3; smaller follows the best few samples).
     pub temperature: Real,
     /// CEM elite count (default 16).
     pub elites: usize,
@@ -207,10 +212,10 @@ impl Default for PlannerConfig {
             time_budget_ms: None,
             seed: 0,
             noise: 0.3,
-            colored_noise_beta: 2.0,
+            colored_noise_beta: 0.0,
             knots: None,
             interpolation: Interpolation::Zero,
-            temperature: 0.1,
+            temperature: 0.3,
             elites: 16,
             elite_reuse: 0.3,
             momentum: 0.1,
