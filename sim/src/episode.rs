@@ -151,6 +151,15 @@ pub struct EpisodeResult {
     pub control_steps: usize,
     /// Control steps at which no feasible plan was found (fallback applied).
     pub fallback_steps: usize,
+    /// Why the fallback was applied ([`fallback_reason`]), with the number
+    /// of control steps for each reason, most frequent first.
+    #[serde(default)]
+    pub fallback_reasons: Vec<(String, usize)>,
+    /// What was wrong with the episode's planner when it was built: each
+    /// guardrail that its model-error margins make unsatisfiable
+    /// ([`Planner::unsatisfiable_guardrails`]).
+    #[serde(default)]
+    pub planner_warnings: Vec<String>,
     /// Wall-clock planning time of each control step, in milliseconds.
     pub plan_latency_ms: Vec<Real>,
     /// How far the final state was from the goal ([`Scene::goal_error`]).
@@ -172,6 +181,8 @@ impl EpisodeResult {
             worst_guardrail: String::new(),
             control_steps: 0,
             fallback_steps: 0,
+            fallback_reasons: Vec::new(),
+            planner_warnings: Vec::new(),
             plan_latency_ms: Vec::new(),
             final_error: Vec::new(),
         }
@@ -261,6 +272,12 @@ pub fn run_episode(
     let mut config = scenario.planner.clone();
     config.seed = seed ^ config.seed.rotate_left(17);
     let mut planner = telic::build(model, objective, config)?;
+    let unsatisfiable = planner.unsatisfiable_guardrails();
+    let guardrails: Vec<String> = planner
+        .objective()
+        .guardrail_names()
+        .map(str::to_string)
+        .collect();
     set_goals(planner.as_mut(), &setup, scene.name())?;
     observer.on_reset(scene, planner.objective(), seed);
 
@@ -268,6 +285,7 @@ pub fn run_episode(
     let mut u_prev: Option<Vec<Real>> = None;
 
     let mut result = EpisodeResult::start(seed);
+    result.planner_warnings = unsatisfiable.iter().map(|u| u.to_string()).collect();
     let mut violated = vec![0usize; validator.names().len()];
     // The start state is checked too: a scene must not start in violation.
     validator.check(scene);
@@ -285,6 +303,8 @@ pub fn run_episode(
             .push(t0.elapsed().as_secs_f64() * 1e3);
         if plan.status == PlanStatus::NoFeasiblePlan {
             result.fallback_steps += 1;
+            let reason = fallback_reason(plan, &guardrails, &unsatisfiable);
+            count(&mut result.fallback_reasons, reason, 1);
         }
         observer.on_plan(scene, &obs, plan, step);
         let action = plan.action.clone();
@@ -306,9 +326,58 @@ pub fn run_episode(
         }
     }
     result.control_steps = step;
+    sort_counts(&mut result.fallback_reasons);
     result.finish(scene, validator.names(), &violated);
     observer.on_finish(scene, &result);
     Ok(result)
+}
+
+/// Why `plan` fell back on the safe fallback, in a few words: the world
+/// model's prediction along the best plan found was not finite (a model
+/// returning NaN), a guardrail that plan breaks (the one with the smallest
+/// margin, named `guardrails[i]`; marked when it is one of
+/// `unsatisfiable`), or a cost that is not finite.
+#[must_use]
+pub fn fallback_reason(
+    plan: &Plan,
+    guardrails: &[String],
+    unsatisfiable: &[telic::objective::UnsatisfiableGuardrail],
+) -> String {
+    if plan.readouts.iter().any(|y| !y.is_finite()) {
+        return "predicted readouts not finite (the world model returned NaN or inf)".into();
+    }
+    let worst = plan
+        .margins
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m < 0.0)
+        .min_by(|a, b| a.1.total_cmp(b.1));
+    if let Some((i, _)) = worst {
+        let name = guardrails.get(i).map_or("?", String::as_str);
+        return if unsatisfiable.iter().any(|u| u.guardrail == name) {
+            format!("guardrail '{name}' broken (unsatisfiable under the model-error margins)")
+        } else {
+            format!("guardrail '{name}' broken")
+        };
+    }
+    if plan.cost.is_finite() {
+        "no feasible plan".into()
+    } else {
+        "plan cost not finite".into()
+    }
+}
+
+/// Adds `n` to the count of `key` in `counts`.
+fn count(counts: &mut Vec<(String, usize)>, key: String, n: usize) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, c)) => *c += n,
+        None => counts.push((key, n)),
+    }
+}
+
+/// Most frequent first, then by name.
+fn sort_counts(counts: &mut [(String, usize)]) {
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 }
 
 /// Sets an episode's goals on `planner`: each of the scene's targets on the
@@ -396,6 +465,14 @@ pub struct Summary {
     pub worst_guardrail: String,
     /// Control steps that used the safe fallback.
     pub fallback_steps: usize,
+    /// Those steps by reason ([`EpisodeResult::fallback_reasons`]), most
+    /// frequent first.
+    #[serde(default)]
+    pub fallback_reasons: Vec<(String, usize)>,
+    /// The episodes' planner warnings ([`EpisodeResult::planner_warnings`]),
+    /// each once.
+    #[serde(default)]
+    pub planner_warnings: Vec<String>,
     /// Median plan latency (ms).
     pub plan_latency_p50_ms: Real,
     /// 99th-percentile plan latency (ms).
@@ -453,6 +530,23 @@ impl Summary {
             worst_margin: worst.map_or(Real::INFINITY, |r| r.worst_margin),
             worst_guardrail: worst.map(|r| r.worst_guardrail.clone()).unwrap_or_default(),
             fallback_steps: results.iter().map(|r| r.fallback_steps).sum(),
+            fallback_reasons: {
+                let mut all = Vec::new();
+                for (reason, n) in results.iter().flat_map(|r| &r.fallback_reasons) {
+                    count(&mut all, reason.clone(), *n);
+                }
+                sort_counts(&mut all);
+                all
+            },
+            planner_warnings: {
+                let mut all: Vec<String> = Vec::new();
+                for w in results.iter().flat_map(|r| &r.planner_warnings) {
+                    if !all.contains(w) {
+                        all.push(w.clone());
+                    }
+                }
+                all
+            },
             plan_latency_p50_ms: quantile(&lat, 0.5),
             plan_latency_p99_ms: quantile(&lat, 0.99),
             plan_latency_max_ms: lat.iter().copied().fold(Real::NAN, Real::max),

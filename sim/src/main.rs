@@ -376,10 +376,19 @@ fn run(args: RunArgs) -> Result<()> {
     let bar = progress_bar(args.quiet, args.episodes, &args.scene);
     let successes = std::sync::atomic::AtomicUsize::new(0);
     let violations = std::sync::atomic::AtomicUsize::new(0);
+    let warned = std::sync::atomic::AtomicBool::new(false);
     let progress = |r: &EpisodeResult| {
         use std::sync::atomic::Ordering::Relaxed;
         let s = successes.fetch_add(usize::from(r.success), Relaxed) + usize::from(r.success);
         let v = violations.fetch_add(r.violation_steps, Relaxed) + r.violation_steps;
+        // The planner's warnings, once, as soon as an episode brings them.
+        if !r.planner_warnings.is_empty() && !warned.swap(true, Relaxed) {
+            bar.suspend(|| {
+                for w in &r.planner_warnings {
+                    eprintln!("warning: {w}");
+                }
+            });
+        }
         bar.inc(1);
         bar.set_message(format!("success {s}, violations {v}"));
     };
@@ -623,6 +632,19 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
         ),
         ("fallback steps", format!("{}", s.fallback_steps)),
         (
+            "fallback reasons",
+            if s.fallback_reasons.is_empty() {
+                "-".into()
+            } else {
+                s.fallback_reasons
+                    .iter()
+                    .take(3)
+                    .map(|(why, n)| format!("{why} {n}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        (
             "failures ended at",
             if s.failure_final_error.is_empty() {
                 "-".into()
@@ -647,6 +669,28 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
     for (k, v) in rows {
         println!("  {k:<w$}  {v}");
     }
+    for warning in &s.planner_warnings {
+        println!("  warning: {warning}");
+    }
+}
+
+/// Reads `path` as text, refusing anything but a regular file (or a link to
+/// one) of at most `max` bytes.
+#[cfg(feature = "onnx")]
+fn read_capped(path: &std::path::Path, max: u64) -> Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !meta.is_file() || meta.len() > max {
+        bail!(
+            "{} is not a regular file of at most {max} bytes",
+            path.display()
+        );
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max).read_to_string(&mut text))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
 }
 
 #[cfg(not(feature = "onnx"))]
@@ -696,8 +740,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         println!("reference    none (no reference.json): parity not checked");
         return Ok(());
     }
-    let text = std::fs::read_to_string(&reference)
-        .with_context(|| format!("reading {}", reference.display()))?;
+    let text = read_capped(&reference, 256 << 20)?;
     let r: std::collections::BTreeMap<String, Vec<f64>> = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a reference file", reference.display()))?;
     let get = |k: &str| {
@@ -712,10 +755,20 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     let mut z = vec![0.0; b * spec.latent_dim];
     let mut z_next = vec![0.0; b * spec.latent_dim];
     let mut y = vec![0.0; b * spec.readout_dim()];
-    model.encode(&obs, &mut z)?;
-    model.predict(&z_ref, &u, &mut z_next)?;
-    model.readout(&z_ref, &mut y)?;
-    let diff = |a: &[f64], b: &[f64]| -> Result<f64> {
+    let dir = args.bundle.display();
+    model
+        .encode(&obs, &mut z)
+        .with_context(|| format!("bundle {dir}: encode.onnx on the reference inputs"))?;
+    model
+        .predict(&z_ref, &u, &mut z_next)
+        .with_context(|| format!("bundle {dir}: predict.onnx on the reference inputs"))?;
+    model
+        .readout(&z_ref, &mut y)
+        .with_context(|| format!("bundle {dir}: readout.onnx on the reference inputs"))?;
+    // The reference inputs are real observations and latents: every output
+    // must be finite, and NaN, which compares false with everything, is a
+    // mismatch (a NaN difference would vanish in a running maximum).
+    let diff = |graph: &str, a: &[f64], b: &[f64]| -> Result<f64> {
         if a.len() != b.len() {
             bail!(
                 "reference sizes do not match the bundle ({} vs {})",
@@ -723,15 +776,25 @@ fn inspect(args: &InspectArgs) -> Result<()> {
                 b.len()
             );
         }
-        Ok(a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max))
+        if let Some(i) = a.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "bundle {dir}: {graph}.onnx returned {} at index {i} on the reference inputs",
+                a[i]
+            );
+        }
+        let mut worst = 0.0;
+        for (x, y) in a.iter().zip(b) {
+            let d = (x - y).abs();
+            if !(d <= worst) {
+                worst = if d.is_nan() { f64::INFINITY } else { d };
+            }
+        }
+        Ok(worst)
     };
     let d = [
-        ("encode", diff(&z, &z_ref)?),
-        ("predict", diff(&z_next, &z_next_ref)?),
-        ("readout", diff(&y, &y_ref)?),
+        ("encode", diff("encode", &z, &z_ref)?),
+        ("predict", diff("predict", &z_next, &z_next_ref)?),
+        ("readout", diff("readout", &y, &y_ref)?),
     ];
     let worst = d.iter().map(|(_, v)| *v).fold(0.0, f64::max);
     println!(

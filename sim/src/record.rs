@@ -23,13 +23,13 @@
 //! `sim_time` (simulated seconds since it began); `episode` numbers the
 //! episodes of a run, which are recorded one after another.
 
-use crate::episode::{EpisodeObserver, EpisodeResult, Validator};
+use crate::episode::{EpisodeObserver, EpisodeResult, Validator, fallback_reason};
 use crate::scene::Scene;
 use crossbeam::channel::{Receiver, Sender, unbounded};
 use rerun::{RecordingStream, RecordingStreamBuilder};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use telic::objective::{GuardrailSpec, Shape};
+use telic::objective::{GuardrailSpec, Shape, UnsatisfiableGuardrail};
 use telic::{ModelSpec, ObjectiveSpec, Plan, PlanStatus, Real};
 
 /// Where a recording goes.
@@ -255,6 +255,12 @@ pub struct Recorder {
     truth: Vec<Real>,
     margins: Vec<Real>,
     last_status: Option<PlanStatus>,
+    /// Why the last plan fell back ([`fallback_reason`]).
+    last_reason: Option<String>,
+    /// The episode's guardrail names, and those its planner's model-error
+    /// margins make unsatisfiable at some step.
+    guardrails: Vec<String>,
+    unsatisfiable: Vec<UnsatisfiableGuardrail>,
     pending_seed: Option<u64>,
 }
 
@@ -309,6 +315,9 @@ impl Recorder {
             truth: Vec::new(),
             margins: Vec::new(),
             last_status: None,
+            last_reason: None,
+            guardrails: Vec::new(),
+            unsatisfiable: Vec::new(),
             pending_seed: None,
         })
     }
@@ -413,6 +422,7 @@ impl EpisodeObserver for Recorder {
         self.margins = validator.margins().to_vec();
         self.truth = validator.truth().to_vec();
         self.last_status = None;
+        self.last_reason = None;
         let mut scenery = Vec::new();
         scene.scenery(&mut scenery);
         let mut visuals = Vec::new();
@@ -433,9 +443,11 @@ impl EpisodeObserver for Recorder {
         self.send(msg);
     }
 
-    fn on_reset(&mut self, _scene: &dyn Scene, _objective: &telic::Objective, seed: u64) {
+    fn on_reset(&mut self, _scene: &dyn Scene, objective: &telic::Objective, seed: u64) {
         // `on_reset` comes first; the seed rides on the next start message.
         self.pending_seed = Some(seed);
+        self.guardrails = objective.guardrail_names().map(str::to_string).collect();
+        self.unsatisfiable = objective.unsatisfiable_guardrails(usize::MAX);
     }
 
     fn on_plan(&mut self, scene: &dyn Scene, _obs: &[Real], plan: &Plan, step: usize) {
@@ -463,11 +475,23 @@ impl EpisodeObserver for Recorder {
                 .collect(),
             _ => Vec::new(),
         };
-        let status_change = (self.last_status != Some(plan.status)).then(|| match plan.status {
-            PlanStatus::NoFeasiblePlan => "no feasible plan: fallback engaged".to_string(),
-            s => format!("planner status: {s:?}"),
+        let reason = (plan.status == PlanStatus::NoFeasiblePlan).then(|| {
+            let horizon = plan.actions.len() / plan.action.len().max(1);
+            let unsatisfiable: Vec<UnsatisfiableGuardrail> = self
+                .unsatisfiable
+                .iter()
+                .filter(|u| u.step < horizon)
+                .cloned()
+                .collect();
+            fallback_reason(plan, &self.guardrails, &unsatisfiable)
+        });
+        let changed = self.last_status != Some(plan.status) || self.last_reason != reason;
+        let status_change = changed.then(|| match &reason {
+            Some(why) => format!("no feasible plan: fallback engaged ({why})"),
+            None => format!("planner status: {:?}", plan.status),
         });
         self.last_status = Some(plan.status);
+        self.last_reason = reason;
         let msg = StepMsg {
             plan: Some(PlanMsg {
                 paths,
@@ -503,7 +527,12 @@ impl EpisodeObserver for Recorder {
             .iter()
             .map(|(n, e)| format!("{n} {e:.4}"))
             .collect();
-        let text = format!(
+        let fallbacks: Vec<String> = result
+            .fallback_reasons
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        let mut text = format!(
             "episode {} (seed {}) {} after {:.2} s; final error {}; {} true violation steps",
             self.episode,
             result.seed,
@@ -516,6 +545,16 @@ impl EpisodeObserver for Recorder {
             errors.join(", "),
             result.violation_steps
         );
+        if result.fallback_steps > 0 {
+            text += &format!(
+                "; {} fallback steps: {}",
+                result.fallback_steps,
+                fallbacks.join(", ")
+            );
+        }
+        for warning in &result.planner_warnings {
+            text += &format!("; planner warning: {warning}");
+        }
         self.send(Msg::Finish { step, time, text });
         self.episode += 1;
         self.step_offset = step + 1;

@@ -269,6 +269,10 @@ impl Scenario {
                     ),
                 });
             }
+            check_action_bounds(&dir, a, b).map_err(|message| SimError::Scene {
+                scene: self.scene_name().into(),
+                message,
+            })?;
             Ok(Box::new(bundle))
         }
         #[cfg(not(feature = "onnx"))]
@@ -298,4 +302,48 @@ impl Scenario {
         self.planner.validate().map_err(bad)?;
         Ok(())
     }
+}
+
+/// Checks that the action bounds of the bundle in `dir` (spec `bundle`) lie
+/// within the scene's (`scene`, its analytic model's): the planner samples
+/// and clamps actions to the bundle's bounds, and the scene clamps what it
+/// is given to its own, so wider bounds would make the planner reason about
+/// actions the robot cannot take (a bundle with ±100 on a 1.2 rad/s arm
+/// plans with speeds the arm never reaches). Narrower bounds are kept: the
+/// model was trained within them. Bounds within `1e-6` (relative) of the
+/// scene's count as equal.
+#[cfg(feature = "onnx")]
+fn check_action_bounds(
+    dir: &std::path::Path,
+    scene: &telic::ModelSpec,
+    bundle: &telic::ModelSpec,
+) -> Result<(), String> {
+    let tol = |x: Real| 1e-6 * x.abs().max(1.0);
+    let show = |x: Real| {
+        if x.abs() >= 1e6 {
+            format!("{x:e}")
+        } else {
+            format!("{x}")
+        }
+    };
+    let rows = bundle
+        .actions
+        .iter()
+        .zip(bundle.action_lower.iter().zip(&bundle.action_upper))
+        .zip(scene.action_lower.iter().zip(&scene.action_upper));
+    for ((name, (lo, hi)), (slo, shi)) in rows {
+        if *lo < slo - tol(*slo) || *hi > shi + tol(*shi) {
+            return Err(format!(
+                "bundle {}: action `{name}` has bounds [{}, {}], wider than the scene's \
+                 [{}, {}]: the planner would plan with actions the robot cannot take; write \
+                 bounds within the scene's in the bundle's manifest.toml",
+                dir.display(),
+                show(*lo),
+                show(*hi),
+                show(*slo),
+                show(*shi)
+            ));
+        }
+    }
+    Ok(())
 }
