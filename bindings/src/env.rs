@@ -145,7 +145,7 @@ impl PyScene {
             let planner = env.planner(model, Some(config)).map_err(sim_error)?;
             Ok((planner, spec))
         })?;
-        Ok(PyPlanner::wrap(planner.0, planner.1))
+        PyPlanner::wrap(planner.0, planner.1).warn(py)
     }
 
     /// Scene name.

@@ -19,12 +19,20 @@ pub(crate) struct PyPlanner {
     config: PlannerConfig,
     term_names: Vec<String>,
     guardrail_names: Vec<String>,
+    /// Guardrails that the safety buffers and model-error margins make
+    /// impossible to keep, one message each, found when it was built.
+    warnings: Vec<String>,
 }
 
 impl PyPlanner {
     /// Wraps a built planner over a model of `spec`.
     pub(crate) fn wrap(planner: Box<dyn Planner>, spec: ModelSpec) -> Self {
         Self {
+            warnings: planner
+                .unsatisfiable_guardrails()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             config: planner.config().clone(),
             term_names: planner
                 .objective()
@@ -59,6 +67,21 @@ impl PyPlanner {
         .map_err(plan_error)
     }
 
+    /// Says each of [`Self::warnings`] as a `telic.errors.PlannerWarning`,
+    /// once, when the planner is handed to Python.
+    pub(crate) fn warn(self, py: Python<'_>) -> PyResult<Self> {
+        if self.warnings.is_empty() {
+            return Ok(self);
+        }
+        let category = py.import("telic.errors")?.getattr("PlannerWarning")?;
+        for w in &self.warnings {
+            let message = std::ffi::CString::new(w.replace('\0', " "))
+                .map_err(|e| error(Kind::Config, e.to_string()))?;
+            PyErr::warn(py, &category, &message, 1)?;
+        }
+        Ok(self)
+    }
+
     /// Takes the planner out, for a `Controller`; this object then refuses calls.
     pub(crate) fn take(&self) -> PyResult<Box<dyn Planner>> {
         self.inner
@@ -91,7 +114,7 @@ impl PyPlanner {
             let objective = spec.compile(model.spec()).map_err(plan_error)?;
             telic::build(model, objective, config).map_err(plan_error)
         })?;
-        Ok(Self::wrap(planner, model.spec.clone()))
+        Self::wrap(planner, model.spec.clone()).warn(py)
     }
 
     /// Plans from observation `obs`, (O,) or (1, O).
@@ -169,6 +192,14 @@ impl PyPlanner {
         self.with(py, |planner| planner.set_goal_observation(&term, &obs))
     }
 
+    /// Guardrails that this planner's safety buffers and model-error margins
+    /// make impossible to keep from some step of the horizon on, one message
+    /// each (empty when planning can work); also warned as
+    /// `telic.errors.PlannerWarning` when the planner is made.
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
     /// Names of the cost terms, the order of Plan.term_costs.
     #[getter]
     fn term_names(&self) -> Vec<String> {

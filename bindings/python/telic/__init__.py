@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from telic.errors import ConfigError, InputError, ModelError, SimError, TelicError
+from telic.errors import ConfigError, InputError, ModelError, PlannerWarning, SimError, TelicError
 
 __version__ = "0.1.0"
 
@@ -78,5 +78,5 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "WorldModel", "Planner", "Plan", "Scene", "Controller", "make", "run", "collect",
     "scenario", "scenes", "episode_seed",
-    "TelicError", "InputError", "ConfigError", "ModelError", "SimError",
+    "TelicError", "InputError", "ConfigError", "ModelError", "SimError", "PlannerWarning",
 ]

@@ -131,6 +131,11 @@ class Planner:
     def set_goal_observation(self, term: str, obs: _ArrayLike) -> None:
         """The goal of latent term ``term`` as an observation, (O,) or (1, O)."""
     @property
+    def warnings(self) -> list[str]:
+        """Guardrails that the safety buffers and model-error margins make
+        impossible to keep (one message each; also warned as
+        ``telic.errors.PlannerWarning`` when the planner is made)."""
+    @property
     def term_names(self) -> list[str]: ...
     @property
     def guardrail_names(self) -> list[str]: ...

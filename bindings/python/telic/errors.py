@@ -4,7 +4,7 @@ handlers keep working."""
 
 from __future__ import annotations
 
-__all__ = ["TelicError", "InputError", "ConfigError", "ModelError", "SimError"]
+__all__ = ["TelicError", "InputError", "ConfigError", "ModelError", "SimError", "PlannerWarning"]
 
 
 class TelicError(Exception):
@@ -27,3 +27,10 @@ class ModelError(TelicError):
 
 class SimError(TelicError):
     """A scene, episode or data collection that cannot run."""
+
+
+class PlannerWarning(UserWarning):
+    """A planner that was built but cannot work as asked: a guardrail whose
+    safety buffer plus the model's error margin leaves no state that keeps
+    it, from some step of the horizon on (``Planner.warnings`` lists them).
+    Such a planner holds the robot still or gives ``no_feasible_plan``."""

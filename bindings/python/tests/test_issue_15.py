@@ -248,3 +248,19 @@ def test_the_readme_names_every_method(cls):
     assert methods
     missing = [n for n in methods if not re.search(rf"\b{n}\(", section)]
     assert not missing, f"README's Python API list lacks {cls}.{missing}"
+
+
+# --- a guardrail the margins make unsatisfiable is said when the planner is made ---------------------
+
+def test_an_unsatisfiable_guardrail_warns_when_the_planner_is_made():
+    narrow = dict(GOAL, guardrails=[{"name": "lane", "kind": "readout_limit", "readouts": ["pos.y"],
+                                     "lower": [-0.1], "upper": [0.1], "margin": 0.1}])
+    with pytest.warns(telic.PlannerWarning, match="guardrail 'lane' cannot be satisfied"):
+        p = planner(narrow)
+    assert len(p.warnings) == 1 and "lane" in p.warnings[0]
+    assert issubclass(telic.PlannerWarning, UserWarning)
+
+
+def test_a_workable_planner_does_not_warn(recwarn):
+    assert planner().warnings == []
+    assert not [w for w in recwarn if issubclass(w.category, telic.PlannerWarning)]
