@@ -532,7 +532,7 @@ impl EpisodeObserver for Recorder {
             .iter()
             .map(|(why, n)| format!("{why} {n}"))
             .collect();
-        let mut text = format!(
+        let text = format!(
             "episode {} (seed {}) {} after {:.2} s; final error {}; {} true violation steps",
             self.episode,
             result.seed,
@@ -545,17 +545,20 @@ impl EpisodeObserver for Recorder {
             errors.join(", "),
             result.violation_steps
         );
+        self.send(Msg::Finish { step, time, text });
+        // Each on a line of its own, so that none is cut off.
         if result.fallback_steps > 0 {
-            text += &format!(
-                "; {} fallback steps: {}",
+            let text = format!(
+                "{} fallback steps: {}",
                 result.fallback_steps,
                 fallbacks.join(", ")
             );
+            self.send(Msg::Finish { step, time, text });
         }
         for warning in &result.planner_warnings {
-            text += &format!("; planner warning: {warning}");
+            let text = format!("planner warning: {warning}");
+            self.send(Msg::Finish { step, time, text });
         }
-        self.send(Msg::Finish { step, time, text });
         self.episode += 1;
         self.step_offset = step + 1;
         self.time_offset = time;

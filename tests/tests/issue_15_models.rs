@@ -335,3 +335,57 @@ fn margins_that_switch_a_guardrail_off_are_reported_when_the_planner_is_built() 
     // Margins that stop growing after the first step leave it satisfiable.
     assert_eq!(planner_with(Some(1)).unsatisfiable_guardrails(), []);
 }
+
+/// The `rerun` program: `$RERUN_BIN`, or `rerun` on the PATH.
+fn rerun_bin() -> PathBuf {
+    let bin = std::env::var_os("RERUN_BIN").map_or_else(|| PathBuf::from("rerun"), PathBuf::from);
+    let ok = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the `rerun` program is needed to check recordings: python3 -m pip install rerun-sdk==0.36.3 (scripts/test does)"
+    );
+    bin
+}
+
+#[test]
+fn the_recording_says_why_the_robot_fell_back() {
+    use telic_sim::episode::run_observed;
+    use telic_sim::record::{RecordOptions, Recorder, Sink};
+    let b = Scratch::of(&root().join("models").join("navigate"), "nan_record");
+    b.nan("predict.onnx");
+    let mut s = Scenario::load("navigate").unwrap();
+    s.model = ModelChoice::Bundle(b.0.clone());
+    s.episode.max_time = 0.3;
+    s.planner.samples = 16;
+    s.planner.iterations = 1;
+    let rrd = b.file("nan.rrd");
+    let mut recorder = Recorder::open(&Sink::File(rrd.clone()), RecordOptions::default()).unwrap();
+    let results = run_observed(&s, 1, 1, &mut recorder, &|_| {}).unwrap();
+    recorder.finish().unwrap();
+    assert!(results[0].fallback_steps > 0, "{:?}", results[0]);
+    let out = std::process::Command::new(rerun_bin())
+        .args(["rrd", "print", "-vvv"])
+        .arg(&rrd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no feasible plan: fallback engaged (predicted readouts not finite"),
+        "the recording's log does not say why"
+    );
+    assert!(
+        text.contains(&format!(
+            "{} fallback steps: predicted readouts not finite",
+            results[0].fallback_steps
+        )),
+        "the episode's end does not count the reasons"
+    );
+}
