@@ -5,10 +5,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use telic::PlannerKind;
+use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
 use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
-use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
 use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
 
@@ -273,8 +273,6 @@ fn collect(args: CollectArgs) -> Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     config.validate()?;
-    // Fail on an unwritable folder before spending minutes on episodes.
-    prepare_output(&args.out)?;
     let bar = progress_bar(args.quiet, args.episodes, &args.scene);
     // The data set stays in memory until every episode finished: an
     // interrupted collection writes nothing (and while writing, the data
@@ -300,6 +298,8 @@ fn collect(args: CollectArgs) -> Result<()> {
         }
     };
     let _interrupt = Interrupt::install(quit.clone(), quit)?;
+    // Fail on an unwritable folder before spending minutes on episodes.
+    prepare_output(&args.out)?;
     let rows = std::sync::atomic::AtomicUsize::new(0);
     let progress = |e: &EpisodeData| {
         let n = rows.fetch_add(e.steps, std::sync::atomic::Ordering::Relaxed) + e.steps;
@@ -438,7 +438,9 @@ fn run(args: RunArgs) -> Result<()> {
     bar.finish_and_clear();
     let ended = end_run(&args, &scenario, &output, batch.end, &interrupt);
     match recorded {
-        Some(Ok(())) if args.rrd.is_some() => eprintln!("recording written to {}", record_sink_name(&args)),
+        Some(Ok(())) if args.rrd.is_some() => {
+            eprintln!("recording written to {}", record_sink_name(&args))
+        }
         Some(Ok(())) => eprintln!("recording sent to {}", record_sink_name(&args)),
         Some(Err(e)) => {
             ended?;

@@ -81,15 +81,15 @@ fn episodes(doc: &Value) -> Vec<Value> {
     v
 }
 
-/// Starts a run of a billion episodes, waits (generously) until at least
+/// Starts a run of a million episodes, waits (generously) until at least
 /// `at_least` episodes are in the partial file, and sends `signal`.
 fn interrupted_run(scene: &Path, json: &Path, signal: &str, at_least: usize) -> Output {
-    let child = telic(&["run", scene.to_str().unwrap()])
+    let mut child = telic(&["run", scene.to_str().unwrap()])
         .args([
             "--model",
             "analytic",
             "--episodes",
-            "1000000000",
+            "1000000",
             "--jobs",
             "2",
         ])
@@ -100,10 +100,12 @@ fn interrupted_run(scene: &Path, json: &Path, signal: &str, at_least: usize) -> 
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     while lines(&partial(json)) < at_least + 1 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!("the run ended by itself ({status}): {}", text(&out.stderr));
+        }
         if Instant::now() > deadline {
-            let _ = Command::new("kill")
-                .args(["-KILL", &child.id().to_string()])
-                .status();
+            let _ = child.kill();
             panic!(
                 "no {} with {at_least} episodes after 300 s",
                 partial(json).display()
@@ -321,5 +323,38 @@ fn an_unfinished_run_is_not_overwritten_without_resume() {
     assert!(stderr.contains("--resume"), "{stderr}");
     assert_eq!(std::fs::read_to_string(partial(&json)).unwrap(), kept);
     assert!(!json.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_interrupted_collection_says_it_wrote_nothing() {
+    let dir = folder("collect");
+    let out = dir.join("data");
+    let child = telic(&["collect", "navigate", "--episodes", "100000", "--quiet"])
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The folder is made once the handler is in place.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !out.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no {} after 300 s",
+            out.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let done = child.wait_with_output().unwrap();
+    let stderr = text(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(!out.join("meta.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
