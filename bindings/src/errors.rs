@@ -62,7 +62,7 @@ pub(crate) fn plan_error(e: PlanError) -> PyErr {
         PlanError::ObservationSize { .. }
         | PlanError::NonFiniteObservation { .. }
         | PlanError::GoalObservation { .. } => Kind::Input,
-        PlanError::Config(_) | PlanError::Objective(_) => Kind::Config,
+        PlanError::Config(_) | PlanError::Limit(_) | PlanError::Objective(_) => Kind::Config,
         PlanError::Model(m) => return model_error(m.clone()),
     };
     error(kind, e.to_string())
@@ -73,7 +73,7 @@ pub(crate) fn sim_error(e: SimError) -> PyErr {
     match e {
         SimError::Plan(p) => plan_error(p),
         SimError::Model(m) => model_error(m),
-        SimError::Scenario { .. } => error(Kind::Config, e.to_string()),
+        SimError::Scenario { .. } | SimError::Limit { .. } => error(Kind::Config, e.to_string()),
         SimError::Io { .. } | SimError::Urdf { .. } | SimError::Scene { .. } => {
             error(Kind::Sim, e.to_string())
         }

@@ -56,6 +56,10 @@ pub enum PlanError {
     /// A configuration value is out of range.
     #[error("invalid config: {0}")]
     Config(String),
+    /// A size or duration is above its documented limit
+    /// ([`crate::limits`]); checked before anything is allocated.
+    #[error("invalid config: {0}")]
+    Limit(#[from] crate::LimitError),
     /// The objective does not fit the model.
     #[error("invalid objective: {0}")]
     Objective(String),

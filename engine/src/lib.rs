@@ -27,6 +27,7 @@
 
 pub mod controller;
 pub mod error;
+pub mod limits;
 pub mod math;
 pub mod model;
 pub mod objective;
@@ -40,6 +41,7 @@ pub use controller::{
     Action, ActionSource, Controller, ControllerConfig, ControllerMetrics, FallbackReason,
 };
 pub use error::{ModelError, PlanError};
+pub use limits::LimitError;
 pub use model::{ModelSpec, WorldModel};
 pub use objective::{Objective, ObjectiveSpec};
 pub use planner::{Plan, PlanStatus, Planner, PlannerConfig, PlannerKind, build};

@@ -32,12 +32,14 @@ pub mod npy;
 
 use crate::SimError;
 use crate::episode::{Validator, episode_seed, set_goals};
+use crate::limits;
 use crate::scenario::Scenario;
 use crate::scene::Scene;
 use npy::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use telic::limits::num;
 use telic::rng::{ColoredNoise, Rng};
 use telic::{ModelSpec, Real};
 use thiserror::Error;
@@ -92,12 +94,15 @@ impl From<telic::ModelError> for CollectError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollectConfig {
-    /// Episodes to record (default 100).
+    /// Episodes to record (default 100; at most
+    /// [`MAX_EPISODES`](crate::limits::MAX_EPISODES), and the whole data set
+    /// at most [`MAX_DATASET_BYTES`](crate::limits::MAX_DATASET_BYTES)).
     pub episodes: usize,
     /// Seed of the run; episode `i` uses [`episode_seed`]`(seed, i)` (default 1).
     pub seed: u64,
     /// Control steps per episode (default: the scenario's `episode.max_time`
-    /// divided by the control period).
+    /// divided by the control period; at most
+    /// [`MAX_CONTROL_STEPS`](crate::limits::MAX_CONTROL_STEPS)).
     pub steps_per_episode: Option<usize>,
     /// Probability that an episode is driven by the noisy planner rather than
     /// by random actions (default 0.5).
@@ -113,7 +118,8 @@ pub struct CollectConfig {
     pub noise_beta: Real,
     /// End an episode when the scene reports success (default true).
     pub stop_on_success: bool,
-    /// Worker threads; they do not change the data (default 1).
+    /// Worker threads; they do not change the data (default 1; at most
+    /// [`MAX_JOBS`](crate::limits::MAX_JOBS)).
     pub jobs: usize,
 }
 
@@ -137,6 +143,12 @@ impl CollectConfig {
     /// Checks every value; the message names the offending setting.
     pub fn validate(&self) -> Result<(), CollectError> {
         let bad = |m: String| Err(CollectError::Config(m));
+        let origin = "collect";
+        limits::check(origin, "episodes", self.episodes, limits::MAX_EPISODES)?;
+        limits::check(origin, "jobs", self.jobs, limits::MAX_JOBS)?;
+        if let Some(k) = self.steps_per_episode {
+            limits::check(origin, "steps_per_episode", k, limits::MAX_CONTROL_STEPS)?;
+        }
         if self.episodes == 0 {
             return bad("episodes must be at least 1".into());
         }
@@ -146,25 +158,27 @@ impl CollectConfig {
         if !(0.0..=1.0).contains(&self.planner_fraction) {
             return bad(format!(
                 "planner_fraction must be in [0, 1], got {}",
-                self.planner_fraction
+                num(self.planner_fraction)
             ));
         }
         if !(self.planner_noise.is_finite() && self.planner_noise >= 0.0) {
             return bad(format!(
                 "planner_noise must be finite and ≥ 0, got {}",
-                self.planner_noise
+                num(self.planner_noise)
             ));
         }
         let [lo, hi] = self.random_scale;
         if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
             return bad(format!(
-                "random_scale must satisfy 0 ≤ lo ≤ hi, got [{lo}, {hi}]"
+                "random_scale must satisfy 0 ≤ lo ≤ hi, got [{}, {}]",
+                num(lo),
+                num(hi)
             ));
         }
         if !(0.0..=4.0).contains(&self.noise_beta) {
             return bad(format!(
                 "noise_beta must be in [0, 4], got {}",
-                self.noise_beta
+                num(self.noise_beta)
             ));
         }
         if self.jobs == 0 {
@@ -351,15 +365,35 @@ pub fn collect(
         || ((physics_steps as Real) * pdt - spec.dt).abs() > 1e-6 * spec.dt.max(1.0)
     {
         return Err(scene_err(format!(
-            "model time step {} s is not a whole number of physics steps of {pdt} s",
-            spec.dt
+            "model time step {} s is not a whole number of physics steps of {} s",
+            num(spec.dt),
+            num(pdt)
         )));
     }
     let steps = match config.steps_per_episode {
         Some(k) => k,
-        None => (scenario.episode.max_time / spec.dt).round().max(1.0) as usize,
+        None => {
+            let steps = (scenario.episode.max_time / spec.dt).round().max(1.0);
+            limits::check(
+                &scene_name,
+                "episode.max_time / model dt (control steps per episode)",
+                steps,
+                limits::MAX_CONTROL_STEPS as Real,
+            )?;
+            steps as usize
+        }
     };
     let readouts = probe.truth_readouts().to_vec();
+    // Everything is held in memory until written: bound it first. A
+    // transition holds two observations, an action and two readout rows in
+    // float32, and its episode, step, done and violated fields.
+    let row = 4 * (2 * spec.obs_dim() + spec.action_dim() + 2 * readouts.len()) + 18;
+    limits::check(
+        &scene_name,
+        "collect episodes × steps per episode × bytes per transition (data set bytes)",
+        telic::limits::product(&[config.episodes, steps, row]),
+        limits::MAX_DATASET_BYTES,
+    )?;
     drop(probe);
     let run = Run {
         scenario,
@@ -396,8 +430,24 @@ fn run_all(
         }
     };
     let parts: Vec<Result<Vec<EpisodeData>, CollectError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
-        handles
+        // A worker that cannot be started is an error once the started ones
+        // are done (they stop early: `next` is pushed past the end).
+        let mut handles = Vec::with_capacity(jobs);
+        let mut failed = None;
+        for k in 0..jobs {
+            match std::thread::Builder::new()
+                .name(format!("collect-{k}"))
+                .spawn_scoped(s, worker)
+            {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    next.store(total, std::sync::atomic::Ordering::Relaxed);
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut parts: Vec<_> = handles
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
@@ -407,7 +457,14 @@ fn run_all(
                     }))
                 })
             })
-            .collect()
+            .collect();
+        if let Some(e) = failed {
+            parts.push(Err(CollectError::Sim(SimError::Scene {
+                scene: scene_name.to_string(),
+                message: format!("cannot start a collection worker thread ({jobs} asked for): {e}"),
+            })));
+        }
+        parts
     });
     let mut all = Vec::with_capacity(total);
     for p in parts {

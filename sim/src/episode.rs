@@ -266,7 +266,8 @@ pub fn run_episode(
     if k == 0 || ((k as Real) * pdt - model_spec.dt).abs() > 1e-6 * model_spec.dt.max(1.0) {
         return Err(scene_err(format!(
             "model time step {} s is not a whole number of physics steps of {} s",
-            model_spec.dt, pdt
+            telic::limits::num(model_spec.dt),
+            telic::limits::num(pdt)
         )));
     }
     let mut config = scenario.planner.clone();

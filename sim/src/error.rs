@@ -37,6 +37,15 @@ pub enum SimError {
         /// What is wrong.
         message: String,
     },
+    /// A size, count or duration is above its documented limit
+    /// ([`crate::limits`]).
+    #[error("{origin}: {limit}")]
+    Limit {
+        /// Where it was set: the scenario file, the scene, the command line.
+        origin: String,
+        /// The key, its value and the limit.
+        limit: telic::LimitError,
+    },
     /// Planning failed (bad input or a failed model call).
     #[error(transparent)]
     Plan(#[from] telic::PlanError),

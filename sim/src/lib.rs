@@ -14,6 +14,7 @@ pub mod collect;
 pub mod env;
 pub mod episode;
 pub mod error;
+pub mod limits;
 pub mod pacing;
 pub mod realtime;
 pub mod results;

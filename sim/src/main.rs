@@ -10,6 +10,7 @@ use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
 use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
+use telic_sim::limits;
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
 
 #[path = "cli/output.rs"]
@@ -127,7 +128,7 @@ struct CollectArgs {
     /// Keep running an episode after the task succeeded.
     #[arg(long)]
     no_stop_on_success: bool,
-    /// Episodes run in parallel (default: the number of cores); the data does not depend on it.
+    /// Episodes run in parallel (default: the number of cores; 1 to 256); the data does not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
     /// No progress bar.
@@ -158,7 +159,7 @@ struct RunArgs {
     /// Override the planner's horizon.
     #[arg(long)]
     horizon: Option<usize>,
-    /// Episodes run in parallel (default: the number of cores).
+    /// Episodes run in parallel (default: the number of cores; 1 to 256).
     #[arg(long)]
     jobs: Option<usize>,
     /// Write per-episode results and the summary as JSON to this file
@@ -254,6 +255,21 @@ fn progress_bar(quiet: bool, len: usize, prefix: &str) -> ProgressBar {
     b
 }
 
+/// The episodes run at once: `--jobs` (at least 1, at most
+/// [`limits::MAX_JOBS`]), by default one per core.
+fn jobs(arg: Option<usize>) -> Result<usize> {
+    match arg {
+        Some(0) => bail!("--jobs must be at least 1, got 0"),
+        Some(n) => {
+            limits::check("command line", "--jobs", n, limits::MAX_JOBS)?;
+            Ok(n)
+        }
+        None => Ok(std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(limits::MAX_JOBS)),
+    }
+}
+
 fn collect(args: CollectArgs) -> Result<()> {
     let scenario = Scenario::load(&args.scene)?;
     let [lo, hi] = args.random_scale[..] else {
@@ -268,9 +284,7 @@ fn collect(args: CollectArgs) -> Result<()> {
         random_scale: [lo, hi],
         noise_beta: args.noise_beta,
         stop_on_success: !args.no_stop_on_success,
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        jobs: jobs(args.jobs)?,
     };
     config.validate()?;
     let bar = progress_bar(args.quiet, args.episodes, &args.scene);
@@ -341,6 +355,13 @@ fn run(args: RunArgs) -> Result<()> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
+    limits::check(
+        "command line",
+        "--episodes",
+        args.episodes,
+        limits::MAX_EPISODES,
+    )?;
+    let jobs = jobs(args.jobs)?;
     let mut scenario = Scenario::load(&args.scene)?;
     if let Some(kind) = args.planner {
         scenario.planner.kind = kind;
@@ -370,9 +391,6 @@ fn run(args: RunArgs) -> Result<()> {
     if args.resume && args.controller {
         bail!("--resume does not apply to --controller: real-time episodes do not repeat exactly");
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = progress_bar(args.quiet, args.episodes, &args.scene);
     let successes = std::sync::atomic::AtomicUsize::new(0);
     let violations = std::sync::atomic::AtomicUsize::new(0);

@@ -20,20 +20,28 @@
 //! Unknown keys anywhere are errors that name the key.
 
 use crate::SimError;
+use crate::limits;
 use crate::scene::SceneConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use telic::limits::num;
 use telic::{ObjectiveSpec, PlannerConfig, Real, WorldModel};
 
 /// Episode settings. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EpisodeConfig {
-    /// Time limit per episode in seconds (default 10).
+    /// Time limit per episode in seconds (default 10; at most
+    /// [`MAX_EPISODE_TIME`](crate::limits::MAX_EPISODE_TIME), an hour, and
+    /// at most [`MAX_CONTROL_STEPS`](crate::limits::MAX_CONTROL_STEPS)
+    /// control periods and
+    /// [`MAX_PHYSICS_STEPS`](crate::limits::MAX_PHYSICS_STEPS) physics steps
+    /// of the scene).
     pub max_time: Real,
     /// Physics steps per control step; the control period is
     /// `physics_steps_per_control × physics_dt` and must equal the model's time
-    /// step (default 0: derived from the model's time step).
+    /// step (default 0: derived from the model's time step; at most
+    /// [`MAX_PHYSICS_STEPS_PER_CONTROL`](crate::limits::MAX_PHYSICS_STEPS_PER_CONTROL)).
     pub physics_steps_per_control: usize,
 }
 
@@ -139,20 +147,20 @@ pub struct Scenario {
     /// The scene and its settings.
     pub scene: SceneConfig,
     /// Episode settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table")]
     pub episode: EpisodeConfig,
     /// Cost terms, guardrails and robot bodies (the scene adds per-episode ones).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table")]
     pub objective: ObjectiveSpec,
     /// Planner settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table")]
     pub planner: PlannerConfig,
     /// The world model that plans (default: the scene's shipped bundle, else analytic).
     #[serde(default)]
     pub model: ModelChoice,
     /// Threads ONNX Runtime may use inside one operator of a learned model
     /// (default 1: one core plans, the others simulate and control; 0: every
-    /// core).
+    /// core; at most [`MAX_MODEL_THREADS`](crate::limits::MAX_MODEL_THREADS)).
     #[serde(default = "one")]
     pub model_threads: usize,
     /// Folder that relative paths in the scenario are resolved against.
@@ -162,6 +170,28 @@ pub struct Scenario {
 
 fn one() -> usize {
     1
+}
+
+/// Reads a section of settings from a table only. Serde's derived structs
+/// also accept a sequence of values in field order, which would read
+/// `episode = [1.0]` as `max_time = 1.0`: a section written as an array is
+/// an error instead.
+fn table<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Table<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Table<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a table of settings (`[section]` or `{ key = value }`)")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(Table(std::marker::PhantomData))
 }
 
 /// The folder holding the shipped scenario files.
@@ -293,12 +323,31 @@ impl Scenario {
             path: origin.to_string(),
             message,
         };
+        let limit = |limit| SimError::Limit {
+            origin: origin.to_string(),
+            limit,
+        };
         if !(self.episode.max_time.is_finite() && self.episode.max_time > 0.0) {
             return Err(bad(format!(
                 "episode.max_time must be positive, got {}",
-                self.episode.max_time
+                num(self.episode.max_time)
             )));
         }
+        let (control_dt, physics_dt) = self.scene.time_steps();
+        limits::check_episode(origin, self.episode.max_time, control_dt, physics_dt)?;
+        limits::check(
+            origin,
+            "episode.physics_steps_per_control",
+            self.episode.physics_steps_per_control,
+            limits::MAX_PHYSICS_STEPS_PER_CONTROL,
+        )?;
+        limits::check(
+            origin,
+            "model_threads",
+            self.model_threads,
+            limits::MAX_MODEL_THREADS,
+        )?;
+        self.planner.check_limits().map_err(limit)?;
         self.planner.validate().map_err(bad)?;
         Ok(())
     }

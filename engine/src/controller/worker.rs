@@ -3,8 +3,13 @@
 //! Buffers travel in circles so that, after the first few plans, neither side
 //! allocates: observations go to the planner and come back through a return
 //! channel, snapshots go to the control side and come back the same way. Every
-//! operation on the control side is a `try_` call; only the planner thread
-//! waits (for an observation).
+//! operation on the channels is a `try_` call. Only the planner thread waits
+//! (for an observation), and it does so by parking; the control side unparks
+//! it after each observation it sends. A blocking receive would allocate the
+//! first time it waits (the channel's list of waiting threads and the
+//! thread's wait context are made then), and the first wait of a planner that
+//! always found an observation ready during warm-up can come at any later
+//! tick; parking never allocates.
 
 use crate::Real;
 use crate::error::{ModelError, PlanError};
@@ -261,6 +266,7 @@ impl Link {
         // This side is the only sender and the channel was just emptied, so
         // it has room; failing means the planner thread is gone.
         let _ = self.obs_tx.try_send(msg);
+        self.handle.thread().unpark();
         skipped
     }
 
@@ -301,8 +307,9 @@ impl Link {
             ..
         } = self;
         stop.store(true, Ordering::Release);
-        // Dropping the only sender wakes a planner waiting for an observation.
         drop(obs_tx);
+        // A planner waiting for an observation wakes and sees `stop`.
+        handle.thread().unpark();
         // A panic was caught and reported inside the thread already.
         let _ = handle.join();
     }
@@ -314,7 +321,16 @@ impl Worker {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let Ok(msg) = self.obs.recv() else { return };
+            let msg = match self.obs.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Empty) => {
+                    // Woken by the next observation, by `shutdown`, or for
+                    // nothing: the loop looks again either way.
+                    std::thread::park();
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => return,
+            };
             if self.stop.load(Ordering::Acquire) {
                 return;
             }

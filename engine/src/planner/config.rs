@@ -1,6 +1,7 @@
 //! Planner configuration as plain data.
 
 use crate::Real;
+use crate::limits::{LimitError, num, product};
 use serde::{Deserialize, Serialize};
 
 /// Which solver runs.
@@ -100,8 +101,31 @@ impl From<FallbackData> for Fallback {
     }
 }
 
-/// Most rollout threads a planner may ask for.
+/// Most rollout threads a planner may ask for ([`PlannerConfig::threads`]).
 pub const MAX_THREADS: usize = 64;
+/// Longest horizon `H` ([`PlannerConfig::horizon`], and the largest
+/// [`PlannerConfig::model_error_steps`]).
+pub const MAX_HORIZON: usize = 10_000;
+/// Most sampled sequences `N` per iteration ([`PlannerConfig::samples`],
+/// and the largest [`PlannerConfig::elites`] and
+/// [`PlannerConfig::keep_rollouts`]).
+pub const MAX_SAMPLES: usize = 1 << 20;
+/// Most sampling iterations per plan call ([`PlannerConfig::iterations`]).
+pub const MAX_ITERATIONS: usize = 10_000;
+/// Most L-BFGS iterations per round ([`PlannerConfig::refine_iterations`]).
+pub const MAX_REFINE_ITERATIONS: usize = 100_000;
+/// Most augmented-Lagrangian rounds ([`PlannerConfig::refine_rounds`]).
+pub const MAX_REFINE_ROUNDS: usize = 1_000;
+/// Largest time budget per plan call, in milliseconds: one hour
+/// ([`PlannerConfig::time_budget_ms`]).
+pub const MAX_TIME_BUDGET_MS: Real = 3_600_000.0;
+/// Most model steps one plan call may roll out, `N × H × iterations`
+/// (2³⁰, about a minute of rollouts on one core for the analytic models):
+/// the work of a call is bounded as well as its memory.
+pub const MAX_STEPS_PER_PLAN: u64 = 1 << 30;
+/// Largest rollout workspace a planner allocates, in bytes (1 GiB); see
+/// [`PlannerConfig::check_workspace`].
+pub const MAX_WORKSPACE_BYTES: u64 = 1 << 30;
 
 /// Settings shared by all planners. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,14 +133,18 @@ pub const MAX_THREADS: usize = 64;
 pub struct PlannerConfig {
     /// Solver (default `mppi`).
     pub kind: PlannerKind,
-    /// Steps of lookahead `H` (default 20).
+    /// Steps of lookahead `H` (default 20; at most [`MAX_HORIZON`]).
     pub horizon: usize,
-    /// Sampled action sequences per iteration `N` (default 256).
+    /// Sampled action sequences per iteration `N` (default 256; at least 2,
+    /// at most [`MAX_SAMPLES`]; with `H` and the model's sizes, at most
+    /// [`MAX_WORKSPACE_BYTES`] of rollout buffers, and `N × H × iterations`
+    /// at most [`MAX_STEPS_PER_PLAN`]).
     pub samples: usize,
-    /// Sampling iterations per plan call (default 3).
+    /// Sampling iterations per plan call (default 3; at most [`MAX_ITERATIONS`]).
     pub iterations: usize,
     /// Wall-clock budget per plan call in milliseconds; the best plan so far is
-    /// returned when it runs out (default: none).
+    /// returned when it runs out (default: none; at most
+    /// [`MAX_TIME_BUDGET_MS`], an hour).
     pub time_budget_ms: Option<Real>,
     /// Seed of the sampling noise (default 0).
     pub seed: u64,
@@ -157,21 +185,23 @@ pub struct PlannerConfig {
     /// samples, so it is relative to the spread of their costs, not to the
     /// cost's scale (default 0.3; smaller follows the best few samples).
     pub temperature: Real,
-    /// CEM elite count (default 16).
+    /// CEM elite count (default 16; at most `samples`).
     pub elites: usize,
     /// CEM: fraction of elites carried into the next iteration (default 0.3).
     pub elite_reuse: Real,
     /// CEM: weight kept on the old mean and deviation in each update (default 0.1).
     pub momentum: Real,
-    /// Gradient: L-BFGS iterations per augmented-Lagrangian round (default 30).
+    /// Gradient: L-BFGS iterations per augmented-Lagrangian round (default
+    /// 30; at most [`MAX_REFINE_ITERATIONS`]).
     pub refine_iterations: usize,
-    /// Gradient: augmented-Lagrangian rounds (default 4).
+    /// Gradient: augmented-Lagrangian rounds (default 4; at most
+    /// [`MAX_REFINE_ROUNDS`]).
     pub refine_rounds: usize,
     /// Action when no feasible plan exists (default zeros).
     pub fallback: Fallback,
     /// Steps over which a learned model's error margins grow (default: all
-    /// the bundle has). The margin of step `model_error_steps` holds for
-    /// the rest of the horizon.
+    /// the bundle has; at most [`MAX_HORIZON`]). The margin of step
+    /// `model_error_steps` holds for the rest of the horizon.
     ///
     /// Open-loop errors compound, so a bundle's margins far along the
     /// horizon are wide (a box's position after 3 s of imagined pushing is
@@ -184,9 +214,11 @@ pub struct PlannerConfig {
     pub model_error_steps: Option<usize>,
     /// Sampled rollouts each plan keeps for inspection (the `k` best of the
     /// last sampling iteration, [`Plan::rollouts`](crate::Plan::rollouts));
-    /// default 0. Buffers are allocated once, at construction.
+    /// default 0, at most `samples`. Buffers are allocated once, at
+    /// construction.
     pub keep_rollouts: usize,
-    /// Threads that roll out samples (default 1: the planner's own thread).
+    /// Threads that roll out samples (default 1: the planner's own thread;
+    /// at most [`MAX_THREADS`]).
     ///
     /// With more, the planner starts `threads − 1` workers once, each with
     /// its own copy of the world model ([`WorldModel::fork`]), and every
@@ -230,8 +262,84 @@ impl Default for PlannerConfig {
 }
 
 impl PlannerConfig {
-    /// Checks every value; the message names the offending field.
+    /// Checks every size and duration against its upper limit (the
+    /// `MAX_*` constants of this module), before anything is allocated.
+    /// [`validate`](Self::validate) checks them too; this is the typed
+    /// error, which [`Planner`](crate::Planner) construction returns as
+    /// [`PlanError::Limit`](crate::PlanError::Limit).
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        let counts = [
+            ("planner.horizon", self.horizon, MAX_HORIZON),
+            ("planner.samples", self.samples, MAX_SAMPLES),
+            ("planner.iterations", self.iterations, MAX_ITERATIONS),
+            ("planner.elites", self.elites, MAX_SAMPLES),
+            ("planner.keep_rollouts", self.keep_rollouts, MAX_SAMPLES),
+            (
+                "planner.refine_iterations",
+                self.refine_iterations,
+                MAX_REFINE_ITERATIONS,
+            ),
+            (
+                "planner.refine_rounds",
+                self.refine_rounds,
+                MAX_REFINE_ROUNDS,
+            ),
+        ];
+        for (key, value, limit) in counts {
+            LimitError::check(key, value, limit)?;
+        }
+        if let Some(k) = self.knots {
+            LimitError::check("planner.knots", k, MAX_HORIZON)?;
+        }
+        if let Some(k) = self.model_error_steps {
+            LimitError::check("planner.model_error_steps", k, MAX_HORIZON)?;
+        }
+        if let Some(ms) = self.time_budget_ms
+            && ms.is_finite()
+        {
+            LimitError::check("planner.time_budget_ms", ms, MAX_TIME_BUDGET_MS)?;
+        }
+        LimitError::check(
+            "planner.samples × planner.horizon × planner.iterations (model steps per plan)",
+            product(&[self.samples, self.horizon, self.iterations]),
+            MAX_STEPS_PER_PLAN,
+        )
+    }
+
+    /// Checks the rollout workspace a planner of this configuration
+    /// allocates for a model with `actions`, `latent` and `readouts` values
+    /// per row against [`MAX_WORKSPACE_BYTES`]: per sample, the sequence
+    /// (`H·A`), two latents and two readout rows, two action rows, its
+    /// costs, and its predicted readouts (`H·P`) when rollouts are kept,
+    /// eight bytes each. Planner construction calls it before allocating.
+    pub fn check_workspace(
+        &self,
+        actions: usize,
+        latent: usize,
+        readouts: usize,
+    ) -> Result<(), LimitError> {
+        let kept = if self.keep_rollouts > 0 {
+            product(&[self.horizon, readouts])
+        } else {
+            0
+        };
+        let per_sample = product(&[self.horizon, actions])
+            .saturating_add(product(&[2, latent]))
+            .saturating_add(product(&[2, readouts]))
+            .saturating_add(product(&[2, actions]))
+            .saturating_add(4)
+            .saturating_add(kept);
+        LimitError::check(
+            "planner rollout workspace in bytes (planner.samples × (planner.horizon × actions + …) × 8)",
+            per_sample.saturating_mul(product(&[self.samples, 8])),
+            MAX_WORKSPACE_BYTES,
+        )
+    }
+
+    /// Checks every value; the message names the offending field (and for
+    /// a size above its limit, the limit: [`check_limits`](Self::check_limits)).
     pub fn validate(&self) -> Result<(), String> {
+        self.check_limits().map_err(|e| e.to_string())?;
         let positive = |name: &str, v: usize| {
             if v == 0 {
                 Err(format!("planner.{name} must be positive, got 0"))
@@ -278,7 +386,12 @@ impl PlannerConfig {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("planner.{name} must be in [{lo}, {hi}], got {v}"))
+                Err(format!(
+                    "planner.{name} must be in [{}, {}], got {}",
+                    num(lo),
+                    num(hi),
+                    num(v)
+                ))
             }
         };
         in_range("noise", self.noise, 0.0, 10.0)?;
@@ -288,13 +401,16 @@ impl PlannerConfig {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(format!(
                 "planner.temperature must be positive, got {}",
-                self.temperature
+                num(self.temperature)
             ));
         }
         if let Some(ms) = self.time_budget_ms
             && !(ms.is_finite() && ms > 0.0)
         {
-            return Err(format!("planner.time_budget_ms must be positive, got {ms}"));
+            return Err(format!(
+                "planner.time_budget_ms must be positive, got {}",
+                num(ms)
+            ));
         }
         Ok(())
     }

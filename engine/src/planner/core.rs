@@ -375,9 +375,13 @@ pub(crate) struct Core<M> {
 
 impl<M: WorldModel> Core<M> {
     pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
+        config.check_limits()?;
         config.validate().map_err(PlanError::Config)?;
         let spec = model.spec().clone();
         spec.validate()?;
+        // Every buffer below is at most `N × max(H·A, H·P, D, …)` values,
+        // which this bounds (in checked arithmetic) before any is allocated.
+        config.check_workspace(spec.action_dim(), spec.latent_dim, spec.readout_dim())?;
         if objective.readout_dim() != spec.readout_dim() {
             return Err(PlanError::Objective(format!(
                 "objective was compiled for {} readouts, model '{}' has {}",

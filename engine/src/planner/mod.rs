@@ -25,7 +25,11 @@ mod mppi;
 mod pool;
 
 pub use cem::Cem;
-pub use config::{Fallback, Interpolation, PlannerConfig, PlannerKind};
+pub use config::{
+    Fallback, Interpolation, MAX_HORIZON, MAX_ITERATIONS, MAX_REFINE_ITERATIONS, MAX_REFINE_ROUNDS,
+    MAX_SAMPLES, MAX_STEPS_PER_PLAN, MAX_THREADS, MAX_TIME_BUDGET_MS, MAX_WORKSPACE_BYTES,
+    PlannerConfig, PlannerKind,
+};
 pub use gradient::Gradient;
 pub use mppi::Mppi;
 

@@ -14,6 +14,13 @@
 //! priority keeps its core when it needs it. A worker that panics marks its
 //! slot stopped as it unwinds: the planner gets an error, never a hang.
 //!
+//! [`Pool::start`] returns once every worker thread runs. Starting a thread
+//! allocates on the new thread (the standard library copies the thread's
+//! name there before any of our code runs), and a thread that first runs
+//! when its core frees up would otherwise allocate in the middle of some
+//! later planning call, long after warm-up; on a busy machine its jobs are
+//! taken back (below) until then, so planning alone never waits for it.
+//!
 //! A job that its worker has not started by the time the planner's thread
 //! has rolled out its own share (the worker's core is busy with something
 //! else: another process, the control thread) is taken back and rolled out
@@ -82,6 +89,8 @@ struct Done {
 /// What a worker's slot holds.
 #[derive(Debug)]
 enum State {
+    /// The worker's thread has not run yet.
+    Starting,
     /// Nothing to do.
     Idle,
     /// A job for the worker.
@@ -219,7 +228,7 @@ impl Pool {
         };
         for (k, model) in (1..).zip(models) {
             let slot = Arc::new(Slot {
-                state: Mutex::new(State::Idle),
+                state: Mutex::new(State::Starting),
                 changed: Condvar::new(),
             });
             let theirs = Arc::clone(&slot);
@@ -243,6 +252,16 @@ impl Pool {
                     std: Vec::with_capacity(h * a),
                 })),
             });
+        }
+        for (k, w) in (1..).zip(&pool.workers) {
+            let running = w.slot.wait_for(|st| match st {
+                State::Idle => Ok(true),
+                State::Stopped => Ok(false),
+                other => Err(other),
+            });
+            if !running {
+                return Err(format!("rollout thread {k} stopped as it started"));
+            }
         }
         Ok(Some(pool))
     }
@@ -409,6 +428,14 @@ fn gone() -> ModelError {
 /// A worker's loop: one job at a time until the pool closes its slot.
 fn work(mut model: Box<dyn WorldModel>, slot: &Slot) {
     let _mourner = Mourner(slot);
+    {
+        // Unless the pool closed before this thread ran.
+        let mut st = slot.lock();
+        if matches!(*st, State::Starting) {
+            *st = State::Idle;
+        }
+    }
+    slot.changed.notify_all();
     loop {
         let job = slot.wait_for(|st| match st {
             State::Job(job) => Ok(Some(job)),

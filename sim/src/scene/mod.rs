@@ -1,6 +1,7 @@
 //! Scenes: rapier3d worlds with a robot, randomised per episode.
 
 use crate::SimError;
+use telic::limits::num;
 use telic::objective::{GuardrailSpec, Shape};
 use telic::{Real, WorldModel};
 
@@ -82,13 +83,13 @@ pub(crate) fn check_settings(
         message,
     };
     if let Some((name, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
-        return Err(bad(format!("{name} must be positive, got {v}")));
+        return Err(bad(format!("{name} must be positive, got {}", num(*v))));
     }
     if let Some((name, v)) = non_negative
         .iter()
         .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
     {
-        return Err(bad(format!("{name} must be >= 0, got {v}")));
+        return Err(bad(format!("{name} must be >= 0, got {}", num(*v))));
     }
     Ok(())
 }
@@ -133,6 +134,17 @@ impl SceneConfig {
             SceneConfig::Reach(_) => "reach",
             SceneConfig::Navigate(_) => "navigate",
             SceneConfig::Push(_) => "push",
+        }
+    }
+
+    /// The control period and the physics time step of the scene's
+    /// settings, in seconds.
+    #[must_use]
+    pub fn time_steps(&self) -> (Real, Real) {
+        match self {
+            SceneConfig::Reach(c) => (c.control_dt, c.physics_dt),
+            SceneConfig::Navigate(c) => (c.control_dt, c.physics_dt),
+            SceneConfig::Push(c) => (c.control_dt, c.physics_dt),
         }
     }
 

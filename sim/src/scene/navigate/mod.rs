@@ -25,6 +25,7 @@ use rapier3d::prelude::{ColliderBuilder, PhysicsWorld, RigidBodyBuilder, RigidBo
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::f64::consts::{FRAC_PI_2, PI};
+use telic::limits::num;
 use telic::model::Unicycle;
 use telic::objective::{GuardrailSpec, Shape};
 use telic::rng::Rng;
@@ -32,6 +33,13 @@ use telic::{Real, WorldModel};
 
 /// Physics scalar (rapier's `f32`); conversions happen only in this file.
 type P = f32;
+
+/// Most obstacles of the `navigate` scene ([`NavigateConfig::obstacles`]).
+pub const MAX_OBSTACLES: usize = 256;
+/// Most fields drawn per episode ([`NavigateConfig::max_attempts`]).
+pub const MAX_ATTEMPTS: usize = 10_000;
+/// Most cells of the solvability grid ([`NavigateConfig::grid_cell`]).
+pub const MAX_GRID_CELLS: usize = 4_000_000;
 
 /// Settings of the `navigate` scene. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +55,7 @@ pub struct NavigateConfig {
     pub arena_width: Real,
     /// Whether walls enclose the arena (colliders and clearance obstacles; default true).
     pub walls: bool,
-    /// Number of obstacles (default 10).
+    /// Number of obstacles (default 10; at most [`MAX_OBSTACLES`]).
     pub obstacles: usize,
     /// How many of them are placed near the straight start–goal line, so that
     /// the robot must detour (default 2).
@@ -102,9 +110,11 @@ pub struct NavigateConfig {
     /// Extra inflation of obstacles in the solvability check, so every
     /// accepted field has passages wider than the robot strictly needs (default 0.1).
     pub passage_slack: Real,
-    /// Cell size of the solvability grid in metres (default 0.05).
+    /// Cell size of the solvability grid in metres (default 0.05; the grid
+    /// over the arena has at most [`MAX_GRID_CELLS`] cells).
     pub grid_cell: Real,
-    /// Fields drawn per episode before giving up (default 500).
+    /// Fields drawn per episode before giving up (default 500; at most
+    /// [`MAX_ATTEMPTS`]).
     pub max_attempts: usize,
 }
 
@@ -148,6 +158,14 @@ impl Default for NavigateConfig {
 impl NavigateConfig {
     /// Checks every value; the message names the offending field.
     pub fn validate(&self) -> Result<(), SimError> {
+        let origin = "scene 'navigate'";
+        crate::limits::check(origin, "scene.obstacles", self.obstacles, MAX_OBSTACLES)?;
+        crate::limits::check(
+            origin,
+            "scene.max_attempts",
+            self.max_attempts,
+            MAX_ATTEMPTS,
+        )?;
         let bad = |message: String| {
             Err(SimError::Scene {
                 scene: "navigate".into(),
@@ -184,7 +202,7 @@ impl NavigateConfig {
         if !(0.0..=1.0).contains(&self.box_fraction) {
             return bad(format!(
                 "box_fraction must be in [0, 1], got {}",
-                self.box_fraction
+                num(self.box_fraction)
             ));
         }
         for (name, [lo, hi]) in [
@@ -194,7 +212,9 @@ impl NavigateConfig {
         ] {
             if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
                 return bad(format!(
-                    "{name} must be a range 0 < lo <= hi, got [{lo}, {hi}]"
+                    "{name} must be a range 0 < lo <= hi, got [{}, {}]",
+                    num(lo),
+                    num(hi)
                 ));
             }
         }
@@ -211,19 +231,21 @@ impl NavigateConfig {
         if k == 0 || (k as Real * self.physics_dt - self.control_dt).abs() > 1e-9 {
             return bad(format!(
                 "physics_dt ({}) must divide control_dt ({})",
-                self.physics_dt, self.control_dt
+                num(self.physics_dt),
+                num(self.control_dt)
             ));
         }
         if 2.0 * self.end_inset >= self.arena_length || 2.0 * self.side_inset > self.arena_width {
             return bad("end_inset or side_inset leave no room in the arena".into());
         }
-        let cells = (self.arena_length / self.grid_cell) * (self.arena_width / self.grid_cell);
-        if cells > 4.0e6 {
-            return bad(format!(
-                "grid_cell {} makes the grid too large",
-                self.grid_cell
-            ));
-        }
+        let cells = (self.arena_length / self.grid_cell).ceil()
+            * (self.arena_width / self.grid_cell).ceil();
+        crate::limits::check(
+            origin,
+            "scene.arena_length / scene.grid_cell × scene.arena_width / scene.grid_cell (grid cells)",
+            cells,
+            MAX_GRID_CELLS as Real,
+        )?;
         Ok(())
     }
 

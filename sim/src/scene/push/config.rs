@@ -4,7 +4,13 @@ use crate::SimError;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_PI_4;
 use telic::Real;
+use telic::limits::num;
 use telic::model::PusherParams;
+
+/// Most keep-out regions of the `push` scene ([`PushConfig::keepouts`]).
+pub const MAX_KEEPOUTS: usize = 32;
+/// Most layouts drawn per episode ([`PushConfig::max_attempts`]).
+pub const MAX_ATTEMPTS: usize = 100_000;
 
 /// Settings of the `push` scene. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +53,8 @@ pub struct PushConfig {
     pub max_yaw_change: Real,
     /// Smallest free gap between pusher and box at the start in metres (default 0.05).
     pub start_gap: Real,
-    /// Number of keep-out regions the pusher must avoid (default 1).
+    /// Number of keep-out regions the pusher must avoid (default 1; at most
+    /// [`MAX_KEEPOUTS`]).
     pub keepouts: usize,
     /// Range of the keep-out regions' half side lengths in metres (default [0.03, 0.07]).
     pub keepout_half_extents: [Real; 2],
@@ -65,7 +72,8 @@ pub struct PushConfig {
     pub success_distance: Real,
     /// … and its yaw is this close to the goal yaw, in radians (default 15° = 0.2618).
     pub success_yaw: Real,
-    /// Layouts drawn per episode before giving up (default 200).
+    /// Layouts drawn per episode before giving up (default 200; at most
+    /// [`MAX_ATTEMPTS`]).
     pub max_attempts: usize,
     /// Pusher-to-box friction coefficient the analytic model assumes. Pushes
     /// in rapier stick more than Coulomb friction with `pusher_friction`
@@ -115,6 +123,14 @@ impl Default for PushConfig {
 impl PushConfig {
     /// Checks every value; the message names the offending field.
     pub fn validate(&self) -> Result<(), SimError> {
+        let origin = "scene 'push'";
+        crate::limits::check(origin, "scene.keepouts", self.keepouts, MAX_KEEPOUTS)?;
+        crate::limits::check(
+            origin,
+            "scene.max_attempts",
+            self.max_attempts,
+            MAX_ATTEMPTS,
+        )?;
         let bad = |message: String| {
             Err(SimError::Scene {
                 scene: "push".into(),
@@ -158,7 +174,10 @@ impl PushConfig {
         ] {
             if !(lo.is_finite() && hi.is_finite() && min <= lo && lo <= hi) {
                 return bad(format!(
-                    "{name} must be a range {min} <= lo <= hi, got [{lo}, {hi}]"
+                    "{name} must be a range {} <= lo <= hi, got [{}, {}]",
+                    num(min),
+                    num(lo),
+                    num(hi)
                 ));
             }
         }
@@ -169,7 +188,8 @@ impl PushConfig {
         if k == 0 || (k as Real * self.physics_dt - self.control_dt).abs() > 1e-9 {
             return bad(format!(
                 "physics_dt ({}) must divide control_dt ({})",
-                self.physics_dt, self.control_dt
+                num(self.physics_dt),
+                num(self.control_dt)
             ));
         }
         // The box must fit between the insets, and the pusher beside it.
@@ -177,13 +197,13 @@ impl PushConfig {
         if room < 0.0 {
             return bad(format!(
                 "edge_inset ({}) leaves the pusher no room between box and table edge",
-                self.edge_inset
+                num(self.edge_inset)
             ));
         }
         if 2.0 * self.edge_inset >= self.table_length.min(self.table_width) {
             return bad(format!(
                 "edge_inset ({}) leaves no room on the table",
-                self.edge_inset
+                num(self.edge_inset)
             ));
         }
         Ok(())

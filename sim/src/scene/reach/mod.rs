@@ -28,6 +28,7 @@ use rapier3d::prelude::{
 use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot, urdf_rs};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use telic::limits::num;
 use telic::model::SerialArm;
 use telic::objective::geometry::CompiledShape;
 use telic::objective::{GuardrailSpec, Shape};
@@ -35,6 +36,11 @@ use telic::rng::Rng;
 use telic::{Real, WorldModel};
 
 type V3 = Vector3<Real>;
+
+/// Most keep-out boxes per episode ([`ReachConfig::keep_out_boxes`]).
+pub const MAX_KEEP_OUT_BOXES: usize = 32;
+/// Most Gauss–Seidel passes per solver iteration ([`ReachConfig::pgs_iterations`]).
+pub const MAX_PGS_ITERATIONS: usize = 100;
 
 /// Settings of the `reach` scene. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,12 +67,14 @@ pub struct ReachConfig {
     pub motor_gain: Real,
     /// Gauss–Seidel passes per solver iteration (rapier's
     /// `num_internal_pgs_iterations`); the coupled joint motors need a few to
-    /// hold their commands against gravity (default 4).
+    /// hold their commands against gravity (default 4; at most
+    /// [`MAX_PGS_ITERATIONS`]).
     pub pgs_iterations: usize,
     /// Gravity along −z in m/s² (default 9.81).
     pub gravity: Real,
     /// Largest number of keep-out boxes per episode; each episode draws
-    /// between 1 and this many (default 2; 0 disables them).
+    /// between 1 and this many (default 2; 0 disables them; at most
+    /// [`MAX_KEEP_OUT_BOXES`]).
     pub keep_out_boxes: usize,
     /// Safety buffer of the keep-out guardrails the planner keeps, in metres (default 0.02).
     pub keep_out_margin: Real,
@@ -91,7 +99,8 @@ pub struct ReachConfig {
     pub limit_inset: Real,
     /// Ranges `[lo, hi]` (radians) the start and target configurations are drawn
     /// from, one per movable joint, intersected with the inset joint limits
-    /// (default empty: the inset joint limits).
+    /// (default empty: the inset joint limits). Any other number of ranges
+    /// than the arm's movable joints is an error.
     pub sample_ranges: Vec<[Real; 2]>,
     /// Largest change of any joint between the start and the target
     /// configuration, in radians (default 1.6). With a base yaw joint, a larger
@@ -157,29 +166,49 @@ impl ReachConfig {
         }
     }
 
+    /// Checks the counts against their limits ([`MAX_KEEP_OUT_BOXES`],
+    /// [`MAX_PGS_ITERATIONS`]); [`ReachConfig::validate`] does too.
+    pub fn check_limits(&self) -> Result<(), SimError> {
+        let origin = "scene 'reach'";
+        crate::limits::check(
+            origin,
+            "scene.keep_out_boxes",
+            self.keep_out_boxes,
+            MAX_KEEP_OUT_BOXES,
+        )?;
+        crate::limits::check(
+            origin,
+            "scene.pgs_iterations",
+            self.pgs_iterations,
+            MAX_PGS_ITERATIONS,
+        )
+    }
+
     /// Checks every value; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_limits().map_err(|e| e.to_string())?;
         let positive = |name: &str, v: Real| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("scene.{name} must be positive, got {v}"))
+                Err(format!("scene.{name} must be positive, got {}", num(v)))
             }
         };
         let non_negative = |name: &str, v: Real| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(format!("scene.{name} must be >= 0, got {v}"))
+                Err(format!("scene.{name} must be >= 0, got {}", num(v)))
             }
         };
         positive("control_dt", self.control_dt)?;
         positive("physics_dt", self.physics_dt)?;
         let ratio = self.control_dt / self.physics_dt;
-        if ratio < 0.5 || (ratio - ratio.round()).abs() > 1e-6 * ratio {
+        if !(ratio.is_finite() && ratio >= 0.5) || (ratio - ratio.round()).abs() > 1e-6 * ratio {
             return Err(format!(
                 "scene.control_dt ({}) must be a whole multiple of scene.physics_dt ({})",
-                self.control_dt, self.physics_dt
+                num(self.control_dt),
+                num(self.physics_dt)
             ));
         }
         if let Some(s) = self.max_joint_speed {
@@ -196,7 +225,9 @@ impl ReachConfig {
         positive("box_half_extent[0]", lo)?;
         if !(hi.is_finite() && hi >= lo) {
             return Err(format!(
-                "scene.box_half_extent must be [min, max] with min <= max, got [{lo}, {hi}]"
+                "scene.box_half_extent must be [min, max] with min <= max, got [{}, {}]",
+                num(lo),
+                num(hi)
             ));
         }
         non_negative("arm_radius", self.arm_radius)?;
@@ -210,20 +241,22 @@ impl ReachConfig {
             .find(|[lo, hi]| !(lo.is_finite() && hi.is_finite() && lo <= hi))
         {
             return Err(format!(
-                "scene.sample_ranges: [{lo}, {hi}] is not a range with lo <= hi"
+                "scene.sample_ranges: [{}, {}] is not a range with lo <= hi",
+                num(*lo),
+                num(*hi)
             ));
         }
         positive("max_joint_travel", self.max_joint_travel)?;
         if !self.min_height.is_finite() {
             return Err(format!(
                 "scene.min_height must be finite, got {}",
-                self.min_height
+                num(self.min_height)
             ));
         }
         if !(self.max_height.is_finite() && self.max_height > self.min_height) {
             return Err(format!(
                 "scene.max_height must exceed scene.min_height, got {}",
-                self.max_height
+                num(self.max_height)
             ));
         }
         non_negative("min_radius", self.min_radius)?;
@@ -320,6 +353,7 @@ impl Reach {
     /// Loads the arm from `config.urdf` (resolved against `base_dir`) and
     /// checks the configuration. The world is built by [`Scene::reset`].
     pub fn new(config: &ReachConfig, base_dir: &Path) -> Result<Self, SimError> {
+        config.check_limits()?;
         config.validate().map_err(scene_err)?;
         let urdf_path = config.urdf_path(base_dir);
         let urdf_err = |message: String| SimError::Urdf {
@@ -339,6 +373,15 @@ impl Reach {
             config.model_tau,
         )
         .map_err(|e| urdf_err(e.to_string()))?;
+        let joints = arm.num_joints();
+        if !config.sample_ranges.is_empty() && config.sample_ranges.len() != joints {
+            return Err(scene_err(format!(
+                "scene.sample_ranges has {} ranges, the arm in {} has {joints} movable joints \
+                 (one range per joint, or none)",
+                config.sample_ranges.len(),
+                urdf_path.display()
+            )));
+        }
         let mesh_dir = urdf_path.parent().unwrap_or(Path::new("."));
         let options = UrdfLoaderOptions {
             make_roots_fixed: true,
