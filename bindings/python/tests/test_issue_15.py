@@ -264,3 +264,20 @@ def test_an_unsatisfiable_guardrail_warns_when_the_planner_is_made():
 def test_a_workable_planner_does_not_warn(recwarn):
     assert planner().warnings == []
     assert not [w for w in recwarn if issubclass(w.category, telic.PlannerWarning)]
+
+
+# --- defaults for an unknown task; the shipped scenarios keep what they were measured with ------------
+
+def test_defaults_are_white_noise_and_temperature_0_3_and_the_shipped_scenarios_keep_theirs():
+    config = planner().config
+    assert config["colored_noise_beta"] == 0.0 and config["temperature"] == 0.3 and config["noise"] == 0.3
+    # (colored_noise_beta, temperature) each scenario's results were measured with; CEM ignores the temperature
+    measured = {"reach": (2.0, None), "reach_latent": (2.0, 0.1), "reach_realtime": (0.0, None),
+                "navigate": (0.0, 0.1), "push": (2.0, 0.1)}
+    for name, (beta, temperature) in measured.items():
+        p = telic.scenario(name)["planner"]
+        assert p["colored_noise_beta"] == beta, name
+        if temperature is not None:
+            assert p["temperature"] == temperature, name
+        else:
+            assert p["kind"] == "cem", name
