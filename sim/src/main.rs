@@ -526,6 +526,7 @@ fn end_run(
         BatchEnd::Stopped => {
             if let Some(e) = out.write_error().map(str::to_string) {
                 // The results written so far stay where they are.
+                out.print_resume_hint();
                 bail!("{e}: the run stopped at the first result it could not write");
             }
             drop(out);

@@ -358,3 +358,70 @@ fn an_interrupted_collection_says_it_wrote_nothing() {
     assert!(!out.join("meta.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_first_failing_write_stops_the_run_with_its_error() {
+    let dir = folder("full");
+    let scene = short(&dir);
+    let json = dir.join("out.json");
+    // Files of at most 8 blocks (4 KiB): the partial file fills up after a
+    // few episodes, as a full disk would (EFBIG instead of ENOSPC).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 8; exec '{}' run '{}' --model analytic --episodes 100000 \
+         --jobs 2 --quiet --json '{}'",
+        env!("CARGO_BIN_EXE_telic"),
+        scene.display(),
+        json.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the run stopped at the first result it could not write"),
+        "{stderr}"
+    );
+    // The lines written before it are whole and stay.
+    let kept = std::fs::read_to_string(partial(&json)).unwrap();
+    assert!(kept.lines().count() >= 2, "{kept}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_controller_run_writes_its_results_the_same_way() {
+    let dir = folder("controller");
+    let scene = short(&dir);
+    let json = dir.join("out.json");
+    let out = run(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--model",
+        "analytic",
+        "--episodes",
+        "2",
+        "--controller",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc = read_json(&json);
+    assert_eq!(doc["complete"], true);
+    assert_eq!(doc["mode"], "controller");
+    assert_eq!(doc["episodes"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["controller"].as_array().unwrap().len(), 2);
+    assert!(!partial(&json).exists());
+    let refused = run(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--controller",
+        "--resume",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -184,7 +184,7 @@ impl RunOutput {
     /// Writes the document (`--json`) over the finished episodes, once: a
     /// run that finished no episode leaves the file as it was. A complete
     /// run's partial file is removed; an incomplete run's is kept for
-    /// `--resume`.
+    /// `--resume` (but for `--controller` runs, which cannot be resumed).
     pub fn write_document(&mut self, ending: &Ending) -> Result<()> {
         if self.closed {
             return Ok(());
@@ -199,29 +199,35 @@ impl RunOutput {
         }
         let text = serde_json::to_string_pretty(&self.document(ending))? + "\n";
         results::write_atomic(&path, text.as_bytes())?;
+        // The partial file is kept only for --resume, which does not apply
+        // to real-time (--controller) episodes.
+        let resumable = self.controller.is_none() && !matches!(ending, Ending::Complete);
+        if !resumable && let Some(log) = self.log.take() {
+            log.remove()?;
+        }
         match ending {
-            Ending::Complete => {
-                if let Some(log) = self.log.take() {
-                    log.remove()?;
-                }
-                println!("results written to {}", path.display());
-            }
-            Ending::Interrupted | Ending::Failed(_) => {
-                let partial = results::partial_path(&path);
-                eprintln!(
-                    "results of the {} finished episodes written to {} (\"complete\": false); \
-                     they are also in {}",
-                    self.finished.len(),
-                    path.display(),
-                    partial.display()
-                );
-            }
+            Ending::Complete => println!("results written to {}", path.display()),
+            Ending::Interrupted | Ending::Failed(_) if resumable => eprintln!(
+                "results of the {} finished episodes written to {} (\"complete\": false); \
+                 they are also in {}",
+                self.finished.len(),
+                path.display(),
+                results::partial_path(&path).display()
+            ),
+            Ending::Interrupted | Ending::Failed(_) => eprintln!(
+                "results of the {} finished episodes written to {} (\"complete\": false)",
+                self.finished.len(),
+                path.display(),
+            ),
         }
         Ok(())
     }
 
     /// Says how to finish the run (to stderr).
     pub fn print_resume_hint(&self) {
+        if self.controller.is_some() {
+            return;
+        }
         if self.json.is_some() && !self.finished.is_empty() {
             eprintln!(
                 "to run only the {} missing episodes: {}",
