@@ -69,6 +69,9 @@ pub(crate) fn run<'py>(
     if jobs == 0 {
         return Err(error(Kind::Config, "jobs must be at least 1"));
     }
+    telic_sim::limits::check("run", "episodes", episodes, telic_sim::limits::MAX_EPISODES)
+        .and_then(|()| telic_sim::limits::check("run", "jobs", jobs, telic_sim::limits::MAX_JOBS))
+        .map_err(sim_error)?;
     let s = load(&scenario, model, planner, max_time)?;
     let results = py
         .detach(|| run_batch(&s, episodes, seed, jobs, &|_| {}))

@@ -185,9 +185,32 @@ pub fn run_episodes(
     let jobs = jobs.clamp(1, to_run.max(1));
     let shared = Shared::new(episodes);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|_| s.spawn(|| shared.work(scenario, seed, &mut NoObserver, on_result)))
-            .collect();
+        let mut handles = Vec::with_capacity(jobs);
+        for k in 0..jobs {
+            let spawned = std::thread::Builder::new()
+                .name(format!("episodes-{k}"))
+                .spawn_scoped(s, || {
+                    shared.work(scenario, seed, &mut NoObserver, on_result)
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // An error, not an abort: the workers started finish
+                    // their episodes and start no other.
+                    shared.fail(
+                        None,
+                        SimError::Scene {
+                            scene: scenario.scene_name().to_string(),
+                            message: format!(
+                                "cannot start episode worker thread {} of {jobs}: {e}",
+                                k + 1
+                            ),
+                        },
+                    );
+                    break;
+                }
+            }
+        }
         for h in handles {
             if h.join().is_err() {
                 shared.fail(

@@ -172,6 +172,28 @@ fn one() -> usize {
     1
 }
 
+/// `message` with serde's ``floating point `…` `` values, which it writes
+/// out in full (`1e308` as 309 digits, `5e-324` as 324), in the form of
+/// [`num`].
+fn short_floats(message: &str) -> String {
+    const TAG: &str = "floating point `";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(TAG) {
+        let (head, tail) = rest.split_at(at + TAG.len());
+        out.push_str(head);
+        let end = tail.find('`').unwrap_or(tail.len());
+        let (value, after) = tail.split_at(end);
+        match value.parse::<Real>() {
+            Ok(x) => out.push_str(&num(x).to_string()),
+            Err(_) => out.push_str(value),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Reads a section of settings from a table only. Serde's derived structs
 /// also accept a sequence of values in field order, which would read
 /// `episode = [1.0]` as `max_time = 1.0`: a section written as an array is
@@ -205,7 +227,7 @@ impl Scenario {
     pub fn from_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Self, SimError> {
         let mut s: Scenario = toml::from_str(text).map_err(|e| SimError::Scenario {
             path: origin.to_string(),
-            message: e.to_string(),
+            message: short_floats(&e.to_string()),
         })?;
         s.base_dir = base_dir.to_path_buf();
         s.validate(origin)?;

@@ -263,4 +263,15 @@ fn messages_print_far_from_one_numbers_with_exponents() {
         .unwrap_err()
         .to_string();
     assert!(m.contains("got 1e308") && m.len() < 200, "{m}");
+    // serde writes a float given for a count in full; the message does not.
+    let m = parse(&shipped_with("reach", "planner", "samples", "5e-324"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("floating point `5e-324`"), "{m}");
+    let m = parse(&shipped_with("reach", "planner", "horizon", "1e308"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("floating point `1e308`"), "{m}");
 }
