@@ -44,6 +44,12 @@ pub fn check(
     })
 }
 
+/// Most control ticks of `telic bench`'s tick measurement (`--ticks`;
+/// about three hours at 1 kHz), whose latencies are kept in memory.
+pub const MAX_BENCH_TICKS: usize = 10_000_000;
+/// Most planning calls timed per setting by `telic bench` (`--calls`).
+pub const MAX_BENCH_CALLS: usize = 10_000;
+
 /// Checks that an episode of `max_time` seconds with control period
 /// `control_dt` and physics step `physics_dt` stays within
 /// [`MAX_EPISODE_TIME`], [`MAX_CONTROL_STEPS`] and [`MAX_PHYSICS_STEPS`].

@@ -872,6 +872,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
     }
+    let origin = "command line";
+    limits::check(origin, "--ticks", args.ticks, limits::MAX_BENCH_TICKS)?;
+    limits::check(origin, "--calls", args.calls, limits::MAX_BENCH_CALLS)?;
     let part = |name: &str| args.only.is_empty() || args.only.iter().any(|p| p == name);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("telic bench {} — {cores} cores", args.scene);

@@ -94,6 +94,18 @@ fn episodes_above_the_limit_are_refused() {
     );
 }
 
+#[test]
+fn bench_sizes_above_their_limits_are_refused_before_allocating() {
+    // `--ticks` sized a vector of latencies up front.
+    let out = run(&["bench", "--ticks", "1000000000000", "--only", "ticks"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--ticks = 1000000000000 is above its limit of 10000000"),
+        "{err}"
+    );
+}
+
 /// A CI-size run of the fuzzer over the shipped scenarios; the full run
 /// (500 cases) is `python3 scripts/fuzz_scenarios.py --cases 500`.
 #[test]
