@@ -8,8 +8,8 @@ thing in it (a mutation family below), writes it to a temporary file and runs
 
 (every eighth case without `--model`: the scene's shipped learned model)
 under a time limit. Unless the mutation is about the episode itself, the
-case's `episode.max_time` is cut to 1 s (0.1 s with a learned model) so
-that a case that runs is short.
+case's `episode.max_time` is cut to 1 s (0.05 s, one control step, with a
+learned model) so that a case that runs is short.
 Each case is classified:
 
     ok      exit 0
@@ -324,11 +324,12 @@ def make_case(i: int, seed: int, bases: dict[str, dict]):
         if what is None:
             continue
         # A case that runs stays short, unless its mutation is the episode's:
-        # 1 s, or 0.1 s with a learned model (reach_latent's gradient planner
-        # takes seconds per plan through ONNX Runtime).
+        # 1 s, or one 0.05 s control step with a learned model
+        # (reach_latent's gradient planner takes seconds per plan through
+        # ONNX Runtime).
         learned = i % 8 == 7
         if "episode" not in what and isinstance(doc.get("episode"), dict):
-            doc["episode"]["max_time"] = 0.1 if learned else 1.0
+            doc["episode"]["max_time"] = 0.05 if learned else 1.0
         return name, family, what, doc, learned
     raise RuntimeError(f"case {i}: no mutation applies")
 
