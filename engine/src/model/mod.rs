@@ -24,6 +24,7 @@ pub use unicycle::Unicycle;
 
 use crate::Real;
 use crate::error::ModelError;
+use crate::limits::num;
 
 /// Names, sizes, bounds and time step of a world model.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,15 +98,19 @@ impl ModelSpec {
         for (i, (lo, hi)) in self.action_lower.iter().zip(&self.action_upper).enumerate() {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return bad(format!(
-                    "{}: action {} has bounds [{lo}, {hi}]",
-                    self.name, self.actions[i]
+                    "{}: action {} has bounds [{}, {}]",
+                    self.name,
+                    self.actions[i],
+                    num(*lo),
+                    num(*hi)
                 ));
             }
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
             return bad(format!(
                 "{}: time step {} is not positive",
-                self.name, self.dt
+                self.name,
+                num(self.dt)
             ));
         }
         Ok(())

@@ -100,7 +100,8 @@ impl Pendulum {
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ModelError::Invalid(format!(
-                    "pendulum {name} must be positive, got {v}"
+                    "pendulum {name} must be positive, got {}",
+                    crate::limits::num(v)
                 )));
             }
         }

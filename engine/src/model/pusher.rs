@@ -131,7 +131,10 @@ impl Pusher {
             ("box_half_extents[1]", hy),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be positive, got {v}"));
+                return bad(format!(
+                    "{name} must be positive, got {}",
+                    crate::limits::num(v)
+                ));
             }
         }
         for (name, v) in [
@@ -140,7 +143,10 @@ impl Pusher {
             ("limit_surface_length", params.limit_surface_length),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be >= 0, got {v}"));
+                return bad(format!(
+                    "{name} must be >= 0, got {}",
+                    crate::limits::num(v)
+                ));
             }
         }
         if params.substeps == 0 {

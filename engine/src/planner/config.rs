@@ -310,8 +310,9 @@ impl PlannerConfig {
     /// allocates for a model with `actions`, `latent` and `readouts` values
     /// per row against [`MAX_WORKSPACE_BYTES`]: per sample, the sequence
     /// (`H·A`), two latents and two readout rows, two action rows, its
-    /// costs, and its predicted readouts (`H·P`) when rollouts are kept,
-    /// eight bytes each. Planner construction calls it before allocating.
+    /// costs and guardrail margins, and its predicted readouts (`H·P`) when
+    /// rollouts are kept, eight bytes each. Planner construction calls it
+    /// before allocating.
     pub fn check_workspace(
         &self,
         actions: usize,
@@ -327,7 +328,8 @@ impl PlannerConfig {
             .saturating_add(product(&[2, latent]))
             .saturating_add(product(&[2, readouts]))
             .saturating_add(product(&[2, actions]))
-            .saturating_add(4)
+            // Costs, guardrail margin columns and the ranking index.
+            .saturating_add(12)
             .saturating_add(kept);
         LimitError::check(
             "planner rollout workspace in bytes (planner.samples × (planner.horizon × actions + …) × 8)",
