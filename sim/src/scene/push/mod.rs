@@ -48,7 +48,7 @@ use telic::{Real, WorldModel};
 mod config;
 mod layout;
 
-pub use config::PushConfig;
+pub use config::{MAX_ATTEMPTS, MAX_KEEPOUTS, PushConfig};
 use layout::Layout;
 
 /// Physics scalar (rapier's `f32`); conversions happen only in this file.
