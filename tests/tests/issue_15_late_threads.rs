@@ -13,7 +13,10 @@
 //! allocator can hold the threads the test did not start, at their first
 //! allocation, until the test lets them go, so a thread starts as late as
 //! on the busiest machine; and a model that paces the planner thread lets it
-//! find the next observation waiting after every warm-up plan.
+//! find the next observation waiting after every warm-up plan, so that its
+//! first wait comes inside the counted window (given a fifth of a second to
+//! come: on the old code the workers' case fails every time, the planner
+//! thread's whenever it gets a core in that time).
 
 #![allow(clippy::unwrap_used)]
 
@@ -162,9 +165,7 @@ fn rollout_workers_that_start_late(kind: PlannerKind) {
         planner.plan(&obs).unwrap();
     }
     // Every thread let through has made the allocation it was held at.
-    while HELD.load(Ordering::SeqCst) > 0 {
-        std::thread::yield_now();
-    }
+    wait_until("the held threads", || HELD.load(Ordering::SeqCst) == 0);
     let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert_eq!(
         n, 0,
@@ -179,6 +180,28 @@ static BEGUN: AtomicUsize = AtomicUsize::new(0);
 /// While set, planning call `k` goes on only once observation `k + 1` is
 /// sent, so that the planner thread finds it waiting when the call ends.
 static PACED: AtomicBool = AtomicBool::new(false);
+
+/// Ends the pacing when dropped, so that a failing test does not leave
+/// the planner thread waiting for an observation that never comes.
+struct Unpace;
+
+impl Drop for Unpace {
+    fn drop(&mut self) {
+        PACED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Yields until `done`; a minute without it is a failure, not a hang.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "still waiting for {what} after a minute"
+        );
+        std::thread::yield_now();
+    }
+}
 
 /// A point mass that paces the planner thread (see [`PACED`]).
 struct Paced(PointMass);
@@ -231,29 +254,28 @@ fn planner_thread_that_waits_late() {
     // waits for it.
     HOLDING.store(true, Ordering::SeqCst);
     let mut controller = Controller::spawn(planner, &spec, control).unwrap();
+    // Dropped before the controller, whose drop waits for its planner thread.
+    let _unpaced = Unpace;
     controller.observe(&obs, Instant::now()).unwrap();
     SENT.store(1, Ordering::SeqCst);
     HOLDING.store(false, Ordering::SeqCst);
     // Warm-up: five planning calls, each begun on the observation sent
     // before it and ending with the next one waiting.
     for k in 1..=5 {
-        while BEGUN.load(Ordering::SeqCst) < k {
-            std::thread::yield_now();
-        }
+        wait_until("a planning call", || BEGUN.load(Ordering::SeqCst) >= k);
         controller.observe(&obs, Instant::now()).unwrap();
         SENT.store(k + 1, Ordering::SeqCst);
         let _ = controller.action(Instant::now());
     }
-    while controller.metrics().plans_published < 5 {
-        std::thread::yield_now();
-    }
+    wait_until("five plans", || controller.metrics().plans_published >= 5);
     let mut from_plans = 0;
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     PACED.store(false, Ordering::SeqCst);
     // The sixth call ends with nothing waiting: the planner thread waits.
-    while controller.metrics().plans_published < 6 {
-        std::thread::yield_now();
-    }
+    wait_until("the sixth plan", || {
+        controller.metrics().plans_published >= 6
+    });
+    // Time for it to give up spinning and wait.
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..20_000 {
         controller.observe(&obs, Instant::now()).unwrap();

@@ -14,12 +14,12 @@
 //! priority keeps its core when it needs it. A worker that panics marks its
 //! slot stopped as it unwinds: the planner gets an error, never a hang.
 //!
-//! [`Pool::start`] returns once every worker thread runs. Starting a thread
-//! allocates on the new thread (the standard library copies the thread's
-//! name there before any of our code runs), and a thread that first runs
-//! when its core frees up would otherwise allocate in the middle of some
-//! later planning call, long after warm-up; on a busy machine its jobs are
-//! taken back (below) until then, so planning alone never waits for it.
+//! [`Pool::start`] returns only once every worker thread has run. Starting
+//! a thread allocates on the new thread (the standard library copies its
+//! name there before our code runs), and a worker whose core was busy when
+//! it was started would otherwise make that allocation whenever it first
+//! ran: in the middle of some planning call, long after warm-up. Building a
+//! planner may wait for a core; planning never does (below).
 //!
 //! A job that its worker has not started by the time the planner's thread
 //! has rolled out its own share (the worker's core is busy with something
