@@ -664,6 +664,14 @@ impl<M: WorldModel> Core<M> {
         self.pool.as_mut().map(Pool::stall_workers).is_some()
     }
 
+    /// Makes the rollout pool wait for every job instead of taking back the
+    /// ones its workers have not started (see [`Pool::never_take_back`]);
+    /// false without a pool.
+    #[cfg(test)]
+    pub fn never_take_back_jobs(&mut self) -> bool {
+        self.pool.as_mut().map(Pool::never_take_back).is_some()
+    }
+
     /// Copies `src` (`H×A`) into sequence slot `i`.
     pub fn set_seq(&mut self, i: usize, src: &[Real]) {
         let len = self.h * self.a;

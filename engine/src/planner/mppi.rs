@@ -33,6 +33,12 @@ impl<M: WorldModel> Mppi<M> {
     pub fn model(&self) -> &M {
         &self.core.model
     }
+
+    /// The shared planner state (tests reach the rollout pool through it).
+    #[cfg(test)]
+    pub(crate) fn core_mut(&mut self) -> &mut Core<M> {
+        &mut self.core
+    }
 }
 
 impl<M: WorldModel> Planner for Mppi<M> {

@@ -181,6 +181,10 @@ pub(crate) struct Pool {
     shape: Shape,
     /// A worker stopped (it panicked, or its thread is gone).
     broken: bool,
+    /// Tests: wait for every job instead of taking back the unstarted ones,
+    /// so that a worker's model is called whatever the machine's load.
+    #[cfg(test)]
+    never_take_back: bool,
 }
 
 impl std::fmt::Debug for Job {
@@ -225,6 +229,8 @@ impl Pool {
             workers: Vec::with_capacity(threads - 1),
             shape,
             broken: false,
+            #[cfg(test)]
+            never_take_back: false,
         };
         for (k, model) in (1..).zip(models) {
             let slot = Arc::new(Slot {
@@ -277,6 +283,12 @@ impl Pool {
             }
             w.slot.put(State::Idle);
         }
+    }
+
+    /// Waits for every job from now on, as if every worker always had a core.
+    #[cfg(test)]
+    pub fn never_take_back(&mut self) {
+        self.never_take_back = true;
     }
 
     /// True once a worker has stopped: the pool should not be used again.
@@ -387,7 +399,15 @@ impl Pool {
             let (lo, hi) = (bound(k + 1), bound(k + 2));
             // A job its worker has not started (its core is busy elsewhere)
             // is done here rather than waited for.
-            let done = match w.slot.take_job() {
+            #[cfg(test)]
+            let taken = if self.never_take_back {
+                None
+            } else {
+                w.slot.take_job()
+            };
+            #[cfg(not(test))]
+            let taken = w.slot.take_job();
+            let done = match taken {
                 Some(job) => Some(run(model, job)),
                 None => w.slot.wait_for(|st| match st {
                     State::Done(done) => Ok(Some(done)),
