@@ -44,6 +44,11 @@ pub fn check(
     })
 }
 
+/// Largest value of a scene's physical settings (lengths, masses, speeds,
+/// gains, gravity, in SI units): rapier computes in `f32`, and far beyond
+/// this its contact queries fail (a 9·10¹⁸ m box panicked in parry's EPA).
+pub const MAX_SCENE_VALUE: Real = 1e9;
+
 /// Most control ticks of `telic bench`'s tick measurement (`--ticks`;
 /// about three hours at 1 kHz), whose latencies are kept in memory.
 pub const MAX_BENCH_TICKS: usize = 10_000_000;
@@ -52,7 +57,9 @@ pub const MAX_BENCH_CALLS: usize = 10_000;
 
 /// Checks that an episode of `max_time` seconds with control period
 /// `control_dt` and physics step `physics_dt` stays within
-/// [`MAX_EPISODE_TIME`], [`MAX_CONTROL_STEPS`] and [`MAX_PHYSICS_STEPS`].
+/// [`MAX_EPISODE_TIME`], [`MAX_PHYSICS_STEPS_PER_CONTROL`],
+/// [`MAX_CONTROL_STEPS`] and [`MAX_PHYSICS_STEPS`] (the control periods
+/// started before `max_time`, each run to its end).
 /// Values that are not positive and finite are left to the callers'
 /// validity checks.
 pub(crate) fn check_episode(
@@ -62,23 +69,27 @@ pub(crate) fn check_episode(
     physics_dt: Real,
 ) -> Result<(), SimError> {
     check(origin, "episode.max_time", max_time, MAX_EPISODE_TIME)?;
-    let steps = |dt: Real| {
-        if dt > 0.0 && max_time > 0.0 {
-            (max_time / dt).ceil()
-        } else {
-            0.0
-        }
-    };
+    if !(max_time > 0.0 && control_dt > 0.0 && physics_dt > 0.0) {
+        return Ok(());
+    }
+    let per_control = (control_dt / physics_dt).round().max(1.0);
+    check(
+        origin,
+        "scene.control_dt / scene.physics_dt (physics steps per control period)",
+        per_control,
+        MAX_PHYSICS_STEPS_PER_CONTROL as Real,
+    )?;
+    let control_steps = (max_time / control_dt).ceil();
     check(
         origin,
         "episode.max_time / scene.control_dt (control steps per episode)",
-        steps(control_dt),
+        control_steps,
         MAX_CONTROL_STEPS as Real,
     )?;
     check(
         origin,
         "episode.max_time / scene.physics_dt (physics steps per episode)",
-        steps(physics_dt),
+        control_steps * per_control,
         MAX_PHYSICS_STEPS as Real,
     )
 }

@@ -121,8 +121,9 @@ fn episode_time_above_the_limit_is_refused() {
         e.to_string(),
         "episode.max_time = 1e12 is above its limit of 3600"
     );
-    // A physics step so small that an episode would take 10⁸ of them.
-    let text = shipped_with("navigate", "scene", "physics_dt", "1e-7");
+    // 10⁴ physics steps per control period (the limit) for 3000 s: 3·10⁸.
+    let text = shipped_with("navigate", "scene", "physics_dt", "0.00001")
+        .replace("max_time = 25.0", "max_time = 3000.0");
     let e = limit_error(&text);
     assert!(e.key.contains("physics steps per episode"), "{e}");
 }
@@ -142,6 +143,32 @@ fn scene_counts_above_their_limits_are_refused_before_allocating() {
     assert_eq!(e.key, "scene.keep_out_boxes");
     let e = limit_error(&shipped_with("navigate", "scene", "obstacles", "100000"));
     assert_eq!(e.key, "scene.obstacles");
+}
+
+#[test]
+fn physical_scene_settings_above_the_limit_are_refused() {
+    // Each panicked inside rapier/parry or ran until killed (the fuzzer).
+    let e = limit_error(&shipped_with("reach", "scene", "gravity", "1e308"));
+    assert_eq!(e.key, "scene.gravity");
+    let e = limit_error(&shipped_with(
+        "push",
+        "scene",
+        "box_half_extents",
+        "[0.05, 0.05, 9223372036854775807.0]",
+    ));
+    assert_eq!(e.key, "scene.box_half_extents[2]");
+    let e = limit_error(&shipped_with(
+        "navigate",
+        "scene",
+        "robot_height",
+        "9223372036854775807.0",
+    ));
+    assert_eq!(e.key, "scene.robot_height");
+    // One control period of 2·10⁸ physics steps, in an episode of 1 s.
+    let text = shipped_with("reach", "scene", "control_dt", "1e6")
+        .replace("max_time = 10.0", "max_time = 1.0");
+    let e = limit_error(&text);
+    assert!(e.key.contains("physics steps per control period"), "{e}");
 }
 
 #[test]

@@ -72,7 +72,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Checks that each named setting is finite and positive (`positive`) or
-/// finite and `>= 0` (`non_negative`); the error names the scene and field.
+/// finite and `>= 0` (`non_negative`), and at most
+/// [`MAX_SCENE_VALUE`](crate::limits::MAX_SCENE_VALUE); the error names the
+/// scene and field.
 pub(crate) fn check_settings(
     scene: &str,
     positive: &[(&str, Real)],
@@ -90,6 +92,25 @@ pub(crate) fn check_settings(
         .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
     {
         return Err(bad(format!("{name} must be >= 0, got {}", num(*v))));
+    }
+    check_magnitudes(scene, positive.iter().chain(non_negative))
+}
+
+/// Checks that each named setting is at most
+/// [`MAX_SCENE_VALUE`](crate::limits::MAX_SCENE_VALUE) (NaN is left to the
+/// finiteness checks).
+pub(crate) fn check_magnitudes<'a>(
+    scene: &str,
+    settings: impl IntoIterator<Item = &'a (&'a str, Real)>,
+) -> Result<(), SimError> {
+    let origin = format!("scene '{scene}'");
+    for (name, v) in settings {
+        crate::limits::check(
+            &origin,
+            &format!("scene.{name}"),
+            *v,
+            crate::limits::MAX_SCENE_VALUE,
+        )?;
     }
     Ok(())
 }

@@ -167,9 +167,35 @@ impl ReachConfig {
     }
 
     /// Checks the counts against their limits ([`MAX_KEEP_OUT_BOXES`],
-    /// [`MAX_PGS_ITERATIONS`]); [`ReachConfig::validate`] does too.
+    /// [`MAX_PGS_ITERATIONS`]) and the physical settings against
+    /// [`MAX_SCENE_VALUE`](crate::limits::MAX_SCENE_VALUE);
+    /// [`ReachConfig::validate`] does too.
     pub fn check_limits(&self) -> Result<(), SimError> {
         let origin = "scene 'reach'";
+        let [lo, hi] = self.box_half_extent;
+        let values = [
+            ("control_dt", self.control_dt),
+            ("physics_dt", self.physics_dt),
+            ("max_joint_speed", self.max_joint_speed.unwrap_or(0.0)),
+            ("model_tau", self.model_tau),
+            ("motor_gain", self.motor_gain),
+            ("gravity", self.gravity),
+            ("keep_out_margin", self.keep_out_margin),
+            ("box_half_extent[0]", lo),
+            ("box_half_extent[1]", hi),
+            ("arm_radius", self.arm_radius),
+            ("clearance", self.clearance),
+            ("path_clearance", self.path_clearance),
+            ("detour", self.detour),
+            ("limit_inset", self.limit_inset),
+            ("max_joint_travel", self.max_joint_travel),
+            ("min_height", self.min_height),
+            ("max_height", self.max_height),
+            ("min_radius", self.min_radius),
+            ("min_goal_distance", self.min_goal_distance),
+            ("success_radius", self.success_radius),
+        ];
+        crate::scene::check_magnitudes("reach", &values)?;
         crate::limits::check(
             origin,
             "scene.keep_out_boxes",
