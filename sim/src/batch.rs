@@ -28,6 +28,20 @@ pub struct Episodes<'a> {
     pub stop: &'a AtomicBool,
 }
 
+impl Episodes<'static> {
+    /// Episodes `0..count`, none done, and a stop flag that is never raised
+    /// (runs that end by themselves, or by their `on_result`).
+    pub(crate) fn all(count: usize) -> Self {
+        static NONE_DONE: BTreeSet<usize> = BTreeSet::new();
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        Self {
+            count,
+            done: &NONE_DONE,
+            stop: &NEVER,
+        }
+    }
+}
+
 /// How a run of many episodes ended.
 #[derive(Debug)]
 pub enum BatchEnd {
@@ -263,13 +277,7 @@ mod tests {
     #[test]
     fn a_caller_that_breaks_stops_the_run_and_keeps_what_finished() {
         let scenario = short_navigate();
-        let stop = AtomicBool::new(false);
-        let done = BTreeSet::new();
-        let episodes = Episodes {
-            count: 1000,
-            done: &done,
-            stop: &stop,
-        };
+        let episodes = Episodes::all(1000);
         let seen = AtomicUsize::new(0);
         let batch = run_episodes(&scenario, 1, episodes, 2, &|_, _| {
             if seen.fetch_add(1, Ordering::SeqCst) >= 2 {
@@ -296,13 +304,7 @@ mod tests {
             .replace("obstacles = 10", "obstacles = 6\nmax_attempts = 1");
         let scenario = Scenario::from_toml(&text, "fail.toml", std::path::Path::new("."))
             .unwrap_or_else(|e| panic!("{e}"));
-        let stop = AtomicBool::new(false);
-        let done = BTreeSet::new();
-        let episodes = Episodes {
-            count: 1000,
-            done: &done,
-            stop: &stop,
-        };
+        let episodes = Episodes::all(1000);
         let batch = run_episodes(&scenario, 1, episodes, 2, &|_, _| ControlFlow::Continue(()));
         let BatchEnd::Failed {
             episode: Some(k), ..
@@ -320,19 +322,16 @@ mod tests {
     #[test]
     fn done_episodes_are_skipped_and_the_others_repeat_exactly() {
         let scenario = short_navigate();
-        let stop = AtomicBool::new(false);
-        let none = BTreeSet::new();
-        let all = |done| Episodes {
-            count: 5,
-            done,
-            stop: &stop,
-        };
-        let full = run_episodes(&scenario, 7, all(&none), 2, &|_, _| {
+        let full = run_episodes(&scenario, 7, Episodes::all(5), 2, &|_, _| {
             ControlFlow::Continue(())
         });
         assert!(matches!(full.end, BatchEnd::Complete));
         let done = BTreeSet::from([0, 3]);
-        let rest = run_episodes_observed(&scenario, 7, all(&done), &mut NoObserver, &|_, _| {
+        let some_done = Episodes {
+            done: &done,
+            ..Episodes::all(5)
+        };
+        let rest = run_episodes_observed(&scenario, 7, some_done, &mut NoObserver, &|_, _| {
             ControlFlow::Continue(())
         });
         assert!(matches!(rest.end, BatchEnd::Complete));

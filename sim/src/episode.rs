@@ -7,7 +7,6 @@ use crate::scenario::Scenario;
 use crate::scene::{EpisodeSetup, Scene};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use telic::objective::Residual;
 use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Planner, Real, WorldModel};
@@ -606,12 +605,7 @@ pub fn run_observed(
     observer: &mut dyn EpisodeObserver,
     progress: &dyn Fn(&EpisodeResult),
 ) -> Result<Vec<EpisodeResult>, SimError> {
-    let (done, stop) = (std::collections::BTreeSet::new(), AtomicBool::new(false));
-    let episodes = Episodes {
-        count: episodes,
-        done: &done,
-        stop: &stop,
-    };
+    let episodes = Episodes::all(episodes);
     run_episodes_observed(scenario, seed, episodes, observer, &|_, r| {
         progress(r);
         ControlFlow::Continue(())
@@ -629,12 +623,7 @@ pub fn run_batch(
     jobs: usize,
     progress: &(dyn Fn(&EpisodeResult) + Sync),
 ) -> Result<Vec<EpisodeResult>, SimError> {
-    let (done, stop) = (std::collections::BTreeSet::new(), AtomicBool::new(false));
-    let episodes = Episodes {
-        count: episodes,
-        done: &done,
-        stop: &stop,
-    };
+    let episodes = Episodes::all(episodes);
     run_episodes(scenario, seed, episodes, jobs, &|_, r| {
         progress(r);
         ControlFlow::Continue(())

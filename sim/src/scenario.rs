@@ -390,13 +390,6 @@ fn check_action_bounds(
     bundle: &telic::ModelSpec,
 ) -> Result<(), String> {
     let tol = |x: Real| 1e-6 * x.abs().max(1.0);
-    let show = |x: Real| {
-        if x.abs() >= 1e6 {
-            format!("{x:e}")
-        } else {
-            format!("{x}")
-        }
-    };
     let rows = bundle
         .actions
         .iter()
@@ -409,10 +402,10 @@ fn check_action_bounds(
                  [{}, {}]: the planner would plan with actions the robot cannot take; write \
                  bounds within the scene's in the bundle's manifest.toml",
                 dir.display(),
-                show(*lo),
-                show(*hi),
-                show(*slo),
-                show(*shi)
+                num(*lo),
+                num(*hi),
+                num(*slo),
+                num(*shi)
             ));
         }
     }

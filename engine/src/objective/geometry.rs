@@ -5,6 +5,7 @@
 //! so a guardrail built on it can only err on the safe side.
 
 use crate::Real;
+use crate::limits::num;
 use nalgebra::{Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +59,7 @@ impl Shape {
             if x.is_finite() && x > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{what} must be positive, got {x}"))
+                Err(format!("{what} must be positive, got {}", num(x)))
             }
         };
         let fin = |what: &str, xs: &[Real]| {

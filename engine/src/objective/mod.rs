@@ -64,6 +64,7 @@ pub use norm::Norm;
 
 use crate::Real;
 use crate::error::PlanError;
+use crate::limits::num;
 use crate::math::{Wide, wide};
 use crate::model::ModelSpec;
 pub(crate) use guardrail::Margins;
@@ -324,7 +325,7 @@ impl ObjectiveSpec {
             let ctx = |m: String| format!("cost term '{}': {m}", t.name);
             t.norm.validate().map_err(ctx)?;
             if !(t.weight.is_finite() && t.weight >= 0.0) {
-                return Err(ctx(format!("weight must be >= 0, got {}", t.weight)));
+                return Err(ctx(format!("weight must be >= 0, got {}", num(t.weight))));
             }
             let (res, target, width) = match &t.residual {
                 Residual::Readout { readouts, target } => {
@@ -369,7 +370,7 @@ impl ObjectiveSpec {
         for b in &self.bodies {
             let ctx = |m: String| format!("body '{}': {m}", b.name);
             if !(b.radius.is_finite() && b.radius >= 0.0) {
-                return Err(ctx(format!("radius must be >= 0, got {}", b.radius)));
+                return Err(ctx(format!("radius must be >= 0, got {}", num(b.radius))));
             }
             let body = match b.points.as_slice() {
                 [a] => Body {
@@ -441,7 +442,8 @@ impl ObjectiveSpec {
             let buffer = g.margin();
             if !(buffer.is_finite() && buffer >= 0.0) {
                 return Err(format!(
-                    "guardrail '{name}': margin must be >= 0, got {buffer}"
+                    "guardrail '{name}': margin must be >= 0, got {}",
+                    num(buffer)
                 ));
             }
             let guard = match g {

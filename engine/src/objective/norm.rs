@@ -1,6 +1,7 @@
 //! Norms that turn a residual vector into a non-negative cost.
 
 use crate::Real;
+use crate::limits::num;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -113,13 +114,13 @@ impl Norm {
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             Norm::SmoothAbs { eps } if !(eps.is_finite() && eps > 0.0) => {
-                Err(format!("smooth_abs needs eps > 0, got {eps}"))
+                Err(format!("smooth_abs needs eps > 0, got {}", num(eps)))
             }
             Norm::L2 { eps } if !(eps.is_finite() && eps >= 0.0) => {
-                Err(format!("l2 needs eps >= 0, got {eps}"))
+                Err(format!("l2 needs eps >= 0, got {}", num(eps)))
             }
             Norm::Huber { delta } if !(delta.is_finite() && delta > 0.0) => {
-                Err(format!("huber needs delta > 0, got {delta}"))
+                Err(format!("huber needs delta > 0, got {}", num(delta)))
             }
             _ => Ok(()),
         }

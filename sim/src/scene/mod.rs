@@ -115,6 +115,17 @@ pub(crate) fn check_magnitudes<'a>(
     Ok(())
 }
 
+/// Checks each named count `(field, value, limit)` of a scene's settings
+/// against its limit; the error ([`SimError::Limit`]) names the scene, the
+/// key `scene.<field>`, the value and the limit.
+pub(crate) fn check_counts(scene: &str, counts: &[(&str, usize, usize)]) -> Result<(), SimError> {
+    let origin = format!("scene '{scene}'");
+    for &(name, value, max) in counts {
+        crate::limits::check(&origin, &format!("scene.{name}"), value, max)?;
+    }
+    Ok(())
+}
+
 /// Whole physics steps per control period (0 when they do not fit).
 pub(crate) fn steps_per_control(control_dt: Real, physics_dt: Real) -> usize {
     let k = (control_dt / physics_dt).round();

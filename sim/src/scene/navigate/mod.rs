@@ -158,13 +158,12 @@ impl Default for NavigateConfig {
 impl NavigateConfig {
     /// Checks every value; the message names the offending field.
     pub fn validate(&self) -> Result<(), SimError> {
-        let origin = "scene 'navigate'";
-        crate::limits::check(origin, "scene.obstacles", self.obstacles, MAX_OBSTACLES)?;
-        crate::limits::check(
-            origin,
-            "scene.max_attempts",
-            self.max_attempts,
-            MAX_ATTEMPTS,
+        super::check_counts(
+            "navigate",
+            &[
+                ("obstacles", self.obstacles, MAX_OBSTACLES),
+                ("max_attempts", self.max_attempts, MAX_ATTEMPTS),
+            ],
         )?;
         let bad = |message: String| {
             Err(SimError::Scene {
@@ -241,7 +240,7 @@ impl NavigateConfig {
         let cells = (self.arena_length / self.grid_cell).ceil()
             * (self.arena_width / self.grid_cell).ceil();
         crate::limits::check(
-            origin,
+            "scene 'navigate'",
             "scene.arena_length / scene.grid_cell × scene.arena_width / scene.grid_cell (grid cells)",
             cells,
             MAX_GRID_CELLS as Real,

@@ -123,13 +123,12 @@ impl Default for PushConfig {
 impl PushConfig {
     /// Checks every value; the message names the offending field.
     pub fn validate(&self) -> Result<(), SimError> {
-        let origin = "scene 'push'";
-        crate::limits::check(origin, "scene.keepouts", self.keepouts, MAX_KEEPOUTS)?;
-        crate::limits::check(
-            origin,
-            "scene.max_attempts",
-            self.max_attempts,
-            MAX_ATTEMPTS,
+        crate::scene::check_counts(
+            "push",
+            &[
+                ("keepouts", self.keepouts, MAX_KEEPOUTS),
+                ("max_attempts", self.max_attempts, MAX_ATTEMPTS),
+            ],
         )?;
         let bad = |message: String| {
             Err(SimError::Scene {
