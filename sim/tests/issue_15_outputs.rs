@@ -54,6 +54,27 @@ fn run(args: &[&str]) -> Output {
     telic(args).output().unwrap()
 }
 
+/// `telic run SCENE --model analytic --quiet --json JSON`.
+fn analytic(scene: &Path, json: &Path) -> Command {
+    let mut cmd = telic(&["run", scene.to_str().unwrap(), "--model", "analytic"]);
+    cmd.args(["--quiet", "--json", json.to_str().unwrap()]);
+    cmd
+}
+
+/// [`analytic`] with `extra` arguments, run to its end.
+fn run_analytic(scene: &Path, json: &Path, extra: &[&str]) -> Output {
+    analytic(scene, json).args(extra).output().unwrap()
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child`.
+fn kill(signal: &str, child: &std::process::Child) {
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -84,16 +105,8 @@ fn episodes(doc: &Value) -> Vec<Value> {
 /// Starts a run of a million episodes, waits (generously) until at least
 /// `at_least` episodes are in the partial file, and sends `signal`.
 fn interrupted_run(scene: &Path, json: &Path, signal: &str, at_least: usize) -> Output {
-    let mut child = telic(&["run", scene.to_str().unwrap()])
-        .args([
-            "--model",
-            "analytic",
-            "--episodes",
-            "1000000",
-            "--jobs",
-            "2",
-        ])
-        .args(["--quiet", "--json", json.to_str().unwrap()])
+    let mut child = analytic(scene, json)
+        .args(["--episodes", "1000000", "--jobs", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -113,11 +126,7 @@ fn interrupted_run(scene: &Path, json: &Path, signal: &str, at_least: usize) -> 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let killed = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill(signal, &child);
     child.wait_with_output().unwrap()
 }
 
@@ -223,21 +232,11 @@ fn a_failing_episode_keeps_the_results_of_the_others() {
         &[("max_time", "0.3"), ("obstacles", "6\nmax_attempts = 1")],
     );
     let json = dir.join("out.json");
-    let out = run(&[
-        "run",
-        scene.to_str().unwrap(),
-        "--model",
-        "analytic",
-        "--seed",
-        "1",
-        "--episodes",
-        "1000",
-        "--jobs",
-        "1",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = run_analytic(
+        &scene,
+        &json,
+        &["--seed", "1", "--episodes", "1000", "--jobs", "1"],
+    );
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no solvable field"), "{stderr}");
@@ -307,17 +306,7 @@ fn an_unfinished_run_is_not_overwritten_without_resume() {
     let json = dir.join("out.json");
     let kept = "{\"format\":\"telic.run.episodes\"}\n";
     std::fs::write(partial(&json), kept).unwrap();
-    let out = run(&[
-        "run",
-        scene.to_str().unwrap(),
-        "--model",
-        "analytic",
-        "--episodes",
-        "1",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = run_analytic(&scene, &json, &["--episodes", "1"]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("--resume"), "{stderr}");
@@ -346,11 +335,7 @@ fn an_interrupted_collection_says_it_wrote_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill("-INT", &child);
     let done = child.wait_with_output().unwrap();
     let stderr = text(&done.stderr);
     assert_eq!(done.status.code(), Some(130), "{stderr}");
@@ -395,18 +380,7 @@ fn a_controller_run_writes_its_results_the_same_way() {
     let dir = folder("controller");
     let scene = short(&dir);
     let json = dir.join("out.json");
-    let out = run(&[
-        "run",
-        scene.to_str().unwrap(),
-        "--model",
-        "analytic",
-        "--episodes",
-        "2",
-        "--controller",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let out = run_analytic(&scene, &json, &["--episodes", "2", "--controller"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc = read_json(&json);
     assert_eq!(doc["complete"], true);

@@ -22,7 +22,6 @@
 
 mod harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -30,10 +29,7 @@ use telic::Real;
 use telic::controller::{ActionSource, Controller, ControllerConfig};
 use telic::error::ModelError;
 use telic::model::{ModelSpec, PointMass, WorldModel};
-use telic::objective::{ObjectiveSpec, Residual, TermSpec};
 use telic::{PlannerConfig, PlannerKind};
-
-struct Counting;
 
 /// Every allocation of the process.
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -69,8 +65,8 @@ fn gate() -> bool {
     true
 }
 
-/// Counts the allocation (after the gate, so that a held thread's first
-/// allocation counts when it happens) and forwards it.
+/// The allocator's hook: counts the allocation (after the gate, so that a
+/// held thread's first allocation counts when it happens).
 fn count() {
     let held = gate();
     ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
@@ -79,43 +75,8 @@ fn count() {
     }
 }
 
-// SAFETY-free wrapper: every call is forwarded to the system allocator.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn objective() -> ObjectiveSpec {
-    ObjectiveSpec {
-        terms: vec![TermSpec {
-            name: "goal".into(),
-            residual: Residual::Readout {
-                readouts: vec!["pos.x".into(), "pos.y".into()],
-                target: vec![1.0, 0.0],
-            },
-            norm: Default::default(),
-            weight: 1.0,
-            phase: Default::default(),
-        }],
-        ..Default::default()
-    }
-}
+static GLOBAL: harness::Counting = harness::Counting(count);
 
 /// The count is process-wide and the gate holds every thread but the
 /// test's: the cases run in one test, one after another.
@@ -134,7 +95,7 @@ fn threads_that_start_or_wait_late_do_not_allocate_in_the_hot_path() {
 /// counted planning calls.
 fn rollout_workers_that_start_late(kind: PlannerKind) {
     let model = PointMass::new(2, 0.1, 2.0).unwrap();
-    let objective = objective().compile(model.spec()).unwrap();
+    let objective = harness::objective().compile(model.spec()).unwrap();
     let config = PlannerConfig {
         kind,
         samples: 128,
@@ -236,7 +197,7 @@ impl WorldModel for Paced {
 fn planner_thread_that_waits_late() {
     let model = Paced(PointMass::new(2, 0.1, 2.0).unwrap());
     let spec = model.spec().clone();
-    let objective = objective().compile(&spec).unwrap();
+    let objective = harness::objective().compile(&spec).unwrap();
     let config = PlannerConfig {
         samples: 32,
         ..Default::default()

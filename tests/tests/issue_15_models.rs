@@ -8,64 +8,13 @@
 //! These tests need ONNX Runtime (`python3 -m pip install onnxruntime==1.31.1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use telic::model::{OnnxModel, WorldModel};
 use telic::objective::{Norm, ObjectiveSpec};
 use telic::planner::{PlannerConfig, build};
 use telic_sim::episode::{Summary, run_batch};
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests").join("fixtures").join(name)
-}
-
-/// A scratch copy of a bundle folder, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn of(bundle: &Path, test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("telic-i15-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(bundle).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        Scratch(dir)
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    /// Replaces `graph` by the graph of the same name that returns NaN.
-    fn nan(&self, graph: &str) {
-        std::fs::copy(fixture("nan_graphs").join(graph), self.file(graph)).unwrap();
-    }
-    fn edit_manifest(&self, old: &str, new: &str) {
-        let path = self.file("manifest.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(old), "{old}");
-        std::fs::write(path, text.replacen(old, new, 1)).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn load_err(dir: &Path) -> String {
-    match OnnxModel::load(dir) {
-        Ok(_) => panic!("{} loaded but is broken", dir.display()),
-        Err(e) => e.to_string(),
-    }
-}
+use telic_tests::{Scratch, fixture, load_err, rerun_bin, root};
 
 /// A shipped scenario's text with `extra` appended, parsed.
 fn scenario_with(name: &str, extra: &str) -> Result<Scenario, String> {
@@ -334,20 +283,6 @@ fn margins_that_switch_a_guardrail_off_are_reported_when_the_planner_is_built() 
     );
     // Margins that stop growing after the first step leave it satisfiable.
     assert_eq!(planner_with(Some(1)).unsatisfiable_guardrails(), []);
-}
-
-/// The `rerun` program: `$RERUN_BIN`, or `rerun` on the PATH.
-fn rerun_bin() -> PathBuf {
-    let bin = std::env::var_os("RERUN_BIN").map_or_else(|| PathBuf::from("rerun"), PathBuf::from);
-    let ok = std::process::Command::new(&bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the `rerun` program is needed to check recordings: python3 -m pip install rerun-sdk==0.36.3 (scripts/test does)"
-    );
-    bin
 }
 
 #[test]

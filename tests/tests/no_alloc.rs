@@ -7,7 +7,6 @@
 
 mod harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use telic::controller::{ActionSource, Controller, ControllerConfig};
@@ -15,53 +14,20 @@ use telic::model::{PointMass, WorldModel};
 use telic::objective::{ObjectiveSpec, Residual, TermSpec};
 use telic::{PlannerConfig, PlannerKind};
 
-struct Counting;
-
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
-// SAFETY-free wrapper: every call is forwarded to the system allocator.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
+fn count() {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
 }
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: harness::Counting = harness::Counting(count);
 
 /// Allocations made while `f` runs (by any thread).
 fn allocations(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     f();
     ALLOCATIONS.load(Ordering::SeqCst) - before
-}
-
-fn objective() -> ObjectiveSpec {
-    ObjectiveSpec {
-        terms: vec![TermSpec {
-            name: "goal".into(),
-            residual: Residual::Readout {
-                readouts: vec!["pos.x".into(), "pos.y".into()],
-                target: vec![1.0, 0.0],
-            },
-            norm: Default::default(),
-            weight: 1.0,
-            phase: Default::default(),
-        }],
-        ..Default::default()
-    }
 }
 
 /// The count is process-wide, and the test harness allocates whenever a
@@ -132,7 +98,7 @@ fn sampling_planners() {
         .flat_map(|k| variants.into_iter().map(move |x| (k, x)))
     {
         let model = PointMass::new(2, 0.1, 2.0).unwrap();
-        let objective = objective().compile(model.spec()).unwrap();
+        let objective = harness::objective().compile(model.spec()).unwrap();
         let config = PlannerConfig {
             kind,
             samples: 128,
@@ -165,7 +131,7 @@ fn sampling_planners() {
 fn control_side() {
     let model = PointMass::new(2, 0.1, 2.0).unwrap();
     let spec = model.spec().clone();
-    let objective = objective().compile(&spec).unwrap();
+    let objective = harness::objective().compile(&spec).unwrap();
     let config = PlannerConfig {
         samples: 32,
         ..Default::default()

@@ -8,7 +8,7 @@
 //! they are never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use telic::model::bundle::Manifest;
 use telic::model::onnx::find_onnx_runtime;
 use telic::model::{OnnxModel, OnnxOptions, PointMass, WorldModel};
@@ -16,55 +16,11 @@ use telic::objective::ObjectiveSpec;
 use telic::planner::{PlannerConfig, build};
 use telic::rng::Rng;
 use telic::{ModelError, PlanError, Real};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use telic_tests::{Scratch, fixture, load_err};
 
 /// Loads a bundle that must load; a missing ONNX Runtime fails with its fix.
 fn load(dir: &Path) -> OnnxModel {
     OnnxModel::load(dir).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The error loading `dir` gives; it must fail.
-fn load_err(dir: &Path) -> String {
-    match OnnxModel::load(dir) {
-        Ok(_) => panic!("{} loaded but is broken", dir.display()),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// A scratch copy of a fixture bundle, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn of(fixture_name: &str, test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("telic-onnx-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(fixture(fixture_name)).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-        Scratch(dir)
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn edit_manifest(&self, old: &str, new: &str) {
-        let path = self.file("manifest.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(old), "{old}");
-        std::fs::write(path, text.replacen(old, new, 1)).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn max_abs_diff(a: &[Real], b: &[Real]) -> Real {
@@ -212,7 +168,7 @@ fn sessions_can_use_more_threads() {
 
 #[test]
 fn missing_graph_fails_at_load() {
-    let b = Scratch::of("point_mass_2d", "missing");
+    let b = Scratch::of(&fixture("point_mass_2d"), "missing");
     std::fs::remove_file(b.file("predict.onnx")).unwrap();
     let e = load_err(&b.0);
     assert!(e.contains("predict.onnx is missing"), "{e}");
@@ -220,7 +176,7 @@ fn missing_graph_fails_at_load() {
 
 #[test]
 fn truncated_graph_fails_at_load() {
-    let b = Scratch::of("point_mass_2d", "truncated");
+    let b = Scratch::of(&fixture("point_mass_2d"), "truncated");
     let bytes = std::fs::read(b.file("readout.onnx")).unwrap();
     std::fs::write(b.file("readout.onnx"), &bytes[..100]).unwrap();
     let e = load_err(&b.0);
@@ -232,7 +188,7 @@ fn truncated_graph_fails_at_load() {
 
 #[test]
 fn garbage_graph_fails_at_load() {
-    let b = Scratch::of("point_mass_2d", "garbage");
+    let b = Scratch::of(&fixture("point_mass_2d"), "garbage");
     std::fs::write(b.file("encode.onnx"), b"this is not an ONNX model\n").unwrap();
     let e = load_err(&b.0);
     assert!(
@@ -243,7 +199,7 @@ fn garbage_graph_fails_at_load() {
 
 #[test]
 fn latent_dim_disagreeing_with_the_graph_fails_at_load() {
-    let b = Scratch::of("point_mass_2d", "latent");
+    let b = Scratch::of(&fixture("point_mass_2d"), "latent");
     b.edit_manifest("latent_dim = 4", "latent_dim = 5");
     let e = load_err(&b.0);
     assert!(
@@ -254,7 +210,7 @@ fn latent_dim_disagreeing_with_the_graph_fails_at_load() {
 
 #[test]
 fn observation_count_disagreeing_with_the_graph_fails_at_load() {
-    let b = Scratch::of("tanh_mlp", "observations");
+    let b = Scratch::of(&fixture("tanh_mlp"), "observations");
     b.edit_manifest(
         r#"observations = ["q", "qd", "load"]"#,
         r#"observations = ["q", "qd"]"#,
@@ -269,7 +225,7 @@ fn observation_count_disagreeing_with_the_graph_fails_at_load() {
 #[test]
 fn wrong_input_name_fails_at_load() {
     // encode.onnx takes `obs`, where a readout graph must take `z`.
-    let b = Scratch::of("point_mass_2d", "input_name");
+    let b = Scratch::of(&fixture("point_mass_2d"), "input_name");
     std::fs::copy(b.file("encode.onnx"), b.file("readout.onnx")).unwrap();
     let e = load_err(&b.0);
     assert!(
@@ -281,7 +237,7 @@ fn wrong_input_name_fails_at_load() {
 #[test]
 fn graph_with_a_missing_input_fails_at_load() {
     // readout.onnx takes only `z`, where a predictor also needs `u`.
-    let b = Scratch::of("point_mass_2d", "missing_input");
+    let b = Scratch::of(&fixture("point_mass_2d"), "missing_input");
     std::fs::copy(b.file("readout.onnx"), b.file("predict.onnx")).unwrap();
     let e = load_err(&b.0);
     assert!(e.contains("predict.onnx: no input named `u`"), "{e}");
@@ -309,7 +265,7 @@ fn bad_manifests_fail_at_load() {
         ),
     ];
     for (i, (old, new, want)) in cases.into_iter().enumerate() {
-        let b = Scratch::of("point_mass_2d", &format!("manifest{i}"));
+        let b = Scratch::of(&fixture("point_mass_2d"), &format!("manifest{i}"));
         b.edit_manifest(old, new);
         let e = load_err(&b.0);
         assert!(
@@ -318,14 +274,14 @@ fn bad_manifests_fail_at_load() {
         );
     }
     // A well-formed manifest that disagrees with a graph fails on the graph.
-    let b = Scratch::of("point_mass_2d", "readouts");
+    let b = Scratch::of(&fixture("point_mass_2d"), "readouts");
     b.edit_manifest("readouts = [", "readouts = [\"pos.z\", ");
     let e = load_err(&b.0);
     assert!(
         e.contains("readout.onnx: output `y` has width 5, but the manifest's readouts gives 6"),
         "{e}"
     );
-    let b = Scratch::of("point_mass_2d", "no_manifest");
+    let b = Scratch::of(&fixture("point_mass_2d"), "no_manifest");
     std::fs::remove_file(b.file("manifest.toml")).unwrap();
     let e = load_err(&b.0);
     assert!(e.contains("cannot read manifest.toml"), "{e}");

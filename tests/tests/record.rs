@@ -13,20 +13,7 @@ use telic_sim::Scene;
 use telic_sim::episode::{EpisodeObserver, EpisodeResult, Validator, run_observed};
 use telic_sim::record::{RecordOptions, Recorder, Sink};
 use telic_sim::scenario::{ModelChoice, Scenario};
-
-/// The `rerun` program: `$RERUN_BIN`, or `rerun` on the PATH.
-fn rerun_bin() -> PathBuf {
-    let bin = std::env::var_os("RERUN_BIN").map_or_else(|| PathBuf::from("rerun"), PathBuf::from);
-    let ok = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the `rerun` program is needed to check recordings: python3 -m pip install rerun-sdk==0.36.3 (scripts/test does)"
-    );
-    bin
-}
+use telic_tests::rerun_bin;
 
 /// Forwards everything to the recorder and keeps the margins it was given
 /// at each plan and at the end: what the recording must hold.

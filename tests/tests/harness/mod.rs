@@ -1,6 +1,52 @@
-//! What the allocation-counting tests need to know of the test harness.
+//! What the allocation-counting tests share: the counting allocator, the
+//! point-mass objective they plan with, and what they need to know of the
+//! test harness.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::time::Duration;
+use telic::objective::{ObjectiveSpec, Residual, TermSpec};
+
+/// The system allocator, calling its hook (the test's count) before every
+/// allocation and reallocation. A `#[global_allocator]` is declared per test
+/// binary: each declares this one with a hook of its own.
+#[derive(Debug)]
+pub struct Counting(pub fn());
+
+// SAFETY-free wrapper: every call is forwarded to the system allocator.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        (self.0)();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        (self.0)();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The point mass's `pos` driven to (1, 0).
+pub fn objective() -> ObjectiveSpec {
+    ObjectiveSpec {
+        terms: vec![TermSpec {
+            name: "goal".into(),
+            residual: Residual::Readout {
+                readouts: vec!["pos.x".into(), "pos.y".into()],
+                target: vec![1.0, 0.0],
+            },
+            norm: Default::default(),
+            weight: 1.0,
+            phase: Default::default(),
+        }],
+        ..Default::default()
+    }
+}
 
 /// Returns once the test harness's main thread waits for this test.
 ///
