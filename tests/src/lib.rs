@@ -45,6 +45,23 @@ pub fn rerun_bin() -> PathBuf {
     bin
 }
 
+/// What `rerun rrd print -vvv` prints of the recording `rrd`, run by the
+/// `rerun` program `bin` ([`rerun_bin`]); it must succeed.
+#[must_use]
+pub fn print_rrd(bin: &Path, rrd: &Path) -> String {
+    let out = std::process::Command::new(bin)
+        .args(["rrd", "print", "-vvv"])
+        .arg(rrd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A scratch copy of a bundle folder (its files), removed on drop.
 #[derive(Debug)]
 pub struct Scratch(pub PathBuf);

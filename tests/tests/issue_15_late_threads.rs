@@ -26,7 +26,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use telic::Real;
-use telic::controller::{ActionSource, Controller, ControllerConfig};
+use telic::controller::{ActionSource, Controller};
 use telic::error::ModelError;
 use telic::model::{ModelSpec, PointMass, WorldModel};
 use telic::{PlannerConfig, PlannerKind};
@@ -196,17 +196,7 @@ impl WorldModel for Paced {
 /// counted.
 fn planner_thread_that_waits_late() {
     let model = Paced(PointMass::new(2, 0.1, 2.0).unwrap());
-    let spec = model.spec().clone();
-    let objective = harness::objective().compile(&spec).unwrap();
-    let config = PlannerConfig {
-        samples: 32,
-        ..Default::default()
-    };
-    let planner = telic::build(model, objective, config).unwrap();
-    let control = ControllerConfig {
-        max_plan_age_ms: 10_000.0,
-        ..Default::default()
-    };
+    let (planner, spec, control) = harness::controller_parts(model);
     let obs = [0.0; 4];
     SENT.store(0, Ordering::SeqCst);
     BEGUN.store(0, Ordering::SeqCst);

@@ -14,7 +14,7 @@ use telic::objective::{Norm, ObjectiveSpec};
 use telic::planner::{PlannerConfig, build};
 use telic_sim::episode::{Summary, run_batch};
 use telic_sim::scenario::{ModelChoice, Scenario, scenario_dir};
-use telic_tests::{Scratch, fixture, load_err, rerun_bin, root};
+use telic_tests::{Scratch, fixture, load_err, print_rrd, rerun_bin, root};
 
 /// A shipped scenario's text with `extra` appended, parsed.
 fn scenario_with(name: &str, extra: &str) -> Result<Scenario, String> {
@@ -301,17 +301,7 @@ fn the_recording_says_why_the_robot_fell_back() {
     let results = run_observed(&s, 1, 1, &mut recorder, &|_| {}).unwrap();
     recorder.finish().unwrap();
     assert!(results[0].fallback_steps > 0, "{:?}", results[0]);
-    let out = std::process::Command::new(rerun_bin())
-        .args(["rrd", "print", "-vvv"])
-        .arg(&rrd)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = print_rrd(&rerun_bin(), &rrd);
     assert!(
         text.contains("no feasible plan: fallback engaged (predicted readouts not finite"),
         "the recording's log does not say why"

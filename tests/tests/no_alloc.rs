@@ -9,7 +9,7 @@ mod harness;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use telic::controller::{ActionSource, Controller, ControllerConfig};
+use telic::controller::{ActionSource, Controller};
 use telic::model::{PointMass, WorldModel};
 use telic::objective::{ObjectiveSpec, Residual, TermSpec};
 use telic::{PlannerConfig, PlannerKind};
@@ -130,17 +130,7 @@ fn sampling_planners() {
 /// calls are counted too).
 fn control_side() {
     let model = PointMass::new(2, 0.1, 2.0).unwrap();
-    let spec = model.spec().clone();
-    let objective = harness::objective().compile(&spec).unwrap();
-    let config = PlannerConfig {
-        samples: 32,
-        ..Default::default()
-    };
-    let planner = telic::build(model, objective, config).unwrap();
-    let control = ControllerConfig {
-        max_plan_age_ms: 10_000.0,
-        ..Default::default()
-    };
+    let (planner, spec, control) = harness::controller_parts(model);
     let mut controller = Controller::spawn(planner, &spec, control).unwrap();
     let obs = [0.0; 4];
     // Warm-up: plans published and buffers returned both ways.

@@ -6,14 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use telic::{ModelSpec, ObjectiveSpec, Plan, Real};
 use telic_sim::Scene;
 use telic_sim::episode::{EpisodeObserver, EpisodeResult, Validator, run_observed};
 use telic_sim::record::{RecordOptions, Recorder, Sink};
 use telic_sim::scenario::{ModelChoice, Scenario};
-use telic_tests::rerun_bin;
+use telic_tests::{print_rrd, rerun_bin};
 
 /// Forwards everything to the recorder and keeps the margins it was given
 /// at each plan and at the end: what the recording must hold.
@@ -51,20 +51,6 @@ impl EpisodeObserver for Tee<'_> {
         self.per_step.push(self.current.clone());
         self.recorder.on_finish(scene, result);
     }
-}
-
-fn print_rrd(bin: &Path, rrd: &Path) -> String {
-    let out = Command::new(bin)
-        .args(["rrd", "print", "-vvv"])
-        .arg(rrd)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

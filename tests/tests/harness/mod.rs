@@ -4,7 +4,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::time::Duration;
+use telic::PlannerConfig;
+use telic::controller::ControllerConfig;
+use telic::model::{ModelSpec, WorldModel};
 use telic::objective::{ObjectiveSpec, Residual, TermSpec};
+use telic::planner::Planner;
 
 /// The system allocator, calling its hook (the test's count) before every
 /// allocation and reallocation. A `#[global_allocator]` is declared per test
@@ -46,6 +50,26 @@ pub fn objective() -> ObjectiveSpec {
         }],
         ..Default::default()
     }
+}
+
+/// What a controller over `model` needs: a planner of 32 samples for
+/// [`objective`], the model's spec, and a configuration whose plans stay
+/// fresh for 10 s.
+pub fn controller_parts<M: WorldModel + 'static>(
+    model: M,
+) -> (Box<dyn Planner>, ModelSpec, ControllerConfig) {
+    let spec = model.spec().clone();
+    let objective = objective().compile(&spec).unwrap();
+    let config = PlannerConfig {
+        samples: 32,
+        ..Default::default()
+    };
+    let planner = telic::build(model, objective, config).unwrap();
+    let control = ControllerConfig {
+        max_plan_age_ms: 10_000.0,
+        ..Default::default()
+    };
+    (planner, spec, control)
 }
 
 /// Returns once the test harness's main thread waits for this test.
