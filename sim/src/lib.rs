@@ -17,9 +17,9 @@ pub mod error;
 pub mod limits;
 pub mod pacing;
 pub mod realtime;
-pub mod results;
 #[cfg(feature = "rerun")]
 pub mod record;
+pub mod results;
 pub mod scenario;
 pub mod scene;
 
