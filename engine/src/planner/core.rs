@@ -3,92 +3,17 @@
 
 use super::knots::Knots;
 use super::pool::{MIN_PARALLEL, Pool};
+pub(crate) use super::rollout::rank;
+use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Start, Tracer};
 use super::{Fallback, Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
-use crate::math::{self, Wide, wide};
 use crate::model::{ModelSpec, WorldModel};
-use crate::objective::{Margins, Objective, ObjectiveScratch};
+use crate::objective::Objective;
 use crate::rng::Rng;
 use std::cmp::Ordering;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Horizon `H`, action, latent and readout sizes of a rollout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Shape {
-    pub h: usize,
-    pub a: usize,
-    pub d: usize,
-    pub p: usize,
-}
-
-/// Rollout buffers for `N` sequences, allocated once.
-#[derive(Debug)]
-pub(crate) struct Rollouts {
-    z: Vec<Real>,
-    z_next: Vec<Real>,
-    /// Readouts of `z` and of `z_next`.
-    y: Vec<Real>,
-    y_next: Vec<Real>,
-    u_t: Vec<Real>,
-    u_prev_t: Vec<Real>,
-    /// Guardrail margins of a step, per row.
-    margins: Margins,
-    /// One step's task cost per sequence.
-    step: Vec<Real>,
-    /// Task cost per sequence.
-    pub cost: Vec<Real>,
-    /// Summed guardrail violation per sequence (0 when feasible).
-    pub violation: Vec<Real>,
-    /// Predicted readouts of every sequence (`N×H×P`), kept only when the
-    /// planner keeps rollouts for inspection (empty otherwise).
-    pub ys: Vec<Real>,
-    /// Sequence indices, for ranking the kept rollouts without allocating.
-    order: Vec<usize>,
-}
-
-impl Rollouts {
-    pub fn new(n: usize, d: usize, a: usize, p: usize, g: usize, h: usize, keep: bool) -> Self {
-        Self {
-            z: vec![0.0; n * d],
-            z_next: vec![0.0; n * d],
-            y: vec![0.0; n * p],
-            y_next: vec![0.0; n * p],
-            u_t: vec![0.0; n * a],
-            u_prev_t: vec![0.0; n * a],
-            margins: if g > 0 {
-                Margins::new(n)
-            } else {
-                Margins::default()
-            },
-            step: vec![0.0; n],
-            cost: vec![0.0; n],
-            violation: vec![0.0; n],
-            ys: if keep {
-                vec![0.0; n * h * p]
-            } else {
-                Vec::new()
-            },
-            order: if keep { (0..n).collect() } else { Vec::new() },
-        }
-    }
-}
-
-/// Feasible before infeasible; then by violation, then by cost.
-pub(crate) fn rank(violation_a: Real, cost_a: Real, violation_b: Real, cost_b: Real) -> Ordering {
-    let fa = violation_a <= 0.0;
-    let fb = violation_b <= 0.0;
-    match (fa, fb) {
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (true, true) => cost_a.total_cmp(&cost_b),
-        (false, false) => violation_a
-            .total_cmp(&violation_b)
-            .then(cost_a.total_cmp(&cost_b)),
-    }
-}
 
 /// Checks an observation for `model`: `O` values, all finite. Every planning
 /// call and every goal observation goes through it.
@@ -107,221 +32,6 @@ pub(crate) fn check_observation(model: &ModelSpec, obs: &[Real]) -> Result<(), P
         });
     }
     Ok(())
-}
-
-/// Rolls out the sequences `seqs` (`n×H×A`) from latent `z0`, the action
-/// `u_last` applied before them: the task cost and summed guardrail
-/// violation of each go to `roll.cost[..n]` and `roll.violation[..n]`, its
-/// readouts to `roll.ys` when rollouts are kept. One batched
-/// [`WorldModel::step`] per step, the objective term by term over the batch.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn roll_out<M: WorldModel + ?Sized>(
-    model: &mut M,
-    objective: &Objective,
-    seqs: &[Real],
-    z0: &[Real],
-    u_last: &[Real],
-    shape: Shape,
-    r: &mut Rollouts,
-    scratch: &mut ObjectiveScratch,
-) -> Result<(), ModelError> {
-    let Shape { h, a, d, p } = shape;
-    let n = seqs.len() / (h * a).max(1);
-    for z in r.z[..n * d].chunks_exact_mut(d) {
-        for (z, z0) in z.iter_mut().zip(z0) {
-            *z = *z0;
-        }
-    }
-    for u in r.u_prev_t[..n * a].chunks_exact_mut(a) {
-        for (u, u0) in u.iter_mut().zip(u_last) {
-            *u = *u0;
-        }
-    }
-    model.readout(&r.z[..n * d], &mut r.y[..n * p])?;
-    r.cost[..n].fill(0.0);
-    r.violation[..n].fill(0.0);
-    let guarded = objective.num_guardrails() > 0;
-    for t in 0..h {
-        gather_step(seqs, t, shape, &mut r.u_t[..n * a]);
-        model.step(
-            &r.z[..n * d],
-            &r.y[..n * p],
-            &r.u_t[..n * a],
-            &mut r.z_next[..n * d],
-            &mut r.y_next[..n * p],
-        )?;
-        objective.stage_costs(
-            &r.y_next[..n * p],
-            &r.z_next[..n * d],
-            &r.u_t[..n * a],
-            &r.u_prev_t[..n * a],
-            t + 1 == h,
-            scratch,
-            &mut r.step[..n],
-        );
-        for (c, s) in r.cost[..n].iter_mut().zip(&r.step[..n]) {
-            *c += s;
-        }
-        let y_next = &r.y_next[..n * p];
-        let finite = math::all_finite(y_next);
-        if guarded {
-            objective.add_violations(y_next, t, finite, &mut r.margins, &mut r.violation[..n]);
-        } else if !finite {
-            for (y, v) in y_next.chunks_exact(p).zip(&mut r.violation[..n]) {
-                if !y.iter().all(|x| x.is_finite()) {
-                    *v += Real::INFINITY;
-                }
-            }
-        }
-        if !r.ys.is_empty() {
-            for i in 0..n {
-                let at = (i * h + t) * p;
-                r.ys[at..at + p].copy_from_slice(&r.y_next[i * p..(i + 1) * p]);
-            }
-        }
-        std::mem::swap(&mut r.z, &mut r.z_next);
-        std::mem::swap(&mut r.y, &mut r.y_next);
-        std::mem::swap(&mut r.u_prev_t, &mut r.u_t);
-    }
-    Ok(())
-}
-
-/// Step `t`'s actions of every sequence (`n×H×A`) into `u_t` (`n×A`).
-fn gather_step(seqs: &[Real], t: usize, shape: Shape, u_t: &mut [Real]) {
-    let Shape { h, a, .. } = shape;
-    match a {
-        1 => {
-            for (u, x) in u_t.iter_mut().zip(seqs[t..].iter().step_by(h)) {
-                *u = *x;
-            }
-        }
-        2 => gather_rows::<2>(seqs, t, h, u_t),
-        3 => gather_rows::<3>(seqs, t, h, u_t),
-        _ => {
-            for (u, seq) in u_t.chunks_exact_mut(a).zip(seqs.chunks_exact(h * a)) {
-                for (u, x) in u.iter_mut().zip(&seq[t * a..(t + 1) * a]) {
-                    *u = *x;
-                }
-            }
-        }
-    }
-}
-
-/// [`gather_step`] for `A` actions, a width known to the compiler (plain
-/// loads and stores, not a call to copy each row).
-fn gather_rows<const A: usize>(seqs: &[Real], t: usize, h: usize, u_t: &mut [Real]) {
-    let rows = u_t.as_chunks_mut::<A>().0;
-    for (u, seq) in rows.iter_mut().zip(seqs.chunks_exact(h * A)) {
-        for (k, u) in u.iter_mut().enumerate() {
-            *u = seq[t * A + k];
-        }
-    }
-}
-
-/// Draws candidate sequences around a mean. Sample `i` of an iteration takes
-/// its noise from its own random stream ([`Rng::stream`] of the iteration's
-/// seed and `i`), so that any thread can draw any sample and the plan does
-/// not depend on which one did. Each rollout worker has a copy.
-#[derive(Clone, Debug)]
-pub(crate) struct Sampler {
-    h: usize,
-    a: usize,
-    lower: Vec<Real>,
-    upper: Vec<Real>,
-    /// Where the noise is drawn and how it is spread over the steps.
-    knots: Knots,
-    noise_t: Vec<Real>,
-}
-
-impl Sampler {
-    /// Fills `seqs` (`m×H×A`: samples `first..first + m`) with
-    /// `mean + std ⊙ W·ε` (`ε` colored noise across the knots, `W` their
-    /// interpolation to the steps; `W = I` without knots), clamped into the
-    /// action bounds. `std` is per `(t, a)` when it has `H×A` values and per
-    /// action when it has `A`.
-    pub fn fill(
-        &mut self,
-        seed: u64,
-        first: usize,
-        seqs: &mut [Real],
-        mean: &[Real],
-        std: &[Real],
-    ) {
-        let (h, a) = (self.h, self.a);
-        for (i, seq) in (first..).zip(seqs.chunks_exact_mut(h * a)) {
-            let mut rng = Rng::stream(seed, i);
-            for k in 0..a {
-                self.knots.sample(&mut rng, &mut self.noise_t);
-                let (lo, hi) = (self.lower[k], self.upper[k]);
-                let noise = &self.noise_t;
-                if a == 1 {
-                    // One action: contiguous slices, a loop in vectors.
-                    wide(Perturb {
-                        seq,
-                        mean,
-                        noise,
-                        std,
-                        bounds: (lo, hi),
-                    });
-                } else {
-                    for (t, e) in noise.iter().enumerate() {
-                        let s = if std.len() == a {
-                            std[k]
-                        } else {
-                            std[t * a + k]
-                        };
-                        seq[t * a + k] = math::clip(mean[t * a + k] + s * e, lo, hi);
-                    }
-                }
-            }
-        }
-    }
-
-    /// [`Sampler::fill`] of slots `slots` of the shared sequences, as `draw`
-    /// says. Nobody else may hold `seqs` (then it is not copied).
-    pub fn draw(&mut self, draw: &Draw<'_>, slots: Range<usize>, seqs: &mut Arc<Vec<Real>>) {
-        let len = self.h * self.a;
-        let seqs = &mut Arc::make_mut(seqs)[slots.start * len..slots.end * len];
-        self.fill(draw.seed, slots.start, seqs, draw.mean, draw.std);
-    }
-}
-
-/// `seq = clip(mean + std ⊙ noise)` for one action: `std` has one value,
-/// or one per step.
-struct Perturb<'a> {
-    seq: &'a mut [Real],
-    mean: &'a [Real],
-    noise: &'a [Real],
-    std: &'a [Real],
-    bounds: (Real, Real),
-}
-
-impl Wide for Perturb<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let (lo, hi) = self.bounds;
-        let rows = self.seq.iter_mut().zip(self.mean).zip(self.noise);
-        if let [s] = self.std {
-            for ((x, m), e) in rows {
-                *x = math::clip(m + s * e, lo, hi);
-            }
-        } else {
-            for (((x, m), e), s) in rows.zip(self.std) {
-                *x = math::clip(m + s * e, lo, hi);
-            }
-        }
-    }
-}
-
-/// The samples an evaluation draws before rolling out: slots `from..n`,
-/// from the streams of `seed` (see [`Sampler`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Draw<'a> {
-    pub seed: u64,
-    pub from: usize,
-    pub mean: &'a [Real],
-    pub std: &'a [Real],
 }
 
 /// State and workspace shared by the planners.
@@ -359,8 +69,7 @@ pub(crate) struct Core<M> {
     pub roll: Rollouts,
     /// Rollout workers (`config.threads > 1` and a model that forks).
     pool: Option<Pool>,
-    scratch: ObjectiveScratch,
-    sampler: Sampler,
+    sampler: ActionSampler,
     /// Best sequence seen in this call and its score.
     pub best: Vec<Real>,
     pub best_cost: Real,
@@ -368,9 +77,7 @@ pub(crate) struct Core<M> {
     pub plan: Plan,
     started: Option<Instant>,
     chosen: Vec<Real>,
-    trace_z: Vec<Real>,
-    trace_z_next: Vec<Real>,
-    trace_margins: Vec<Real>,
+    tracer: Tracer,
 }
 
 impl<M: WorldModel> Core<M> {
@@ -446,27 +153,25 @@ impl<M: WorldModel> Core<M> {
             }
             objective.set_readout_errors(&errors)?;
         }
-        let scratch = objective.scratch();
-        let sampler = Sampler {
-            h,
-            a,
-            lower: spec.action_lower.clone(),
-            upper: spec.action_upper.clone(),
-            knots: Knots::new(
+        let dims = Dims { h, a, d, p };
+        let sampler = ActionSampler::new(
+            dims,
+            &spec.action_lower,
+            &spec.action_upper,
+            Knots::new(
                 h,
                 config.knots.unwrap_or(h),
                 config.interpolation,
                 config.colored_noise_beta,
             ),
-            noise_t: vec![0.0; h],
-        };
+        );
         let pool = Pool::start(
             &model,
             &objective,
             &sampler,
             config.threads,
             n,
-            Shape { h, a, d, p },
+            dims,
             config.keep_rollouts > 0,
         )
         .map_err(PlanError::Config)?;
@@ -489,8 +194,8 @@ impl<M: WorldModel> Core<M> {
             fallback: mid,
             fallback_idx,
             seqs: Arc::new(vec![0.0; n * h * a]),
-            roll: Rollouts::new(n, d, a, p, g, h, config.keep_rollouts > 0),
-            scratch,
+            roll: Rollouts::new(n, dims, &objective, config.keep_rollouts > 0),
+            tracer: Tracer::new(dims, &objective),
             sampler,
             best: nominal,
             best_cost: Real::INFINITY,
@@ -516,9 +221,6 @@ impl<M: WorldModel> Core<M> {
             config,
             started: None,
             chosen: vec![0.0; h * a],
-            trace_z: vec![0.0; d],
-            trace_z_next: vec![0.0; d],
-            trace_margins: vec![0.0; g],
         })
     }
 
@@ -625,7 +327,7 @@ impl<M: WorldModel> Core<M> {
     }
 
     /// Draws slots `from..n` around `mean` with deviation `std` (see
-    /// [`Sampler::fill`]), from a new seed of the planner's generator, and
+    /// [`ActionSampler::fill`]), from a new seed of the planner's generator, and
     /// evaluates slots `0..n` ([`Core::evaluate`]). With rollout workers,
     /// each draws and rolls out its own share of the samples.
     pub fn sample_and_evaluate(
@@ -697,21 +399,17 @@ impl<M: WorldModel> Core<M> {
 
     /// [`Core::evaluate`], drawing slots first when `draw` says so.
     fn run(&mut self, n: usize, draw: Option<Draw<'_>>) -> Result<(), PlanError> {
-        let (h, a, d, p) = (self.h, self.a, self.d, self.p);
-        let shape = Shape { h, a, d, p };
-        let len = h * a;
+        let len = self.h * self.a;
+        let start = Start::new(&self.z0, &self.u_last);
+        let batch = Batch::new(&mut self.seqs, n, draw.map(|d| (d, &mut self.sampler)));
         match &mut self.pool {
             Some(pool) if n >= MIN_PARALLEL => {
                 let rolled = pool.roll_out(
                     &mut self.model,
                     &self.objective,
-                    &mut self.seqs,
-                    n,
-                    draw.map(|d| (d, &mut self.sampler)),
-                    &self.z0,
-                    &self.u_last,
+                    batch,
+                    start,
                     &mut self.roll,
-                    &mut self.scratch,
                 );
                 if pool.broken() {
                     // A worker stopped: later calls roll out on this thread.
@@ -719,21 +417,7 @@ impl<M: WorldModel> Core<M> {
                 }
                 rolled?;
             }
-            _ => {
-                if let Some(d) = draw {
-                    self.sampler.draw(&d, d.from..n, &mut self.seqs);
-                }
-                roll_out(
-                    &mut self.model,
-                    &self.objective,
-                    &self.seqs[..n * len],
-                    &self.z0,
-                    &self.u_last,
-                    shape,
-                    &mut self.roll,
-                    &mut self.scratch,
-                )?;
-            }
+            _ => batch.roll_out(&mut self.model, &self.objective, start, &mut self.roll)?,
         }
         let r = &self.roll;
         for i in 0..n {
@@ -787,58 +471,11 @@ impl<M: WorldModel> Core<M> {
     /// Rolls out `seq` alone and writes its trajectory, costs and margins into
     /// the plan; returns `(violation, cost)`.
     pub fn trace(&mut self, seq: &[Real]) -> Result<(Real, Real), PlanError> {
-        let (h, a, d, p) = (self.h, self.a, self.d, self.p);
-        let plan = &mut self.plan;
-        plan.term_costs.fill(0.0);
-        plan.margins.fill(Real::INFINITY);
-        let (mut z, mut z_next) = (
-            std::mem::take(&mut self.trace_z),
-            std::mem::take(&mut self.trace_z_next),
-        );
-        z.copy_from_slice(&self.z0);
-        let margins = &mut self.trace_margins;
-        let mut cost = 0.0;
-        let mut violation = 0.0;
-        for t in 0..h {
-            let u = &seq[t * a..(t + 1) * a];
-            let up = if t == 0 {
-                &self.u_last[..]
-            } else {
-                &seq[(t - 1) * a..t * a]
-            };
-            let y = &mut plan.readouts[t * p..(t + 1) * p];
-            let step = self
-                .model
-                .predict(&z, u, &mut z_next)
-                .and_then(|()| self.model.readout(&z_next, y));
-            if let Err(e) = step {
-                self.trace_z = z;
-                self.trace_z_next = z_next;
-                return Err(e.into());
-            }
-            cost += self.objective.stage_cost(
-                y,
-                &z_next,
-                u,
-                up,
-                t + 1 == h,
-                &mut self.scratch,
-                Some(&mut plan.term_costs),
-            );
-            self.objective.margins_at_step(y, t, margins);
-            for (m, o) in margins.iter().zip(plan.margins.iter_mut()) {
-                violation += (-m).max(0.0);
-                *o = o.min(*m);
-            }
-            if y.iter().any(|x| !x.is_finite()) {
-                violation = Real::INFINITY;
-            }
-            std::mem::swap(&mut z, &mut z_next);
-        }
-        debug_assert_eq!(d, z.len());
-        self.trace_z = z;
-        self.trace_z_next = z_next;
-        Ok((violation, cost))
+        let start = Start::new(&self.z0, &self.u_last);
+        let traced =
+            self.tracer
+                .trace(&mut self.model, &self.objective, start, seq, &mut self.plan)?;
+        Ok(traced)
     }
 
     /// [`Core::finish`] with the best sequence seen in this call.

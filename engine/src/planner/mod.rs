@@ -19,10 +19,13 @@
 mod cem;
 mod config;
 mod core;
+mod driver;
 mod gradient;
 mod knots;
 mod mppi;
 mod pool;
+mod rollout;
+mod step;
 
 pub use cem::Cem;
 pub use config::{

@@ -28,17 +28,17 @@
 //! not running: with every other core taken, planning takes about as long as
 //! on one thread, not as long as the wait for a core.
 //!
-//! A job can also draw its samples first ([`Draw`]): each sample's noise
+//! A job can also draw its samples first ([`Draw`](super::rollout::Draw)): each sample's noise
 //! comes from its own random stream, so the worker draws exactly what the
 //! planner's thread would have drawn, into its own buffer, which the planner
 //! copies back. Every sample is drawn and rolled out exactly as on one
 //! thread: the plan does not depend on the number of threads.
 
-use super::core::{Draw, Rollouts, Sampler, Shape, roll_out};
+use super::rollout::{ActionSampler, Batch, Dims, Rollouts, Start, roll_out};
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
-use crate::objective::{Objective, ObjectiveScratch};
+use crate::objective::Objective;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -50,12 +50,11 @@ pub(crate) const MIN_PARALLEL: usize = 64;
 /// back with its result.
 #[derive(Debug)]
 struct Share {
-    shape: Shape,
+    dims: Dims,
     z0: Vec<Real>,
     u_last: Vec<Real>,
     roll: Rollouts,
-    scratch: ObjectiveScratch,
-    sampler: Sampler,
+    sampler: ActionSampler,
     /// The share's sequences when it draws them, and the mean and deviation
     /// it draws them around.
     seqs: Vec<Real>,
@@ -178,7 +177,7 @@ struct Worker {
 #[derive(Debug)]
 pub(crate) struct Pool {
     workers: Vec<Worker>,
-    shape: Shape,
+    dims: Dims,
     /// A worker stopped (it panicked, or its thread is gone).
     broken: bool,
     /// Tests: wait for every job instead of taking back the unstarted ones,
@@ -206,10 +205,10 @@ impl Pool {
     pub fn start(
         model: &dyn WorldModel,
         objective: &Objective,
-        sampler: &Sampler,
+        sampler: &ActionSampler,
         threads: usize,
         samples: usize,
-        shape: Shape,
+        dims: Dims,
         keep: bool,
     ) -> Result<Option<Self>, String> {
         if threads < 2 {
@@ -227,7 +226,7 @@ impl Pool {
         // later one closes the earlier ones (the pool's `Drop`).
         let mut pool = Self {
             workers: Vec::with_capacity(threads - 1),
-            shape,
+            dims,
             broken: false,
             #[cfg(test)]
             never_take_back: false,
@@ -242,16 +241,15 @@ impl Pool {
                 .name(format!("telic-rollout-{k}"))
                 .spawn(move || work(model, &theirs))
                 .map_err(|e| format!("could not start rollout thread {k}: {e}"))?;
-            let Shape { h, a, d, p } = shape;
+            let Dims { h, a, d, .. } = dims;
             pool.workers.push(Worker {
                 slot,
                 handle: Some(handle),
                 share: Some(Box::new(Share {
-                    shape,
+                    dims,
                     z0: vec![0.0; d],
                     u_last: vec![0.0; a],
-                    roll: Rollouts::new(share_max, d, a, p, objective.num_guardrails(), h, keep),
-                    scratch: objective.scratch(),
+                    roll: Rollouts::new(share_max, dims, objective, keep),
                     sampler: sampler.clone(),
                     seqs: vec![0.0; share_max * h * a],
                     mean: Vec::with_capacity(h * a),
@@ -309,21 +307,18 @@ impl Pool {
     /// up in `seqs`. An error of any share is returned after every share is
     /// back; a worker that is gone is an error too, and leaves the pool
     /// [`broken`](Self::broken).
-    #[allow(clippy::too_many_arguments)]
     pub fn roll_out<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
         objective: &Arc<Objective>,
-        seqs: &mut Arc<Vec<Real>>,
-        n: usize,
-        draw: Option<(Draw<'_>, &mut Sampler)>,
-        z0: &[Real],
-        u_last: &[Real],
+        batch: Batch<'_>,
+        start: Start<'_>,
         roll: &mut Rollouts,
-        scratch: &mut ObjectiveScratch,
     ) -> Result<(), ModelError> {
-        let shape = self.shape;
-        let len = shape.h * shape.a;
+        let (seqs, n, draw) = batch.into_parts();
+        let (z0, u_last) = (start.z0(), start.u_last());
+        let dims = self.dims;
+        let len = dims.h * dims.a;
         let t = self.threads();
         // This thread's share holds the slots that are not drawn, so that
         // every worker's share is drawn whole.
@@ -378,20 +373,11 @@ impl Pool {
             // No worker holds `seqs` when drawing.
             sampler.draw(&d, from..mine, seqs);
         }
-        let rolled = roll_out(
-            model,
-            objective,
-            &seqs[..mine * len],
-            z0,
-            u_last,
-            shape,
-            roll,
-            scratch,
-        );
+        let rolled = roll_out(model, objective, &seqs[..mine * len], start, roll);
         if let Err(e) = rolled {
             first_error.get_or_insert(e);
         }
-        let (h, p) = (shape.h, shape.p);
+        let (h, p) = (dims.h, dims.p);
         for (k, w) in self.workers.iter_mut().enumerate() {
             if !sent[k] {
                 continue;
@@ -488,17 +474,16 @@ fn run<M: WorldModel + ?Sized>(model: &mut M, job: Job) -> Done {
         mut share,
     } = job;
     let Share {
-        shape,
+        dims,
         z0,
         u_last,
         roll,
-        scratch,
         sampler,
         seqs: own,
         mean,
         std,
     } = &mut *share;
-    let len = shape.h * shape.a;
+    let len = dims.h * dims.a;
     let mine = match &seqs {
         Source::Shared(all) => &all[lo * len..hi * len],
         Source::Drawn(seed) => {
@@ -507,7 +492,7 @@ fn run<M: WorldModel + ?Sized>(model: &mut M, job: Job) -> Done {
             own
         }
     };
-    let result = roll_out(model, &objective, mine, z0, u_last, *shape, roll, scratch);
+    let result = roll_out(model, &objective, mine, Start::new(z0, u_last), roll);
     // Released before the result is handed over, so that the planner finds
     // itself the only owner again and mutates without copying.
     drop((seqs, objective));

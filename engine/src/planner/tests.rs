@@ -2,7 +2,7 @@
 //! the shield, and clear errors for bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::core::rank;
+use super::rollout::rank;
 use super::*;
 use crate::error::ModelError;
 use crate::model::{ModelSpec, PointMass, Unicycle, WorldModel};
