@@ -8,6 +8,7 @@
 use super::geometry::{
     BoxAt, CapsuleAt, CompiledShape, CylinderAt, Distance, Shape, SphereAt, with_distance,
 };
+use super::schema::Point;
 use crate::Real;
 use crate::math::{Wide, wide};
 use nalgebra::Vector3;
@@ -140,33 +141,48 @@ impl GuardrailSpec {
             | GuardrailSpec::ReadoutLimit(l) => l.margin,
         }
     }
+
+    /// Its geometry, for drawing (`None`: a limit on readouts, which has none).
+    #[must_use]
+    pub fn drawing(&self) -> Option<Drawing<'_>> {
+        match self {
+            GuardrailSpec::KeepOut { shape, .. } => {
+                Some(Drawing::Shapes(std::slice::from_ref(shape)))
+            }
+            GuardrailSpec::Clearance { obstacles, .. } => Some(Drawing::Shapes(obstacles)),
+            GuardrailSpec::Workspace { lower, upper, .. } => Some(Drawing::Inside {
+                lower: *lower,
+                upper: *upper,
+            }),
+            GuardrailSpec::JointPosition(_)
+            | GuardrailSpec::JointVelocity(_)
+            | GuardrailSpec::ReadoutLimit(_)
+            | GuardrailSpec::Speed { .. } => None,
+        }
+    }
 }
 
-/// Indices of a point's coordinates in the readout vector.
+/// What a guardrail looks like, for drawing it: the regions a keep-out or
+/// clearance guardrail keeps bodies out of, or a workspace's box. Limits on
+/// readouts and speeds have no shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct PointIdx {
-    pub x: usize,
-    pub y: usize,
-    pub z: Option<usize>,
-}
-
-impl PointIdx {
-    /// Bound on the point's position error given per-readout errors `e`.
-    fn error(&self, e: &[Real]) -> Real {
-        let z = self.z.map_or(0.0, |i| e[i] * e[i]);
-        (e[self.x] * e[self.x] + e[self.y] * e[self.y] + z).sqrt()
-    }
-
-    pub(crate) fn get(&self, y: &[Real]) -> Vector3<Real> {
-        Vector3::new(y[self.x], y[self.y], self.z.map_or(0.0, |i| y[i]))
-    }
+pub enum Drawing<'a> {
+    /// Keep out of these shapes.
+    Shapes(&'a [Shape]),
+    /// Stay inside the axis-aligned box `[lower, upper]`.
+    Inside {
+        /// Lower corner.
+        lower: [Real; 3],
+        /// Upper corner.
+        upper: [Real; 3],
+    },
 }
 
 /// A body with its readout indices resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Body {
-    pub a: PointIdx,
-    pub b: Option<PointIdx>,
+    pub a: Point,
+    pub b: Option<Point>,
     pub radius: Real,
 }
 
@@ -227,10 +243,10 @@ impl Guard {
                 lower,
                 upper,
             } => {
-                let point = |p: &PointIdx, radius: Real| {
+                let point = |p: &Point, radius: Real| {
                     let mut m = Real::INFINITY;
                     for k in 0..3 {
-                        let half = if k == 2 && p.z.is_none() {
+                        let half = if k == 2 && !p.has_z() {
                             (-lower[k]).min(upper[k])
                         } else {
                             0.5 * (upper[k] - lower[k])
@@ -405,8 +421,9 @@ impl Guard {
 
     /// True when every readout this guardrail reads is finite.
     fn reads_finite(&self, y: &[Real]) -> bool {
-        let point = |p: &PointIdx| {
-            y[p.x].is_finite() && y[p.y].is_finite() && p.z.is_none_or(|i| y[i].is_finite())
+        let point = |p: &Point| {
+            let (x, yy, z) = p.indices();
+            y[x].is_finite() && y[yy].is_finite() && z.is_none_or(|i| y[i].is_finite())
         };
         match self {
             Guard::Distance { bodies, .. } | Guard::Workspace { bodies, .. } => bodies
@@ -440,17 +457,18 @@ impl Columns {
 
     /// Point `at` of the first `n` rows of `y` (`×p`); grows once if the
     /// columns are shorter.
-    fn fill(&mut self, y: &[Real], p: usize, at: PointIdx, n: usize) {
+    fn fill(&mut self, y: &[Real], p: usize, at: Point, n: usize) {
         for c in [&mut self.x, &mut self.y, &mut self.z] {
             if c.len() < n {
                 c.resize(n, 0.0);
             }
         }
+        let (ax, ay, az) = at.indices();
         let rows = y.chunks_exact(p).take(n);
         for ((row, x), yy) in rows.clone().zip(&mut self.x).zip(&mut self.y) {
-            (*x, *yy) = (row[at.x], row[at.y]);
+            (*x, *yy) = (row[ax], row[ay]);
         }
-        match at.z {
+        match az {
             Some(k) => {
                 for (row, z) in rows.zip(&mut self.z) {
                     *z = row[k];

@@ -54,13 +54,17 @@
 //! encoder's abstract latent, as meaningful as its geometry. Weights and
 //! norms need tuning per model, as for any term.
 
+mod error;
 pub mod geometry;
 mod guardrail;
 mod norm;
+mod schema;
 
+pub use error::{Item, ObjectiveError};
 pub use geometry::Shape;
-pub use guardrail::{BodySpec, GuardrailSpec, LimitSpec};
+pub use guardrail::{BodySpec, Drawing, GuardrailSpec, LimitSpec};
 pub use norm::Norm;
+pub use schema::{Point, ReadoutSchema};
 
 use crate::Real;
 use crate::error::PlanError;
@@ -68,7 +72,7 @@ use crate::limits::num;
 use crate::math::{Wide, wide};
 use crate::model::ModelSpec;
 pub(crate) use guardrail::Margins;
-use guardrail::{Body, Guard, PointIdx};
+use guardrail::{Body, Guard};
 use serde::{Deserialize, Serialize};
 
 /// When a cost term applies.
@@ -307,13 +311,8 @@ impl ObjectiveSpec {
                 )
             })
         };
-        let point = |name: &str| -> Result<PointIdx, String> {
-            Ok(PointIdx {
-                x: readout(&format!("{name}.x"))?,
-                y: readout(&format!("{name}.y"))?,
-                z: model.readout_index(&format!("{name}.z")),
-            })
-        };
+        let schema = ReadoutSchema::from(model);
+        let point = |name: &str| schema.point(name).map_err(|e| e.to_string());
         unique("terms", self.terms.iter().map(|t| t.name.as_str()))?;
         unique(
             "guardrails",
