@@ -29,13 +29,13 @@
 mod adjoint;
 mod refine;
 
-use super::core::{Core, rank};
-use super::mppi::Proposal;
-use super::{Plan, Planner, PlannerConfig};
+use super::core::rank;
+use super::driver::{Driver, Ended, Planned};
+use super::mppi::MppiStep;
+use super::step::Solver;
 use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;
-use crate::objective::Objective;
 use refine::{Refiner, Stop};
 use std::cmp::Ordering;
 
@@ -55,117 +55,134 @@ const MULTIPLIER_TOL: Real = 1e-9;
 /// counts MPPI iterations plus L-BFGS iterations; the status is
 /// [`PlanStatus::Converged`](super::PlanStatus::Converged) when the refined
 /// plan was accepted and L-BFGS met its tolerance in the last round.
+///
+/// ```
+/// use telic::model::{PointMass, WorldModel};
+/// use telic::objective::{ObjectiveSpec, Residual, TermSpec};
+/// use telic::planner::{Gradient, Planner, PlannerConfig, PlannerKind};
+///
+/// let model = PointMass::new(2, 0.1, 2.0).unwrap();
+/// let spec = ObjectiveSpec {
+///     terms: vec![TermSpec {
+///         name: "goal".into(),
+///         residual: Residual::Readout {
+///             readouts: vec!["pos.x".into(), "pos.y".into()],
+///             target: vec![1.0, 0.0],
+///         },
+///         norm: Default::default(),
+///         weight: 1.0,
+///         phase: Default::default(),
+///     }],
+///     ..Default::default()
+/// };
+/// let objective = spec.compile(model.spec()).unwrap();
+/// let config = PlannerConfig { kind: PlannerKind::Gradient, ..Default::default() };
+/// let mut planner = Gradient::new(model, objective, config).unwrap();
+/// let plan = planner.plan(&[0.0; 4]).unwrap();
+/// assert!(plan.action[0] > 0.0);
+/// ```
+pub type Gradient<M> = Planned<M, GradientStep>;
+
+/// The gradient planner's solver: the MPPI step for a proposal, then
+/// rounds of L-BFGS refinement.
 #[derive(Debug)]
-pub struct Gradient<M> {
-    core: Core<M>,
-    proposal: Proposal,
+pub struct GradientStep {
+    proposal: MppiStep,
     refiner: Refiner,
 }
 
-impl<M: WorldModel> Gradient<M> {
-    /// A planner for `model` and `objective`; checks `config`.
-    ///
-    /// ```
-    /// use telic::model::{PointMass, WorldModel};
-    /// use telic::objective::{ObjectiveSpec, Residual, TermSpec};
-    /// use telic::planner::{Gradient, Planner, PlannerConfig, PlannerKind};
-    ///
-    /// let model = PointMass::new(2, 0.1, 2.0).unwrap();
-    /// let spec = ObjectiveSpec {
-    ///     terms: vec![TermSpec {
-    ///         name: "goal".into(),
-    ///         residual: Residual::Readout {
-    ///             readouts: vec!["pos.x".into(), "pos.y".into()],
-    ///             target: vec![1.0, 0.0],
-    ///         },
-    ///         norm: Default::default(),
-    ///         weight: 1.0,
-    ///         phase: Default::default(),
-    ///     }],
-    ///     ..Default::default()
-    /// };
-    /// let objective = spec.compile(model.spec()).unwrap();
-    /// let config = PlannerConfig { kind: PlannerKind::Gradient, ..Default::default() };
-    /// let mut planner = Gradient::new(model, objective, config).unwrap();
-    /// let plan = planner.plan(&[0.0; 4]).unwrap();
-    /// assert!(plan.action[0] > 0.0);
-    /// ```
-    pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
-        let core = Core::new(model, objective, config)?;
-        Ok(Self {
-            proposal: Proposal::new(&core),
-            refiner: Refiner::new(&core),
-            core,
-        })
+impl Solver for GradientStep {
+    fn new<M: WorldModel>(core: &Driver<M>) -> Self {
+        Self {
+            proposal: MppiStep::new(core),
+            refiner: Refiner::new(core),
+        }
     }
 
-    /// The world model.
-    pub fn model(&self) -> &M {
-        &self.core.model
-    }
-
-    /// Refines `core.best` (the proposal). Returns whether the refined plan
-    /// was accepted (it is then in `refiner.best`), L-BFGS iterations run,
-    /// whether the budget ended, and whether the last round converged.
-    fn refine(&mut self) -> Result<Refinement, PlanError> {
-        let c = &mut self.core;
-        let r = &mut self.refiner;
-        let mut out = Refinement::default();
-        // Score the proposal with the very rollout refinement uses, so the
-        // comparison below is like for like.
-        let proposal =
-            r.adjoint
-                .forward(&mut c.model, &c.objective, &c.z0, &c.u_last, &c.best, None)?;
-        r.start(&c.best, proposal.cost, RHO_INIT, SLACK);
-        // Without guardrails every round would solve the same problem: run
-        // them as one, keeping the L-BFGS history.
-        let (rounds, iterations) = if c.objective.num_guardrails() == 0 {
-            (
-                1,
-                c.config
-                    .refine_rounds
-                    .saturating_mul(c.config.refine_iterations),
-            )
+    fn solve<M: WorldModel>(&mut self, core: &mut Driver<M>) -> Result<(), PlanError> {
+        let proposed = core.iterate(&mut self.proposal)?;
+        let config = core.config();
+        let skip = proposed.timed_out
+            || core.out_of_time()
+            || config.refine_rounds == 0
+            || config.refine_iterations == 0;
+        let refined = if skip {
+            Refinement {
+                timed_out: proposed.timed_out || core.out_of_time(),
+                ..Refinement::default()
+            }
         } else {
-            (c.config.refine_rounds, c.config.refine_iterations)
+            refine(&mut self.refiner, core)?
         };
-        for j in 0..rounds {
-            if c.out_of_time() {
-                out.timed_out = true;
-                break;
-            }
-            let round = r.round(c, iterations);
-            out.iterations += round.iterations;
-            out.converged = round.converged;
-            match r.stop.take() {
-                Some(Stop::Model(e)) => return Err(e.into()),
-                Some(Stop::OutOfTime) => {
-                    out.timed_out = true;
-                    out.converged = false;
-                    break;
-                }
-                Some(Stop::EvaluationLimit | Stop::NonFinite) => {
-                    out.converged = false;
-                    break;
-                }
-                None => {}
-            }
-            if j + 1 == rounds {
-                break;
-            }
-            let (roll, change) = r.update_multipliers(c)?;
-            if round.converged && roll.violation <= 0.0 && change <= MULTIPLIER_TOL {
-                break; // a KKT point: further rounds would not move
-            }
-            r.mult.rho *= RHO_GROWTH;
+        if !refined.accepted {
+            self.refiner.take_proposal(core.best());
         }
-        out.accepted = r.has_best
-            && rank(0.0, r.best_cost, proposal.violation, proposal.cost) == Ordering::Less;
-        if !out.accepted {
-            out.converged = false;
-        }
-        Ok(out)
+        let ended = Ended {
+            iterations: proposed.iterations + refined.iterations,
+            feasible: proposed.feasible,
+            timed_out: proposed.timed_out || refined.timed_out,
+            converged: refined.converged,
+        };
+        core.finish(self.refiner.best(), ended)
     }
+}
+
+/// Refines `core`'s best sequence (the proposal) with `r`. Returns whether
+/// the refined plan was accepted (it is then `r`'s best), L-BFGS iterations
+/// run, whether the budget ended, and whether the last round converged.
+fn refine<M: WorldModel>(r: &mut Refiner, c: &mut Driver<M>) -> Result<Refinement, PlanError> {
+    let mut out = Refinement::default();
+    let proposal = r.begin(c, RHO_INIT, SLACK)?;
+    // Without guardrails every round would solve the same problem: run
+    // them as one, keeping the L-BFGS history.
+    let config = c.config();
+    let (rounds, iterations) = if c.objective().num_guardrails() == 0 {
+        (
+            1,
+            config
+                .refine_rounds
+                .saturating_mul(config.refine_iterations),
+        )
+    } else {
+        (config.refine_rounds, config.refine_iterations)
+    };
+    for j in 0..rounds {
+        if c.out_of_time() {
+            out.timed_out = true;
+            break;
+        }
+        let round = r.round(c, iterations);
+        out.iterations += round.iterations;
+        out.converged = round.converged;
+        match r.take_stop() {
+            Some(Stop::Model(e)) => return Err(e.into()),
+            Some(Stop::OutOfTime) => {
+                out.timed_out = true;
+                out.converged = false;
+                break;
+            }
+            Some(Stop::EvaluationLimit | Stop::NonFinite) => {
+                out.converged = false;
+                break;
+            }
+            None => {}
+        }
+        if j + 1 == rounds {
+            break;
+        }
+        let (roll, change) = r.update_multipliers(c)?;
+        if round.converged && roll.violation <= 0.0 && change <= MULTIPLIER_TOL {
+            break; // a KKT point: further rounds would not move
+        }
+        r.grow_penalty(RHO_GROWTH);
+    }
+    out.accepted = r.best_feasible_cost().is_some_and(|best_cost| {
+        rank(0.0, best_cost, proposal.violation, proposal.cost) == Ordering::Less
+    });
+    if !out.accepted {
+        out.converged = false;
+    }
+    Ok(out)
 }
 
 /// What refinement did in one call.
@@ -177,55 +194,6 @@ struct Refinement {
     converged: bool,
 }
 
-impl<M: WorldModel> Planner for Gradient<M> {
-    fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError> {
-        self.core.begin(obs)?;
-        let proposed = self.proposal.run(&mut self.core)?;
-        let skip = proposed.timed_out
-            || self.core.out_of_time()
-            || self.core.config.refine_rounds == 0
-            || self.core.config.refine_iterations == 0;
-        let refined = if skip {
-            Refinement {
-                timed_out: proposed.timed_out || self.core.out_of_time(),
-                ..Refinement::default()
-            }
-        } else {
-            self.refine()?
-        };
-        if !refined.accepted {
-            self.refiner.best.copy_from_slice(&self.core.best);
-        }
-        self.core.finish(
-            &self.refiner.best,
-            proposed.iterations + refined.iterations,
-            proposed.feasible,
-            proposed.timed_out || refined.timed_out,
-            refined.converged,
-        )?;
-        Ok(&self.core.plan)
-    }
-
-    fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
-        self.core.set_goal_observation(term, obs)
-    }
-    fn reset(&mut self) {
-        self.core.reset();
-    }
-    fn objective_mut(&mut self) -> &mut Objective {
-        std::sync::Arc::make_mut(&mut self.core.objective)
-    }
-    fn objective(&self) -> &Objective {
-        &self.core.objective
-    }
-    fn config(&self) -> &PlannerConfig {
-        &self.core.config
-    }
-    fn reseed(&mut self, seed: u64) {
-        self.core.reseed(seed);
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -234,7 +202,7 @@ mod tests {
     use crate::objective::{
         BodySpec, GuardrailSpec, Norm, ObjectiveSpec, Phase, Residual, Shape, TermSpec,
     };
-    use crate::planner::{Mppi, PlanStatus, PlannerKind};
+    use crate::planner::{Mppi, PlanStatus, Planner, PlannerConfig, PlannerKind};
 
     fn term(name: &str, residual: Residual, weight: Real) -> TermSpec {
         TermSpec {

@@ -17,7 +17,7 @@ use super::adjoint::{Adjoint, Multipliers, Rollout};
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
-use crate::planner::core::Core;
+use crate::planner::driver::Driver;
 use argmin::core::{
     CostFunction, Error as ArgminError, Executor, Gradient as ArgminGradient, State,
     TerminationReason,
@@ -64,12 +64,12 @@ pub(crate) struct Round {
 /// Refinement workspace, allocated once per planner.
 #[derive(Debug)]
 pub(crate) struct Refiner {
-    pub adjoint: Adjoint,
-    pub mult: Multipliers,
+    adjoint: Adjoint,
+    mult: Multipliers,
     centre: Vec<Real>,
     half: Vec<Real>,
     /// Unconstrained iterate `v` (`H×A`).
-    pub v: Vec<Real>,
+    v: Vec<Real>,
     /// Actions `u(v)` of the last rollout.
     u: Vec<Real>,
     /// `∂L/∂u`.
@@ -79,34 +79,34 @@ pub(crate) struct Refiner {
     cached_ok: bool,
     last: Rollout,
     /// Best feasible sequence evaluated in this call (by task cost).
-    pub best: Vec<Real>,
-    pub best_cost: Real,
-    pub has_best: bool,
+    best: Vec<Real>,
+    best_cost: Real,
+    has_best: bool,
     evals: usize,
     max_evals: usize,
     tol_grad: Real,
     tol_cost: Real,
-    pub stop: Option<Stop>,
+    stop: Option<Stop>,
 }
 
 impl Refiner {
-    pub fn new<M: WorldModel>(core: &Core<M>) -> Self {
-        let (h, a) = (core.h, core.a);
-        let g = core.objective.num_guardrails();
-        let centre = core
-            .lower
+    /// The workspace for `core`'s sizes, action bounds and guardrails.
+    pub fn new<M: WorldModel>(core: &Driver<M>) -> Self {
+        let (h, a, d, p) = core.sizes();
+        let g = core.objective().num_guardrails();
+        let (lower, upper) = core.bounds();
+        let centre = lower
             .iter()
-            .zip(&core.upper)
+            .zip(upper)
             .map(|(lo, hi)| 0.5 * (lo + hi))
             .collect();
-        let half = core
-            .lower
+        let half = lower
             .iter()
-            .zip(&core.upper)
+            .zip(upper)
             .map(|(lo, hi)| 0.5 * (hi - lo))
             .collect();
         Self {
-            adjoint: Adjoint::new(h, a, core.d, core.p, &core.objective),
+            adjoint: Adjoint::new(h, a, d, p, core.objective()),
             mult: Multipliers::new(h * g),
             centre,
             half,
@@ -131,9 +131,60 @@ impl Refiner {
         }
     }
 
+    /// Scores `core`'s best sequence (the proposal) with the rollout
+    /// refinement uses, so that the two compare like for like, and prepares
+    /// the call from it ([`Self::start`] with the proposal's cost as scale).
+    pub fn begin<M: WorldModel>(
+        &mut self,
+        core: &mut Driver<M>,
+        rho: Real,
+        slack: Real,
+    ) -> Result<Rollout, ModelError> {
+        // `best` is set again before it is read: by a feasible rollout of
+        // this call, or by the proposal when none is accepted.
+        let mut proposal = std::mem::take(&mut self.best);
+        proposal.copy_from_slice(core.best());
+        let (model, objective, z0, u_last) = core.rollout_from();
+        let scored = self
+            .adjoint
+            .forward(model, objective, z0, u_last, &proposal, None);
+        if let Ok(roll) = &scored {
+            self.start(&proposal, roll.cost, rho, slack);
+        }
+        self.best = proposal;
+        scored
+    }
+
+    /// The sequence the call ends with: the best feasible one refinement
+    /// found when it was accepted, else the proposal ([`Self::take_proposal`]).
+    pub fn best(&self) -> &[Real] {
+        &self.best
+    }
+
+    /// The task cost of the best feasible sequence of this call, if any.
+    pub fn best_feasible_cost(&self) -> Option<Real> {
+        self.has_best.then_some(self.best_cost)
+    }
+
+    /// Makes `proposal` the sequence the call ends with (refinement was not
+    /// accepted).
+    pub fn take_proposal(&mut self, proposal: &[Real]) {
+        self.best.copy_from_slice(proposal);
+    }
+
+    /// Why the last round stopped early, if it did; clears it.
+    pub fn take_stop(&mut self) -> Option<Stop> {
+        self.stop.take()
+    }
+
+    /// Multiplies the penalty `ρ` by `growth` for the next round.
+    pub fn grow_penalty(&mut self, growth: Real) {
+        self.mult.rho *= growth;
+    }
+
     /// Prepares a call: `v₀ = atanh` of the clamped `proposal`, no best yet,
     /// `λ = 0`, and `ρ` and the tolerances scaled by `scale` (the proposal's cost).
-    pub fn start(&mut self, proposal: &[Real], scale: Real, rho: Real, slack: Real) {
+    fn start(&mut self, proposal: &[Real], scale: Real, rho: Real, slack: Real) {
         let a = self.centre.len().max(1);
         for (i, (v, u)) in self.v.iter_mut().zip(proposal).enumerate() {
             let k = i % a;
@@ -188,7 +239,7 @@ impl Refiner {
     /// Rolls out `u(v)` unless it is the sequence rolled out last.
     fn ensure<M: WorldModel>(
         &mut self,
-        core: &mut Core<M>,
+        core: &mut Driver<M>,
         v: &[Real],
     ) -> Result<Rollout, ModelError> {
         if self.is_cached(v) {
@@ -196,14 +247,10 @@ impl Refiner {
         }
         self.map(v);
         self.cached_ok = false;
-        let roll = self.adjoint.forward(
-            &mut core.model,
-            &core.objective,
-            &core.z0,
-            &core.u_last,
-            &self.u,
-            Some(&self.mult),
-        )?;
+        let (model, objective, z0, u_last) = core.rollout_from();
+        let roll = self
+            .adjoint
+            .forward(model, objective, z0, u_last, &self.u, Some(&self.mult))?;
         self.record(v, roll);
         Ok(roll)
     }
@@ -211,7 +258,7 @@ impl Refiner {
     /// `L(v)` and, when `grad` is given, `∂L/∂v`.
     fn eval<M: WorldModel>(
         &mut self,
-        core: &mut Core<M>,
+        core: &mut Driver<M>,
         v: &[Real],
         grad: Option<&mut [Real]>,
     ) -> Result<Real, ArgminError> {
@@ -236,11 +283,12 @@ impl Refiner {
             (true, true) => {
                 self.map(v);
                 self.cached_ok = false;
+                let (model, objective, z0, u_last) = core.rollout_from();
                 let r = self.adjoint.cost_gradient(
-                    &mut core.model,
-                    &core.objective,
-                    &core.z0,
-                    &core.u_last,
+                    model,
+                    objective,
+                    z0,
+                    u_last,
                     &self.u,
                     Some(&self.mult),
                     &mut self.gu,
@@ -251,17 +299,19 @@ impl Refiner {
                 r
             }
             // A gradient where the trajectory is known: backward pass only.
-            (false, true) => self
-                .adjoint
-                .backward(
-                    &mut core.model,
-                    &core.objective,
-                    &core.u_last,
-                    &self.u,
-                    Some(&self.mult),
-                    &mut self.gu,
-                )
-                .map(|()| self.last),
+            (false, true) => {
+                let (model, objective, _, u_last) = core.rollout_from();
+                self.adjoint
+                    .backward(
+                        model,
+                        objective,
+                        u_last,
+                        &self.u,
+                        Some(&self.mult),
+                        &mut self.gu,
+                    )
+                    .map(|()| self.last)
+            }
             (_, false) => self.ensure(core, v),
         };
         let roll = match result {
@@ -295,7 +345,7 @@ impl Refiner {
     /// Runs one round of at most `iterations` L-BFGS iterations from `self.v`
     /// and leaves the final iterate in `self.v`. Stops early (see
     /// [`Self::stop`]) when out of time or when the model fails.
-    pub fn round<M: WorldModel>(&mut self, core: &mut Core<M>, iterations: usize) -> Round {
+    pub fn round<M: WorldModel>(&mut self, core: &mut Driver<M>, iterations: usize) -> Round {
         self.cached_ok = false; // the multipliers changed
         self.evals = 0;
         self.max_evals = EVALS_PER_ITERATION
@@ -342,7 +392,7 @@ impl Refiner {
     /// margins; returns the rollout and the largest multiplier change.
     pub fn update_multipliers<M: WorldModel>(
         &mut self,
-        core: &mut Core<M>,
+        core: &mut Driver<M>,
     ) -> Result<(Rollout, Real), ModelError> {
         let v = std::mem::take(&mut self.v);
         let roll = self.ensure(core, &v);
@@ -355,7 +405,7 @@ impl Refiner {
 }
 
 struct Ctx<'a, M> {
-    core: &'a mut Core<M>,
+    core: &'a mut Driver<M>,
     r: &'a mut Refiner,
 }
 

@@ -1,0 +1,217 @@
+//! The iteration driver, written once for every solver: time budget,
+//! iteration limit, draws, kept rollouts and the final evaluation of the
+//! mean ([`Core::iterate`]), and the one generic [`Planner`] ([`Planned`])
+//! that runs a [`Solver`] between the start of a call and its shielded finish.
+
+use super::core::Core;
+use super::step::{SamplingStep, Scored, Slots, Solver};
+use super::{Plan, Planner, PlannerConfig};
+use crate::Real;
+use crate::error::PlanError;
+use crate::model::WorldModel;
+use crate::objective::Objective;
+use std::sync::Arc;
+
+/// Outcome of the sampling iterations of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Iterated {
+    /// Sampling iterations run.
+    pub iterations: usize,
+    /// Feasible samples in the last iteration.
+    pub feasible: usize,
+    /// The time budget ended during sampling.
+    pub timed_out: bool,
+}
+
+/// The shared planner state and workspace ([`Core`]) as the solvers see
+/// it: the iteration driver, the finish, and read access to what a solver
+/// step needs.
+#[derive(Debug)]
+pub struct Driver<M> {
+    core: Core<M>,
+}
+
+/// How a call ended, for [`Driver::finish`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ended {
+    /// Iterations run (of every kind).
+    pub iterations: usize,
+    /// Feasible samples in the last sampling iteration.
+    pub feasible: usize,
+    /// The time budget ended first.
+    pub timed_out: bool,
+    /// The solver met its tolerance.
+    pub converged: bool,
+}
+
+impl<M: WorldModel> Driver<M> {
+    /// Runs the sampling iterations of `step` after [`Core::begin`], stopping
+    /// before [`Core::finish`]: each iteration puts the mean in slot 0, the
+    /// fallback held still in slot 1 and the step's own candidates after
+    /// them, draws the rest from one new seed, keeps the rollouts and hands
+    /// the scored batch to the step. The mean is evaluated once more at the
+    /// end (it has not been rolled out since its last update); the best
+    /// sequence is then in `best` with its score.
+    pub(crate) fn iterate<S: SamplingStep>(&mut self, step: &mut S) -> Result<Iterated, PlanError> {
+        let n = self.core.config.samples;
+        let len = self.core.h * self.core.a;
+        let mut out = Iterated::default();
+        step.start(&self.core.nominal, &self.core.sigma);
+        for it in 0..self.core.config.iterations {
+            if it > 0 && self.core.out_of_time() {
+                out.timed_out = true;
+                break;
+            }
+            self.core.set_seq(0, step.mean());
+            self.core.set_fallback_seq(1);
+            let mut slots = Slots::new(&mut Arc::make_mut(&mut self.core.seqs)[..], len, 2, n);
+            step.fill(&mut slots);
+            let from = slots.next().min(n);
+            self.core
+                .sample_and_evaluate(from, n, step.mean(), step.std())?;
+            self.core.keep_rollouts(n);
+            out.iterations += 1;
+            let feasible = self.core.feasible_count(n);
+            out.feasible = feasible;
+            let roll = &self.core.roll;
+            step.update(&Scored::new(
+                &roll.cost[..n],
+                &roll.violation[..n],
+                &self.core.seqs[..n * len],
+                feasible,
+            ));
+        }
+        step.end();
+        self.core.set_seq(0, step.mean());
+        self.core.evaluate(1)?;
+        Ok(out)
+    }
+
+    /// True when the time budget is spent.
+    pub(crate) fn out_of_time(&self) -> bool {
+        self.core.out_of_time()
+    }
+
+    /// Ends a call with the best sequence seen ([`Core::finish_with_best`]).
+    pub(crate) fn finish_with_best(&mut self, out: Iterated) -> Result<(), PlanError> {
+        self.core
+            .finish_with_best(out.iterations, out.feasible, out.timed_out, false)
+    }
+
+    /// Ends a call with `chosen` as the plan ([`Core::finish`]).
+    pub(crate) fn finish(&mut self, chosen: &[Real], ended: Ended) -> Result<(), PlanError> {
+        self.core.finish(
+            chosen,
+            ended.iterations,
+            ended.feasible,
+            ended.timed_out,
+            ended.converged,
+        )
+    }
+
+    /// The planner's configuration.
+    pub(crate) fn config(&self) -> &PlannerConfig {
+        &self.core.config
+    }
+
+    /// The values of one action sequence, `H×A`.
+    pub(crate) fn sequence_len(&self) -> usize {
+        self.core.h * self.core.a
+    }
+
+    /// The actions' lower and upper bounds (`A` each).
+    pub(crate) fn bounds(&self) -> (&[Real], &[Real]) {
+        (&self.core.lower, &self.core.upper)
+    }
+
+    /// Horizon `H`, action, latent and readout sizes.
+    pub(crate) fn sizes(&self) -> (usize, usize, usize, usize) {
+        (self.core.h, self.core.a, self.core.d, self.core.p)
+    }
+
+    /// The objective.
+    pub(crate) fn objective(&self) -> &Objective {
+        &self.core.objective
+    }
+
+    /// The best sequence seen in this call (`H×A`).
+    pub(crate) fn best(&self) -> &[Real] {
+        &self.core.best
+    }
+
+    /// What a rollout from the current observation needs: the model, the
+    /// objective, the encoded latent `z0` and the action applied before.
+    pub(crate) fn rollout_from(&mut self) -> (&mut M, &Objective, &[Real], &[Real]) {
+        (
+            &mut self.core.model,
+            &self.core.objective,
+            &self.core.z0,
+            &self.core.u_last,
+        )
+    }
+
+    /// The noise scale per action (`A`): `noise · (hi − lo) / 2`.
+    pub(crate) fn sigma(&self) -> &[Real] {
+        &self.core.sigma
+    }
+}
+
+/// A planner: the shared state and driver, and a [`Solver`] for its update
+/// steps. [`Mppi`](super::Mppi), [`Cem`](super::Cem) and
+/// [`Gradient`](super::Gradient) name it for each solver.
+#[derive(Debug)]
+pub struct Planned<M, S> {
+    driver: Driver<M>,
+    solver: S,
+}
+
+impl<M: WorldModel, S: Solver> Planned<M, S> {
+    /// A planner for `model` and `objective`; checks `config`.
+    pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
+        let driver = Driver {
+            core: Core::new(model, objective, config)?,
+        };
+        let solver = S::new(&driver);
+        Ok(Self { driver, solver })
+    }
+
+    /// The world model.
+    pub fn model(&self) -> &M {
+        &self.driver.core.model
+    }
+
+    /// The shared planner state (tests reach the rollout pool through it).
+    #[cfg(test)]
+    pub(crate) fn core_mut(&mut self) -> &mut Core<M> {
+        &mut self.driver.core
+    }
+}
+
+impl<M: WorldModel, S: Solver> Planner for Planned<M, S> {
+    fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError> {
+        self.driver.core.begin(obs)?;
+        self.solver.solve(&mut self.driver)?;
+        Ok(&self.driver.core.plan)
+    }
+
+    fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
+        self.driver.core.set_goal_observation(term, obs)
+    }
+    fn reset(&mut self) {
+        self.driver.core.reset();
+        self.solver.reset();
+    }
+    fn objective_mut(&mut self) -> &mut Objective {
+        Arc::make_mut(&mut self.driver.core.objective)
+    }
+    fn objective(&self) -> &Objective {
+        &self.driver.core.objective
+    }
+    fn config(&self) -> &PlannerConfig {
+        &self.driver.core.config
+    }
+    fn reseed(&mut self, seed: u64) {
+        self.driver.core.reseed(seed);
+        self.solver.reset();
+    }
+}
