@@ -28,13 +28,13 @@
 //! not running: with every other core taken, planning takes about as long as
 //! on one thread, not as long as the wait for a core.
 //!
-//! A job can also draw its samples first ([`Draw`](super::rollout::Draw)): each sample's noise
+//! A job can also draw its samples first ([`Draw`]): each sample's noise
 //! comes from its own random stream, so the worker draws exactly what the
 //! planner's thread would have drawn, into its own buffer, which the planner
 //! copies back. Every sample is drawn and rolled out exactly as on one
 //! thread: the plan does not depend on the number of threads.
 
-use super::rollout::{ActionSampler, Batch, Dims, Rollouts, Start, roll_out};
+use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Start, roll_out};
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
@@ -198,6 +198,48 @@ impl std::fmt::Debug for Done {
     }
 }
 
+/// How the samples `0..n` of a batch are split between the threads: this
+/// thread's share ends at `bound(1)`, worker `k`'s runs from `bound(k + 1)`
+/// to `bound(k + 2)`; the slots drawn (`from..n`) are split evenly.
+#[derive(Clone, Copy, Debug)]
+struct Shares {
+    n: usize,
+    from: usize,
+    threads: usize,
+}
+
+impl Shares {
+    fn bound(self, k: usize) -> usize {
+        if k == 0 {
+            0
+        } else {
+            self.from + k * (self.n - self.from) / self.threads
+        }
+    }
+
+    /// Samples `lo..hi` of worker `k` (0-based).
+    fn worker(self, k: usize) -> (usize, usize) {
+        (self.bound(k + 1), self.bound(k + 2))
+    }
+}
+
+/// What every worker's job of one batch shares.
+struct Hand<'a> {
+    objective: &'a Arc<Objective>,
+    seqs: &'a Arc<Vec<Real>>,
+    draw: Option<&'a Draw<'a>>,
+    start: Start<'a>,
+}
+
+/// Where the workers' results go: the costs into `roll`, the sequences they
+/// drew into `seqs` (when they drew).
+struct Back<'a, 'b> {
+    sent: &'a [bool],
+    shares: Shares,
+    seqs: Option<&'b mut Arc<Vec<Real>>>,
+    roll: &'b mut Rollouts,
+}
+
 impl Pool {
     /// Starts `threads − 1` workers for `samples` samples with copies of
     /// `model`. `Ok(None)` when the model cannot fork (rollouts stay on the
@@ -299,13 +341,13 @@ impl Pool {
         self.workers.len() + 1
     }
 
-    /// Rolls out the first `n` sequences of `seqs` into `roll` (costs,
-    /// violations, and readouts when kept), sharing them between the
-    /// workers and the calling thread, which rolls out the first share with
-    /// `model`. With `draw`, slots `draw.from..n` are drawn first, each
-    /// share by whoever rolls it out (this thread with `sampler`), and end
-    /// up in `seqs`. An error of any share is returned after every share is
-    /// back; a worker that is gone is an error too, and leaves the pool
+    /// Rolls out the batch's sequences into `roll` (costs, violations, and
+    /// readouts when kept), sharing them between the workers and the calling
+    /// thread, which rolls out the first share with `model`. When the batch
+    /// draws, slots `draw.from..n` are drawn first, each share by whoever
+    /// rolls it out (this thread with the batch's sampler), and end up in the
+    /// batch's sequences. An error of any share is returned after every share
+    /// is back; a worker that is gone is an error too, and leaves the pool
     /// [`broken`](Self::broken).
     pub fn roll_out<M: WorldModel + ?Sized>(
         &mut self,
@@ -316,40 +358,75 @@ impl Pool {
         roll: &mut Rollouts,
     ) -> Result<(), ModelError> {
         let (seqs, n, draw) = batch.into_parts();
-        let (z0, u_last) = (start.z0(), start.u_last());
-        let dims = self.dims;
-        let len = dims.h * dims.a;
-        let t = self.threads();
+        let len = self.dims.h * self.dims.a;
         // This thread's share holds the slots that are not drawn, so that
         // every worker's share is drawn whole.
         let drawn = draw.is_some();
         let from = draw.as_ref().map_or(0, |(d, _)| d.from.min(n));
-        let bound = |k: usize| if k == 0 { 0 } else { from + k * (n - from) / t };
-        let mut sent = [false; super::config::MAX_THREADS];
+        let shares = Shares {
+            n,
+            from,
+            threads: self.threads(),
+        };
         let mut first_error = None;
+        let job = Hand {
+            objective,
+            seqs,
+            draw: draw.as_ref().map(|(d, _)| d),
+            start,
+        };
+        let sent = self.hand_out(&job, shares, &mut first_error);
+        let mine = shares.bound(1);
+        if let Some((d, sampler)) = draw {
+            // No worker holds `seqs` when drawing.
+            sampler.draw(&d, from..mine, seqs);
+        }
+        let rolled = roll_out(model, objective, &seqs[..mine * len], start, roll);
+        if let Err(e) = rolled {
+            first_error.get_or_insert(e);
+        }
+        let back = Back {
+            sent: &sent,
+            shares,
+            seqs: drawn.then_some(seqs),
+            roll,
+        };
+        self.collect(model, back, &mut first_error);
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Hands each worker its share of `job` (see [`Shares`]); returns which
+    /// workers got one. A worker that has stopped is noted in `first_error`.
+    fn hand_out(
+        &mut self,
+        job: &Hand<'_>,
+        shares: Shares,
+        first_error: &mut Option<ModelError>,
+    ) -> [bool; super::config::MAX_THREADS] {
+        let mut sent = [false; super::config::MAX_THREADS];
         for (k, w) in self.workers.iter_mut().enumerate() {
-            let (lo, hi) = (bound(k + 1), bound(k + 2));
+            let (lo, hi) = shares.worker(k);
             let Some(mut share) = w.share.take() else {
                 // Lost with a worker that stopped mid-job.
                 self.broken = true;
                 first_error.get_or_insert_with(gone);
                 continue;
             };
-            share.z0.copy_from_slice(z0);
-            share.u_last.copy_from_slice(u_last);
-            let source = match &draw {
-                Some((d, _)) => {
+            share.z0.copy_from_slice(job.start.z0());
+            share.u_last.copy_from_slice(job.start.u_last());
+            let source = match job.draw {
+                Some(d) => {
                     share.mean.clear();
                     share.mean.extend_from_slice(d.mean);
                     share.std.clear();
                     share.std.extend_from_slice(d.std);
                     Source::Drawn(d.seed)
                 }
-                None => Source::Shared(Arc::clone(seqs)),
+                None => Source::Shared(Arc::clone(job.seqs)),
             };
             let job = Job {
                 seqs: source,
-                objective: Arc::clone(objective),
+                objective: Arc::clone(job.objective),
                 lo,
                 hi,
                 share,
@@ -368,21 +445,31 @@ impl Pool {
                 first_error.get_or_insert_with(gone);
             }
         }
-        let mine = bound(1);
-        if let Some((d, sampler)) = draw {
-            // No worker holds `seqs` when drawing.
-            sampler.draw(&d, from..mine, seqs);
-        }
-        let rolled = roll_out(model, objective, &seqs[..mine * len], start, roll);
-        if let Err(e) = rolled {
-            first_error.get_or_insert(e);
-        }
-        let (h, p) = (dims.h, dims.p);
+        sent
+    }
+
+    /// Collects the shares handed out into `back.roll` (and the drawn
+    /// sequences into `back.seqs`), rolling out here with `model` the jobs no
+    /// worker has started. The first error goes to `first_error`.
+    fn collect<M: WorldModel + ?Sized>(
+        &mut self,
+        model: &mut M,
+        back: Back<'_, '_>,
+        first_error: &mut Option<ModelError>,
+    ) {
+        let Back {
+            sent,
+            shares,
+            mut seqs,
+            roll,
+        } = back;
+        let (h, p) = (self.dims.h, self.dims.p);
+        let len = self.dims.h * self.dims.a;
         for (k, w) in self.workers.iter_mut().enumerate() {
             if !sent[k] {
                 continue;
             }
-            let (lo, hi) = (bound(k + 1), bound(k + 2));
+            let (lo, hi) = shares.worker(k);
             // A job its worker has not started (its core is busy elsewhere)
             // is done here rather than waited for.
             #[cfg(test)]
@@ -415,7 +502,7 @@ impl Pool {
             if !roll.ys.is_empty() {
                 roll.ys[lo * h * p..hi * h * p].copy_from_slice(&s.roll.ys[..m * h * p]);
             }
-            if drawn {
+            if let Some(seqs) = seqs.as_deref_mut() {
                 Arc::make_mut(seqs)[lo * len..hi * len].copy_from_slice(&s.seqs[..m * len]);
             }
             if let Err(e) = done.result {
@@ -423,7 +510,6 @@ impl Pool {
             }
             w.share = Some(done.share);
         }
-        first_error.map_or(Ok(()), Err)
     }
 }
 

@@ -131,32 +131,25 @@ pub(crate) fn rank(violation_a: Real, cost_a: Real, violation_b: Real, cost_b: R
     }
 }
 
+/// The samples an evaluation draws, and the sampler that draws them.
+pub(crate) type Drawing<'a> = (Draw<'a>, &'a mut ActionSampler);
+
 /// The first `n` candidate sequences of an evaluation, and the samples to
 /// draw into them first (when `draw` says so, with the sampler given).
 #[derive(Debug)]
 pub(crate) struct Batch<'a> {
     seqs: &'a mut Arc<Vec<Real>>,
     n: usize,
-    draw: Option<(Draw<'a>, &'a mut ActionSampler)>,
+    draw: Option<Drawing<'a>>,
 }
 
 impl<'a> Batch<'a> {
-    pub fn new(
-        seqs: &'a mut Arc<Vec<Real>>,
-        n: usize,
-        draw: Option<(Draw<'a>, &'a mut ActionSampler)>,
-    ) -> Self {
+    pub fn new(seqs: &'a mut Arc<Vec<Real>>, n: usize, draw: Option<Drawing<'a>>) -> Self {
         Self { seqs, n, draw }
     }
 
     /// The shared sequences, their number, and the draw.
-    pub fn into_parts(
-        self,
-    ) -> (
-        &'a mut Arc<Vec<Real>>,
-        usize,
-        Option<(Draw<'a>, &'a mut ActionSampler)>,
-    ) {
+    pub fn into_parts(self) -> (&'a mut Arc<Vec<Real>>, usize, Option<Drawing<'a>>) {
         (self.seqs, self.n, self.draw)
     }
 
