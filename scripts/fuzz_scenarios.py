@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import copy
+import importlib.util
 import math
 import os
 import random
@@ -62,68 +63,13 @@ NAMED_LISTS = ("terms", "guardrails", "bodies")
 FAILURES = ("PANIC", "ABORT", "HANG", "ODD")
 
 
-# --- TOML writing (tomllib only reads) -------------------------------------
-
-
-def _key(k: str) -> str:
-    if k and all(c.isalnum() or c in "_-" for c in k):
-        return k
-    return _string(k)
-
-
-def _string(s: str) -> str:
-    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{out}"'
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _is_table_list(v) -> bool:
-    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, dict) for x in v)
-
-
-def to_toml(doc: dict) -> str:
-    """Writes `doc` as TOML: plain values first, then tables and arrays of
-    tables (nested dictionaries in arrays as inline tables)."""
-    lines: list[str] = []
-
-    def table(d: dict, path: list[str]) -> None:
-        for k, v in d.items():
-            if not isinstance(v, dict) and not _is_table_list(v):
-                lines.append(f"{_key(k)} = {_value(v)}")
-        for k, v in d.items():
-            name = ".".join(_key(p) for p in path + [k])
-            if isinstance(v, dict):
-                lines.append("")
-                lines.append(f"[{name}]")
-                table(v, path + [k])
-            elif _is_table_list(v):
-                for item in v:
-                    lines.append("")
-                    lines.append(f"[[{name}]]")
-                    for ik, iv in item.items():
-                        lines.append(f"{_key(ik)} = {_value(iv)}")
-
-    table(doc, [])
-    return "\n".join(lines) + "\n"
+# The TOML writer of the bundle manifest, loaded from its file: neither the
+# telic package nor numpy need be installed to fuzz.
+_spec = importlib.util.spec_from_file_location(
+    "telic_toml_writer", ROOT / "bindings" / "python" / "telic" / "train" / "toml_writer.py"
+)
+toml_writer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toml_writer)
 
 
 # --- where to mutate --------------------------------------------------------
@@ -163,13 +109,13 @@ def numbers(doc):
 
 
 def arrays(doc):
-    return [(p, v) for p, v in leaves(doc) if isinstance(v, list) and not _is_table_list(v)]
+    return [(p, v) for p, v in leaves(doc) if isinstance(v, list) and not toml_writer.is_table_list(v)]
 
 
 def named_lists(doc):
     """Paths of the objective's lists of named entries."""
     obj = doc.get("objective", {})
-    return [("objective", k) for k in NAMED_LISTS if _is_table_list(obj.get(k))]
+    return [("objective", k) for k in NAMED_LISTS if toml_writer.is_table_list(obj.get(k))]
 
 
 # --- mutation families --------------------------------------------------------
@@ -185,7 +131,7 @@ def _set_number(values):
         path, old = rng.choice(nums)
         new = rng.choice(values(old))
         put(doc, path, new)
-        return f"{'.'.join(map(str, path))} = {_value(new)}"
+        return f"{'.'.join(map(str, path))} = {toml_writer.value(new)}"
 
     return mutate
 
@@ -215,7 +161,7 @@ def _wrong_type(doc, rng):
     path, _ = rng.choice(cands)
     new = rng.choice([1, 1.5, "x", True])
     put(doc, path, new)
-    return f"{'.'.join(map(str, path))} = {_value(new)} (was a table or array)"
+    return f"{'.'.join(map(str, path))} = {toml_writer.value(new)} (was a table or array)"
 
 
 def _longer(doc, rng):
@@ -291,7 +237,7 @@ def _section_as_array(doc, rng):
         return None
     k = rng.choice(cands)
     doc[k] = rng.choice([[1.0], [1.0, 0], []])
-    return f"{k} = {_value(doc[k])}"
+    return f"{k} = {toml_writer.value(doc[k])}"
 
 
 MUTATIONS.update(
@@ -396,7 +342,7 @@ def main() -> int:
     for i in range(args.cases):
         name, family, what, doc, learned = make_case(i, args.seed, bases)
         path = work / f"case{i:04}_{name}_{family}.toml"
-        path.write_text(f"# case {i} (seed {args.seed}): {name}.toml, {family}: {what}\n" + to_toml(doc))
+        path.write_text(f"# case {i} (seed {args.seed}): {name}.toml, {family}: {what}\n" + toml_writer.dumps(doc))
         cases.append((i, name, family, what, path, learned))
 
     counts = {k: 0 for k in ("ok", "error", *FAILURES)}

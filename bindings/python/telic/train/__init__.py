@@ -11,7 +11,8 @@ onnxruntime, numpy); importing ``telic`` alone never does. The bundle follows
 - ``telic.train.model``: encoder, predictor, readout probes and the loss;
 - ``telic.train.trainer``: ``train(TrainConfig(...))``;
 - ``telic.train.export``: ONNX export, parity with PyTorch, bundle checks;
-- ``telic.train.manifest``: writing and checking ``manifest.toml``.
+- ``telic.train.manifest``: writing and checking ``manifest.toml`` (its ``SCHEMA``);
+- ``telic.train.toml_writer``: the TOML writer (the standard library only reads TOML).
 """
 
 from .data import DataError, Dataset, TrainingError, load_dataset, load_datasets

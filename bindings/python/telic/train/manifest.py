@@ -3,28 +3,57 @@
 The schema is that of ``engine/src/model/bundle.rs`` (``Manifest``), where
 unknown keys are errors; ``check_manifest`` applies the same rules here so a
 bundle the trainer writes is rejected in Python, before the engine sees it.
-Only the standard library is needed (``tomllib`` reads, a small writer writes).
+Only the standard library is needed (``tomllib`` reads, ``toml_writer`` writes).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import tomllib
+from dataclasses import dataclass
+
+from . import toml_writer
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.toml"
+# Normalisation limits, as bundle.rs has them (MAX_NORMALISATION_MEAN, …).
+MAX_NORMALISATION_MEAN = 1e9
+MIN_NORMALISATION_STD = 1e-9
+MAX_NORMALISATION_STD = 1e9
 
-_TOP = {"format_version", "name", "dt", "latent_dim", "observations", "readouts", "actions",
-        "normalisation", "provenance", "readout_error_quantiles"}
-_TOP_REQUIRED = _TOP - {"normalisation", "readout_error_quantiles"}
-_ACTION = {"name", "lower", "upper"}
-_NORMALISATION = {"mean", "std"}
-_PROVENANCE = {"scene", "samples", "episodes", "seed", "producer", "training", "validation"}
-_PROVENANCE_REQUIRED = {"scene", "samples", "episodes", "seed", "validation"}
-_VALIDATION = {"onnx_vs_torch_max_abs_diff", "errors"}
-_QUANTILES = {"quantile", "margins"}
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the manifest: its keys, in the order they are written,
+    and those it may leave out."""
+
+    keys: tuple[str, ...]
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The keys it must have, in order."""
+        return tuple(k for k in self.keys if k not in self.optional)
+
+
+#: The manifest's schema, that of ``Manifest`` in ``engine/src/model/bundle.rs``:
+#: each table by its dotted path (``""`` the top level, ``"actions"`` every
+#: ``[[actions]]`` entry). The tables it does not name (``provenance.training``,
+#: ``provenance.validation.errors``, ``readout_error_quantiles.margins``) are
+#: free-form. ``check_manifest`` rejects keys it lacks and misses keys it
+#: requires, ``write_manifest`` writes keys in its order, and the key table of
+#: docs/bundle.md is tested against it (bindings/python/tests/test_bundle_doc.py).
+SCHEMA: dict[str, Table] = {
+    "": Table(("format_version", "name", "dt", "latent_dim", "observations", "readouts", "actions",
+               "normalisation", "provenance", "readout_error_quantiles"),
+              optional=frozenset({"normalisation", "readout_error_quantiles"})),
+    "actions": Table(("name", "lower", "upper")),
+    "normalisation": Table(("mean", "std")),
+    "provenance": Table(("scene", "samples", "episodes", "seed", "producer", "training", "validation"),
+                        optional=frozenset({"producer", "training"})),
+    "provenance.validation": Table(("onnx_vs_torch_max_abs_diff", "errors"), optional=frozenset({"errors"})),
+    "readout_error_quantiles": Table(("quantile", "margins")),
+}
 
 
 class ManifestError(ValueError):
@@ -33,59 +62,30 @@ class ManifestError(ValueError):
 
 # ---------------------------------------------------------------- writing
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
-
-def _key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k)
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"no TOML form for {v!r} ({type(v).__name__})")
-
-
-def _is_table_list(v) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-def _table(path: list[str], table: dict, out: list[str]) -> None:
-    for k, v in table.items():
-        if v is None or isinstance(v, dict) or _is_table_list(v):
-            continue
-        out.append(f"{_key(k)} = {_value(v)}")
-    for k, v in table.items():
-        if _is_table_list(v):
-            for item in v:
-                out += ["", f"[[{'.'.join(_key(p) for p in path + [k])}]]"]
-                _table(path + [k], item, out)
-    for k, v in table.items():
+def _in_schema_order(table: dict, path: str) -> dict:
+    """A copy of ``table`` with the keys of the schema's tables in its order
+    (free-form tables keep theirs)."""
+    spec = SCHEMA.get(path)
+    if spec is None:
+        return table
+    ordered = {k: table[k] for k in spec.keys if k in table}
+    ordered.update(table)  # keys the schema lacks (check_manifest refuses them) stay, last
+    for k, v in ordered.items():
+        inner = f"{path}.{k}" if path else k
         if isinstance(v, dict):
-            out += ["", f"[{'.'.join(_key(p) for p in path + [k])}]"]
-            _table(path + [k], v, out)
+            ordered[k] = _in_schema_order(v, inner)
+        elif isinstance(v, list) and all(isinstance(x, dict) for x in v):
+            ordered[k] = [_in_schema_order(x, inner) for x in v]
+    return ordered
 
 
 def to_toml(manifest: dict) -> str:
-    """The manifest as TOML text: scalars and lists first, then ``[[actions]]``,
-    then tables. ``None`` values are left out (TOML has no null)."""
-    out = ["# Telic world-model bundle manifest; the contract is docs/bundle.md."]
-    _table([], manifest, out)
-    return "\n".join(out).strip() + "\n"
+    """The manifest as TOML text, keys in the schema's order: scalars and
+    lists first, then ``[[actions]]``, then tables. ``None`` values are left
+    out (TOML has no null)."""
+    return toml_writer.dumps(_in_schema_order(manifest, ""),
+                             header="Telic world-model bundle manifest; the contract is docs/bundle.md.")
 
 
 def write_manifest(path: str, manifest: dict) -> None:
@@ -113,13 +113,13 @@ def _fail(msg: str):
     raise ManifestError(f"{MANIFEST_FILE}: {msg}")
 
 
-def _keys(where: str, table, allowed: set, required: set) -> None:
+def _keys(where: str, table, schema: Table) -> None:
     if not isinstance(table, dict):
         _fail(f"{where} must be a table")
     for k in table:
-        if k not in allowed:
+        if k not in schema.keys:
             _fail(f"{where}: unknown field `{k}`")
-    for k in required:
+    for k in schema.required:
         if k not in table:
             _fail(f"{where}: missing field `{k}`")
 
@@ -152,7 +152,7 @@ def _names(where: str, v) -> list:
 def check_manifest(m: dict) -> None:
     """Raises ``ManifestError`` unless ``m`` is a valid manifest for the engine
     (the checks of ``Manifest::validate`` in ``engine/src/model/bundle.rs``)."""
-    _keys("manifest", m, _TOP, _TOP_REQUIRED)
+    _keys("manifest", m, SCHEMA[""])
     if m["format_version"] != FORMAT_VERSION:
         _fail(f"format_version {m['format_version']} is not supported; the engine reads version {FORMAT_VERSION}")
     if not isinstance(m["name"], str) or not m["name"].strip():
@@ -167,22 +167,28 @@ def check_manifest(m: dict) -> None:
     if not isinstance(m["actions"], list):
         _fail("actions must be an array of tables")
     for i, a in enumerate(m["actions"]):
-        _keys(f"actions[{i}]", a, _ACTION, _ACTION)
+        _keys(f"actions[{i}]", a, SCHEMA["actions"])
         lo, hi = _real("lower", a["lower"]), _real("upper", a["upper"])
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             _fail(f"action {a['name']} has bounds [{lo}, {hi}]")
     _names("actions", [a["name"] for a in m["actions"]])
     if "normalisation" in m:
         n = m["normalisation"]
-        _keys("normalisation", n, _NORMALISATION, _NORMALISATION)
+        _keys("normalisation", n, SCHEMA["normalisation"])
         if len(n["mean"]) != len(obs) or len(n["std"]) != len(obs):
             _fail(f"normalisation has {len(n['mean'])} means and {len(n['std'])} stds for {len(obs)} observations")
         for name, mu, s in zip(obs, n["mean"], n["std"]):
             mu, s = _real("mean", mu), _real("std", s)
             if not (math.isfinite(mu) and math.isfinite(s) and s > 0):
                 _fail(f"normalisation of `{name}`: mean {mu}, std {s} (std must be finite and > 0)")
+            # The engine computes (obs − mean) / std in float32.
+            if abs(mu) > MAX_NORMALISATION_MEAN:
+                _fail(f"normalisation of `{name}`: mean {mu:g} is beyond ±{MAX_NORMALISATION_MEAN:g}")
+            if not MIN_NORMALISATION_STD <= s <= MAX_NORMALISATION_STD:
+                _fail(f"normalisation of `{name}`: std {s:g} is outside "
+                      f"[{MIN_NORMALISATION_STD:g}, {MAX_NORMALISATION_STD:g}]")
     p = m["provenance"]
-    _keys("provenance", p, _PROVENANCE, _PROVENANCE_REQUIRED)
+    _keys("provenance", p, SCHEMA["provenance"])
     if not isinstance(p["scene"], str):
         _fail("provenance.scene must be a string")
     for k in ("samples", "episodes", "seed"):
@@ -192,7 +198,7 @@ def check_manifest(m: dict) -> None:
     if "training" in p and not isinstance(p["training"], dict):
         _fail("provenance.training must be a table")
     v = p["validation"]
-    _keys("provenance.validation", v, _VALIDATION, {"onnx_vs_torch_max_abs_diff"})
+    _keys("provenance.validation", v, SCHEMA["provenance.validation"])
     diff = _real("onnx_vs_torch_max_abs_diff", v["onnx_vs_torch_max_abs_diff"])
     if not (math.isfinite(diff) and diff >= 0):
         _fail(f"provenance.validation.onnx_vs_torch_max_abs_diff is {diff}")
@@ -200,7 +206,7 @@ def check_manifest(m: dict) -> None:
         _real(f"provenance.validation.errors.{k}", x)
     if "readout_error_quantiles" in m:
         q = m["readout_error_quantiles"]
-        _keys("readout_error_quantiles", q, _QUANTILES, _QUANTILES)
+        _keys("readout_error_quantiles", q, SCHEMA["readout_error_quantiles"])
         qq = _real("quantile", q["quantile"])
         if not (0 < qq < 1):
             _fail(f"readout_error_quantiles: quantile {qq} is not in (0, 1)")

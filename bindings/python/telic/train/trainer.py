@@ -6,6 +6,12 @@
 PyTorch with ONNX Runtime (failing above ``onnx_tolerance``), measure the
 open-loop readout error quantiles per horizon step on the held-out episodes,
 write ``manifest.toml`` and check the bundle as the engine would load it.
+
+``train`` runs these as stages, in this order (the order of every random
+draw): ``_prepare`` (data, seeds, split, normalisation), ``_build`` (model
+and optimiser), ``_fit`` (epochs, then the probe fit), ``_margins``
+(model-error quantiles), ``_export_and_check`` (ONNX and its parity), then
+``_manifest`` and ``_report``.
 """
 
 from __future__ import annotations
@@ -15,12 +21,18 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import DataError, Trajectories, TrainingError, column_stats, load_datasets, split_episodes
+from .data import DataError, Dataset, Trajectories, TrainingError, column_stats, load_datasets, split_episodes
 from .export import ENCODE_FILE, PREDICT_FILE, READOUT_FILE, BundleError, check_bundle, export_graphs, onnx_vs_torch
 from .manifest import MANIFEST_FILE, write_manifest
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import WorldModel
 
 PRODUCER = "telic.train 0.1.0"
 
@@ -267,15 +279,83 @@ def write_reference(model, out_dir: str, obs: np.ndarray, u: np.ndarray, norm) -
         json.dump(doc, f)
 
 
-def train(cfg: TrainConfig, log=print) -> dict:
-    """Trains, exports and checks a bundle; returns a report (metrics, paths, sizes)."""
+@dataclass
+class Prepared:
+    """The data a run trains on, split and normalised, with the run's random
+    generator: what ``_prepare`` makes of the data set and the settings."""
+
+    ds: Dataset
+    dt: float  # the bundle's seconds per predict step
+    seed: int
+    readouts: list[str]  # the readouts the model learns, in column order
+    columns: list[int]  # their columns in the data set
+    rng: np.random.Generator  # the permutations of training and the probe fit
+    train: Trajectories
+    val: Trajectories  # held-out episodes
+    excluded: int  # transitions left out because they broke a guardrail
+    norm: _Norm
+    varying: np.ndarray  # readouts that vary in the training data (nRMSE averages over them)
+    horizon: int  # steps of a training window
+    train_windows: tuple[np.ndarray, np.ndarray]
+    val_windows: tuple[np.ndarray, np.ndarray]  # shuffled once, with seed + 1
+    train_tensors: tuple  # (observations, actions, readouts, horizon): normalised torch tensors
+    val_tensors: tuple
+
+
+@dataclass
+class Built:
+    """The untrained model and what trains it."""
+
+    model: WorldModel
+    params: list  # the trained parameters (the EMA target encoder is not among them)
+    n_params: int
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    steps_per_epoch: int
+    weights: dict  # loss weights by term
+    periodic: list[str]  # periodic observations (angles)
+
+
+@dataclass
+class Fitted:
+    """How training went: held-out figures before it and after every epoch,
+    the probe fit's history, and its duration."""
+
+    initial: dict
+    history: list[dict]
+    probe_history: list[dict]
+    training_time: float
+
+
+@dataclass
+class Margins:
+    """Open-loop readout errors on the held-out episodes and the model-error
+    margins measured from them."""
+
+    h_max: int  # horizon steps with enough held-out starts
+    counts: list[int]  # held-out starts per horizon step
+    latent_mse: float  # latent prediction error one step ahead
+    margins: np.ndarray  # [h_max, P], at cfg.quantile
+    by_quantile: dict  # the margins at other levels, for `python -m telic.train.margins`
+    summary: dict  # _summary of the errors
+
+
+@dataclass
+class Outcome:
+    """Everything measured after training: margins, ONNX parity and the
+    named errors of the manifest."""
+
+    fitted: Fitted
+    margins: Margins
+    diffs: dict  # max |ONNX − PyTorch| per graph file, and "max"
+    errors: dict  # provenance.validation.errors
+
+
+def _prepare(cfg: TrainConfig) -> Prepared:
+    """Loads the data, seeds torch and numpy, holds out whole episodes and
+    normalises; fails early on data that cannot train."""
     import torch
 
-    from .model import WorldModel, jepa_loss
-
-    cfg.validate()
-    say = (lambda *a, **k: None) if cfg.quiet else log
-    t_start = time.perf_counter()
     ds = load_datasets(cfg.data)
     meta = ds.meta
     dt = _time_step(meta.get("dt"), cfg.dt, ds.path)
@@ -311,8 +391,25 @@ def train(cfg: TrainConfig, log=print) -> dict:
         raise DataError(f"no held-out episode has {k} steps; lower --horizon or raise --val-fraction")
     va_perm = np.random.default_rng(seed + 1).permutation(va_win[0].size)
     va_win = (va_win[0][va_perm], va_win[1][va_perm])
+    tr_data = (torch.from_numpy(norm.obs(tr.obs)), torch.from_numpy(tr.actions),
+               torch.from_numpy(norm.y(tr.readouts)), k)
+    va_data = (torch.from_numpy(norm.obs(va.obs)), torch.from_numpy(va.actions),
+               torch.from_numpy(norm.y(va.readouts)), k)
+    return Prepared(ds=ds, dt=dt, seed=seed, readouts=chosen, columns=cols, rng=rng, train=tr, val=va,
+                    excluded=excluded, norm=norm, varying=varying, horizon=k, train_windows=tr_win,
+                    val_windows=va_win, train_tensors=tr_data, val_tensors=va_data)
 
-    obs_dim, act_dim, p = tr.obs.shape[1], tr.actions.shape[1], len(cols)
+
+def _build(cfg: TrainConfig, prep: Prepared) -> Built:
+    """The model (frame features scaled on the training data), its optimiser
+    and learning-rate schedule."""
+    import torch
+
+    from .model import WorldModel
+
+    ds, tr, meta = prep.ds, prep.train, prep.ds.meta
+    obs_mean, obs_std = prep.norm.obs_mean, prep.norm.obs_std
+    obs_dim = tr.obs.shape[1]
     periodic = list(cfg.periodic or [])
     unknown = [n for n in periodic if n not in ds.observations]
     if unknown:
@@ -335,107 +432,144 @@ def train(cfg: TrainConfig, log=print) -> dict:
         periodic=per_idx, periodic_mean=obs_mean[per_idx], periodic_std=obs_std[per_idx],
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
-        y_mean=y_mean, y_std=y_std, hidden=cfg.hidden, layers=cfg.layers,
+        y_mean=prep.norm.y_mean, y_std=prep.norm.y_std, hidden=cfg.hidden, layers=cfg.layers,
         readout_hidden=cfg.readout_hidden, readout_layers=cfg.readout_layers,
     )
     params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.")]
     n_params = sum(q.numel() for q in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(tr_win[0].size / cfg.batch_size))
+    steps_per_epoch = max(1, math.ceil(prep.train_windows[0].size / cfg.batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
+    return Built(model=model, params=params, n_params=n_params, opt=opt, sched=sched,
+                 steps_per_epoch=steps_per_epoch, weights=weights, periodic=periodic)
 
-    tr_data = (torch.from_numpy(norm.obs(tr.obs)), torch.from_numpy(tr.actions),
-               torch.from_numpy(norm.y(tr.readouts)), k)
-    va_data = (torch.from_numpy(norm.obs(va.obs)), torch.from_numpy(va.actions),
-               torch.from_numpy(norm.y(va.readouts)), k)
-    say(f"data {cfg.data}: scene {meta.get('scene')}, {len(ds)} transitions in {len(set(ds.episode.tolist()))} episodes; "
-        f"train {tr.num_transitions} ({tr.num_episodes} episodes, {tr_win[0].size} windows of {k}), "
+
+def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
+    """Says what is trained on what."""
+    ds, tr, va, k = prep.ds, prep.train, prep.val, prep.horizon
+    say(f"data {cfg.data}: scene {ds.meta.get('scene')}, {len(ds)} transitions in {len(set(ds.episode.tolist()))} episodes; "
+        f"train {tr.num_transitions} ({tr.num_episodes} episodes, {prep.train_windows[0].size} windows of {k}), "
         f"held out {va.num_transitions} ({va.num_episodes} episodes)"
-        + (f"; {excluded} transitions that broke a guardrail left out" if excluded else ""))
-    say(f"model: O={obs_dim} A={act_dim} D={cfg.latent_dim} P={p}, {n_params} parameters; "
-        f"{cfg.epochs} epochs of {steps_per_epoch} batches of {cfg.batch_size}")
+        + (f"; {prep.excluded} transitions that broke a guardrail left out" if prep.excluded else ""))
+    say(f"model: O={tr.obs.shape[1]} A={tr.actions.shape[1]} D={cfg.latent_dim} P={len(prep.columns)}, "
+        f"{built.n_params} parameters; {cfg.epochs} epochs of {built.steps_per_epoch} batches of {cfg.batch_size}")
 
-    def evaluate():
-        model.eval()
-        errs, lat = _rollout_errors(model, va, norm, k)
-        s = _summary(errs, y_std, varying, chosen)
-        terms = _window_loss(model, va_win, va_data, weights, cfg.max_val_windows)
-        model.train()
-        return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
 
-    initial = evaluate()
+def _evaluate(cfg: TrainConfig, prep: Prepared, built: Built) -> dict:
+    """Held-out figures: the loss terms on held-out windows and the open-loop
+    readout errors over the training horizon."""
+    model = built.model
+    model.eval()
+    errs, lat = _rollout_errors(model, prep.val, prep.norm, prep.horizon)
+    s = _summary(errs, prep.norm.y_std, prep.varying, prep.readouts)
+    terms = _window_loss(model, prep.val_windows, prep.val_tensors, built.weights, cfg.max_val_windows)
+    model.train()
+    return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
+
+
+def _epoch(cfg: TrainConfig, prep: Prepared, built: Built) -> dict:
+    """One pass over the training windows in a random order; returns the mean
+    of each loss term."""
+    import torch
+
+    from .model import jepa_loss
+
+    model, tr_win, k = built.model, prep.train_windows, prep.horizon
+    ar = np.arange(k + 1)
+    obs_t, act_t, y_t, _ = prep.train_tensors
+    model.train()
+    perm = prep.rng.permutation(tr_win[0].size)
+    sums = {"pred": 0.0, "probe": 0.0, "var": 0.0, "cov": 0.0, "total": 0.0}
+    for b in range(built.steps_per_epoch):
+        idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        si, ai = tr_win[0][idx], tr_win[1][idx]
+        loss, terms = jepa_loss(model, obs_t[si[:, None] + ar], act_t[ai[:, None] + ar[:-1]],
+                                y_t[si[:, None] + ar], built.weights)
+        built.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(built.params, cfg.grad_clip)
+        built.opt.step()
+        built.sched.step()
+        model.update_target(cfg.ema)
+        for key in sums:
+            sums[key] += terms[key]
+    return {key: v / built.steps_per_epoch for key, v in sums.items()}
+
+
+def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
+    """Trains for ``cfg.epochs``, then refits the readout probes; the model is
+    left in evaluation mode."""
+    k = prep.horizon
+    initial = _evaluate(cfg, prep, built)
     say(f"untrained: held-out readout nRMSE h1 {initial['readout_nrmse'][0]:.4f}, h{k} {initial['readout_nrmse'][-1]:.4f}")
     history = []
-    ar = np.arange(k + 1)
-    obs_t, act_t, y_t, _ = tr_data
     t_train = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        perm = rng.permutation(tr_win[0].size)
-        sums = {"pred": 0.0, "probe": 0.0, "var": 0.0, "cov": 0.0, "total": 0.0}
-        for b in range(steps_per_epoch):
-            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            si, ai = tr_win[0][idx], tr_win[1][idx]
-            loss, terms = jepa_loss(model, obs_t[si[:, None] + ar], act_t[ai[:, None] + ar[:-1]],
-                                    y_t[si[:, None] + ar], weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            sched.step()
-            model.update_target(cfg.ema)
-            for key in sums:
-                sums[key] += terms[key]
-        train_terms = {key: v / steps_per_epoch for key, v in sums.items()}
+        train_terms = _epoch(cfg, prep, built)
         if not math.isfinite(train_terms["total"]):
             # Caught here, not as "ONNX differs from PyTorch by nan" after export.
             raise TrainingError(
                 f"training diverged in epoch {epoch}: the loss became {train_terms['total']} "
                 f"(learning rate {cfg.lr}; try a lower one, or more data)")
-        ev = evaluate()
+        ev = _evaluate(cfg, prep, built)
         history.append({"epoch": epoch, "train": train_terms, **ev, "seconds": time.perf_counter() - t0})
         say(f"epoch {epoch:3d}/{cfg.epochs}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
             f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f} | held-out pred {ev['val']['pred']:.4f} "
             f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
             f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
-    probe_history = fit_probes(model, tr_win, tr_data, cfg, rng, say) if cfg.probe_epochs > 0 else []
+    probe_history = (fit_probes(built.model, prep.train_windows, prep.train_tensors, cfg, prep.rng, say)
+                     if cfg.probe_epochs > 0 else [])
     if probe_history:
-        ev = evaluate()
+        ev = _evaluate(cfg, prep, built)
         say(f"after the probe fit: held-out probe {ev['val']['probe']:.4f} readout nRMSE h1 "
             f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}")
     training_time = time.perf_counter() - t_train
-    model.eval()
+    built.model.eval()
+    return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time)
 
-    # Model-error margins: open-loop rollouts up to quantile_horizon steps.
-    errs, latent_mse = _rollout_errors(model, va, norm, cfg.quantile_horizon)
+
+def _quantile_margins(errs, q: float) -> np.ndarray:
+    """``[H, P]``: the ``q`` quantile of the errors at each step, as a running
+    maximum over the horizon."""
+    per_step = np.stack([np.quantile(e, q, axis=0, method="higher") for e in errs])  # [H, P]
+    return np.maximum.accumulate(per_step, axis=0)
+
+
+def _margins(cfg: TrainConfig, prep: Prepared, model, say) -> Margins:
+    """Model-error margins: open-loop rollouts up to quantile_horizon steps."""
+    chosen = prep.readouts
+    errs, latent_mse = _rollout_errors(model, prep.val, prep.norm, cfg.quantile_horizon)
     counts = [e.shape[0] for e in errs]
     h_max = sum(1 for c in counts if c >= cfg.min_quantile_samples)
     if h_max == 0:
         raise DataError(f"fewer than {cfg.min_quantile_samples} held-out start states; collect more episodes")
     errs = errs[:h_max]
-    def margins_at(q):
-        per_step = np.stack([np.quantile(e, q, axis=0, method="higher") for e in errs])  # [H, P]
-        return np.maximum.accumulate(per_step, axis=0)
-
-    margins = margins_at(cfg.quantile)
+    margins = _quantile_margins(errs, cfg.quantile)
     # Other confidence levels on the same held-out rollouts, for `python -m telic.train.margins`.
     by_quantile = {str(q): {n: [float(x) for x in m[:, i]] for i, n in enumerate(chosen)}
-                   for q in sorted({0.9, 0.95, 0.99, cfg.quantile}) for m in [margins_at(q)]}
-    summary = _summary(errs, y_std, varying, chosen)
+                   for q in sorted({0.9, 0.95, 0.99, cfg.quantile}) for m in [_quantile_margins(errs, q)]}
+    summary = _summary(errs, prep.norm.y_std, prep.varying, chosen)
     if h_max < cfg.quantile_horizon:
         say(f"readout error quantiles cover {h_max} steps (held-out episodes are short)")
+    return Margins(h_max=h_max, counts=counts, latent_mse=latent_mse, margins=margins,
+                   by_quantile=by_quantile, summary=summary)
 
-    # Export, and check the graphs against PyTorch on held-out rows.
+
+def _export_and_check(cfg: TrainConfig, prep: Prepared, model, say) -> dict:
+    """Exports the graphs and checks them against PyTorch on held-out rows
+    (failing above ``cfg.onnx_tolerance``); writes ``reference.json``.
+    Returns the largest differences."""
+    va, norm = prep.val, prep.norm
     os.makedirs(cfg.out, exist_ok=True)
     stale = os.path.join(cfg.out, MANIFEST_FILE)
     if os.path.exists(stale):
         os.remove(stale)  # a failed export must not leave a loadable bundle behind
-    export_graphs(model, cfg.out, obs_dim, act_dim, cfg.latent_dim)
+    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], cfg.latent_dim)
     check_rows = va.windows(1)
-    take = np.random.default_rng(seed + 2).permutation(check_rows[0].size)[:2048]
+    take = np.random.default_rng(prep.seed + 2).permutation(check_rows[0].size)[:2048]
     diffs = onnx_vs_torch(model, cfg.out, norm.obs(va.obs[check_rows[0][take]]), va.actions[check_rows[1][take]])
     say(f"ONNX vs PyTorch max |diff|: encode {diffs[ENCODE_FILE]:.2e}, predict {diffs[PREDICT_FILE]:.2e}, "
         f"readout {diffs[READOUT_FILE]:.2e}")
@@ -445,37 +579,50 @@ def train(cfg: TrainConfig, log=print) -> dict:
             f"no manifest written in {cfg.out}"
         )
     write_reference(model, cfg.out, va.obs[check_rows[0][take[:32]]], va.actions[check_rows[1][take[:32]]], norm)
+    return diffs
 
+
+def _errors(prep: Prepared, fitted: Fitted, margins: Margins, diffs: dict) -> dict:
+    """The manifest's named errors (``provenance.validation.errors``), the
+    finite ones."""
+    k, h_max, summary = prep.horizon, margins.h_max, margins.summary
     h_marks = sorted({1, min(k, h_max), min(10, h_max), h_max})
-    errors = {"latent_mse_h1": latent_mse}
+    errors = {"latent_mse_h1": margins.latent_mse}
     for h in h_marks:
-        for n in chosen:  # each readout in its own unit
+        for n in prep.readouts:  # each readout in its own unit
             errors[f"readout_rmse_h{h}:{n}"] = summary["rmse"][n][h - 1]
         errors[f"readout_nrmse_h{h}"] = summary["nrmse"][h - 1]  # mean of RMSE / σ over readouts, unitless
-    errors["untrained_readout_nrmse_h1"] = initial["readout_nrmse"][0]
+    errors["untrained_readout_nrmse_h1"] = fitted.initial["readout_nrmse"][0]
     for file in (ENCODE_FILE, PREDICT_FILE, READOUT_FILE):
         errors[f"onnx_{file.split('.')[0]}_max_abs_diff"] = diffs[file]
-    errors = {key: float(v) for key, v in errors.items() if math.isfinite(v)}
+    return {key: float(v) for key, v in errors.items() if math.isfinite(v)}
 
-    final = history[-1]["train"] if history else {}
-    training = {
+
+def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitted) -> dict:
+    """``provenance.training``: how the model was trained, on what."""
+    import torch
+
+    ds, meta, va = prep.ds, prep.ds.meta, prep.val
+    probe_history = fitted.probe_history
+    final = fitted.history[-1]["train"] if fitted.history else {}
+    return {
         "method": "JEPA: MLP encoder, residual action-conditioned MLP predictor trained on multi-step "
                   "latent prediction against an EMA target encoder, VICReg variance and covariance "
                   "regulariser, readout probes trained jointly on encoded and predicted latents, "
                   "then refit on the frozen encoder and predictor",
-        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "horizon": k, "latent_dim": cfg.latent_dim,
+        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "horizon": prep.horizon, "latent_dim": cfg.latent_dim,
         "hidden": cfg.hidden, "layers": cfg.layers, "readout_hidden": cfg.readout_hidden,
         "readout_layers": cfg.readout_layers, "activation": "silu",
         "optimiser": {"name": "adamw", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": "cosine", "grad_clip": cfg.grad_clip},
-        "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": periodic,
+        "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": built.periodic,
         "frame_features": list(cfg.frames or []), "bilinear_action_features": cfg.bilinear,
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
-        "loss_weights": weights,
+        "loss_weights": built.weights,
         "final_train_loss": {key: float(v) for key, v in final.items()},
-        "parameters": n_params, "train_windows": int(tr_win[0].size),
-        "safe_only": bool(cfg.safe_only), "excluded_transitions": excluded,
+        "parameters": built.n_params, "train_windows": int(prep.train_windows[0].size),
+        "safe_only": bool(cfg.safe_only), "excluded_transitions": prep.excluded,
         "validation_episodes": va.num_episodes, "validation_transitions": va.num_transitions,
         "val_fraction": cfg.val_fraction, "data_seed": int(meta.get("seed", 0)),
         "data_transitions": len(ds), "data_episodes": len(set(ds.episode.tolist())),
@@ -485,62 +632,94 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "collect_policy": {key: v for key, v in (meta.get("policy") or {}).items() if v is not None},
         "margins_method": f"quantile {cfg.quantile} per step over held-out starts, running maximum over the horizon",
         "threads": cfg.threads, "torch_version": torch.__version__, "onnx_opset": 17,
-        "training_time_s": round(training_time, 3),
+        "training_time_s": round(fitted.training_time, 3),
         **cfg.extra,
     }
-    manifest = {
+
+
+def _manifest(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome) -> dict:
+    """The bundle's manifest (docs/bundle.md)."""
+    ds, meta, tr, chosen = prep.ds, prep.ds.meta, prep.train, prep.readouts
+    margins = outcome.margins.margins
+    return {
         "format_version": 1,
         "name": cfg.name or f"{meta.get('scene', 'model')}_jepa",
-        "dt": dt,
+        "dt": prep.dt,
         "latent_dim": cfg.latent_dim,
         "observations": ds.observations,
         "readouts": chosen,
         "actions": [{"name": n, "lower": float(lo), "upper": float(hi)}
                     for n, lo, hi in zip(ds.actions, meta["action_lower"], meta["action_upper"])],
-        "normalisation": {"mean": [float(x) for x in obs_mean], "std": [float(x) for x in obs_std]},
+        "normalisation": {"mean": [float(x) for x in prep.norm.obs_mean],
+                          "std": [float(x) for x in prep.norm.obs_std]},
         "provenance": {
             "scene": str(meta.get("scene", "unknown")),
             "samples": tr.num_transitions,
             "episodes": tr.num_episodes,
-            "seed": seed,
+            "seed": prep.seed,
             "producer": PRODUCER,
-            "training": training,
-            "validation": {"onnx_vs_torch_max_abs_diff": diffs["max"], "errors": errors},
+            "training": _training_table(cfg, prep, built, outcome.fitted),
+            "validation": {"onnx_vs_torch_max_abs_diff": outcome.diffs["max"], "errors": outcome.errors},
         },
         "readout_error_quantiles": {
             "quantile": cfg.quantile,
             "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
         },
     }
-    write_manifest(os.path.join(cfg.out, MANIFEST_FILE), manifest)
-    check_bundle(cfg.out)
+
+
+def _report(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome, t_start: float) -> dict:
+    """The training report (``training_report.json``): settings, metrics,
+    histories, margins at every measured level, sizes and times."""
+    fitted, m = outcome.fitted, outcome.margins
     bundle_bytes = sum(os.path.getsize(os.path.join(cfg.out, f)) for f in (ENCODE_FILE, PREDICT_FILE, READOUT_FILE))
-    report = {
+    return {
         "bundle": os.path.abspath(cfg.out),
         "config": {key: v for key, v in asdict(cfg).items()},
-        "seed": seed,
-        "parameters": n_params,
+        "seed": prep.seed,
+        "parameters": built.n_params,
         "onnx_bytes": bundle_bytes,
-        "training_time_s": training_time,
+        "training_time_s": fitted.training_time,
         "total_time_s": time.perf_counter() - t_start,
-        "onnx_vs_torch": diffs,
-        "initial": initial,
-        "history": history,
-        "probe_history": probe_history,
-        "quantile_horizon": h_max,
-        "quantile_samples": counts[:h_max],
-        "readout_rmse": summary["rmse"],  # per readout name, per step, in the readout's unit
-        "readout_nrmse": summary["nrmse"],  # per step, mean of RMSE / σ over readouts (unitless)
-        "margins": {n: [float(x) for x in margins[:, i]] for i, n in enumerate(chosen)},
-        "margins_by_quantile": by_quantile,
-        "errors": errors,
+        "onnx_vs_torch": outcome.diffs,
+        "initial": fitted.initial,
+        "history": fitted.history,
+        "probe_history": fitted.probe_history,
+        "quantile_horizon": m.h_max,
+        "quantile_samples": m.counts[:m.h_max],
+        "readout_rmse": m.summary["rmse"],  # per readout name, per step, in the readout's unit
+        "readout_nrmse": m.summary["nrmse"],  # per step, mean of RMSE / σ over readouts (unitless)
+        "margins": {n: [float(x) for x in m.margins[:, i]] for i, n in enumerate(prep.readouts)},
+        "margins_by_quantile": m.by_quantile,
+        "errors": outcome.errors,
     }
+
+
+def train(cfg: TrainConfig, log=print) -> dict:
+    """Trains, exports and checks a bundle; returns a report (metrics, paths, sizes).
+
+    The stages run in this order, each drawing from the same seeded
+    generators, so a seed gives the same bundle byte for byte."""
+    cfg.validate()
+    say = (lambda *a, **k: None) if cfg.quiet else log
+    t_start = time.perf_counter()
+    prep = _prepare(cfg)
+    built = _build(cfg, prep)
+    _describe(cfg, prep, built, say)
+    fitted = _fit(cfg, prep, built, say)
+    margins = _margins(cfg, prep, built.model, say)
+    diffs = _export_and_check(cfg, prep, built.model, say)
+    outcome = Outcome(fitted=fitted, margins=margins, diffs=diffs, errors=_errors(prep, fitted, margins, diffs))
+    write_manifest(os.path.join(cfg.out, MANIFEST_FILE), _manifest(cfg, prep, built, outcome))
+    check_bundle(cfg.out)
+    report = _report(cfg, prep, built, outcome, t_start)
     with open(os.path.join(cfg.out, "training_report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=1)
         f.write("\n")
-    say(f"bundle written to {cfg.out}: {n_params} parameters, {bundle_bytes / 1024:.0f} KiB of ONNX; "
-        f"training {training_time:.1f} s")
+    h_max, n_bytes = margins.h_max, report["onnx_bytes"]
+    say(f"bundle written to {cfg.out}: {built.n_params} parameters, {n_bytes / 1024:.0f} KiB of ONNX; "
+        f"training {fitted.training_time:.1f} s")
     say(f"held-out open-loop readout RMSE, each in its own unit, after 1 / {min(10, h_max)} / {h_max} steps: "
         + ", ".join(f"{n} {r[0]:.3g} / {r[min(10, h_max) - 1]:.3g} / {r[h_max - 1]:.3g}"
-                    for n, r in summary["rmse"].items()))
+                    for n, r in margins.summary["rmse"].items()))
     return report
