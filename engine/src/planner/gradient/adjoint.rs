@@ -2,10 +2,10 @@
 //! margins, the augmented-Lagrangian penalty and their exact gradient with
 //! respect to the action sequence.
 //!
-//! The cost convention is that of `Core::evaluate` / `Core::trace`: stage `t`
-//! scores `y_{t+1}, z_{t+1}` reached by `u_t`, together with `u_t` and
-//! `u_{t−1}` (`u_{−1}` is the action applied last), and the terminal terms are
-//! added at `t = H−1`. With stage functions `ℓ_t` (cost plus penalty),
+//! The forward pass is the one-sequence rollout the shield traces with
+//! ([`rollout::sequence`]): stage `t` scores `y_{t+1}, z_{t+1}` reached by
+//! `u_t`, together with `u_t` and `u_{t−1}` (`u_{−1}` is the action applied
+//! last), and the terminal terms are added at `t = H−1`. With stage functions `ℓ_t` (cost plus penalty),
 //! `A_t = ∂f/∂z`, `B_t = ∂f/∂u` at `(z_t, u_t)` and `C_t = ∂r/∂z` at `z_t`,
 //! reverse-mode differentiation (the discrete adjoint; Nocedal & Wright,
 //! *Numerical Optimization*, 2nd ed., §8.2) gives, for `t = H−1, …, 0`,
@@ -22,13 +22,14 @@ use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
 use crate::objective::{Objective, ObjectiveScratch};
+use crate::planner::rollout::{self, Dims, Record, Score, Start};
 
 /// Summary of one rollout.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Rollout {
-    /// Task cost `J` (as `Core::trace` computes it; `+∞` when not finite).
+    /// Task cost `J` ([`rollout::sequence`], as the shield's trace).
     pub cost: Real,
-    /// Summed violation of the buffered margins (as `Core::trace`).
+    /// Summed violation of the buffered margins ([`rollout::sequence`]).
     pub violation: Real,
     /// Augmented-Lagrangian penalty (0 without multipliers).
     pub penalty: Real,
@@ -162,8 +163,8 @@ impl Adjoint {
     }
 
     /// Rolls `u` (`H×A`) out from `z0`, after `u_last`, keeping the trajectory
-    /// for [`Self::backward`].
-    #[allow(clippy::too_many_arguments)]
+    /// for [`Self::backward`]: the one-sequence rollout of
+    /// [`rollout::sequence`], plus the penalty of the margins it records.
     pub fn forward<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
@@ -177,36 +178,25 @@ impl Adjoint {
         self.check("z0", z0.len(), d)?;
         self.check("u_last", u_last.len(), a)?;
         self.check("actions", u.len(), h * a)?;
-        self.z[..d].copy_from_slice(z0);
+        let rec = Record::new(
+            &mut self.z,
+            &mut self.y,
+            &mut self.margins,
+            &mut self.scratch,
+        );
+        let dims = Dims { h, a, d, p };
+        let Score { cost, violation } =
+            rollout::sequence(model, objective, Start::new(z0, u_last), u, dims, rec)?;
         let mut out = Rollout {
-            cost: 0.0,
-            violation: 0.0,
+            cost,
+            violation,
             penalty: 0.0,
         };
-        for t in 0..h {
-            let (past, future) = self.z.split_at_mut((t + 1) * d);
-            let (z_t, z_next) = (&past[t * d..], &mut future[..d]);
-            let u_t = &u[t * a..(t + 1) * a];
-            let u_prev = if t == 0 {
-                u_last
-            } else {
-                &u[(t - 1) * a..t * a]
-            };
-            model.predict(z_t, u_t, z_next)?;
-            let y = &mut self.y[t * p..(t + 1) * p];
-            model.readout(z_next, y)?;
-            out.cost +=
-                objective.stage_cost(y, z_next, u_t, u_prev, t + 1 == h, &mut self.scratch, None);
-            let m = &mut self.margins[t * g..(t + 1) * g];
-            objective.margins_at_step(y, t, m);
-            for (k, mk) in m.iter().enumerate() {
-                out.violation += (-mk).max(0.0);
-                if let Some(mult) = mult {
-                    out.penalty += mult.penalty(t * g + k, *mk);
-                }
-            }
-            if y.iter().any(|x| !x.is_finite()) {
-                out.violation = Real::INFINITY;
+        if let Some(mult) = mult {
+            // Summed in the order of the margins: step by step, guardrail by
+            // guardrail.
+            for (i, mk) in self.margins[..h * g].iter().enumerate() {
+                out.penalty += mult.penalty(i, *mk);
             }
         }
         if !out.penalty.is_finite() {
@@ -375,11 +365,11 @@ mod tests {
                 let k = i % a;
                 *x = rng.range(ms.action_lower[k], ms.action_upper[k]);
             }
-            for (k, x) in core.u_last.iter_mut().enumerate() {
+            for (k, x) in core.state_mut().u_last_mut().iter_mut().enumerate() {
                 *x = rng.range(ms.action_lower[k], ms.action_upper[k]);
             }
-            let u_last = core.u_last.clone();
-            let z0 = core.z0.clone();
+            let u_last = core.state().start().u_last().to_vec();
+            let z0 = core.state().start().z0().to_vec();
             let mut mult = Multipliers::new(h * g);
             mult.rho = rng.range(0.5, 20.0);
             mult.slack = 1e-3;

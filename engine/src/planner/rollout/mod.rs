@@ -9,7 +9,7 @@ mod sample;
 mod sequence;
 
 pub(crate) use sample::{ActionSampler, Draw};
-pub(crate) use sequence::Tracer;
+pub(crate) use sequence::{Record, Score, Tracer, sequence};
 
 use crate::Real;
 use crate::error::ModelError;
