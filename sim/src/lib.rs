@@ -15,6 +15,8 @@ pub mod env;
 pub mod episode;
 pub mod error;
 pub mod limits;
+#[cfg(feature = "onnx")]
+pub mod onnx_runtime;
 pub mod pacing;
 pub mod realtime;
 #[cfg(feature = "rerun")]

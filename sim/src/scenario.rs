@@ -306,6 +306,7 @@ impl Scenario {
             let options = telic::model::OnnxOptions {
                 intra_threads: self.model_threads,
             };
+            crate::onnx_runtime::locate()?;
             let bundle = telic::model::OnnxModel::load_with(&dir, &options)?;
             let (a, b) = (analytic.spec(), bundle.spec());
             if a.observations != b.observations || a.actions != b.actions {

@@ -50,6 +50,7 @@ impl Drop for Scratch {
 /// Writes `reference.json` into the 2D point-mass bundle `dir`: its own
 /// graphs' outputs on three rows.
 fn write_reference(dir: &Path) {
+    telic_sim::onnx_runtime::locate().unwrap();
     let mut model = OnnxModel::load(dir).unwrap();
     let obs = [
         0.1, 0.2, 0.3, 0.4, -0.5, 0.6, -0.7, 0.8, 1.0, -1.0, 0.0, 0.5,

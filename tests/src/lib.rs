@@ -21,9 +21,20 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Hands the engine the ONNX Runtime library (`ORT_DYLIB_PATH`, else the
+/// one in the `onnxruntime` wheel), as the `telic` program does before it
+/// loads a bundle. A test that loads bundles calls it first; without ONNX
+/// Runtime it fails with the instruction to install it.
+pub fn onnx_runtime() {
+    if let Err(e) = telic_sim::onnx_runtime::locate() {
+        panic!("{e}");
+    }
+}
+
 /// The error loading the bundle `dir` gives; it must fail.
 #[must_use]
 pub fn load_err(dir: &Path) -> String {
+    onnx_runtime();
     match OnnxModel::load(dir) {
         Ok(_) => panic!("{} loaded but is broken", dir.display()),
         Err(e) => e.to_string(),

@@ -159,6 +159,7 @@ fn normalisation_that_overflows_float32_is_refused() {
 
 /// A plan over the 2D point-mass bundle in `dir`; the error if it fails.
 fn plan_err(dir: &Path) -> String {
+    telic_tests::onnx_runtime();
     let model = OnnxModel::load(dir).unwrap();
     let objective = ObjectiveSpec::default().compile(model.spec()).unwrap();
     let config = PlannerConfig {
@@ -262,6 +263,7 @@ fn margins_that_switch_a_guardrail_off_are_reported_when_the_planner_is_built() 
            upper = [1.0]"#,
     )
     .unwrap();
+    telic_tests::onnx_runtime();
     let planner_with = |steps: Option<usize>| {
         let model = OnnxModel::load(&b.0).unwrap();
         let objective = spec.compile(model.spec()).unwrap();

@@ -45,6 +45,7 @@ fn hot_paths_do_not_allocate_after_warm_up() {
 /// calls (the runtime's own arena is its business, not counted here).
 fn learned_model() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/reach");
+    telic_tests::onnx_runtime();
     let model = telic::model::OnnxModel::load(&dir).unwrap();
     let spec = model.spec().clone();
     let objective = ObjectiveSpec {

@@ -16,7 +16,7 @@ mod unicycle;
 
 pub use arm::{JointLimits, SerialArm};
 #[cfg(feature = "onnx")]
-pub use onnx::{OnnxModel, OnnxOptions};
+pub use onnx::{OnnxModel, OnnxOptions, use_onnx_runtime};
 pub use pendulum::{Pendulum, PendulumParams};
 pub use point_mass::PointMass;
 pub use pusher::{Pusher, PusherParams};

@@ -3,12 +3,13 @@
 //!
 //! - [`matmul`]: the machine's f32 matrix-multiply rate for a learned model's
 //!   own layer shapes (ONNX Runtime running a lone `MatMul` of each shape on
-//!   one thread, [`telic::model::onnx::matmul_seconds`]), and the model's
+//!   one thread, [`matmul_timer::matmul_seconds`]), and the model's
 //!   FLOP rate inside MPPI as a share of it.
 //! - [`latency`]: plan latency against samples × horizon.
 //! - [`ticks`]: the real-time controller's control-tick latency while other
 //!   processes load every core.
 
+pub mod matmul_timer;
 pub mod shapes;
 
 use crate::SimError;
@@ -279,7 +280,7 @@ pub fn matmul(
         let batch = if which == ENCODE { 1 } else { samples };
         for (k, n) in oriented(matrices, widths[which]) {
             flops += 2.0 * (k * n) as f64 * calls_rows as f64;
-            let timer = telic::model::onnx::MatmulTimer::new(batch, k, n)?;
+            let timer = matmul_timer::MatmulTimer::new(batch, k, n)?;
             products.push((batch, k, n, calls_rows / batch, timer));
         }
     }

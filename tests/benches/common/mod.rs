@@ -18,8 +18,8 @@ pub fn episode(scene: &str, model: ModelChoice) -> (Env, Vec<Real>) {
 /// Whether ONNX Runtime can be loaded; when not, says that the learned-model
 /// benches are skipped and why. A bench may skip; the tests never do.
 pub fn onnx_runtime() -> bool {
-    match telic::model::onnx::find_onnx_runtime() {
-        Ok(_) => true,
+    match telic_sim::onnx_runtime::locate() {
+        Ok(()) => true,
         Err(e) => {
             println!("learned-model benches skipped: the ONNX Runtime library was not found ({e})");
             false

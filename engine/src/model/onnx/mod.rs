@@ -4,11 +4,13 @@
 //! at the boundary, into tensors that are kept and reused between calls.
 
 mod graph;
-mod matmul;
 mod runtime;
 
-pub use matmul::{MatmulTimer, matmul_seconds};
-pub use runtime::{ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, find_onnx_runtime};
+#[doc(hidden)]
+pub use runtime::environment as onnx_environment;
+pub use runtime::{
+    ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, install_hint, onnx_runtime_path, use_onnx_runtime,
+};
 
 use super::bundle::{ENCODE_FILE, Manifest, PREDICT_FILE, READOUT_FILE};
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
@@ -43,6 +45,12 @@ impl Default for OnnxOptions {
 /// ```
 /// use telic::model::{OnnxModel, WorldModel};
 /// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/point_mass_2d");
+/// # // A program names the library (`telic_sim::onnx_runtime` finds it); here python3 does.
+/// # let find = "import onnxruntime, os, glob; print(max(glob.glob(os.path.join(\
+/// #     os.path.dirname(onnxruntime.__file__), 'capi', '*onnxruntime.*'))))";
+/// # if let Ok(out) = std::process::Command::new("python3").args(["-c", find]).output() {
+/// #     telic::model::use_onnx_runtime(String::from_utf8_lossy(&out.stdout).trim());
+/// # }
 /// // A 2D point mass: obs = z = [pos.x, pos.y, vel.x, vel.y], u = [acc.x, acc.y].
 /// let mut model = OnnxModel::load(dir)?;
 /// let mut z = [0.0; 4];

@@ -1,15 +1,16 @@
-//! Finding ONNX Runtime and starting it once per process.
+//! Starting ONNX Runtime once per process, from the library the application
+//! names.
 //!
 //! `ort` is built with `load-dynamic`: nothing is linked or downloaded at build
-//! time, and the shared library is opened on first use. It comes from the
-//! `onnxruntime` wheel on PyPI, so a newcomer only needs
-//! `python3 -m pip install onnxruntime==1.31.1`.
+//! time, and the shared library is opened on first use. The library does not
+//! look for it: `ORT_DYLIB_PATH` names it, else the path the application
+//! handed in with [`use_onnx_runtime`]. The `telic` program and `telic-sim`
+//! find it in the `onnxruntime` wheel (`telic_sim::onnx_runtime`); the Python
+//! package sets `ORT_DYLIB_PATH` when it is imported.
 
 use crate::error::ModelError;
 use ort::environment::Environment;
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The ONNX Runtime release Telic is built and tested against.
@@ -22,8 +23,12 @@ static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
 /// Serialises first-time initialisation; a failed attempt is not cached, so a
 /// caller may fix the installation and try again in the same process.
 static INIT: Mutex<()> = Mutex::new(());
+/// The library the application handed in ([`use_onnx_runtime`]).
+static HANDED_IN: OnceLock<PathBuf> = OnceLock::new();
 
-fn fix_it() -> String {
+/// How to install ONNX Runtime or point Telic at it, for error messages.
+#[must_use]
+pub fn install_hint() -> String {
     format!(
         "install ONNX Runtime with `python3 -m pip install onnxruntime=={ONNXRUNTIME_VERSION}` \
          (Telic finds the library inside the wheel), or set {ORT_DYLIB_PATH} to the path \
@@ -34,8 +39,45 @@ fn fix_it() -> String {
     )
 }
 
-/// The process-wide ONNX Runtime environment, created on first call.
-pub(crate) fn environment() -> Result<&'static Environment, ModelError> {
+/// Names the ONNX Runtime shared library to load when `ORT_DYLIB_PATH` is not
+/// set. An application calls it once, before the first bundle is loaded; the
+/// first path handed in is kept. Returns whether `path` is the one kept.
+pub fn use_onnx_runtime(path: impl Into<PathBuf>) -> bool {
+    let path = path.into();
+    HANDED_IN.get_or_init(|| path.clone()) == &path
+}
+
+/// The ONNX Runtime shared library this process loads: the one named by
+/// `ORT_DYLIB_PATH` when set (it must be a file), else the one handed in with
+/// [`use_onnx_runtime`].
+///
+/// The error says how to install it.
+pub fn onnx_runtime_path() -> Result<PathBuf, ModelError> {
+    if let Some(path) = std::env::var_os(ORT_DYLIB_PATH).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ModelError::Backend(format!(
+                "{ORT_DYLIB_PATH}={} is not a file; {}",
+                path.display(),
+                install_hint()
+            )))
+        };
+    }
+    HANDED_IN.get().cloned().ok_or_else(|| {
+        ModelError::Backend(format!(
+            "ONNX Runtime was not found ({ORT_DYLIB_PATH} is not set and the program named no \
+             library with telic::model::use_onnx_runtime); {}",
+            install_hint()
+        ))
+    })
+}
+
+/// The process-wide ONNX Runtime environment, created on first call. Public
+/// (hidden) for tools that run graphs of their own beside a bundle's, such as
+/// `telic bench`'s matrix-multiply reference.
+pub fn environment() -> Result<&'static Environment, ModelError> {
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
@@ -43,12 +85,12 @@ pub(crate) fn environment() -> Result<&'static Environment, ModelError> {
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
-    let path = find_onnx_runtime()?;
+    let path = onnx_runtime_path()?;
     let builder = ort::init_from(&path).map_err(|e| {
         ModelError::Backend(format!(
             "ONNX Runtime at {} could not be loaded: {e}; {}",
             path.display(),
-            fix_it()
+            install_hint()
         ))
     })?;
     let env = builder
@@ -59,166 +101,13 @@ pub(crate) fn environment() -> Result<&'static Environment, ModelError> {
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
-/// The ONNX Runtime shared library this process would load: the one named by
-/// `ORT_DYLIB_PATH` when set, else the one inside the `onnxruntime` wheel of
-/// `python3` (then `python`), else one found in the usual site-packages
-/// folders (virtualenv, conda, user, pyenv and system installs).
-///
-/// The error says how to install it.
-pub fn find_onnx_runtime() -> Result<PathBuf, ModelError> {
-    if let Some(path) = std::env::var_os(ORT_DYLIB_PATH).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(ModelError::Backend(format!(
-                "{ORT_DYLIB_PATH}={} is not a file; {}",
-                path.display(),
-                fix_it()
-            )))
-        };
-    }
-    let mut searched = Vec::new();
-    for python in ["python3", "python"] {
-        if let Some(pkg) = python_package_dir(python) {
-            if let Some(lib) = library_in(&pkg.join("capi")) {
-                return Ok(lib);
-            }
-            searched.push(pkg.join("capi"));
-        }
-    }
-    for site in site_packages() {
-        let capi = site.join("onnxruntime").join("capi");
-        if let Some(lib) = library_in(&capi) {
-            return Ok(lib);
-        }
-        searched.push(capi);
-    }
-    let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
-    Err(ModelError::Backend(format!(
-        "ONNX Runtime was not found (searched {ORT_DYLIB_PATH}, `python3 -c 'import onnxruntime'` \
-         and {} site-packages folders{}); {}",
-        searched.len(),
-        if searched.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", searched.join(", "))
-        },
-        fix_it()
-    )))
-}
-
-/// Folder of the `onnxruntime` Python package as `python` sees it.
-fn python_package_dir(python: &str) -> Option<PathBuf> {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    dir.is_dir().then_some(dir)
-}
-
-/// The ONNX Runtime library in `dir` (`libonnxruntime.so.1.31.1`,
-/// `libonnxruntime.1.31.1.dylib`, `onnxruntime.dll`), not its provider plugins.
-fn library_in(dir: &Path) -> Option<PathBuf> {
-    let stem = format!("{}onnxruntime", std::env::consts::DLL_PREFIX);
-    let suffix = std::env::consts::DLL_SUFFIX;
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(OsStr::to_str).is_some_and(|n| {
-                n.strip_prefix(&stem)
-                    .is_some_and(|rest| rest.starts_with('.') && n.contains(suffix))
-            }) && p.is_file()
-        })
-        .collect();
-    // Newest version first when a folder holds several.
-    found.sort();
-    found.pop()
-}
-
-/// Usual site-packages folders, most specific first.
-fn site_packages() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
-        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-            roots.push(PathBuf::from(p));
-        }
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if let Some(home) = &home {
-        roots.push(home.join(".local"));
-        if let Ok(versions) = std::fs::read_dir(home.join(".pyenv").join("versions")) {
-            let mut v: Vec<PathBuf> = versions.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            v.sort();
-            roots.extend(v.into_iter().rev());
-        }
-    }
-    roots.extend(["/usr/local", "/usr", "/opt/conda"].map(PathBuf::from));
-    let mut sites = Vec::new();
-    for root in roots {
-        // Windows virtualenvs and installs: <root>/Lib/site-packages.
-        sites.push(root.join("Lib").join("site-packages"));
-        let Ok(libs) = std::fs::read_dir(root.join("lib")) else {
-            continue;
-        };
-        let mut pythons: Vec<PathBuf> = libs
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(OsStr::to_str)
-                    .is_some_and(|n| n.starts_with("python3"))
-            })
-            .collect();
-        pythons.sort();
-        for py in pythons.into_iter().rev() {
-            sites.push(py.join("site-packages"));
-            sites.push(py.join("dist-packages"));
-        }
-    }
-    sites.push(PathBuf::from("/usr/lib/python3/dist-packages"));
-    let mut seen = std::collections::BTreeSet::new();
-    sites.retain(|p| p.is_dir() && seen.insert(p.clone()));
-    sites
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn picks_the_runtime_not_its_plugins() {
-        let dir = std::env::temp_dir().join(format!("telic-ort-scan-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (pre, suf) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-        assert_eq!(library_in(&dir), None);
-        for name in [
-            format!("{pre}onnxruntime_providers_shared{suf}"),
-            "__init__.py".to_string(),
-        ] {
-            std::fs::write(dir.join(name), b"").unwrap();
-        }
-        assert_eq!(library_in(&dir), None);
-        let lib = dir.join(format!("{pre}onnxruntime{suf}.1.31.1"));
-        std::fs::write(&lib, b"").unwrap();
-        if cfg!(target_os = "linux") {
-            assert_eq!(library_in(&dir), Some(lib));
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
     fn fix_it_names_both_remedies() {
-        let m = fix_it();
+        let m = install_hint();
         assert!(m.contains("pip install onnxruntime==1.31.1") && m.contains(ORT_DYLIB_PATH));
     }
 }

@@ -3,8 +3,8 @@
 //! settings (one intra-op thread) as a bundle's graphs. The reference a
 //! learned model's FLOP rate is measured against (`telic bench`).
 
-use super::runtime::environment;
-use crate::error::ModelError;
+use telic::ModelError;
+use telic::model::onnx::onnx_environment as environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::Tensor;
