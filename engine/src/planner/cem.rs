@@ -7,7 +7,8 @@
 
 use super::core::rank;
 use super::driver::{Driver, Planned};
-use super::step::{SamplingStep, Scored, Slots, Solver, shift_one_step};
+use super::state::shift_one_step;
+use super::step::{SamplingStep, Scored, Slots, Solver};
 use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;

@@ -1,16 +1,16 @@
 //! The iteration driver, written once for every solver: time budget,
 //! iteration limit, draws, kept rollouts and the final evaluation of the
-//! mean ([`Core::iterate`]), and the one generic [`Planner`] ([`Planned`])
+//! mean ([`Driver::iterate`]), and the one generic [`Planner`] ([`Planned`])
 //! that runs a [`Solver`] between the start of a call and its shielded finish.
 
 use super::core::Core;
-use super::step::{SamplingStep, Scored, Slots, Solver};
+pub(crate) use super::core::Ended;
+use super::step::{SamplingStep, Solver};
 use super::{Plan, Planner, PlannerConfig};
 use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;
 use crate::objective::Objective;
-use std::sync::Arc;
 
 /// Outcome of the sampling iterations of one call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,59 +31,39 @@ pub struct Driver<M> {
     core: Core<M>,
 }
 
-/// How a call ended, for [`Driver::finish`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Ended {
-    /// Iterations run (of every kind).
-    pub iterations: usize,
-    /// Feasible samples in the last sampling iteration.
-    pub feasible: usize,
-    /// The time budget ended first.
-    pub timed_out: bool,
-    /// The solver met its tolerance.
-    pub converged: bool,
-}
-
 impl<M: WorldModel> Driver<M> {
-    /// Runs the sampling iterations of `step` after [`Core::begin`], stopping
-    /// before [`Core::finish`]: each iteration puts the mean in slot 0, the
-    /// fallback held still in slot 1 and the step's own candidates after
+    /// Runs the sampling iterations of `step` after the start of a call,
+    /// stopping before its finish: each iteration puts the mean in slot 0,
+    /// the fallback held still in slot 1 and the step's own candidates after
     /// them, draws the rest from one new seed, keeps the rollouts and hands
     /// the scored batch to the step. The mean is evaluated once more at the
     /// end (it has not been rolled out since its last update); the best
-    /// sequence is then in `best` with its score.
+    /// sequence of the call is then [`Driver::best`].
     pub(crate) fn iterate<S: SamplingStep>(&mut self, step: &mut S) -> Result<Iterated, PlanError> {
-        let n = self.core.config.samples;
-        let len = self.core.h * self.core.a;
+        let c = &mut self.core;
+        let n = c.config().samples;
         let mut out = Iterated::default();
-        step.start(&self.core.nominal, &self.core.sigma);
-        for it in 0..self.core.config.iterations {
-            if it > 0 && self.core.out_of_time() {
+        step.start(c.state().nominal(), c.sigma());
+        for it in 0..c.config().iterations {
+            if it > 0 && c.out_of_time() {
                 out.timed_out = true;
                 break;
             }
-            self.core.set_seq(0, step.mean());
-            self.core.set_fallback_seq(1);
-            let mut slots = Slots::new(&mut Arc::make_mut(&mut self.core.seqs)[..], len, 2, n);
+            c.set_seq(0, step.mean());
+            c.set_fallback_seq(1);
+            let mut slots = c.slots(2, n);
             step.fill(&mut slots);
             let from = slots.next().min(n);
-            self.core
-                .sample_and_evaluate(from, n, step.mean(), step.std())?;
-            self.core.keep_rollouts(n);
+            c.sample_and_evaluate(from, n, step.mean(), step.std())?;
+            c.keep_rollouts(n);
             out.iterations += 1;
-            let feasible = self.core.feasible_count(n);
+            let feasible = c.feasible_count(n);
             out.feasible = feasible;
-            let roll = &self.core.roll;
-            step.update(&Scored::new(
-                &roll.cost[..n],
-                &roll.violation[..n],
-                &self.core.seqs[..n * len],
-                feasible,
-            ));
+            step.update(&c.scored(n, feasible));
         }
         step.end();
-        self.core.set_seq(0, step.mean());
-        self.core.evaluate(1)?;
+        c.set_seq(0, step.mean());
+        c.evaluate(1)?;
         Ok(out)
     }
 
@@ -94,65 +74,59 @@ impl<M: WorldModel> Driver<M> {
 
     /// Ends a call with the best sequence seen ([`Core::finish_with_best`]).
     pub(crate) fn finish_with_best(&mut self, out: Iterated) -> Result<(), PlanError> {
-        self.core
-            .finish_with_best(out.iterations, out.feasible, out.timed_out, false)
+        self.core.finish_with_best(Ended {
+            iterations: out.iterations,
+            feasible: out.feasible,
+            timed_out: out.timed_out,
+            converged: false,
+        })
     }
 
     /// Ends a call with `chosen` as the plan ([`Core::finish`]).
     pub(crate) fn finish(&mut self, chosen: &[Real], ended: Ended) -> Result<(), PlanError> {
-        self.core.finish(
-            chosen,
-            ended.iterations,
-            ended.feasible,
-            ended.timed_out,
-            ended.converged,
-        )
+        self.core.finish(chosen, ended)
     }
 
     /// The planner's configuration.
     pub(crate) fn config(&self) -> &PlannerConfig {
-        &self.core.config
+        self.core.config()
     }
 
     /// The values of one action sequence, `H×A`.
     pub(crate) fn sequence_len(&self) -> usize {
-        self.core.h * self.core.a
-    }
-
-    /// The actions' lower and upper bounds (`A` each).
-    pub(crate) fn bounds(&self) -> (&[Real], &[Real]) {
-        (&self.core.lower, &self.core.upper)
+        let (h, a, _, _) = self.core.sizes();
+        h * a
     }
 
     /// Horizon `H`, action, latent and readout sizes.
     pub(crate) fn sizes(&self) -> (usize, usize, usize, usize) {
-        (self.core.h, self.core.a, self.core.d, self.core.p)
+        self.core.sizes()
+    }
+
+    /// The actions' lower and upper bounds (`A` each).
+    pub(crate) fn bounds(&self) -> (&[Real], &[Real]) {
+        self.core.bounds()
+    }
+
+    /// The noise scale per action (`A`): `noise · (hi − lo) / 2`.
+    pub(crate) fn sigma(&self) -> &[Real] {
+        self.core.sigma()
     }
 
     /// The objective.
     pub(crate) fn objective(&self) -> &Objective {
-        &self.core.objective
+        self.core.objective()
     }
 
     /// The best sequence seen in this call (`H×A`).
     pub(crate) fn best(&self) -> &[Real] {
-        &self.core.best
+        self.core.state().best()
     }
 
     /// What a rollout from the current observation needs: the model, the
     /// objective, the encoded latent `z0` and the action applied before.
     pub(crate) fn rollout_from(&mut self) -> (&mut M, &Objective, &[Real], &[Real]) {
-        (
-            &mut self.core.model,
-            &self.core.objective,
-            &self.core.z0,
-            &self.core.u_last,
-        )
-    }
-
-    /// The noise scale per action (`A`): `noise · (hi − lo) / 2`.
-    pub(crate) fn sigma(&self) -> &[Real] {
-        &self.core.sigma
+        self.core.rollout_from()
     }
 }
 
@@ -177,7 +151,7 @@ impl<M: WorldModel, S: Solver> Planned<M, S> {
 
     /// The world model.
     pub fn model(&self) -> &M {
-        &self.driver.core.model
+        self.driver.core.model()
     }
 
     /// The shared planner state (tests reach the rollout pool through it).
@@ -191,7 +165,7 @@ impl<M: WorldModel, S: Solver> Planner for Planned<M, S> {
     fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError> {
         self.driver.core.begin(obs)?;
         self.solver.solve(&mut self.driver)?;
-        Ok(&self.driver.core.plan)
+        Ok(self.driver.core.plan())
     }
 
     fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
@@ -202,13 +176,13 @@ impl<M: WorldModel, S: Solver> Planner for Planned<M, S> {
         self.solver.reset();
     }
     fn objective_mut(&mut self) -> &mut Objective {
-        Arc::make_mut(&mut self.driver.core.objective)
+        self.driver.core.objective_mut()
     }
     fn objective(&self) -> &Objective {
-        &self.driver.core.objective
+        self.driver.core.objective()
     }
     fn config(&self) -> &PlannerConfig {
-        &self.driver.core.config
+        self.driver.core.config()
     }
     fn reseed(&mut self, seed: u64) {
         self.driver.core.reseed(seed);

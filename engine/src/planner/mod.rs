@@ -25,6 +25,7 @@ mod knots;
 mod mppi;
 mod pool;
 mod rollout;
+mod state;
 mod step;
 
 pub use cem::Cem;

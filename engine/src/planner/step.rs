@@ -131,16 +131,3 @@ pub trait Solver: Debug + Send + Sized {
     /// Forgets what it carries between calls (with the warm start).
     fn reset(&mut self) {}
 }
-
-/// The warm start's shift by one step: drops the first action of `seq`
-/// (`H×A`, actions of `a` values) and repeats the last; a one-step sequence
-/// is kept as it is.
-pub(crate) fn shift_one_step(seq: &mut [Real], a: usize) {
-    if seq.len() <= a {
-        return;
-    }
-    seq.copy_within(a.., 0);
-    let last = seq.len() - a;
-    let (head, tail) = seq.split_at_mut(last);
-    tail.copy_from_slice(&head[last - a..]);
-}
