@@ -62,7 +62,7 @@ pub enum PlanError {
     Limit(#[from] crate::LimitError),
     /// The objective does not fit the model.
     #[error("invalid objective: {0}")]
-    Objective(String),
+    Objective(crate::objective::ObjectiveError),
     /// The world model failed.
     #[error(transparent)]
     Model(#[from] ModelError),

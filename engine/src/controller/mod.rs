@@ -571,9 +571,9 @@ impl Drop for Controller {
 fn check_planner(planner: &dyn Planner, actions: usize, readouts: usize) -> Result<(), PlanError> {
     let got = planner.objective().readout_dim();
     if got != readouts {
-        return Err(PlanError::Objective(format!(
+        return Err(PlanError::Objective(crate::objective::ObjectiveError::shape(format!(
             "the planner's objective was compiled for {got} readouts, the controller's model has {readouts}"
-        )));
+        ))));
     }
     if let Fallback::Constant { action } = &planner.config().fallback
         && action.len() != actions

@@ -54,6 +54,7 @@
 //! encoder's abstract latent, as meaningful as its geometry. Weights and
 //! norms need tuning per model, as for any term.
 
+mod compile;
 mod error;
 pub mod geometry;
 mod guardrail;
@@ -68,11 +69,9 @@ pub use schema::{Point, ReadoutSchema};
 
 use crate::Real;
 use crate::error::PlanError;
-use crate::limits::num;
 use crate::math::{Wide, wide};
-use crate::model::ModelSpec;
 pub(crate) use guardrail::Margins;
-use guardrail::{Body, Guard};
+use guardrail::Guard;
 use serde::{Deserialize, Serialize};
 
 /// When a cost term applies.
@@ -173,22 +172,6 @@ pub struct TermSpec {
 
 fn one() -> Real {
     1.0
-}
-
-/// Checks that no two entries of the list `list` share a name: terms are
-/// addressed by name ([`Objective::set_target`]), guardrails and bodies in
-/// reports and in guardrails' `bodies`, and a second entry of one name would
-/// be silently passed over.
-fn unique<'a>(list: &str, names: impl Iterator<Item = &'a str>) -> Result<(), String> {
-    let mut seen = std::collections::BTreeSet::new();
-    for name in names {
-        if !seen.insert(name) {
-            return Err(format!(
-                "the name '{name}' appears more than once in {list}; names must be unique"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// A guardrail that its safety buffer and model-error margin make impossible
@@ -294,255 +277,6 @@ pub struct Objective {
     max_term_width: usize,
 }
 
-impl ObjectiveSpec {
-    /// Resolves names against `model` and checks every value; the error names
-    /// the term, guardrail or body at fault ([`PlanError::Objective`]).
-    pub fn compile(&self, model: &ModelSpec) -> Result<Objective, PlanError> {
-        self.compile_inner(model).map_err(PlanError::Objective)
-    }
-
-    fn compile_inner(&self, model: &ModelSpec) -> Result<Objective, String> {
-        let readout = |name: &str| {
-            model.readout_index(name).ok_or_else(|| {
-                format!(
-                    "readout '{name}' is not produced by model '{}' (it has: {})",
-                    model.name,
-                    model.readouts.join(", ")
-                )
-            })
-        };
-        let schema = ReadoutSchema::from(model);
-        let point = |name: &str| schema.point(name).map_err(|e| e.to_string());
-        unique("terms", self.terms.iter().map(|t| t.name.as_str()))?;
-        unique(
-            "guardrails",
-            self.guardrails.iter().map(GuardrailSpec::name),
-        )?;
-        unique("bodies", self.bodies.iter().map(|b| b.name.as_str()))?;
-        let mut terms = Vec::new();
-        for t in &self.terms {
-            let ctx = |m: String| format!("cost term '{}': {m}", t.name);
-            t.norm.validate().map_err(ctx)?;
-            if !(t.weight.is_finite() && t.weight >= 0.0) {
-                return Err(ctx(format!("weight must be >= 0, got {}", num(t.weight))));
-            }
-            let (res, target, width) = match &t.residual {
-                Residual::Readout { readouts, target } => {
-                    let idx = readouts
-                        .iter()
-                        .map(|r| readout(r))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(ctx)?;
-                    let n = idx.len();
-                    (Res::Readout(idx), target.clone(), n)
-                }
-                Residual::Latent { target } => (Res::Latent, target.clone(), model.latent_dim),
-                Residual::Action { target } => (Res::Action, target.clone(), model.action_dim()),
-                Residual::ActionRate => (Res::ActionRate, Vec::new(), model.action_dim()),
-            };
-            let target = match (&res, target.is_empty()) {
-                (Res::ActionRate, _) => target,
-                (Res::Latent, true) => Vec::new(),
-                (_, true) => vec![0.0; width],
-                (_, false) if target.len() != width => {
-                    return Err(ctx(format!(
-                        "target has {} values, the residual has {width}",
-                        target.len()
-                    )));
-                }
-                _ => target,
-            };
-            if target.iter().any(|x| !x.is_finite()) {
-                return Err(ctx("target is not finite".into()));
-            }
-            terms.push(Term {
-                name: t.name.clone(),
-                res,
-                target,
-                norm: t.norm,
-                weight: t.weight,
-                running: t.phase != Phase::Terminal,
-                terminal: t.phase != Phase::Running,
-            });
-        }
-        let mut named_bodies = Vec::new();
-        for b in &self.bodies {
-            let ctx = |m: String| format!("body '{}': {m}", b.name);
-            if !(b.radius.is_finite() && b.radius >= 0.0) {
-                return Err(ctx(format!("radius must be >= 0, got {}", num(b.radius))));
-            }
-            let body = match b.points.as_slice() {
-                [a] => Body {
-                    a: point(a).map_err(ctx)?,
-                    b: None,
-                    radius: b.radius,
-                },
-                [a, c] => Body {
-                    a: point(a).map_err(ctx)?,
-                    b: Some(point(c).map_err(ctx)?),
-                    radius: b.radius,
-                },
-                _ => return Err(ctx(format!("needs 1 or 2 points, got {}", b.points.len()))),
-            };
-            named_bodies.push((b.name.clone(), body));
-        }
-        let select = |names: &[String], guard: &str| -> Result<Vec<Body>, String> {
-            if named_bodies.is_empty() {
-                return Err(format!(
-                    "guardrail '{guard}' needs robot bodies, but the objective declares none"
-                ));
-            }
-            if names.is_empty() {
-                return Ok(named_bodies.iter().map(|(_, b)| b.clone()).collect());
-            }
-            names
-                .iter()
-                .map(|n| {
-                    named_bodies
-                        .iter()
-                        .find(|(name, _)| name == n)
-                        .map(|(_, b)| b.clone())
-                        .ok_or_else(|| format!("guardrail '{guard}': unknown body '{n}'"))
-                })
-                .collect()
-        };
-        let limits = |l: &LimitSpec| -> Result<Guard, String> {
-            let ctx = |m: String| format!("guardrail '{}': {m}", l.name);
-            if l.lower.len() != l.readouts.len() || l.upper.len() != l.readouts.len() {
-                return Err(ctx(format!(
-                    "{} readouts but {} lower and {} upper limits",
-                    l.readouts.len(),
-                    l.lower.len(),
-                    l.upper.len()
-                )));
-            }
-            if l.readouts.is_empty() {
-                return Err(ctx(
-                    "readouts is empty: a limit needs at least one readout".into()
-                ));
-            }
-            if l.lower.iter().zip(&l.upper).any(|(a, b)| !(a <= b)) {
-                return Err(ctx("a lower limit exceeds its upper limit".into()));
-            }
-            Ok(Guard::Limits {
-                idx: l
-                    .readouts
-                    .iter()
-                    .map(|r| readout(r))
-                    .collect::<Result<_, _>>()
-                    .map_err(ctx)?,
-                lower: l.lower.clone(),
-                upper: l.upper.clone(),
-            })
-        };
-        let mut guards = Vec::new();
-        for g in &self.guardrails {
-            let name = g.name().to_string();
-            let buffer = g.margin();
-            if !(buffer.is_finite() && buffer >= 0.0) {
-                return Err(format!(
-                    "guardrail '{name}': margin must be >= 0, got {}",
-                    num(buffer)
-                ));
-            }
-            let guard = match g {
-                GuardrailSpec::KeepOut { shape, bodies, .. } => {
-                    shape
-                        .validate()
-                        .map_err(|m| format!("guardrail '{name}': {m}"))?;
-                    Guard::Distance {
-                        bodies: select(bodies, &name)?,
-                        shapes: vec![shape.compile()],
-                        min_distance: 0.0,
-                    }
-                }
-                GuardrailSpec::Clearance {
-                    min_distance,
-                    obstacles,
-                    bodies,
-                    ..
-                } => {
-                    if !(min_distance.is_finite() && *min_distance >= 0.0) {
-                        return Err(format!("guardrail '{name}': min_distance must be >= 0"));
-                    }
-                    for s in obstacles {
-                        s.validate()
-                            .map_err(|m| format!("guardrail '{name}': {m}"))?;
-                    }
-                    Guard::Distance {
-                        bodies: select(bodies, &name)?,
-                        shapes: obstacles.iter().map(Shape::compile).collect(),
-                        min_distance: *min_distance,
-                    }
-                }
-                GuardrailSpec::Workspace {
-                    lower,
-                    upper,
-                    bodies,
-                    ..
-                } => {
-                    if lower.iter().zip(upper).any(|(a, b)| !(a < b)) {
-                        return Err(format!(
-                            "guardrail '{name}': workspace lower must be < upper"
-                        ));
-                    }
-                    Guard::Workspace {
-                        bodies: select(bodies, &name)?,
-                        lower: (*lower).into(),
-                        upper: (*upper).into(),
-                    }
-                }
-                GuardrailSpec::JointPosition(l)
-                | GuardrailSpec::JointVelocity(l)
-                | GuardrailSpec::ReadoutLimit(l) => limits(l)?,
-                GuardrailSpec::Speed { readouts, max, .. } => {
-                    if !(max.is_finite() && *max >= 0.0) {
-                        return Err(format!("guardrail '{name}': max must be >= 0"));
-                    }
-                    if readouts.is_empty() {
-                        return Err(format!(
-                            "guardrail '{name}': readouts is empty: a speed guardrail needs the \
-                             readouts of a velocity (e.g. [\"vel.x\", \"vel.y\"])"
-                        ));
-                    }
-                    Guard::Speed {
-                        idx: readouts
-                            .iter()
-                            .map(|r| readout(r))
-                            .collect::<Result<_, _>>()
-                            .map_err(|m| format!("guardrail '{name}': {m}"))?,
-                        max: *max,
-                    }
-                }
-            };
-            guards.push(Guardrail {
-                name,
-                buffer,
-                current: Real::INFINITY,
-                tightening: Vec::new(),
-                guard,
-            });
-        }
-        let max_term_width = terms
-            .iter()
-            .map(|t| match &t.res {
-                Res::Readout(i) => i.len(),
-                Res::Latent => model.latent_dim,
-                Res::Action | Res::ActionRate => model.action_dim(),
-            })
-            .max()
-            .unwrap_or(0);
-        Ok(Objective {
-            terms,
-            guards,
-            latent_dim: model.latent_dim,
-            action_dim: model.action_dim(),
-            readout_dim: model.readout_dim(),
-            max_term_width,
-        })
-    }
-}
-
 /// Scratch space for [`Objective`] evaluation, allocated once.
 #[derive(Clone, Debug, Default)]
 pub struct ObjectiveScratch {
@@ -595,27 +329,36 @@ impl Objective {
             .map_err(PlanError::Objective)
     }
 
-    fn set_target_inner(&mut self, term: &str, target: &[Real]) -> Result<(), String> {
+    fn set_target_inner(&mut self, term: &str, target: &[Real]) -> Result<(), ObjectiveError> {
         let (latent_dim, action_dim) = (self.latent_dim, self.action_dim);
         let t = self
             .terms
             .iter_mut()
             .find(|t| t.name == term)
-            .ok_or_else(|| format!("no cost term named '{term}'"))?;
+            .ok_or_else(|| ObjectiveError::UnknownTerm {
+                term: term.to_string(),
+                terms: None,
+            })?;
         let width = match &t.res {
             Res::Readout(i) => i.len(),
             Res::Latent => latent_dim,
             Res::Action => action_dim,
-            Res::ActionRate => return Err(format!("term '{term}' (action rate) has no target")),
+            Res::ActionRate => {
+                return Err(ObjectiveError::NoTarget {
+                    term: term.to_string(),
+                });
+            }
         };
+        let at = || Item::Target(term.to_string());
         if target.len() != width {
-            return Err(format!(
-                "term '{term}': target has {} values, expected {width}",
+            return Err(ObjectiveError::shape(format!(
+                "target has {} values, expected {width}",
                 target.len()
-            ));
+            ))
+            .at(at()));
         }
         if target.iter().any(|x| !x.is_finite()) {
-            return Err(format!("term '{term}': target is not finite"));
+            return Err(ObjectiveError::value("target is not finite").at(at()));
         }
         t.target = target.to_vec();
         Ok(())
@@ -635,11 +378,10 @@ impl Objective {
     /// ([`PlanError::Objective`]) says what `term` is.
     pub fn check_latent_term(&self, term: &str) -> Result<(), PlanError> {
         let Some(t) = self.terms.iter().find(|t| t.name == term) else {
-            let names: Vec<&str> = self.term_names().collect();
-            return Err(PlanError::Objective(format!(
-                "no cost term named '{term}' (terms: {})",
-                names.join(", ")
-            )));
+            return Err(PlanError::Objective(ObjectiveError::UnknownTerm {
+                term: term.to_string(),
+                terms: Some(self.term_names().map(str::to_string).collect()),
+            }));
         };
         let kind = match t.res {
             Res::Latent => return Ok(()),
@@ -647,20 +389,20 @@ impl Objective {
             Res::Action => "an action",
             Res::ActionRate => "an action-rate",
         };
-        Err(PlanError::Objective(format!(
-            "cost term '{term}' is {kind} term, not a latent term: only a latent \
-             term (residual kind \"latent\") takes a goal observation"
-        )))
+        Err(PlanError::Objective(ObjectiveError::NotLatent {
+            term: term.to_string(),
+            kind,
+        }))
     }
 
     /// Checks that the objective can be evaluated (every latent goal is set).
-    pub fn check_ready(&self) -> Result<(), String> {
+    pub fn check_ready(&self) -> Result<(), ObjectiveError> {
         for t in &self.terms {
             if t.res == Res::Latent && t.target.len() != self.latent_dim {
-                return Err(format!(
-                    "term '{}': latent goal is not set (call set_target with {} values)",
-                    t.name, self.latent_dim
-                ));
+                return Err(ObjectiveError::GoalNotSet {
+                    latent_dim: self.latent_dim,
+                }
+                .at(Item::Target(t.name.clone())));
             }
         }
         Ok(())
@@ -836,20 +578,20 @@ impl Objective {
     /// bundles carry held-out error quantiles.
     pub fn set_readout_errors(&mut self, errors: &[Vec<Real>]) -> Result<(), PlanError> {
         if errors.len() != self.readout_dim {
-            return Err(PlanError::Objective(format!(
+            return Err(PlanError::Objective(ObjectiveError::shape(format!(
                 "readout errors for {} readouts, the objective has {}",
                 errors.len(),
                 self.readout_dim
-            )));
+            ))));
         }
         if errors
             .iter()
             .flatten()
             .any(|x| !(x.is_finite() && *x >= 0.0))
         {
-            return Err(PlanError::Objective(
-                "readout errors must be finite and >= 0".into(),
-            ));
+            return Err(PlanError::Objective(ObjectiveError::value(
+                "readout errors must be finite and >= 0",
+            )));
         }
         let steps = errors.iter().map(Vec::len).max().unwrap_or(0);
         let mut e = vec![0.0; self.readout_dim];

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::model::{PointMass, WorldModel};
+use crate::model::{ModelSpec, PointMass, WorldModel};
 
 fn pm(dims: usize) -> ModelSpec {
     PointMass::new(dims, 0.1, 1.0).unwrap().spec().clone()
