@@ -10,16 +10,17 @@
 
 use std::path::Path;
 use telic::model::bundle::Manifest;
-use telic::model::onnx::find_onnx_runtime;
 use telic::model::{OnnxModel, OnnxOptions, PointMass, WorldModel};
 use telic::objective::ObjectiveSpec;
 use telic::planner::{PlannerConfig, build};
 use telic::rng::Rng;
 use telic::{ModelError, PlanError, Real};
-use telic_tests::{Scratch, fixture, load_err};
+use telic_sim::onnx_runtime::find_onnx_runtime;
+use telic_tests::{Scratch, fixture, load_err, onnx_runtime};
 
 /// Loads a bundle that must load; a missing ONNX Runtime fails with its fix.
 fn load(dir: &Path) -> OnnxModel {
+    onnx_runtime();
     OnnxModel::load(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -159,6 +160,7 @@ fn manifest_provenance_and_margins_are_exposed() {
 
 #[test]
 fn sessions_can_use_more_threads() {
+    onnx_runtime();
     let mut m = OnnxModel::load_with(fixture("tanh_mlp"), &OnnxOptions { intra_threads: 2 })
         .unwrap_or_else(|e| panic!("{e}"));
     let mut z = [0.0; 6];

@@ -4,14 +4,15 @@
 use super::knots::Knots;
 use super::pool::{MIN_PARALLEL, Pool};
 pub(crate) use super::rollout::rank;
-use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Start, Tracer};
-use super::{Fallback, Plan, PlanStatus, PlannerConfig};
+use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Tracer};
+use super::state::{PlanState, fallback_indices};
+use super::step::{Scored, Slots};
+use super::{Plan, PlanStatus, PlannerConfig};
 use crate::Real;
 use crate::error::{ModelError, PlanError};
 use crate::model::{ModelSpec, WorldModel};
 use crate::objective::Objective;
 use crate::rng::Rng;
-use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,47 +35,35 @@ pub(crate) fn check_observation(model: &ModelSpec, obs: &[Real]) -> Result<(), P
     Ok(())
 }
 
-/// State and workspace shared by the planners.
+/// The workspace every planner shares, and the rules it applies to every
+/// call: the start of a call, sampling and evaluation of candidate
+/// sequences, the kept rollouts, the time budget, and the shielded finish.
 #[derive(Debug)]
 pub(crate) struct Core<M> {
-    pub model: M,
+    model: M,
     /// Shared with the rollout workers during an iteration; mutate it
     /// through [`Arc::make_mut`], which does not copy once they are done.
-    pub objective: Arc<Objective>,
-    pub config: PlannerConfig,
-    pub rng: Rng,
-    pub h: usize,
-    pub a: usize,
-    pub d: usize,
-    pub p: usize,
-    pub lower: Vec<Real>,
-    pub upper: Vec<Real>,
+    objective: Arc<Objective>,
+    config: PlannerConfig,
+    rng: Rng,
+    h: usize,
+    a: usize,
+    d: usize,
+    p: usize,
+    lower: Vec<Real>,
+    upper: Vec<Real>,
     /// Noise scale per action: `noise · (hi − lo) / 2`.
-    pub sigma: Vec<Real>,
-    /// Warm-start sequence (`H×A`).
-    pub nominal: Vec<Real>,
-    pub has_nominal: bool,
-    /// The action applied last (for action-rate terms).
-    pub u_last: Vec<Real>,
-    pub has_last: bool,
-    /// The latent of the current observation (`D`) and its readouts (`P`).
-    pub z0: Vec<Real>,
-    pub y0: Vec<Real>,
-    /// Fallback action for the current observation.
-    pub fallback: Vec<Real>,
-    fallback_idx: Vec<usize>,
+    sigma: Vec<Real>,
+    /// Warm start, last action, observation, fallback and best sequence.
+    state: PlanState,
     /// Candidate sequences (`N×H×A`), shared with the rollout workers like
     /// [`Core::objective`].
-    pub seqs: Arc<Vec<Real>>,
-    pub roll: Rollouts,
+    seqs: Arc<Vec<Real>>,
+    roll: Rollouts,
     /// Rollout workers (`config.threads > 1` and a model that forks).
     pool: Option<Pool>,
     sampler: ActionSampler,
-    /// Best sequence seen in this call and its score.
-    pub best: Vec<Real>,
-    pub best_cost: Real,
-    pub best_violation: Real,
-    pub plan: Plan,
+    plan: Plan,
     started: Option<Instant>,
     chosen: Vec<Real>,
     tracer: Tracer,
@@ -82,59 +71,16 @@ pub(crate) struct Core<M> {
 
 impl<M: WorldModel> Core<M> {
     pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
-        config.check_limits()?;
-        config.validate().map_err(PlanError::Config)?;
-        let spec = model.spec().clone();
-        spec.validate()?;
-        // Every buffer below is at most `N × max(H·A, H·P, D, …)` values,
-        // which this bounds (in checked arithmetic) before any is allocated.
-        config.check_workspace(spec.action_dim(), spec.latent_dim, spec.readout_dim())?;
-        if objective.readout_dim() != spec.readout_dim() {
-            return Err(PlanError::Objective(crate::objective::ObjectiveError::shape(format!(
-                "objective was compiled for {} readouts, model '{}' has {}",
-                objective.readout_dim(),
-                spec.name,
-                spec.readout_dim()
-            ))));
-        }
-        let (h, a, d, p) = (
-            config.horizon,
-            spec.action_dim(),
-            spec.latent_dim,
-            spec.readout_dim(),
-        );
-        let n = config.samples;
-        let g = objective.num_guardrails();
-        let fallback_idx = match &config.fallback {
-            Fallback::Zero => Vec::new(),
-            Fallback::Constant { action } => {
-                if action.len() != a || action.iter().any(|x| !x.is_finite()) {
-                    return Err(PlanError::Config(format!(
-                        "fallback action must have {a} finite values, got {action:?}"
-                    )));
-                }
-                Vec::new()
-            }
-            Fallback::Hold { readouts } => {
-                if readouts.len() != a {
-                    return Err(PlanError::Config(format!(
-                        "fallback hold names {} readouts, the model has {a} actions",
-                        readouts.len()
-                    )));
-                }
-                readouts
-                    .iter()
-                    .map(|r| {
-                        spec.readout_index(r).ok_or_else(|| {
-                            PlanError::Config(format!(
-                                "fallback hold: model '{}' has no readout '{r}'",
-                                spec.name
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?
-            }
+        let spec = check_inputs(&model, &objective, &config)?;
+        let dims = Dims {
+            h: config.horizon,
+            a: spec.action_dim(),
+            d: spec.latent_dim,
+            p: spec.readout_dim(),
         };
+        let Dims { h, a, d, p } = dims;
+        let n = config.samples;
+        let fallback_idx = fallback_indices(&config.fallback, &spec)?;
         let sigma = spec
             .action_lower
             .iter()
@@ -143,17 +89,7 @@ impl<M: WorldModel> Core<M> {
             .collect();
         let mut mid: Vec<Real> = vec![0.0; a];
         spec.clamp_actions(&mut mid);
-        let nominal = mid.repeat(h);
-        let mut objective = objective;
-        if let Some(mut errors) = model.readout_errors() {
-            if let Some(k) = config.model_error_steps {
-                for row in &mut errors {
-                    row.truncate(k);
-                }
-            }
-            objective.set_readout_errors(&errors)?;
-        }
-        let dims = Dims { h, a, d, p };
+        let objective = with_readout_errors(objective, &model, &config)?;
         let sampler = ActionSampler::new(
             dims,
             &spec.action_lower,
@@ -165,16 +101,9 @@ impl<M: WorldModel> Core<M> {
                 config.colored_noise_beta,
             ),
         );
-        let pool = Pool::start(
-            &model,
-            &objective,
-            &sampler,
-            config.threads,
-            n,
-            dims,
-            config.keep_rollouts > 0,
-        )
-        .map_err(PlanError::Config)?;
+        let keep = config.keep_rollouts > 0;
+        let pool = Pool::start(&model, &objective, &sampler, config.threads, n, dims, keep)
+            .map_err(PlanError::Config)?;
         Ok(Self {
             pool,
             rng: Rng::new(config.seed),
@@ -185,37 +114,12 @@ impl<M: WorldModel> Core<M> {
             lower: spec.action_lower.clone(),
             upper: spec.action_upper.clone(),
             sigma,
-            nominal: nominal.clone(),
-            has_nominal: false,
-            u_last: mid.clone(),
-            has_last: false,
-            z0: vec![0.0; d],
-            y0: vec![0.0; p],
-            fallback: mid,
-            fallback_idx,
+            state: PlanState::new(dims, mid, fallback_idx),
             seqs: Arc::new(vec![0.0; n * h * a]),
-            roll: Rollouts::new(n, dims, &objective, config.keep_rollouts > 0),
+            roll: Rollouts::new(n, dims, &objective, keep),
             tracer: Tracer::new(dims, &objective),
             sampler,
-            best: nominal,
-            best_cost: Real::INFINITY,
-            best_violation: Real::INFINITY,
-            plan: Plan {
-                status: PlanStatus::NoFeasiblePlan,
-                action: vec![0.0; a],
-                actions: vec![0.0; h * a],
-                readouts: vec![0.0; h * p],
-                cost: Real::INFINITY,
-                term_costs: vec![0.0; objective.num_terms()],
-                margins: vec![0.0; g],
-                violation: Real::INFINITY,
-                feasible_samples: 0,
-                iterations: 0,
-                elapsed: Duration::ZERO,
-                rollouts: Vec::with_capacity(config.keep_rollouts * h * p),
-                rollout_costs: Vec::with_capacity(config.keep_rollouts),
-                rollout_violations: Vec::with_capacity(config.keep_rollouts),
-            },
+            plan: empty_plan(dims, &objective, config.keep_rollouts),
             model,
             objective: Arc::new(objective),
             config,
@@ -225,14 +129,9 @@ impl<M: WorldModel> Core<M> {
     }
 
     pub fn reset(&mut self) {
-        self.has_nominal = false;
-        self.has_last = false;
         let mut mid = vec![0.0; self.a];
         self.model.spec().clamp_actions(&mut mid);
-        for row in self.nominal.chunks_mut(self.a) {
-            row.copy_from_slice(&mid);
-        }
-        self.u_last.copy_from_slice(&mid);
+        self.state.reset(&mid);
     }
 
     pub fn reseed(&mut self, seed: u64) {
@@ -250,48 +149,12 @@ impl<M: WorldModel> Core<M> {
         self.plan.rollout_violations.clear();
         check_observation(self.model.spec(), obs)?;
         self.objective.check_ready().map_err(PlanError::Objective)?;
-        self.model.encode(obs, &mut self.z0)?;
-        self.model.readout(&self.z0, &mut self.y0)?;
-        Arc::make_mut(&mut self.objective).relax_buffers(&self.y0);
-        if let Some(i) = self.z0.iter().chain(&self.y0).position(|x| !x.is_finite()) {
-            return Err(PlanError::Model(ModelError::NonFinite {
-                what: "encoded latent or readout",
-                index: i,
-            }));
-        }
-        match &self.config.fallback {
-            Fallback::Zero => self.fallback.fill(0.0),
-            Fallback::Constant { action } => self.fallback.copy_from_slice(action),
-            Fallback::Hold { .. } => {
-                for (f, i) in self.fallback.iter_mut().zip(&self.fallback_idx) {
-                    *f = self.y0[*i];
-                }
-            }
-        }
-        self.model.spec().clamp_actions(&mut self.fallback);
-        if self.has_nominal {
-            // Shift by one step and repeat the last action; a one-step plan
-            // is kept as it is.
-            let a = self.a;
-            if self.nominal.len() > a {
-                self.nominal.copy_within(a.., 0);
-                let last = self.nominal.len() - a;
-                let (head, tail) = self.nominal.split_at_mut(last);
-                tail.copy_from_slice(&head[last - a..]);
-            }
-        } else {
-            // First call: start from holding the fallback, a plan that is
-            // usually safe and always admissible.
-            for row in self.nominal.chunks_mut(self.a) {
-                row.copy_from_slice(&self.fallback);
-            }
-        }
-        if !self.has_last {
-            self.u_last.copy_from_slice(&self.nominal[..self.a]);
-        }
-        self.best.copy_from_slice(&self.nominal);
-        self.best_cost = Real::INFINITY;
-        self.best_violation = Real::INFINITY;
+        self.state.encode(&mut self.model, obs)?;
+        Arc::make_mut(&mut self.objective).relax_buffers(self.state.y0());
+        self.state.check_encoded()?;
+        self.state
+            .set_fallback(&self.config.fallback, self.model.spec());
+        self.state.warm_start();
         Ok(())
     }
 
@@ -386,7 +249,7 @@ impl<M: WorldModel> Core<M> {
         let seqs = Arc::make_mut(&mut self.seqs);
         for t in 0..h {
             let at = (i * h + t) * a;
-            seqs[at..at + a].copy_from_slice(&self.fallback);
+            seqs[at..at + a].copy_from_slice(self.state.fallback());
         }
     }
 
@@ -400,7 +263,7 @@ impl<M: WorldModel> Core<M> {
     /// [`Core::evaluate`], drawing slots first when `draw` says so.
     fn run(&mut self, n: usize, draw: Option<Draw<'_>>) -> Result<(), PlanError> {
         let len = self.h * self.a;
-        let start = Start::new(&self.z0, &self.u_last);
+        let start = self.state.start();
         let batch = Batch::new(&mut self.seqs, n, draw.map(|d| (d, &mut self.sampler)));
         match &mut self.pool {
             Some(pool) if n >= MIN_PARALLEL => {
@@ -420,15 +283,8 @@ impl<M: WorldModel> Core<M> {
             _ => batch.roll_out(&mut self.model, &self.objective, start, &mut self.roll)?,
         }
         let r = &self.roll;
-        for i in 0..n {
-            let (v, c) = (r.violation[i], r.cost[i]);
-            if rank(v, c, self.best_violation, self.best_cost) == Ordering::Less {
-                self.best_violation = v;
-                self.best_cost = c;
-                self.best
-                    .copy_from_slice(&self.seqs[i * len..(i + 1) * len]);
-            }
-        }
+        self.state
+            .remember_best(&r.cost[..n], &r.violation[..n], &self.seqs[..n * len]);
         Ok(())
     }
 
@@ -460,6 +316,103 @@ impl<M: WorldModel> Core<M> {
         }
     }
 
+    /// Slots `next..n` of the candidate sequences, for a solver's own
+    /// candidates.
+    pub fn slots(&mut self, next: usize, n: usize) -> Slots<'_> {
+        let len = self.h * self.a;
+        Slots::new(&mut Arc::make_mut(&mut self.seqs)[..], len, next, n)
+    }
+
+    /// The first `n` evaluated sequences with their scores, `feasible` of
+    /// them feasible.
+    pub fn scored(&self, n: usize, feasible: usize) -> Scored<'_> {
+        let len = self.h * self.a;
+        let r = &self.roll;
+        Scored::new(
+            &r.cost[..n],
+            &r.violation[..n],
+            &self.seqs[..n * len],
+            feasible,
+        )
+    }
+
+    /// The candidate sequences (`N×H×A`), to read draws in tests.
+    #[cfg(test)]
+    pub fn seqs(&self) -> &[Real] {
+        &self.seqs
+    }
+
+    /// Task cost of every slot's last evaluation (`N`), for tests.
+    #[cfg(test)]
+    pub fn costs(&self) -> &[Real] {
+        &self.roll.cost
+    }
+
+    /// Summed violation of every slot's last evaluation (`N`), for tests.
+    #[cfg(test)]
+    pub fn violations(&self) -> &[Real] {
+        &self.roll.violation
+    }
+
+    /// The world model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> &Objective {
+        &self.objective
+    }
+
+    /// The objective, to change; copied only while rollout workers hold it
+    /// (never after a call).
+    pub fn objective_mut(&mut self) -> &mut Objective {
+        Arc::make_mut(&mut self.objective)
+    }
+
+    /// The planner's configuration.
+    pub fn config(&self) -> &PlannerConfig {
+        &self.config
+    }
+
+    /// Horizon `H`, action, latent and readout sizes.
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (self.h, self.a, self.d, self.p)
+    }
+
+    /// The actions' lower and upper bounds (`A` each).
+    pub fn bounds(&self) -> (&[Real], &[Real]) {
+        (&self.lower, &self.upper)
+    }
+
+    /// The noise scale per action (`A`): `noise · (hi − lo) / 2`.
+    pub fn sigma(&self) -> &[Real] {
+        &self.sigma
+    }
+
+    /// The warm start, observation, fallback and best sequence.
+    pub fn state(&self) -> &PlanState {
+        &self.state
+    }
+
+    /// [`Core::state`], to change in tests.
+    #[cfg(test)]
+    pub fn state_mut(&mut self) -> &mut PlanState {
+        &mut self.state
+    }
+
+    /// The plan of the last call.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// What a rollout from the current observation needs: the model, the
+    /// objective, the encoded latent `z0` and the action applied before.
+    pub fn rollout_from(&mut self) -> (&mut M, &Objective, &[Real], &[Real]) {
+        let start = self.state.start();
+        (&mut self.model, &self.objective, start.z0(), start.u_last())
+    }
+
     /// Number of feasible sequences among the first `n` evaluated.
     pub fn feasible_count(&self, n: usize) -> usize {
         self.roll.violation[..n]
@@ -471,7 +424,7 @@ impl<M: WorldModel> Core<M> {
     /// Rolls out `seq` alone and writes its trajectory, costs and margins into
     /// the plan; returns `(violation, cost)`.
     pub fn trace(&mut self, seq: &[Real]) -> Result<(Real, Real), PlanError> {
-        let start = Start::new(&self.z0, &self.u_last);
+        let start = self.state.start();
         let traced =
             self.tracer
                 .trace(&mut self.model, &self.objective, start, seq, &mut self.plan)?;
@@ -479,38 +432,26 @@ impl<M: WorldModel> Core<M> {
     }
 
     /// [`Core::finish`] with the best sequence seen in this call.
-    pub fn finish_with_best(
-        &mut self,
-        iterations: usize,
-        feasible_samples: usize,
-        timed_out: bool,
-        converged: bool,
-    ) -> Result<(), PlanError> {
-        self.chosen.copy_from_slice(&self.best);
-        self.finish_chosen(iterations, feasible_samples, timed_out, converged)
+    pub fn finish_with_best(&mut self, ended: Ended) -> Result<(), PlanError> {
+        self.chosen.copy_from_slice(self.state.best());
+        self.finish_chosen(ended)
     }
 
     /// Ends a call with `chosen` as the plan: shields it, fills the plan, and
     /// keeps it as the next warm start.
-    pub fn finish(
-        &mut self,
-        chosen: &[Real],
-        iterations: usize,
-        feasible_samples: usize,
-        timed_out: bool,
-        converged: bool,
-    ) -> Result<(), PlanError> {
+    pub fn finish(&mut self, chosen: &[Real], ended: Ended) -> Result<(), PlanError> {
         self.chosen.copy_from_slice(chosen);
-        self.finish_chosen(iterations, feasible_samples, timed_out, converged)
+        self.finish_chosen(ended)
     }
 
-    fn finish_chosen(
-        &mut self,
-        iterations: usize,
-        feasible_samples: usize,
-        timed_out: bool,
-        converged: bool,
-    ) -> Result<(), PlanError> {
+    /// The shielded finish of `self.chosen`.
+    fn finish_chosen(&mut self, ended: Ended) -> Result<(), PlanError> {
+        let Ended {
+            iterations,
+            feasible: feasible_samples,
+            timed_out,
+            converged,
+        } = ended;
         // The shield: the returned plan is re-evaluated on its own; only a
         // plan that satisfies every guardrail may act.
         let chosen = std::mem::take(&mut self.chosen);
@@ -541,14 +482,90 @@ impl<M: WorldModel> Core<M> {
         if feasible {
             plan.action.copy_from_slice(&chosen[..self.a]);
         } else {
-            plan.action.copy_from_slice(&self.fallback);
+            plan.action.copy_from_slice(self.state.fallback());
         }
-        self.nominal.copy_from_slice(&chosen);
-        self.has_nominal = true;
-        self.u_last.copy_from_slice(&plan.action);
-        self.has_last = true;
+        self.state.keep(&chosen, &plan.action);
         plan.elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
         self.chosen = chosen;
         Ok(())
+    }
+}
+
+/// How a call ended, for [`Core::finish`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ended {
+    /// Iterations run (of every kind).
+    pub iterations: usize,
+    /// Feasible samples in the last sampling iteration.
+    pub feasible: usize,
+    /// The time budget ended first.
+    pub timed_out: bool,
+    /// The solver met its tolerance.
+    pub converged: bool,
+}
+
+/// Checks `config`, `model`'s spec and that `objective` was compiled for its
+/// readouts, bounding the workspace before any of it is allocated; returns
+/// the spec.
+fn check_inputs<M: WorldModel>(
+    model: &M,
+    objective: &Objective,
+    config: &PlannerConfig,
+) -> Result<ModelSpec, PlanError> {
+    config.check_limits()?;
+    config.validate().map_err(PlanError::Config)?;
+    let spec = model.spec().clone();
+    spec.validate()?;
+    // Every buffer is at most `N × max(H·A, H·P, D, …)` values, which this
+    // bounds (in checked arithmetic) before any is allocated.
+    config.check_workspace(spec.action_dim(), spec.latent_dim, spec.readout_dim())?;
+    if objective.readout_dim() != spec.readout_dim() {
+        return Err(PlanError::Objective(crate::objective::ObjectiveError::shape(format!(
+            "objective was compiled for {} readouts, model '{}' has {}",
+            objective.readout_dim(),
+            spec.name,
+            spec.readout_dim()
+        ))));
+    }
+    Ok(spec)
+}
+
+/// `objective` with `model`'s readout errors (the first
+/// [`PlannerConfig::model_error_steps`] steps of them) as guardrail margins.
+fn with_readout_errors<M: WorldModel>(
+    mut objective: Objective,
+    model: &M,
+    config: &PlannerConfig,
+) -> Result<Objective, PlanError> {
+    if let Some(mut errors) = model.readout_errors() {
+        if let Some(k) = config.model_error_steps {
+            for row in &mut errors {
+                row.truncate(k);
+            }
+        }
+        objective.set_readout_errors(&errors)?;
+    }
+    Ok(objective)
+}
+
+/// The plan before any call, its buffers sized for `dims`, `objective` and
+/// `keep` kept rollouts.
+fn empty_plan(dims: Dims, objective: &Objective, keep: usize) -> Plan {
+    let Dims { h, a, p, .. } = dims;
+    Plan {
+        status: PlanStatus::NoFeasiblePlan,
+        action: vec![0.0; a],
+        actions: vec![0.0; h * a],
+        readouts: vec![0.0; h * p],
+        cost: Real::INFINITY,
+        term_costs: vec![0.0; objective.num_terms()],
+        margins: vec![0.0; objective.num_guardrails()],
+        violation: Real::INFINITY,
+        feasible_samples: 0,
+        iterations: 0,
+        elapsed: Duration::ZERO,
+        rollouts: Vec::with_capacity(keep * h * p),
+        rollout_costs: Vec::with_capacity(keep),
+        rollout_violations: Vec::with_capacity(keep),
     }
 }

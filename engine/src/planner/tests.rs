@@ -1130,11 +1130,11 @@ fn knot_core(
 /// Samples slot 2 around a zero mean and returns each action's sequence
 /// (small noise: nothing is clamped).
 fn knot_samples(core: &mut super::core::Core<PointMass>) -> Vec<Vec<Real>> {
-    let (h, a) = (core.h, core.a);
+    let (h, a, _, _) = core.sizes();
     let mean = vec![0.0; h * a];
-    let std = core.sigma.clone();
+    let std = core.sigma().to_vec();
     core.sample_range(2, 3, &mean, &std);
-    let seq = &core.seqs[2 * h * a..3 * h * a];
+    let seq = &core.seqs()[2 * h * a..3 * h * a];
     assert!(seq.iter().all(|x| x.abs() < 1.0), "clamped: {seq:?}");
     (0..a)
         .map(|k| (0..h).map(|t| seq[t * a + k]).collect())
@@ -1414,8 +1414,8 @@ fn jobs_of_workers_that_do_not_start_are_rolled_out_by_the_planner() {
     let mut stalled = core(3);
     assert!(stalled.stall_rollout_workers());
     let bits = |v: &[Real]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    let mean = vec![0.1; one.h * one.a];
-    let std = one.sigma.clone();
+    let mean = vec![0.1; one.sizes().0 * one.sizes().1];
+    let std = one.sigma().to_vec();
     // Drawn by the workers' shares, then read from the shared sequences;
     // every time, each job is sent, not started, and taken back.
     for draw in [true, false, true] {
@@ -1426,9 +1426,9 @@ fn jobs_of_workers_that_do_not_start_are_rolled_out_by_the_planner() {
             one.evaluate(203).unwrap();
             stalled.evaluate(203).unwrap();
         }
-        assert_eq!(bits(&stalled.seqs), bits(&one.seqs));
-        assert_eq!(bits(&stalled.roll.cost), bits(&one.roll.cost));
-        assert_eq!(bits(&stalled.roll.violation), bits(&one.roll.violation));
+        assert_eq!(bits(stalled.seqs()), bits(one.seqs()));
+        assert_eq!(bits(stalled.costs()), bits(one.costs()));
+        assert_eq!(bits(stalled.violations()), bits(one.violations()));
     }
 }
 
