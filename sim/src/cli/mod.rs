@@ -1,0 +1,108 @@
+//! The `telic` program's commands: the command line and one module per
+//! command (`run`, `collect`, `inspect`, `bench`).
+
+mod bench;
+mod collect;
+mod inspect;
+mod output;
+mod run;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use telic_sim::limits;
+use telic_sim::scenario::scenario_dir;
+
+use bench::{BenchArgs, bench};
+use collect::{CollectArgs, collect};
+use inspect::{InspectArgs, inspect};
+use run::{RunArgs, run};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "telic",
+    version,
+    about = "Objective-driven planning for robots: run, sweep and inspect Telic scenes, collect training data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run episodes of a scene (a shipped name such as `reach`, or a scenario .toml).
+    Run(RunArgs),
+    /// Record exploration data for training a world model (`python -m telic.train`).
+    Collect(CollectArgs),
+    /// List the shipped scenes.
+    Scenes,
+    /// Load a world-model bundle (every load-time check), summarise it, and
+    /// check its graphs against the training framework's `reference.json`.
+    Inspect(InspectArgs),
+    /// Measure planning speed on this machine: the f32 matrix-multiply rate
+    /// for the learned model's layer shapes and the model's FLOP rate inside
+    /// MPPI, plan latency against samples × horizon, and control-tick
+    /// latency while other processes load every core.
+    Bench(BenchArgs),
+}
+
+/// Runs the command given on the command line.
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Collect(args) => collect(args),
+        Command::Inspect(args) => inspect(&args),
+        Command::Bench(args) => bench(&args),
+        Command::Scenes => {
+            let dir = scenario_dir();
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml")
+                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
+                })
+                .collect();
+            names.sort();
+            for n in names {
+                println!("{n}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A progress bar of `len` episodes (hidden when `quiet`).
+pub(crate) fn progress_bar(quiet: bool, len: usize, prefix: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len as u64);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} episodes  {msg}  ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b.set_prefix(prefix.to_string());
+    b
+}
+
+/// The episodes run at once: `--jobs` (at least 1, at most
+/// [`limits::MAX_JOBS`]), by default one per core.
+pub(crate) fn jobs(arg: Option<usize>) -> Result<usize> {
+    match arg {
+        Some(0) => bail!("--jobs must be at least 1, got 0"),
+        Some(n) => {
+            limits::check("command line", "--jobs", n, limits::MAX_JOBS)?;
+            Ok(n)
+        }
+        None => Ok(std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(limits::MAX_JOBS)),
+    }
+}
