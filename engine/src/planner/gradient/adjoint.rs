@@ -162,21 +162,20 @@ impl Adjoint {
         }
     }
 
-    /// Rolls `u` (`H×A`) out from `z0`, after `u_last`, keeping the trajectory
-    /// for [`Self::backward`]: the one-sequence rollout of
-    /// [`rollout::sequence`], plus the penalty of the margins it records.
+    /// Rolls `u` (`H×A`) out from `start`, keeping the trajectory for
+    /// [`Self::backward`]: the one-sequence rollout of [`rollout::sequence`],
+    /// plus the penalty of the margins it records.
     pub fn forward<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
         objective: &Objective,
-        z0: &[Real],
-        u_last: &[Real],
+        start: Start<'_>,
         u: &[Real],
         mult: Option<&Multipliers>,
     ) -> Result<Rollout, ModelError> {
         let (h, a, d, p, g) = (self.h, self.a, self.d, self.p, self.g);
-        self.check("z0", z0.len(), d)?;
-        self.check("u_last", u_last.len(), a)?;
+        self.check("z0", start.z0().len(), d)?;
+        self.check("u_last", start.u_last().len(), a)?;
         self.check("actions", u.len(), h * a)?;
         let rec = Record::new(
             &mut self.z,
@@ -185,8 +184,7 @@ impl Adjoint {
             &mut self.scratch,
         );
         let dims = Dims { h, a, d, p };
-        let Score { cost, violation } =
-            rollout::sequence(model, objective, Start::new(z0, u_last), u, dims, rec)?;
+        let Score { cost, violation } = rollout::sequence(model, objective, start, u, dims, rec)?;
         let mut out = Rollout {
             cost,
             violation,
@@ -291,19 +289,17 @@ impl Adjoint {
 
     /// The cost and its gradient in one call: `J + penalty` and `∂/∂u` into
     /// `grad`. Without multipliers this is the task cost of `Core::trace`.
-    #[allow(clippy::too_many_arguments)]
     pub fn cost_gradient<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
         objective: &Objective,
-        z0: &[Real],
-        u_last: &[Real],
+        start: Start<'_>,
         u: &[Real],
         mult: Option<&Multipliers>,
         grad: &mut [Real],
     ) -> Result<Rollout, ModelError> {
-        let roll = self.forward(model, objective, z0, u_last, u, mult)?;
-        self.backward(model, objective, u_last, u, mult, grad)?;
+        let roll = self.forward(model, objective, start, u, mult)?;
+        self.backward(model, objective, start.u_last(), u, mult, grad)?;
         Ok(roll)
     }
 }
@@ -384,7 +380,14 @@ mod tests {
                 let mm = with_mult.then_some(&mult);
                 let mut grad = vec![0.0; h * a];
                 let roll = adj
-                    .cost_gradient(&mut model, &objective, &z0, &u_last, &u, mm, &mut grad)
+                    .cost_gradient(
+                        &mut model,
+                        &objective,
+                        Start::new(&z0, &u_last),
+                        &u,
+                        mm,
+                        &mut grad,
+                    )
                     .unwrap();
                 let (_, traced) = core.trace(&u).unwrap();
                 assert!(
@@ -394,7 +397,7 @@ mod tests {
                 );
                 let f = |uu: &[Real], core: &mut Core<M>, adj: &mut Adjoint, model: &mut M| {
                     if with_mult {
-                        adj.forward(model, &objective, &z0, &u_last, uu, mm)
+                        adj.forward(model, &objective, Start::new(&z0, &u_last), uu, mm)
                             .unwrap()
                             .lagrangian()
                     } else {

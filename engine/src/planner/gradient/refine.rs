@@ -18,6 +18,7 @@ use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
 use crate::planner::driver::Driver;
+use crate::planner::rollout::Start;
 use argmin::core::{
     CostFunction, Error as ArgminError, Executor, Gradient as ArgminGradient, State,
     TerminationReason,
@@ -145,9 +146,9 @@ impl Refiner {
         let mut proposal = std::mem::take(&mut self.best);
         proposal.copy_from_slice(core.best());
         let (model, objective, z0, u_last) = core.rollout_from();
-        let scored = self
-            .adjoint
-            .forward(model, objective, z0, u_last, &proposal, None);
+        let scored =
+            self.adjoint
+                .forward(model, objective, Start::new(z0, u_last), &proposal, None);
         if let Ok(roll) = &scored {
             self.start(&proposal, roll.cost, rho, slack);
         }
@@ -248,9 +249,13 @@ impl Refiner {
         self.map(v);
         self.cached_ok = false;
         let (model, objective, z0, u_last) = core.rollout_from();
-        let roll = self
-            .adjoint
-            .forward(model, objective, z0, u_last, &self.u, Some(&self.mult))?;
+        let roll = self.adjoint.forward(
+            model,
+            objective,
+            Start::new(z0, u_last),
+            &self.u,
+            Some(&self.mult),
+        )?;
         self.record(v, roll);
         Ok(roll)
     }
@@ -287,8 +292,7 @@ impl Refiner {
                 let r = self.adjoint.cost_gradient(
                     model,
                     objective,
-                    z0,
-                    u_last,
+                    Start::new(z0, u_last),
                     &self.u,
                     Some(&self.mult),
                     &mut self.gu,
