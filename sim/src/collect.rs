@@ -31,7 +31,7 @@
 pub mod npy;
 
 use crate::SimError;
-use crate::episode::{Validator, episode_seed, set_goals};
+use crate::episode::{Episode, control_substeps, episode_seed};
 use crate::limits;
 use crate::scenario::Scenario;
 use crate::scene::Scene;
@@ -350,26 +350,8 @@ pub fn collect(
     let model = probe.analytic_model()?;
     let spec = model.spec().clone();
     let scene_name = probe.name().to_string();
-    let scene_err = |message: String| {
-        CollectError::Sim(SimError::Scene {
-            scene: scene_name.clone(),
-            message,
-        })
-    };
-    let pdt = probe.physics_dt();
-    let physics_steps = match scenario.episode.physics_steps_per_control {
-        0 => (spec.dt / pdt).round() as usize,
-        k => k,
-    };
-    if physics_steps == 0
-        || ((physics_steps as Real) * pdt - spec.dt).abs() > 1e-6 * spec.dt.max(1.0)
-    {
-        return Err(scene_err(format!(
-            "model time step {} s is not a whole number of physics steps of {} s",
-            num(spec.dt),
-            num(pdt)
-        )));
-    }
+    // Checked before any episode runs; each episode applies the same rule.
+    let physics_steps = control_substeps(scenario, spec.dt, probe.physics_dt())?;
     let steps = match config.steps_per_episode {
         Some(k) => k,
         None => {
@@ -484,7 +466,7 @@ fn record_episode(
 ) -> Result<EpisodeData, CollectError> {
     let (cfg, spec, steps) = (run.config, &run.spec, run.steps);
     let seed = episode_seed(cfg.seed, index);
-    let setup = scene.reset(seed)?;
+    let mut episode = Episode::start(run.scenario, scene, seed, spec)?;
     let mut rng = Rng::new(seed ^ POLICY_SALT);
     let policy = if rng.uniform() < cfg.planner_fraction {
         Policy::Planner {
@@ -513,19 +495,11 @@ fn record_episode(
         .map(|(lo, hi)| 0.5 * (hi - lo))
         .collect();
 
-    let mut guarded = run.scenario.objective.clone();
-    guarded.guardrails.extend(setup.guardrails.iter().cloned());
-    let mut validator = Validator::new(&guarded, scene.truth_readouts(), &spec.actions)?;
-
     let mut planner = match policy {
         Policy::Random { .. } => None,
         Policy::Planner { .. } => {
-            let objective = guarded.compile(spec)?;
-            let mut pc = run.scenario.planner.clone();
-            pc.seed = seed ^ pc.seed.rotate_left(17);
-            let mut planner = telic::build(scene.analytic_model()?, objective, pc)?;
-            set_goals(planner.as_mut(), &setup, scene.name())?;
-            Some(planner)
+            let model = scene.analytic_model()?;
+            Some(episode.planner(model, run.scenario.planner.clone())?)
         }
     };
 
@@ -567,13 +541,7 @@ fn record_episode(
             };
         }
         spec.clamp_actions(&mut u);
-        scene.apply(&u);
-        let mut violated = false;
-        for _ in 0..run.physics_steps {
-            scene.step();
-            validator.check(scene);
-            violated |= validator.margins().iter().any(|m| !(*m >= 0.0));
-        }
+        let out = episode.step(scene, &u, &mut |_, _| {});
         scene.observe(&mut next_obs);
         scene.truth(&mut next_y);
         if let Some(bad) = next_obs.iter().chain(&next_y).find(|v| !v.is_finite()) {
@@ -588,11 +556,11 @@ fn record_episode(
         push_f32(&mut data.next_obs, &next_obs);
         push_f32(&mut data.readouts, &y);
         push_f32(&mut data.next_readouts, &next_y);
-        data.violated.push(u8::from(violated));
+        data.violated.push(u8::from(out.violated));
         data.steps += 1;
         std::mem::swap(&mut obs, &mut next_obs);
         std::mem::swap(&mut y, &mut next_y);
-        data.success = scene.success();
+        data.success = out.success;
         if cfg.stop_on_success && data.success {
             break;
         }

@@ -2,43 +2,25 @@
 //! reinforcement-learning view of an episode (`reset` → `step(action)` …),
 //! as gymnasium environments and robot-learning code expect it.
 //!
-//! [`Env`] runs exactly the loop of [`run_episode`](crate::episode::run_episode)
-//! with the caller choosing the actions: the same physics steps per control
-//! period, the same ground-truth validator and the same executed task cost, so
-//! that a planner driven through an [`Env`] with [`Env::planner`] reproduces a
-//! `telic run` episode of the same seed exactly.
+//! [`Env`] drives the [`Episode`] that
+//! [`run_episode`](crate::episode::run_episode) drives, with the caller
+//! choosing the actions: the same physics steps per control period, the same
+//! ground-truth validator and the same executed task cost, so that a planner
+//! driven through an [`Env`] with [`Env::planner`] reproduces a `telic run`
+//! episode of the same seed exactly. What it adds are the checks of a caller's
+//! input: buffer and action sizes, finite actions clamped into the bounds, and
+//! no step before a reset or after the episode ended.
 
 use crate::SimError;
-use crate::episode::{Validator, set_goals};
+use crate::episode::{Episode, EpisodeResult, Validator, control_substeps};
 use crate::scenario::Scenario;
 use crate::scene::{EpisodeSetup, Scene};
 use telic::{ModelSpec, ObjectiveSpec, PlanError, Planner, PlannerConfig, Real, WorldModel};
 
+pub use crate::episode::StepOutcome;
+
 /// A callback given the observation after each physics step ([`Env::step_observed`]).
 pub type Sensor<'a> = &'a mut dyn FnMut(&[Real]);
-
-/// What one [`Env::step`] did.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepOutcome {
-    /// The executed task cost of this control period: the scenario's cost
-    /// terms on the true state reached and the action applied. The reward of
-    /// a gymnasium environment is its negative.
-    pub cost: Real,
-    /// The task is achieved (the episode ends).
-    pub success: bool,
-    /// The time limit ended the episode without success.
-    pub truncated: bool,
-    /// Some guardrail was violated by the true state at some physics step of
-    /// this control period.
-    pub violated: bool,
-    /// The smallest true guardrail margin over this period's physics steps
-    /// (`+∞` without guardrails).
-    pub worst_margin: Real,
-    /// The guardrail it belongs to (an index into the validator's names).
-    pub worst_guardrail: Option<usize>,
-    /// Physics steps of this period at which some guardrail was violated.
-    pub violation_steps: usize,
-}
 
 /// A scenario's scene, stepped by the caller. Build with [`Env::new`], then
 /// [`Env::reset`] before the first [`Env::step`].
@@ -51,15 +33,7 @@ pub struct Env {
     /// Physics steps per control period.
     substeps: usize,
     episode: Option<Episode>,
-}
-
-/// The state of the running episode.
-struct Episode {
-    seed: u64,
-    setup: EpisodeSetup,
-    objective: ObjectiveSpec,
-    validator: Validator,
-    u_prev: Option<Vec<Real>>,
+    /// The running episode has ended (success or time limit).
     done: bool,
 }
 
@@ -68,7 +42,7 @@ impl std::fmt::Debug for Env {
         f.debug_struct("Env")
             .field("scene", &self.scene.name())
             .field("substeps", &self.substeps)
-            .field("seed", &self.episode.as_ref().map(|e| e.seed))
+            .field("seed", &self.episode.as_ref().map(Episode::seed))
             .finish_non_exhaustive()
     }
 }
@@ -79,26 +53,14 @@ impl Env {
     pub fn new(scenario: Scenario) -> Result<Self, SimError> {
         let scene = scenario.scene.build(&scenario.base_dir)?;
         let spec = scene.analytic_model()?.spec().clone();
-        let pdt = scene.physics_dt();
-        let substeps = match scenario.episode.physics_steps_per_control {
-            0 => crate::scene::steps_per_control(spec.dt, pdt),
-            k => k,
-        };
-        if substeps == 0 || ((substeps as Real) * pdt - spec.dt).abs() > 1e-6 * spec.dt.max(1.0) {
-            return Err(SimError::Scene {
-                scene: scenario.scene_name().into(),
-                message: format!(
-                    "control period {} s is not a whole number of physics steps of {pdt} s",
-                    spec.dt
-                ),
-            });
-        }
+        let substeps = control_substeps(&scenario, spec.dt, scene.physics_dt())?;
         Ok(Self {
             scenario,
             scene,
             spec,
             substeps,
             episode: None,
+            done: false,
         })
     }
 
@@ -121,31 +83,15 @@ impl Env {
         &self.spec
     }
 
-    /// Starts an episode; everything random comes from `seed`. Writes the
-    /// first observation into `obs` (`O` values).
+    /// Starts an episode ([`Episode::start`]); everything random comes from
+    /// `seed`. Writes the first observation into `obs` (`O` values).
     pub fn reset(&mut self, seed: u64, obs: &mut [Real]) -> Result<(), SimError> {
         self.check_obs_len(obs)?;
         self.episode = None;
-        let setup = self.scene.reset(seed)?;
-        let mut objective = self.scenario.objective.clone();
-        objective
-            .guardrails
-            .extend(setup.guardrails.iter().cloned());
-        let mut validator =
-            Validator::new(&objective, self.scene.truth_readouts(), &self.spec.actions)?;
-        for (term, target) in &setup.targets {
-            validator.set_target(term, target)?;
-        }
-        validator.check(self.scene.as_ref());
+        let episode = Episode::start(&self.scenario, self.scene.as_mut(), seed, &self.spec)?;
         self.scene.observe(obs);
-        self.episode = Some(Episode {
-            seed,
-            setup,
-            objective,
-            validator,
-            u_prev: None,
-            done: false,
-        });
+        self.episode = Some(episode);
+        self.done = false;
         Ok(())
     }
 
@@ -190,58 +136,30 @@ impl Env {
         let Some(ep) = self.episode.as_mut() else {
             return Err(scene_err("step before reset".into()));
         };
-        if ep.done {
+        if self.done {
             return Err(scene_err(
                 "the episode has ended; call reset to start another".into(),
             ));
         }
         let mut u = action.to_vec();
         self.spec.clamp_actions(&mut u);
-        self.scene.apply(&u);
-        let mut violation_steps = 0;
-        let mut worst_margin = Real::INFINITY;
-        let mut worst_guardrail = None;
-        for _ in 0..self.substeps {
-            self.scene.step();
-            ep.validator.check(self.scene.as_ref());
-            let mut any = false;
-            for (i, m) in ep.validator.margins().iter().enumerate() {
-                if *m < worst_margin {
-                    worst_margin = *m;
-                    worst_guardrail = Some(i);
-                }
-                any |= *m < 0.0;
-            }
-            violation_steps += usize::from(any);
+        let mut sensor = |scene: &dyn Scene, _: &Validator| {
             if let Some(f) = each_physics_step.as_mut() {
-                self.scene.observe(obs);
+                scene.observe(obs);
                 f(obs);
             }
-        }
-        let prev = ep.u_prev.as_deref().unwrap_or(&u);
-        let cost = ep.validator.task_cost(&u, prev);
-        ep.u_prev = Some(u);
-        let success = self.scene.success();
-        let pdt = self.scene.physics_dt();
-        let truncated = !success && self.scene.time() + 0.5 * pdt >= self.scenario.episode.max_time;
-        ep.done = success || truncated;
+        };
+        let out = ep.step(self.scene.as_mut(), &u, &mut sensor);
+        self.done = out.success || out.truncated;
         self.scene.observe(obs);
-        Ok(StepOutcome {
-            cost,
-            success,
-            truncated,
-            violated: violation_steps > 0,
-            worst_margin,
-            worst_guardrail,
-            violation_steps,
-        })
+        Ok(out)
     }
 
-    /// A planner for the running episode: the scenario's objective with this
-    /// episode's guardrails, targets and goal observation, over `model`, with
-    /// `config` (default: the scenario's planner) seeded as `telic run` seeds
-    /// it. Valid for this episode only: the next reset draws new targets and
-    /// guardrails.
+    /// A planner for the running episode ([`Episode::planner`]): the
+    /// scenario's objective with this episode's guardrails, targets and goal
+    /// observation, over `model`, with `config` (default: the scenario's
+    /// planner) seeded as `telic run` seeds it. Valid for this episode only:
+    /// the next reset draws new targets and guardrails.
     pub fn planner(
         &self,
         model: Box<dyn WorldModel>,
@@ -253,33 +171,38 @@ impl Env {
                 message: "a planner is made for an episode: call reset first".into(),
             });
         };
-        let mut config = config.unwrap_or_else(|| self.scenario.planner.clone());
+        let config = config.unwrap_or_else(|| self.scenario.planner.clone());
         config.validate().map_err(PlanError::Config)?;
-        config.seed = ep.seed ^ config.seed.rotate_left(17);
-        let objective = ep.objective.compile(model.spec())?;
-        let mut planner = telic::build(model, objective, config)?;
-        set_goals(planner.as_mut(), &ep.setup, self.scene.name())?;
-        Ok(planner)
+        ep.planner(model, config)
     }
 
     /// The running episode's objective as specified: the scenario's, plus
     /// this episode's guardrails.
     #[must_use]
     pub fn objective(&self) -> Option<&ObjectiveSpec> {
-        self.episode.as_ref().map(|e| &e.objective)
+        self.episode.as_ref().map(Episode::objective)
     }
 
     /// The running episode's targets and guardrails as the scene drew them.
     #[must_use]
     pub fn setup(&self) -> Option<&EpisodeSetup> {
-        self.episode.as_ref().map(|e| &e.setup)
+        self.episode.as_ref().map(Episode::setup)
     }
 
     /// The validator of the running episode: guardrail names, true margins
     /// and true readouts of the current state.
     #[must_use]
     pub fn validator(&self) -> Option<&Validator> {
-        self.episode.as_ref().map(|e| &e.validator)
+        self.episode.as_ref().map(Episode::validator)
+    }
+
+    /// What the running episode did so far ([`Episode::result`]): control
+    /// steps, task cost, success and the true guardrail account, counted
+    /// as the batch runner counts them.
+    #[must_use]
+    pub fn result(&self) -> Option<EpisodeResult> {
+        let ep = self.episode.as_ref()?;
+        Some(ep.result(self.scene.as_ref()))
     }
 
     fn check_obs_len(&self, obs: &[Real]) -> Result<(), SimError> {

@@ -11,7 +11,7 @@
 
 use crate::SimError;
 use crate::env::Env;
-use crate::episode::{EpisodeResult, account, episode_seed};
+use crate::episode::{EpisodeResult, episode_seed};
 use crate::pacing::Pacer;
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -74,18 +74,9 @@ fn episode(
     let mut controller = Controller::spawn(planner, &spec, control.clone())?;
     let dt = Duration::from_secs_f64(env.spec().dt);
     let pdt = Duration::from_secs_f64(env.scene().physics_dt());
-    let mut result = EpisodeResult::start(seed);
     let mut stats = RealtimeStats::default();
-    let Some(validator) = env.validator() else {
-        return Err(SimError::Scene {
-            scene: env.scene().name().into(),
-            message: "no episode after reset".into(),
-        });
-    };
-    let names = validator.names().to_vec();
-    let mut violated = vec![0usize; names.len()];
-    // The start state, as the batch runner checks it.
-    account(&mut result, &mut violated, validator);
+    let mut fallback_steps = 0;
+    let mut latency = Vec::new();
     let mut action = vec![0.0; env.spec().action_dim()];
     controller.observe(&obs, Instant::now())?;
     // The robot holds still until its first plan (at most a few seconds).
@@ -111,10 +102,10 @@ fn episode(
                 stats.plan_steps += 1;
                 stats.max_plan_age_ms = stats.max_plan_age_ms.max(age.as_secs_f64() * 1e3);
             }
-            ActionSource::Fallback(_) => result.fallback_steps += 1,
+            ActionSource::Fallback(_) => fallback_steps += 1,
         }
         if let Some(l) = controller.metrics().last_plan_latency {
-            result.plan_latency_ms.push(l.as_secs_f64() * 1e3);
+            latency.push(l.as_secs_f64() * 1e3);
         }
         // Physics advances in real time, and the controller observes at
         // the physics rate: its planner re-plans from the newest state.
@@ -131,25 +122,6 @@ fn episode(
         if let Some(e) = observe_err {
             return Err(e.into());
         }
-        result.control_steps += 1;
-        result.task_cost += out.cost;
-        result.violation_steps += out.violation_steps;
-        if out.worst_margin < result.worst_margin
-            && let Some(name) = out.worst_guardrail.and_then(|i| names.get(i))
-        {
-            result.worst_margin = out.worst_margin;
-            result.worst_guardrail = name.clone();
-        }
-        // Attributed to the guardrail with the period's smallest margin.
-        if out.violation_steps > 0
-            && let Some(count) = out.worst_guardrail.and_then(|i| violated.get_mut(i))
-        {
-            *count += out.violation_steps;
-        }
-        if out.success {
-            result.success = true;
-            result.time_to_goal = Some(env.scene().time());
-        }
         if out.success || out.truncated {
             break;
         }
@@ -159,7 +131,15 @@ fn episode(
     stats.plans = m.plans_published;
     stats.replan_hz = m.plans_published as Real / stats.wall_seconds.max(1e-9);
     stats.fallback_steps = m.fallback_reads;
-    result.finish(env.scene(), &names, &violated);
+    // The episode's account, counted as the batch runner counts it.
+    let Some(mut result) = env.result() else {
+        return Err(SimError::Scene {
+            scene: env.scene().name().into(),
+            message: "no episode after reset".into(),
+        });
+    };
+    result.fallback_steps = fallback_steps;
+    result.plan_latency_ms = latency;
     Ok((result, stats))
 }
 

@@ -1,227 +1,312 @@
 //! The closed loop: observe → plan → act → step physics, with a ground-truth
 //! validator checking every guardrail at every physics step.
+//!
+//! [`Episode`] is the loop's one set of rules: the episode's objective (the
+//! scenario's plus the scene's guardrails), its validator, its physics steps
+//! per control period, its planner's seed and goals, and the account of
+//! every control period. [`run_episode`] (a planner closing the loop on
+//! its own), [`Env`](crate::env::Env) (the caller choosing the actions, also
+//! in real time) and data collection all drive it.
 
 mod goals;
 mod result;
+mod run;
 mod validator;
 
 pub use goals::set_goals;
 pub use result::{EpisodeResult, Summary, fallback_reason, quantile};
+pub(crate) use run::run_indexed;
+pub use run::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode, run_observed};
 pub use validator::Validator;
 
 use crate::SimError;
-use crate::batch::{Episodes, run_episodes, run_episodes_observed};
 use crate::scenario::Scenario;
-use crate::scene::Scene;
-use result::{count, sort_counts};
-use std::ops::ControlFlow;
-use std::time::Instant;
-use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldModel};
+use crate::scene::{EpisodeSetup, Scene, steps_per_control};
+use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 
-/// Per-step hook for telemetry and data collection. Every method has a no-op default.
-pub trait EpisodeObserver {
-    /// Called once after reset with the episode's compiled objective.
-    fn on_reset(&mut self, _scene: &dyn Scene, _objective: &Objective, _seed: u64) {}
-    /// Called once before the first plan with the episode's objective as
-    /// specified (the scenario's, plus the scene's guardrails of this
-    /// episode), the planning model's spec (the layout of
-    /// [`Plan::readouts`]) and the validator, which has checked the start
-    /// state.
-    fn on_start(
-        &mut self,
-        _scene: &dyn Scene,
-        _spec: &ObjectiveSpec,
-        _model: &ModelSpec,
-        _validator: &Validator,
-    ) {
-    }
-    /// Called after each plan, before the action is applied.
-    fn on_plan(&mut self, _scene: &dyn Scene, _obs: &[Real], _plan: &Plan, _step: usize) {}
-    /// Called after every physics step with the true guardrail margins.
-    fn on_physics_step(&mut self, _scene: &dyn Scene, _truth: &[Real], _margins: &[Real]) {}
-    /// Called once when the episode ended, with its result.
-    fn on_finish(&mut self, _scene: &dyn Scene, _result: &EpisodeResult) {}
+/// One episode of a scenario in a scene: set up by [`Episode::start`],
+/// advanced one control period at a time by [`Episode::step`] with
+/// whatever actions the caller chose, summed up by [`Episode::result`].
+///
+/// The scene is borrowed at each call rather than owned, so that its owner
+/// ([`Env`](crate::env::Env), a batch worker) keeps it between episodes.
+#[derive(Debug)]
+pub struct Episode {
+    seed: u64,
+    setup: EpisodeSetup,
+    objective: ObjectiveSpec,
+    validator: Validator,
+    /// The scene's name, for errors.
+    scene: String,
+    /// Physics steps per control period.
+    substeps: usize,
+    physics_dt: Real,
+    max_time: Real,
+    /// The action of the last control period (the task cost's action rate).
+    u_prev: Option<Vec<Real>>,
+    tally: Tally,
+    task_cost: Real,
+    control_steps: usize,
+    time_to_goal: Option<Real>,
 }
 
-/// An observer that does nothing.
-#[derive(Debug, Default)]
-pub struct NoObserver;
-impl EpisodeObserver for NoObserver {}
+/// What one control period ([`Episode::step`]) did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutcome {
+    /// The executed task cost of this control period: the scenario's cost
+    /// terms on the true state reached and the action applied. The reward of
+    /// a gymnasium environment is its negative.
+    pub cost: Real,
+    /// The task is achieved (the episode ends).
+    pub success: bool,
+    /// The time limit ended the episode without success.
+    pub truncated: bool,
+    /// Some guardrail was violated by the true state at some physics step of
+    /// this control period.
+    pub violated: bool,
+    /// The smallest true guardrail margin over this period's physics steps
+    /// (`+∞` without guardrails).
+    pub worst_margin: Real,
+    /// The guardrail it belongs to (an index into the validator's names).
+    pub worst_guardrail: Option<usize>,
+    /// Physics steps of this period at which some guardrail was violated.
+    pub violation_steps: usize,
+}
 
-/// Runs one episode of `scenario` in `scene` with `model`, everything random
-/// drawn from `seed`.
-pub fn run_episode(
-    scenario: &Scenario,
-    scene: &mut dyn Scene,
-    model: Box<dyn WorldModel>,
-    seed: u64,
-    observer: &mut dyn EpisodeObserver,
-) -> Result<EpisodeResult, SimError> {
-    let scene_err = |message: String| SimError::Scene {
-        scene: scene_name(scenario),
-        message,
-    };
-    let setup = scene.reset(seed)?;
-    let mut spec = scenario.objective.clone();
-    spec.guardrails.extend(setup.guardrails.iter().cloned());
-    let model_spec = model.spec().clone();
-    let objective = spec.compile(&model_spec)?;
-    let mut validator = Validator::new(&spec, scene.truth_readouts(), &model_spec.actions)?;
-    for (term, target) in &setup.targets {
-        validator.set_target(term, target)?;
+impl Episode {
+    /// Resets `scene` for the episode of `seed` and sets the episode up: the
+    /// scenario's objective with the scene's guardrails of this episode, the
+    /// ground-truth validator with the scene's targets, and the physics
+    /// steps per control period of `control.dt`. The start state is checked
+    /// and counted too: a scene must not start in violation.
+    ///
+    /// `control` names the robot's actions and gives the control period: the
+    /// planning model's spec for the batch runner, the scene's analytic
+    /// model's for an [`Env`](crate::env::Env) and for data collection.
+    pub fn start(
+        scenario: &Scenario,
+        scene: &mut dyn Scene,
+        seed: u64,
+        control: &ModelSpec,
+    ) -> Result<Self, SimError> {
+        let setup = scene.reset(seed)?;
+        let mut objective = scenario.objective.clone();
+        objective
+            .guardrails
+            .extend(setup.guardrails.iter().cloned());
+        let mut validator = Validator::new(&objective, scene.truth_readouts(), &control.actions)?;
+        for (term, target) in &setup.targets {
+            validator.set_target(term, target)?;
+        }
+        let physics_dt = scene.physics_dt();
+        let substeps = control_substeps(scenario, control.dt, physics_dt)?;
+        let mut tally = Tally::new(validator.names().len());
+        validator.check(scene);
+        tally.add(validator.margins());
+        Ok(Self {
+            seed,
+            setup,
+            objective,
+            validator,
+            scene: scene.name().to_string(),
+            substeps,
+            physics_dt,
+            max_time: scenario.episode.max_time,
+            u_prev: None,
+            tally,
+            task_cost: 0.0,
+            control_steps: 0,
+            time_to_goal: None,
+        })
     }
-    let pdt = scene.physics_dt();
+
+    /// A planner for this episode: the episode's objective compiled against
+    /// `model`, `config` seeded from the episode's seed (`telic run`'s
+    /// seeding), and the episode's targets and goal observation set.
+    pub fn planner(
+        &self,
+        model: Box<dyn WorldModel>,
+        mut config: PlannerConfig,
+    ) -> Result<Box<dyn Planner>, SimError> {
+        let objective = self.objective.compile(model.spec())?;
+        config.seed = self.seed ^ config.seed.rotate_left(17);
+        let mut planner = telic::build(model, objective, config)?;
+        set_goals(planner.as_mut(), &self.setup, &self.scene)?;
+        Ok(planner)
+    }
+
+    /// Applies `action` as given (a caller that bounds actions clamps them
+    /// first) for one control period: each physics step is checked by the
+    /// validator, shown to `on_physics` and counted; then the period's task
+    /// cost is added. Stepping on after the time is up or the task is
+    /// achieved is allowed (data collection runs fixed-length episodes).
+    pub fn step(
+        &mut self,
+        scene: &mut dyn Scene,
+        action: &[Real],
+        on_physics: &mut dyn FnMut(&dyn Scene, &Validator),
+    ) -> StepOutcome {
+        scene.apply(action);
+        let mut period = Tally::period();
+        for _ in 0..self.substeps {
+            scene.step();
+            self.validator.check(scene);
+            on_physics(scene, &self.validator);
+            self.tally.add(self.validator.margins());
+            period.add(self.validator.margins());
+        }
+        self.control_steps += 1;
+        let prev = self.u_prev.as_deref().unwrap_or(action);
+        let cost = self.validator.task_cost(action, prev);
+        self.task_cost += cost;
+        match self.u_prev.as_mut() {
+            Some(u) => {
+                u.clear();
+                u.extend_from_slice(action);
+            }
+            None => self.u_prev = Some(action.to_vec()),
+        }
+        let success = scene.success();
+        if success && self.time_to_goal.is_none() {
+            self.time_to_goal = Some(scene.time());
+        }
+        StepOutcome {
+            cost,
+            success,
+            truncated: !success && self.time_up(scene),
+            violated: period.violation_steps > 0,
+            worst_margin: period.worst_margin,
+            worst_guardrail: period.worst_guardrail,
+            violation_steps: period.violation_steps,
+        }
+    }
+
+    /// The episode's time is up in `scene`: less than half a physics step
+    /// is left before the scenario's time limit.
+    #[must_use]
+    pub fn time_up(&self, scene: &dyn Scene) -> bool {
+        !(scene.time() + 0.5 * self.physics_dt < self.max_time)
+    }
+
+    /// What the episode did so far, ending where `scene` is now: the
+    /// control steps, task cost, success and true guardrail account. The
+    /// planner's part (latencies, fallbacks, warnings) is its driver's to add.
+    #[must_use]
+    pub fn result(&self, scene: &dyn Scene) -> EpisodeResult {
+        let mut result = EpisodeResult::start(self.seed);
+        result.success = self.time_to_goal.is_some();
+        result.time_to_goal = self.time_to_goal;
+        result.task_cost = self.task_cost;
+        result.control_steps = self.control_steps;
+        result.violation_steps = self.tally.violation_steps;
+        result.worst_margin = self.tally.worst_margin;
+        let names = self.validator.names();
+        if let Some(name) = self.tally.worst_guardrail.and_then(|i| names.get(i)) {
+            result.worst_guardrail = name.clone();
+        }
+        result.finish(scene, names, &self.tally.per_guardrail);
+        result
+    }
+
+    /// The episode's seed.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The episode's objective as specified: the scenario's, plus this
+    /// episode's guardrails.
+    #[must_use]
+    pub fn objective(&self) -> &ObjectiveSpec {
+        &self.objective
+    }
+
+    /// The episode's targets and guardrails as the scene drew them.
+    #[must_use]
+    pub fn setup(&self) -> &EpisodeSetup {
+        &self.setup
+    }
+
+    /// The validator: guardrail names, true margins and true readouts of the
+    /// state last checked.
+    #[must_use]
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+}
+
+/// Physics steps per control period of `control_dt`: the scenario's
+/// `physics_steps_per_control`, or the nearest whole number of physics steps
+/// of `physics_dt`; an error unless that many steps make the period.
+pub fn control_substeps(
+    scenario: &Scenario,
+    control_dt: Real,
+    physics_dt: Real,
+) -> Result<usize, SimError> {
     let k = match scenario.episode.physics_steps_per_control {
-        0 => (model_spec.dt / pdt).round() as usize,
+        0 => steps_per_control(control_dt, physics_dt),
         k => k,
     };
-    if k == 0 || ((k as Real) * pdt - model_spec.dt).abs() > 1e-6 * model_spec.dt.max(1.0) {
-        return Err(scene_err(format!(
-            "model time step {} s is not a whole number of physics steps of {} s",
-            telic::limits::num(model_spec.dt),
-            telic::limits::num(pdt)
-        )));
+    if k == 0 || ((k as Real) * physics_dt - control_dt).abs() > 1e-6 * control_dt.max(1.0) {
+        return Err(SimError::Scene {
+            scene: scenario.scene_name().to_string(),
+            message: format!(
+                "model time step {} s is not a whole number of physics steps of {} s",
+                telic::limits::num(control_dt),
+                telic::limits::num(physics_dt)
+            ),
+        });
     }
-    let mut config = scenario.planner.clone();
-    config.seed = seed ^ config.seed.rotate_left(17);
-    let mut planner = telic::build(model, objective, config)?;
-    let unsatisfiable = planner.unsatisfiable_guardrails();
-    let guardrails: Vec<String> = planner
-        .objective()
-        .guardrail_names()
-        .map(str::to_string)
-        .collect();
-    set_goals(planner.as_mut(), &setup, scene.name())?;
-    observer.on_reset(scene, planner.objective(), seed);
-
-    let mut obs = vec![0.0; model_spec.obs_dim()];
-    let mut u_prev: Option<Vec<Real>> = None;
-
-    let mut result = EpisodeResult::start(seed);
-    result.planner_warnings = unsatisfiable.iter().map(|u| u.to_string()).collect();
-    let mut violated = vec![0usize; validator.names().len()];
-    // The start state is checked too: a scene must not start in violation.
-    validator.check(scene);
-    account(&mut result, &mut violated, &validator);
-    observer.on_start(scene, &spec, &model_spec, &validator);
-
-    let max_time = scenario.episode.max_time;
-    let mut step = 0;
-    while scene.time() + 0.5 * pdt < max_time {
-        scene.observe(&mut obs);
-        let t0 = Instant::now();
-        let plan = planner.plan(&obs)?;
-        result
-            .plan_latency_ms
-            .push(t0.elapsed().as_secs_f64() * 1e3);
-        if plan.status == PlanStatus::NoFeasiblePlan {
-            result.fallback_steps += 1;
-            let reason = fallback_reason(plan, &guardrails, &unsatisfiable);
-            count(&mut result.fallback_reasons, reason, 1);
-        }
-        observer.on_plan(scene, &obs, plan, step);
-        let action = plan.action.clone();
-        scene.apply(&action);
-        for _ in 0..k {
-            scene.step();
-            validator.check(scene);
-            observer.on_physics_step(scene, validator.truth(), validator.margins());
-            account(&mut result, &mut violated, &validator);
-        }
-        step += 1;
-        let prev = u_prev.as_deref().unwrap_or(&action);
-        result.task_cost += validator.task_cost(&action, prev);
-        u_prev = Some(action);
-        if scene.success() {
-            result.success = true;
-            result.time_to_goal = Some(scene.time());
-            break;
-        }
-    }
-    result.control_steps = step;
-    sort_counts(&mut result.fallback_reasons);
-    result.finish(scene, validator.names(), &violated);
-    observer.on_finish(scene, &result);
-    Ok(result)
+    Ok(k)
 }
 
-/// Adds the validator's last check to `result`: worst margin, and a
-/// violation of each guardrail below zero.
-pub(crate) fn account(result: &mut EpisodeResult, violated: &mut [usize], v: &Validator) {
-    let mut any = false;
-    for (i, m) in v.margins().iter().enumerate() {
-        if *m < result.worst_margin {
-            result.worst_margin = *m;
-            result.worst_guardrail = v.names().get(i).cloned().unwrap_or_default();
+/// True guardrail margins of physics steps, tallied: the smallest and its
+/// guardrail, the steps with some violation, and each guardrail's.
+#[derive(Clone, Debug)]
+struct Tally {
+    worst_margin: Real,
+    worst_guardrail: Option<usize>,
+    violation_steps: usize,
+    /// Violated steps per guardrail (empty: not counted).
+    per_guardrail: Vec<usize>,
+}
+
+impl Tally {
+    /// A tally of `guardrails` guardrails, each one's violations counted.
+    fn new(guardrails: usize) -> Self {
+        Self {
+            per_guardrail: vec![0; guardrails],
+            ..Self::period()
         }
-        if *m < 0.0 {
-            any = true;
-            if let Some(c) = violated.get_mut(i) {
-                *c += 1;
+    }
+
+    /// A control period's tally: no per-guardrail counts (allocates nothing).
+    fn period() -> Self {
+        Self {
+            worst_margin: Real::INFINITY,
+            worst_guardrail: None,
+            violation_steps: 0,
+            per_guardrail: Vec::new(),
+        }
+    }
+
+    /// Counts one physics step's `margins` (negative: violated).
+    fn add(&mut self, margins: &[Real]) {
+        let mut any = false;
+        for (i, m) in margins.iter().enumerate() {
+            if *m < self.worst_margin {
+                self.worst_margin = *m;
+                self.worst_guardrail = Some(i);
+            }
+            if *m < 0.0 {
+                any = true;
+                if let Some(c) = self.per_guardrail.get_mut(i) {
+                    *c += 1;
+                }
             }
         }
+        if any {
+            self.violation_steps += 1;
+        }
     }
-    if any {
-        result.violation_steps += 1;
-    }
-}
-
-fn scene_name(s: &Scenario) -> String {
-    s.scene_name().to_string()
-}
-
-/// The seed of episode `index` of a run seeded with `seed`.
-#[must_use]
-pub fn episode_seed(seed: u64, index: usize) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(index as u64)
-}
-
-/// Episode `index` of a run seeded with `seed`, with a fresh world model.
-pub(crate) fn run_indexed(
-    scenario: &Scenario,
-    scene: &mut dyn Scene,
-    seed: u64,
-    index: usize,
-    observer: &mut dyn EpisodeObserver,
-) -> Result<EpisodeResult, SimError> {
-    let model = scenario.build_model(scene)?;
-    run_episode(scenario, scene, model, episode_seed(seed, index), observer)
-}
-
-/// Runs `episodes` episodes one after another on this thread, each watched
-/// by `observer` (a recording, say); the same seeds and results as
-/// [`run_batch`]. `progress` is called after each finished episode. See
-/// [`crate::batch`] for runs that can be stopped, resumed, and keep their
-/// finished episodes when one fails.
-pub fn run_observed(
-    scenario: &Scenario,
-    episodes: usize,
-    seed: u64,
-    observer: &mut dyn EpisodeObserver,
-    progress: &dyn Fn(&EpisodeResult),
-) -> Result<Vec<EpisodeResult>, SimError> {
-    let episodes = Episodes::all(episodes);
-    run_episodes_observed(scenario, seed, episodes, observer, &|_, r| {
-        progress(r);
-        ControlFlow::Continue(())
-    })
-    .into_results()
-}
-
-/// Runs `episodes` episodes on `jobs` threads (results in episode order);
-/// `progress` is called after each finished episode. A failing episode
-/// stops the other workers after their current episode and is the error.
-pub fn run_batch(
-    scenario: &Scenario,
-    episodes: usize,
-    seed: u64,
-    jobs: usize,
-    progress: &(dyn Fn(&EpisodeResult) + Sync),
-) -> Result<Vec<EpisodeResult>, SimError> {
-    let episodes = Episodes::all(episodes);
-    run_episodes(scenario, seed, episodes, jobs, &|_, r| {
-        progress(r);
-        ControlFlow::Continue(())
-    })
-    .into_results()
 }
