@@ -82,6 +82,197 @@ fn invalid(m: String) -> ModelError {
     ModelError::Invalid(m)
 }
 
+/// The root link of `robot` and the joints from it down to `tip_link`, in
+/// order. Errors when the links and joints are not a tree or `tip_link` is
+/// not defined.
+fn chain_from_root<'r>(
+    robot: &'r urdf_rs::Robot,
+    tip_link: &str,
+) -> Result<(String, Vec<&'r urdf_rs::Joint>), ModelError> {
+    let link_set: HashMap<&str, usize> = robot
+        .links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.as_str(), i))
+        .collect();
+    // The joint attaching each link to its parent; a link with two parents
+    // or a joint naming an unknown link is not a tree.
+    let mut parent_joint: HashMap<&str, &urdf_rs::Joint> = HashMap::new();
+    for j in &robot.joints {
+        for l in [&j.parent.link, &j.child.link] {
+            if !link_set.contains_key(l.as_str()) {
+                return Err(invalid(format!(
+                    "joint '{}' names link '{l}', which is not defined",
+                    j.name
+                )));
+            }
+        }
+        if parent_joint.insert(j.child.link.as_str(), j).is_some() {
+            return Err(invalid(format!(
+                "link '{}' is the child of more than one joint",
+                j.child.link
+            )));
+        }
+    }
+    if !link_set.contains_key(tip_link) {
+        let known: Vec<&str> = robot.links.iter().map(|l| l.name.as_str()).collect();
+        return Err(invalid(format!(
+            "tip link '{tip_link}' is not defined (links: {})",
+            known.join(", ")
+        )));
+    }
+    // Walk from the tip up to the root.
+    let mut chain_joints: Vec<&urdf_rs::Joint> = Vec::new();
+    let mut link = tip_link;
+    while let Some(j) = parent_joint.get(link) {
+        if chain_joints.len() > robot.joints.len() {
+            return Err(invalid(format!(
+                "the joints above link '{tip_link}' form a loop"
+            )));
+        }
+        chain_joints.push(j);
+        link = j.parent.link.as_str();
+    }
+    chain_joints.reverse();
+    Ok((link.to_string(), chain_joints))
+}
+
+/// The fixed transform of joint `j` from its parent link: rotation and
+/// translation, both finite.
+fn joint_origin(j: &urdf_rs::Joint) -> Result<(M3, V3), ModelError> {
+    let o = &j.origin;
+    let rot = *Rotation3::from_euler_angles(o.rpy[0], o.rpy[1], o.rpy[2]).matrix();
+    let trans = V3::new(o.xyz[0], o.xyz[1], o.xyz[2]);
+    if !(rot.iter().all(|x| x.is_finite()) && trans.iter().all(|x| x.is_finite())) {
+        return Err(invalid(format!(
+            "joint '{}' has a non-finite origin",
+            j.name
+        )));
+    }
+    Ok((rot, trans))
+}
+
+/// The limits and axis of joint `j` when it moves (revolute or continuous),
+/// `None` when it is fixed; errors for other kinds, mimic joints, a bad axis,
+/// bad limits or no velocity bound (neither the URDF's nor
+/// `max_joint_speed`).
+fn movable_joint(
+    j: &urdf_rs::Joint,
+    max_joint_speed: Option<Real>,
+) -> Result<Option<(JointLimits, Unit<V3>)>, ModelError> {
+    let movable = match j.joint_type {
+        urdf_rs::JointType::Fixed => false,
+        urdf_rs::JointType::Revolute | urdf_rs::JointType::Continuous => true,
+        ref other => {
+            return Err(invalid(format!(
+                "joint '{}' is {other:?}; a serial arm supports revolute, continuous and fixed joints",
+                j.name
+            )));
+        }
+    };
+    if !movable {
+        return Ok(None);
+    }
+    if j.mimic.is_some() {
+        return Err(invalid(format!(
+            "joint '{}' mimics another joint, which a serial arm does not support",
+            j.name
+        )));
+    }
+    let a = V3::new(j.axis.xyz[0], j.axis.xyz[1], j.axis.xyz[2]);
+    let Some(axis) = Unit::try_new(a, 1e-9).filter(|u| u.iter().all(|x| x.is_finite())) else {
+        return Err(invalid(format!(
+            "joint '{}' has a zero or non-finite axis",
+            j.name
+        )));
+    };
+    let l = &j.limit;
+    let (lower, upper) = if j.joint_type == urdf_rs::JointType::Continuous {
+        (Real::NEG_INFINITY, Real::INFINITY)
+    } else if l.lower.is_finite() && l.upper.is_finite() && l.lower < l.upper {
+        (l.lower, l.upper)
+    } else {
+        return Err(invalid(format!(
+            "revolute joint '{}' needs limits with lower < upper, got [{}, {}]",
+            j.name, l.lower, l.upper
+        )));
+    };
+    let velocity = if l.velocity.is_finite() && l.velocity > 0.0 {
+        l.velocity
+    } else {
+        Real::INFINITY
+    };
+    let bound = velocity.min(max_joint_speed.unwrap_or(Real::INFINITY));
+    if !bound.is_finite() {
+        return Err(invalid(format!(
+            "joint '{}' has no velocity limit; give max_joint_speed",
+            j.name
+        )));
+    }
+    let limit = JointLimits {
+        lower,
+        upper,
+        velocity,
+    };
+    Ok(Some((limit, axis)))
+}
+
+/// The names and limits of a chain's movable joints and the names of its
+/// links, root to tip.
+struct Chain<'a> {
+    joint_names: &'a [String],
+    link_names: &'a [String],
+    limits: &'a [JointLimits],
+}
+
+/// The model spec of the arm `robot_name` with `chain`: state `q`, `q̇`,
+/// actions `q̇` commands bounded by the velocity limits (and
+/// `max_joint_speed`), readouts the state and every link's position.
+fn arm_spec(
+    robot_name: &str,
+    chain: &Chain<'_>,
+    max_joint_speed: Option<Real>,
+    dt: Real,
+) -> Result<ModelSpec, ModelError> {
+    let n = chain.joint_names.len();
+    let q_names = chain.joint_names.iter().map(|j| format!("q.{j}"));
+    let qd_names = chain.joint_names.iter().map(|j| format!("qd.{j}"));
+    let state: Vec<String> = q_names.chain(qd_names).collect();
+    let mut readouts = state.clone();
+    for l in chain.link_names {
+        for axis in ["x", "y", "z"] {
+            readouts.push(format!("{l}.{axis}"));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = readouts.iter().find(|r| !seen.insert(r.as_str())) {
+        return Err(invalid(format!(
+            "two readouts would both be called '{dup}'; rename a joint or link"
+        )));
+    }
+    let bounds: Vec<Real> = chain
+        .limits
+        .iter()
+        .map(|l| l.velocity.min(max_joint_speed.unwrap_or(Real::INFINITY)))
+        .collect();
+    let spec = ModelSpec {
+        name: format!("serial_arm:{robot_name}"),
+        observations: state,
+        actions: chain
+            .joint_names
+            .iter()
+            .map(|j| format!("qd_cmd.{j}"))
+            .collect(),
+        latent_dim: 2 * n,
+        readouts,
+        action_lower: bounds.iter().map(|b| -b).collect(),
+        action_upper: bounds,
+        dt,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
 impl SerialArm {
     /// Reads the URDF file at `path` and builds the chain from its root to
     /// `tip_link`. See [`SerialArm::from_robot`] for the other parameters.
@@ -158,124 +349,22 @@ impl SerialArm {
                 "serial arm max_joint_speed must be positive, got {s}"
             )));
         }
-        let link_set: HashMap<&str, usize> = robot
-            .links
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.name.as_str(), i))
-            .collect();
-        // The joint attaching each link to its parent; a link with two parents
-        // or a joint naming an unknown link is not a tree.
-        let mut parent_joint: HashMap<&str, &urdf_rs::Joint> = HashMap::new();
-        for j in &robot.joints {
-            for l in [&j.parent.link, &j.child.link] {
-                if !link_set.contains_key(l.as_str()) {
-                    return Err(invalid(format!(
-                        "joint '{}' names link '{l}', which is not defined",
-                        j.name
-                    )));
-                }
-            }
-            if parent_joint.insert(j.child.link.as_str(), j).is_some() {
-                return Err(invalid(format!(
-                    "link '{}' is the child of more than one joint",
-                    j.child.link
-                )));
-            }
-        }
-        if !link_set.contains_key(tip_link) {
-            let known: Vec<&str> = robot.links.iter().map(|l| l.name.as_str()).collect();
-            return Err(invalid(format!(
-                "tip link '{tip_link}' is not defined (links: {})",
-                known.join(", ")
-            )));
-        }
-        // Walk from the tip up to the root.
-        let mut chain_joints: Vec<&urdf_rs::Joint> = Vec::new();
-        let mut link = tip_link;
-        while let Some(j) = parent_joint.get(link) {
-            if chain_joints.len() > robot.joints.len() {
-                return Err(invalid(format!(
-                    "the joints above link '{tip_link}' form a loop"
-                )));
-            }
-            chain_joints.push(j);
-            link = j.parent.link.as_str();
-        }
-        chain_joints.reverse();
-        let mut link_names = vec![link.to_string()];
+        let (root, chain_joints) = chain_from_root(robot, tip_link)?;
+        let mut link_names = vec![root];
         let mut joint_names = Vec::new();
         let mut limits = Vec::new();
         let mut segments = Vec::new();
         let mut joint_links = Vec::new();
         for j in chain_joints {
-            let o = &j.origin;
-            let rot = *Rotation3::from_euler_angles(o.rpy[0], o.rpy[1], o.rpy[2]).matrix();
-            let trans = V3::new(o.xyz[0], o.xyz[1], o.xyz[2]);
-            if !(rot.iter().all(|x| x.is_finite()) && trans.iter().all(|x| x.is_finite())) {
-                return Err(invalid(format!(
-                    "joint '{}' has a non-finite origin",
-                    j.name
-                )));
-            }
-            let movable = match j.joint_type {
-                urdf_rs::JointType::Fixed => false,
-                urdf_rs::JointType::Revolute | urdf_rs::JointType::Continuous => true,
-                ref other => {
-                    return Err(invalid(format!(
-                        "joint '{}' is {other:?}; a serial arm supports revolute, continuous and fixed joints",
-                        j.name
-                    )));
+            let (rot, trans) = joint_origin(j)?;
+            let joint = match movable_joint(j, max_joint_speed)? {
+                Some((limit, axis)) => {
+                    limits.push(limit);
+                    joint_names.push(j.name.clone());
+                    joint_links.push(segments.len() + 1);
+                    Some((joint_names.len() - 1, axis))
                 }
-            };
-            let joint = if movable {
-                if j.mimic.is_some() {
-                    return Err(invalid(format!(
-                        "joint '{}' mimics another joint, which a serial arm does not support",
-                        j.name
-                    )));
-                }
-                let a = V3::new(j.axis.xyz[0], j.axis.xyz[1], j.axis.xyz[2]);
-                let Some(axis) = Unit::try_new(a, 1e-9).filter(|u| u.iter().all(|x| x.is_finite()))
-                else {
-                    return Err(invalid(format!(
-                        "joint '{}' has a zero or non-finite axis",
-                        j.name
-                    )));
-                };
-                let l = &j.limit;
-                let (lower, upper) = if j.joint_type == urdf_rs::JointType::Continuous {
-                    (Real::NEG_INFINITY, Real::INFINITY)
-                } else if l.lower.is_finite() && l.upper.is_finite() && l.lower < l.upper {
-                    (l.lower, l.upper)
-                } else {
-                    return Err(invalid(format!(
-                        "revolute joint '{}' needs limits with lower < upper, got [{}, {}]",
-                        j.name, l.lower, l.upper
-                    )));
-                };
-                let velocity = if l.velocity.is_finite() && l.velocity > 0.0 {
-                    l.velocity
-                } else {
-                    Real::INFINITY
-                };
-                let bound = velocity.min(max_joint_speed.unwrap_or(Real::INFINITY));
-                if !bound.is_finite() {
-                    return Err(invalid(format!(
-                        "joint '{}' has no velocity limit; give max_joint_speed",
-                        j.name
-                    )));
-                }
-                limits.push(JointLimits {
-                    lower,
-                    upper,
-                    velocity,
-                });
-                joint_names.push(j.name.clone());
-                joint_links.push(segments.len() + 1);
-                Some((joint_names.len() - 1, axis))
-            } else {
-                None
+                None => None,
             };
             segments.push(Segment { rot, trans, joint });
             link_names.push(j.child.link.clone());
@@ -287,36 +376,12 @@ impl SerialArm {
                 link_names.first().map_or("", String::as_str)
             )));
         }
-        let q_names = joint_names.iter().map(|j| format!("q.{j}"));
-        let qd_names = joint_names.iter().map(|j| format!("qd.{j}"));
-        let state: Vec<String> = q_names.chain(qd_names).collect();
-        let mut readouts = state.clone();
-        for l in &link_names {
-            for axis in ["x", "y", "z"] {
-                readouts.push(format!("{l}.{axis}"));
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = readouts.iter().find(|r| !seen.insert(r.as_str())) {
-            return Err(invalid(format!(
-                "two readouts would both be called '{dup}'; rename a joint or link"
-            )));
-        }
-        let bounds: Vec<Real> = limits
-            .iter()
-            .map(|l| l.velocity.min(max_joint_speed.unwrap_or(Real::INFINITY)))
-            .collect();
-        let spec = ModelSpec {
-            name: format!("serial_arm:{}", robot.name),
-            observations: state,
-            actions: joint_names.iter().map(|j| format!("qd_cmd.{j}")).collect(),
-            latent_dim: 2 * n,
-            readouts,
-            action_lower: bounds.iter().map(|b| -b).collect(),
-            action_upper: bounds,
-            dt,
+        let chain = Chain {
+            joint_names: &joint_names,
+            link_names: &link_names,
+            limits: &limits,
         };
-        spec.validate()?;
+        let spec = arm_spec(&robot.name, &chain, max_joint_speed, dt)?;
         let alpha = if tau == 0.0 {
             1.0
         } else {
