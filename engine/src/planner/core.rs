@@ -1,10 +1,13 @@
-//! What every planner shares: the rollout workspace, sampling, feasible-first
-//! ranking, warm start, fallback and the final shielded plan.
+//! The workspace every planner shares and the rules it applies in each call:
+//! the start (observation check, encoding, fallback, warm start — the state
+//! itself is [`PlanState`]), sampling and evaluation of candidate sequences
+//! with feasible-first ranking, the kept rollouts, the time budget, and the
+//! shielded finish. Solvers reach it through [`super::driver::Driver`].
 
 use super::knots::Knots;
 use super::pool::{MIN_PARALLEL, Pool};
 pub(crate) use super::rollout::rank;
-use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Tracer};
+use super::rollout::{ActionSampler, Batch, Dims, Draw, Rollouts, Start, Tracer};
 use super::state::{PlanState, fallback_indices};
 use super::step::{Scored, Slots};
 use super::{Plan, PlanStatus, PlannerConfig};
@@ -407,10 +410,9 @@ impl<M: WorldModel> Core<M> {
     }
 
     /// What a rollout from the current observation needs: the model, the
-    /// objective, the encoded latent `z0` and the action applied before.
-    pub fn rollout_from(&mut self) -> (&mut M, &Objective, &[Real], &[Real]) {
-        let start = self.state.start();
-        (&mut self.model, &self.objective, start.z0(), start.u_last())
+    /// objective, and where it starts.
+    pub fn rollout_from(&mut self) -> (&mut M, &Objective, Start<'_>) {
+        (&mut self.model, &self.objective, self.state.start())
     }
 
     /// Number of feasible sequences among the first `n` evaluated.
@@ -520,12 +522,14 @@ fn check_inputs<M: WorldModel>(
     // bounds (in checked arithmetic) before any is allocated.
     config.check_workspace(spec.action_dim(), spec.latent_dim, spec.readout_dim())?;
     if objective.readout_dim() != spec.readout_dim() {
-        return Err(PlanError::Objective(crate::objective::ObjectiveError::shape(format!(
-            "objective was compiled for {} readouts, model '{}' has {}",
-            objective.readout_dim(),
-            spec.name,
-            spec.readout_dim()
-        ))));
+        return Err(PlanError::Objective(
+            crate::objective::ObjectiveError::shape(format!(
+                "objective was compiled for {} readouts, model '{}' has {}",
+                objective.readout_dim(),
+                spec.name,
+                spec.readout_dim()
+            )),
+        ));
     }
     Ok(spec)
 }

@@ -5,6 +5,7 @@
 
 use super::core::Core;
 pub(crate) use super::core::Ended;
+use super::rollout::Start;
 use super::step::{SamplingStep, Solver};
 use super::{Plan, Planner, PlannerConfig};
 use crate::Real;
@@ -124,8 +125,8 @@ impl<M: WorldModel> Driver<M> {
     }
 
     /// What a rollout from the current observation needs: the model, the
-    /// objective, the encoded latent `z0` and the action applied before.
-    pub(crate) fn rollout_from(&mut self) -> (&mut M, &Objective, &[Real], &[Real]) {
+    /// objective, and where it starts.
+    pub(crate) fn rollout_from(&mut self) -> (&mut M, &Objective, Start<'_>) {
         self.core.rollout_from()
     }
 }

@@ -18,7 +18,6 @@ use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
 use crate::planner::driver::Driver;
-use crate::planner::rollout::Start;
 use argmin::core::{
     CostFunction, Error as ArgminError, Executor, Gradient as ArgminGradient, State,
     TerminationReason,
@@ -145,10 +144,10 @@ impl Refiner {
         // this call, or by the proposal when none is accepted.
         let mut proposal = std::mem::take(&mut self.best);
         proposal.copy_from_slice(core.best());
-        let (model, objective, z0, u_last) = core.rollout_from();
-        let scored =
-            self.adjoint
-                .forward(model, objective, Start::new(z0, u_last), &proposal, None);
+        let (model, objective, start) = core.rollout_from();
+        let scored = self
+            .adjoint
+            .forward(model, objective, start, &proposal, None);
         if let Ok(roll) = &scored {
             self.start(&proposal, roll.cost, rho, slack);
         }
@@ -248,14 +247,10 @@ impl Refiner {
         }
         self.map(v);
         self.cached_ok = false;
-        let (model, objective, z0, u_last) = core.rollout_from();
-        let roll = self.adjoint.forward(
-            model,
-            objective,
-            Start::new(z0, u_last),
-            &self.u,
-            Some(&self.mult),
-        )?;
+        let (model, objective, start) = core.rollout_from();
+        let roll = self
+            .adjoint
+            .forward(model, objective, start, &self.u, Some(&self.mult))?;
         self.record(v, roll);
         Ok(roll)
     }
@@ -288,11 +283,11 @@ impl Refiner {
             (true, true) => {
                 self.map(v);
                 self.cached_ok = false;
-                let (model, objective, z0, u_last) = core.rollout_from();
+                let (model, objective, start) = core.rollout_from();
                 let r = self.adjoint.cost_gradient(
                     model,
                     objective,
-                    Start::new(z0, u_last),
+                    start,
                     &self.u,
                     Some(&self.mult),
                     &mut self.gu,
@@ -304,12 +299,12 @@ impl Refiner {
             }
             // A gradient where the trajectory is known: backward pass only.
             (false, true) => {
-                let (model, objective, _, u_last) = core.rollout_from();
+                let (model, objective, start) = core.rollout_from();
                 self.adjoint
                     .backward(
                         model,
                         objective,
-                        u_last,
+                        start.u_last(),
                         &self.u,
                         Some(&self.mult),
                         &mut self.gu,
