@@ -28,9 +28,7 @@ use rapier3d::prelude::{
     RigidBodyHandle, Rotation, Vector,
 };
 use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot, urdf_rs};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use telic::limits::num;
 use telic::model::SerialArm;
 use telic::objective::geometry::CompiledShape;
 use telic::objective::{GuardrailSpec, Shape};
