@@ -7,6 +7,38 @@ use super::{Norm, Objective, ObjectiveScratch, Res, Term};
 use crate::Real;
 use crate::math::{Wide, wide};
 
+/// One step of a rollout, as a stage cost reads it: readouts `y` and latent
+/// `z` after applying `u`, which followed `u_prev` (one row each for
+/// [`Objective::stage_cost`], `n` rows each for [`Objective::stage_costs`]),
+/// and whether the step is the horizon's last (which adds terminal terms).
+#[derive(Clone, Copy, Debug)]
+pub struct Stage<'a> {
+    /// Readouts after the step (`n×P`).
+    pub y: &'a [Real],
+    /// Latent after the step (`n×D`).
+    pub z: &'a [Real],
+    /// Action of the step (`n×A`).
+    pub u: &'a [Real],
+    /// Action before it (`n×A`).
+    pub u_prev: &'a [Real],
+    /// The horizon's last step.
+    pub terminal: bool,
+}
+
+/// Where [`Objective::add_stage_gradient`] adds the gradient of a stage
+/// cost, with respect to each input of its [`Stage`].
+#[derive(Debug)]
+pub struct StageGradient<'a> {
+    /// With respect to `y`.
+    pub gy: &'a mut [Real],
+    /// With respect to `z`.
+    pub gz: &'a mut [Real],
+    /// With respect to `u`.
+    pub gu: &'a mut [Real],
+    /// With respect to `u_prev`.
+    pub gu_prev: &'a mut [Real],
+}
+
 impl Objective {
     fn residual(
         &self,
@@ -49,17 +81,19 @@ impl Objective {
     /// followed `u_prev`. `terminal` adds the terminal terms. When
     /// `per_term` is given, each term's weighted cost is added to it.
     /// Returns `+∞` for a non-finite cost.
-    #[allow(clippy::too_many_arguments)]
     pub fn stage_cost(
         &self,
-        y: &[Real],
-        z: &[Real],
-        u: &[Real],
-        u_prev: &[Real],
-        terminal: bool,
+        step: Stage<'_>,
         scratch: &mut ObjectiveScratch,
         mut per_term: Option<&mut [Real]>,
     ) -> Real {
+        let Stage {
+            y,
+            z,
+            u,
+            u_prev,
+            terminal,
+        } = step;
         let mut total = 0.0;
         for (k, t) in self.terms.iter().enumerate() {
             let times = t.times(terminal);
@@ -89,17 +123,14 @@ impl Objective {
     /// evaluating one term over every sample keeps its loop free of
     /// dispatch, and quadratic readout and action terms, the common ones,
     /// run as plain loops the compiler vectorises.
-    #[allow(clippy::too_many_arguments)]
-    pub fn stage_costs(
-        &self,
-        y: &[Real],
-        z: &[Real],
-        u: &[Real],
-        u_prev: &[Real],
-        terminal: bool,
-        scratch: &mut ObjectiveScratch,
-        out: &mut [Real],
-    ) {
+    pub fn stage_costs(&self, rows: Stage<'_>, scratch: &mut ObjectiveScratch, out: &mut [Real]) {
+        let Stage {
+            y,
+            z,
+            u,
+            u_prev,
+            terminal,
+        } = rows;
         wide(StageCosts {
             objective: self,
             y,
@@ -114,20 +145,25 @@ impl Objective {
 
     /// Gradient of [`Self::stage_cost`] with respect to `y`, `z`, `u` and `u_prev`,
     /// *added* to the given buffers.
-    #[allow(clippy::too_many_arguments)]
     pub fn add_stage_gradient(
         &self,
-        y: &[Real],
-        z: &[Real],
-        u: &[Real],
-        u_prev: &[Real],
-        terminal: bool,
+        step: Stage<'_>,
         scratch: &mut ObjectiveScratch,
-        gy: &mut [Real],
-        gz: &mut [Real],
-        gu: &mut [Real],
-        gu_prev: &mut [Real],
+        grad: StageGradient<'_>,
     ) {
+        let Stage {
+            y,
+            z,
+            u,
+            u_prev,
+            terminal,
+        } = step;
+        let StageGradient {
+            gy,
+            gz,
+            gu,
+            gu_prev,
+        } = grad;
         let g = &mut scratch.g;
         for t in &self.terms {
             let times = t.times(terminal);

@@ -63,6 +63,7 @@ mod norm;
 mod schema;
 
 pub use error::{Item, ObjectiveError};
+pub use eval::{Stage, StageGradient};
 pub use geometry::Shape;
 pub use guardrail::{BodySpec, Drawing, GuardrailSpec, LimitSpec};
 pub use norm::Norm;

@@ -87,8 +87,17 @@ impl Validator {
     /// The running task cost of the last checked true state after action `u`
     /// that followed `u_prev`.
     pub fn task_cost(&mut self, u: &[Real], u_prev: &[Real]) -> Real {
-        self.cost
-            .stage_cost(&self.truth, &[], u, u_prev, false, &mut self.scratch, None)
+        self.cost.stage_cost(
+            telic::objective::Stage {
+                y: &self.truth,
+                z: &[],
+                u,
+                u_prev,
+                terminal: false,
+            },
+            &mut self.scratch,
+            None,
+        )
     }
 
     /// Names of the guardrails checked, in order.

@@ -339,6 +339,16 @@ fn a_norm_can_be_named_alone() {
     let obj = spec.compile(&pm(2)).unwrap();
     let mut s = obj.scratch();
     let y = [0.0, 0.0, 0.0, 0.0];
-    let c = obj.stage_cost(&y, &[], &[0.0, 0.0], &[0.0, 0.0], false, &mut s, None);
+    let c = obj.stage_cost(
+        Stage {
+            y: &y,
+            z: &[],
+            u: &[0.0, 0.0],
+            u_prev: &[0.0, 0.0],
+            terminal: false,
+        },
+        &mut s,
+        None,
+    );
     assert!(close(c, 5.0, 1e-12), "{c}");
 }

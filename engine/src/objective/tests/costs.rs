@@ -27,7 +27,17 @@ fn stage_cost_matches_hand_computation_for_norms_weights_and_phases() {
 
     let mut s = obj.scratch();
     let mut per = vec![0.0; 5];
-    let running = obj.stage_cost(&y, &z, &u, &u_prev, false, &mut s, Some(&mut per));
+    let running = obj.stage_cost(
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u_prev,
+            terminal: false,
+        },
+        &mut s,
+        Some(&mut per),
+    );
     assert!(close(running, goal + rate + energy, 1e-12), "{running}");
     let want = [goal, 0.0, rate, energy, 0.0];
     for (k, (got, want)) in per.iter().zip(want).enumerate() {
@@ -39,7 +49,17 @@ fn stage_cost_matches_hand_computation_for_norms_weights_and_phases() {
 
     // The last step adds the terminal terms; `Both` counts twice there.
     per.fill(0.0);
-    let last = obj.stage_cost(&y, &z, &u, &u_prev, true, &mut s, Some(&mut per));
+    let last = obj.stage_cost(
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u_prev,
+            terminal: true,
+        },
+        &mut s,
+        Some(&mut per),
+    );
     let total = goal + effort + 2.0 * rate + energy + slow;
     assert!(close(last, total, 1e-12), "{last} vs {total}");
     let want = [goal, effort, 2.0 * rate, energy, slow];
@@ -53,7 +73,17 @@ fn stage_cost_matches_hand_computation_for_norms_weights_and_phases() {
     // Non-finite costs are reported as +∞, never NaN.
     let bad_y = [Real::NAN, 0.0, 0.0, 0.0, 0.0];
     assert_eq!(
-        obj.stage_cost(&bad_y, &z, &u, &u_prev, false, &mut s, None),
+        obj.stage_cost(
+            Stage {
+                y: &bad_y,
+                z: &z,
+                u: &u,
+                u_prev: &u_prev,
+                terminal: false
+            },
+            &mut s,
+            None
+        ),
         Real::INFINITY
     );
 }
@@ -63,11 +93,31 @@ fn set_target_changes_the_cost_and_checks_its_length() {
     let mut obj = five_terms().compile(&pm(2)).unwrap();
     let (z, y, u) = ([0.0; 4], [0.0; 5], [0.0; 2]);
     let mut s = obj.scratch();
-    let before = obj.stage_cost(&y, &z, &u, &u, false, &mut s, None);
+    let before = obj.stage_cost(
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u,
+            terminal: false,
+        },
+        &mut s,
+        None,
+    );
     assert!(close(before, 2.0 * 5.0, 1e-12), "{before}");
     obj.set_target("goal", &[0.0, 0.0]).unwrap();
     obj.set_target("energy", &[0.0, 0.0, 3.0, 4.0]).unwrap();
-    let after = obj.stage_cost(&y, &z, &u, &u, false, &mut s, None);
+    let after = obj.stage_cost(
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u,
+            terminal: false,
+        },
+        &mut s,
+        None,
+    );
     assert!(close(after, 5.0, 1e-12), "{after}");
 
     let err = obj
@@ -144,7 +194,20 @@ fn stage_gradient_matches_finite_differences() {
     for terminal in [false, true] {
         let (mut gy, mut gz, mut gu, mut gp) = ([0.0; 5], [0.0; 4], [0.0; 2], [0.0; 2]);
         obj.add_stage_gradient(
-            &y, &z, &u, &u_prev, terminal, &mut s, &mut gy, &mut gz, &mut gu, &mut gp,
+            Stage {
+                y: &y,
+                z: &z,
+                u: &u,
+                u_prev: &u_prev,
+                terminal,
+            },
+            &mut s,
+            StageGradient {
+                gy: &mut gy,
+                gz: &mut gz,
+                gu: &mut gu,
+                gu_prev: &mut gp,
+            },
         );
         // Perturb each input in turn: 0 = y, 1 = z, 2 = u, 3 = u_prev.
         let lens = [5, 4, 2, 2];
@@ -160,7 +223,17 @@ fn stage_gradient_matches_finite_differences() {
                         2 => u2[i] += delta,
                         _ => p2[i] += delta,
                     }
-                    obj.stage_cost(&y2, &z2, &u2, &p2, terminal, &mut s, None)
+                    obj.stage_cost(
+                        Stage {
+                            y: &y2,
+                            z: &z2,
+                            u: &u2,
+                            u_prev: &p2,
+                            terminal,
+                        },
+                        &mut s,
+                        None,
+                    )
                 };
                 let fd = (f(h) - f(-h)) / (2.0 * h);
                 let g = analytic[which][i];
@@ -184,11 +257,37 @@ fn stage_gradient_adds_to_the_buffers() {
     );
     let (mut gy, mut gz, mut gu, mut gp) = ([0.0; 5], [0.0; 4], [0.0; 2], [0.0; 2]);
     obj.add_stage_gradient(
-        &y, &z, &u, &u, false, &mut s, &mut gy, &mut gz, &mut gu, &mut gp,
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u,
+            terminal: false,
+        },
+        &mut s,
+        StageGradient {
+            gy: &mut gy,
+            gz: &mut gz,
+            gu: &mut gu,
+            gu_prev: &mut gp,
+        },
     );
     let (mut hy, mut hz, mut hu, mut hp) = ([1.0; 5], [1.0; 4], [1.0; 2], [1.0; 2]);
     obj.add_stage_gradient(
-        &y, &z, &u, &u, false, &mut s, &mut hy, &mut hz, &mut hu, &mut hp,
+        Stage {
+            y: &y,
+            z: &z,
+            u: &u,
+            u_prev: &u,
+            terminal: false,
+        },
+        &mut s,
+        StageGradient {
+            gy: &mut hy,
+            gz: &mut hz,
+            gu: &mut hu,
+            gu_prev: &mut hp,
+        },
     );
     for (a, b) in gy
         .iter()
@@ -298,14 +397,26 @@ fn batched_stage_costs_equal_stage_cost_bit_for_bit() {
         let mut scratch = obj.scratch();
         let mut out = vec![0.0; n];
         for terminal in [false, true] {
-            obj.stage_costs(&y, &z, &u, &up, terminal, &mut scratch, &mut out);
+            obj.stage_costs(
+                Stage {
+                    y: &y,
+                    z: &z,
+                    u: &u,
+                    u_prev: &up,
+                    terminal,
+                },
+                &mut scratch,
+                &mut out,
+            );
             for i in 0..n {
                 let one = obj.stage_cost(
-                    &y[i * p..(i + 1) * p],
-                    &z[i * d..(i + 1) * d],
-                    &u[i * a..(i + 1) * a],
-                    &up[i * a..(i + 1) * a],
-                    terminal,
+                    Stage {
+                        y: &y[i * p..(i + 1) * p],
+                        z: &z[i * d..(i + 1) * d],
+                        u: &u[i * a..(i + 1) * a],
+                        u_prev: &up[i * a..(i + 1) * a],
+                        terminal,
+                    },
                     &mut scratch,
                     None,
                 );

@@ -234,16 +234,20 @@ impl Adjoint {
             self.gz.fill(0.0);
             self.gu_prev.fill(0.0);
             objective.add_stage_gradient(
-                y,
-                z_next,
-                u_t,
-                u_prev,
-                t + 1 == h,
+                crate::objective::Stage {
+                    y,
+                    z: z_next,
+                    u: u_t,
+                    u_prev,
+                    terminal: t + 1 == h,
+                },
                 &mut self.scratch,
-                &mut self.gy,
-                &mut self.gz,
-                &mut grad[t * a..(t + 1) * a],
-                &mut self.gu_prev,
+                crate::objective::StageGradient {
+                    gy: &mut self.gy,
+                    gz: &mut self.gz,
+                    gu: &mut grad[t * a..(t + 1) * a],
+                    gu_prev: &mut self.gu_prev,
+                },
             );
             if t > 0 {
                 for (o, x) in grad[(t - 1) * a..t * a].iter_mut().zip(&self.gu_prev) {

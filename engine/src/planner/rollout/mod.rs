@@ -209,11 +209,13 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
             &mut r.y_next[..n * p],
         )?;
         objective.stage_costs(
-            &r.y_next[..n * p],
-            &r.z_next[..n * d],
-            &r.u_t[..n * a],
-            &r.u_prev_t[..n * a],
-            t + 1 == h,
+            crate::objective::Stage {
+                y: &r.y_next[..n * p],
+                z: &r.z_next[..n * d],
+                u: &r.u_t[..n * a],
+                u_prev: &r.u_prev_t[..n * a],
+                terminal: t + 1 == h,
+            },
             &mut r.scratch,
             &mut r.step[..n],
         );

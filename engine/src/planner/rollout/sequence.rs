@@ -100,11 +100,13 @@ pub(crate) fn sequence<M: WorldModel + ?Sized>(
         let y = &mut y[t * p..(t + 1) * p];
         model.readout(z_next, y)?;
         out.cost += objective.stage_cost(
-            y,
-            z_next,
-            u_t,
-            u_prev,
-            t + 1 == h,
+            crate::objective::Stage {
+                y,
+                z: z_next,
+                u: u_t,
+                u_prev,
+                terminal: t + 1 == h,
+            },
             scratch,
             term_costs.as_deref_mut(),
         );
