@@ -48,21 +48,54 @@ fn load(
     Ok(s)
 }
 
-/// Runs `episodes` episodes of `scenario` and returns
-/// `{"scenario", "model", "episodes": [...], "summary": {...}}`.
-#[pyfunction]
-#[pyo3(signature = (scenario, episodes = 20, seed = 1, *, model = None, planner = None, max_time = None, jobs = 1))]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run<'py>(
-    py: Python<'py>,
+/// What `telic.run` is asked for: the scenario, how many episodes from
+/// which seed, the overrides and the episodes run at once.
+struct RunRequest<'a, 'py> {
     scenario: String,
     episodes: usize,
     seed: u64,
     model: Option<String>,
-    planner: Option<&Bound<'py, PyDict>>,
+    planner: Option<&'a Bound<'py, PyDict>>,
     max_time: Option<f64>,
     jobs: usize,
-) -> PyResult<Bound<'py, PyAny>> {
+}
+
+/// Runs `episodes` episodes of `scenario` and returns
+/// `{"scenario", "model", "episodes": [...], "summary": {...}}`.
+#[pyfunction]
+#[pyo3(signature = (scenario, episodes = 20, seed = 1, *, model = None, planner = None, max_time = None, jobs = 1))]
+pub(crate) fn run(
+    scenario: String,
+    episodes: usize,
+    seed: u64,
+    model: Option<String>,
+    planner: Option<&Bound<'_, PyDict>>,
+    max_time: Option<f64>,
+    jobs: usize,
+) -> PyResult<Py<PyAny>> {
+    let request = RunRequest {
+        scenario,
+        episodes,
+        seed,
+        model,
+        planner,
+        max_time,
+        jobs,
+    };
+    Python::attach(|py| Ok(run_request(py, request)?.unbind()))
+}
+
+/// [`run`] on its request.
+fn run_request<'py>(py: Python<'py>, r: RunRequest<'_, '_>) -> PyResult<Bound<'py, PyAny>> {
+    let RunRequest {
+        scenario,
+        episodes,
+        seed,
+        model,
+        planner,
+        max_time,
+        jobs,
+    } = r;
     if episodes == 0 {
         return Err(error(Kind::Config, "episodes must be at least 1"));
     }
