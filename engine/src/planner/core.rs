@@ -73,6 +73,8 @@ pub(crate) struct Core<M> {
 }
 
 impl<M: WorldModel> Core<M> {
+    /// The workspace for `model`, `objective` and `config`, allocated once;
+    /// checks them first.
     pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
         let spec = check_inputs(&model, &objective, &config)?;
         let dims = Dims {
@@ -84,26 +86,8 @@ impl<M: WorldModel> Core<M> {
         let Dims { h, a, d, p } = dims;
         let n = config.samples;
         let fallback_idx = fallback_indices(&config.fallback, &spec)?;
-        let sigma = spec
-            .action_lower
-            .iter()
-            .zip(&spec.action_upper)
-            .map(|(lo, hi)| config.noise * 0.5 * (hi - lo))
-            .collect();
-        let mut mid: Vec<Real> = vec![0.0; a];
-        spec.clamp_actions(&mut mid);
         let objective = with_readout_errors(objective, &model, &config)?;
-        let sampler = ActionSampler::new(
-            dims,
-            &spec.action_lower,
-            &spec.action_upper,
-            Knots::new(
-                h,
-                config.knots.unwrap_or(h),
-                config.interpolation,
-                config.colored_noise_beta,
-            ),
-        );
+        let sampler = action_sampler(dims, &spec, &config);
         let keep = config.keep_rollouts > 0;
         let pool = Pool::start(&model, &objective, &sampler, config.threads, n, dims, keep)
             .map_err(PlanError::Config)?;
@@ -116,8 +100,8 @@ impl<M: WorldModel> Core<M> {
             p,
             lower: spec.action_lower.clone(),
             upper: spec.action_upper.clone(),
-            sigma,
-            state: PlanState::new(dims, mid, fallback_idx),
+            sigma: noise_scale(&spec, config.noise),
+            state: PlanState::new(dims, mid_actions(&spec), fallback_idx),
             seqs: Arc::new(vec![0.0; n * h * a]),
             roll: Rollouts::new(n, dims, &objective, keep),
             tracer: Tracer::new(dims, &objective),
@@ -131,12 +115,13 @@ impl<M: WorldModel> Core<M> {
         })
     }
 
+    /// Forgets the warm start and the last action.
     pub fn reset(&mut self) {
-        let mut mid = vec![0.0; self.a];
-        self.model.spec().clamp_actions(&mut mid);
+        let mid = mid_actions(self.model.spec());
         self.state.reset(&mid);
     }
 
+    /// Restarts the sampling noise from `seed` and forgets the warm start.
     pub fn reseed(&mut self, seed: u64) {
         self.config.seed = seed;
         self.rng = Rng::new(seed);
@@ -532,6 +517,38 @@ fn check_inputs<M: WorldModel>(
         ));
     }
     Ok(spec)
+}
+
+/// The middle of the action bounds of `spec`, clamped into them (`A`).
+fn mid_actions(spec: &ModelSpec) -> Vec<Real> {
+    let mut mid: Vec<Real> = vec![0.0; spec.action_dim()];
+    spec.clamp_actions(&mut mid);
+    mid
+}
+
+/// The noise scale per action of `spec`: `noise · (hi − lo) / 2`.
+fn noise_scale(spec: &ModelSpec, noise: Real) -> Vec<Real> {
+    spec.action_lower
+        .iter()
+        .zip(&spec.action_upper)
+        .map(|(lo, hi)| noise * 0.5 * (hi - lo))
+        .collect()
+}
+
+/// The sampler of `config`'s knots and noise within `spec`'s bounds.
+fn action_sampler(dims: Dims, spec: &ModelSpec, config: &PlannerConfig) -> ActionSampler {
+    let h = dims.h;
+    ActionSampler::new(
+        dims,
+        &spec.action_lower,
+        &spec.action_upper,
+        Knots::new(
+            h,
+            config.knots.unwrap_or(h),
+            config.interpolation,
+            config.colored_noise_beta,
+        ),
+    )
 }
 
 /// `objective` with `model`'s readout errors (the first
