@@ -21,7 +21,7 @@
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
-use crate::objective::{Objective, ObjectiveScratch};
+use crate::objective::{Objective, ObjectiveScratch, Stage, StageGradient};
 use crate::planner::rollout::{self, Dims, Record, Score, Start};
 
 /// Summary of one rollout.
@@ -234,7 +234,7 @@ impl Adjoint {
             self.gz.fill(0.0);
             self.gu_prev.fill(0.0);
             objective.add_stage_gradient(
-                crate::objective::Stage {
+                Stage {
                     y,
                     z: z_next,
                     u: u_t,
@@ -242,7 +242,7 @@ impl Adjoint {
                     terminal: t + 1 == h,
                 },
                 &mut self.scratch,
-                crate::objective::StageGradient {
+                StageGradient {
                     gy: &mut self.gy,
                     gz: &mut self.gz,
                     gu: &mut grad[t * a..(t + 1) * a],

@@ -15,7 +15,7 @@ use crate::Real;
 use crate::error::ModelError;
 use crate::math;
 use crate::model::WorldModel;
-use crate::objective::{Margins, Objective, ObjectiveScratch};
+use crate::objective::{Margins, Objective, ObjectiveScratch, Stage};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -209,7 +209,7 @@ pub(crate) fn roll_out<M: WorldModel + ?Sized>(
             &mut r.y_next[..n * p],
         )?;
         objective.stage_costs(
-            crate::objective::Stage {
+            Stage {
                 y: &r.y_next[..n * p],
                 z: &r.z_next[..n * d],
                 u: &r.u_t[..n * a],

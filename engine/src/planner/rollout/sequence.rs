@@ -5,7 +5,7 @@ use super::{Dims, Start};
 use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
-use crate::objective::{Objective, ObjectiveScratch};
+use crate::objective::{Objective, ObjectiveScratch, Stage};
 use crate::planner::Plan;
 
 /// Task cost and summed guardrail violation of one rolled-out sequence.
@@ -100,7 +100,7 @@ pub(crate) fn sequence<M: WorldModel + ?Sized>(
         let y = &mut y[t * p..(t + 1) * p];
         model.readout(z_next, y)?;
         out.cost += objective.stage_cost(
-            crate::objective::Stage {
+            Stage {
                 y,
                 z: z_next,
                 u: u_t,
