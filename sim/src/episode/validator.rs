@@ -2,8 +2,8 @@
 //! physics state.
 
 use crate::scene::Scene;
-use telic::objective::Residual;
-use telic::{ModelSpec, Objective, ObjectiveSpec, Real};
+use telic::objective::{ReadoutSchema, Residual};
+use telic::{Objective, ObjectiveSpec, Real};
 
 /// Checks guardrails against the *true* physics state.
 ///
@@ -29,22 +29,12 @@ impl Validator {
         truth_names: &[String],
         actions: &[String],
     ) -> Result<Self, telic::PlanError> {
-        let truth_spec = ModelSpec {
-            name: "ground truth".into(),
-            observations: vec!["-".into()],
-            actions: vec!["-".into()],
-            latent_dim: 1,
-            readouts: truth_names.to_vec(),
-            action_lower: vec![0.0],
-            action_upper: vec![0.0],
-            dt: 1.0,
-        };
         let guard_only = ObjectiveSpec {
             terms: Vec::new(),
             guardrails: spec.guardrails.clone(),
             bodies: spec.bodies.clone(),
         };
-        let objective = guard_only.compile(&truth_spec)?;
+        let objective = guard_only.compile_with(&ReadoutSchema::truth(truth_names, 1))?;
         // Latent terms have no ground truth; readout terms whose readouts the
         // scene does not measure are left out of the executed-cost account.
         let measurable = |t: &&telic::objective::TermSpec| match &t.residual {
@@ -52,16 +42,12 @@ impl Validator {
             Residual::Readout { readouts, .. } => readouts.iter().all(|r| truth_names.contains(r)),
             Residual::Action { .. } | Residual::ActionRate => true,
         };
-        let mut truth_spec = truth_spec;
-        truth_spec.actions = actions.to_vec();
-        truth_spec.action_lower = vec![0.0; actions.len()];
-        truth_spec.action_upper = vec![0.0; actions.len()];
         let cost = ObjectiveSpec {
             terms: spec.terms.iter().filter(measurable).cloned().collect(),
             guardrails: Vec::new(),
             bodies: Vec::new(),
         }
-        .compile(&truth_spec)?;
+        .compile_with(&ReadoutSchema::truth(truth_names, actions.len()))?;
         let names = objective.guardrail_names().map(str::to_string).collect();
         let g = objective.num_guardrails();
         let scratch = cost.scratch();
