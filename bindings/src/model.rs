@@ -67,15 +67,19 @@ impl Source {
     /// A fresh model. Runs without the interpreter lock.
     pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
         Ok(match self {
-            Source::Bundle(dir, threads) => Box::new(
-                OnnxModel::load_with(
-                    dir,
-                    &OnnxOptions {
-                        intra_threads: *threads,
-                    },
+            Source::Bundle(dir, threads) => {
+                // ORT_DYLIB_PATH (set by the package when imported), else the wheel's library.
+                telic_sim::onnx_runtime::locate().map_err(model_error)?;
+                Box::new(
+                    OnnxModel::load_with(
+                        dir,
+                        &OnnxOptions {
+                            intra_threads: *threads,
+                        },
+                    )
+                    .map_err(model_error)?,
                 )
-                .map_err(model_error)?,
-            ),
+            }
             Source::PointMass(p) => {
                 Box::new(PointMass::new(p.dims, p.dt, p.max_accel).map_err(model_error)?)
             }
