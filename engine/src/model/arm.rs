@@ -1,7 +1,7 @@
 //! A kinematic serial arm read from a URDF: joint-velocity commands in,
 //! joint states and link positions (forward kinematics) out.
 
-use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
+use super::{ModelSpec, WorldModel, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
 use nalgebra::{Matrix3, Rotation3, Unit, Vector3};
@@ -469,18 +469,7 @@ fn forward_kinematics(segments: &[Segment], q: &[Real], rots: &mut [M3], pos: &m
 }
 
 impl WorldModel for SerialArm {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn fork(&self) -> Option<Box<dyn WorldModel>> {
-        Some(Box::new(self.clone()))
-    }
-
-    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
-        check_encode(&self.spec, obs, z)?;
-        z.copy_from_slice(obs);
-        Ok(())
-    }
+    analytic_basics!(identity_encode);
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;

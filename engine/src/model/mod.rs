@@ -4,6 +4,36 @@
 //! batch size is the buffer length divided by the width. Models take `&mut self`
 //! so that backends can reuse internal buffers between calls.
 
+/// The [`WorldModel`] methods that the analytic models write alike, expanded
+/// inside their `impl WorldModel` block: `spec` returns the model's `spec`
+/// field and `fork` clones the model (an analytic model is cheap to copy, so
+/// each rollout worker gets its own). `analytic_basics!(identity_encode)`
+/// adds `encode` for a model whose latent is its observation: shapes checked,
+/// observation copied. A macro because a trait default can neither reach a
+/// field nor ask for `Clone`.
+macro_rules! analytic_basics {
+    () => {
+        fn spec(&self) -> &$crate::model::ModelSpec {
+            &self.spec
+        }
+        fn fork(&self) -> Option<Box<dyn $crate::model::WorldModel>> {
+            Some(Box::new(self.clone()))
+        }
+    };
+    (identity_encode) => {
+        analytic_basics!();
+        fn encode(
+            &mut self,
+            obs: &[$crate::Real],
+            z: &mut [$crate::Real],
+        ) -> Result<(), $crate::error::ModelError> {
+            $crate::model::check_encode(&self.spec, obs, z)?;
+            z.copy_from_slice(obs);
+            Ok(())
+        }
+    };
+}
+
 mod arm;
 #[cfg(feature = "onnx")]
 pub mod bundle;
@@ -144,6 +174,19 @@ pub fn batch_of(what: &'static str, buf: &[Real], width: usize) -> Result<usize,
         });
     }
     Ok(buf.len() / width)
+}
+
+/// The lag factor `α = 1 − e^{−Δt/τ}` of a first-order velocity response
+/// with time constant `tau` over a step of `dt` seconds; 1 when `tau` is 0
+/// (the command is reached within the step). The analytic models and the
+/// scenes whose robots they predict share this one rule.
+#[must_use]
+pub fn lag_factor(dt: Real, tau: Real) -> Real {
+    if tau == 0.0 {
+        1.0
+    } else {
+        1.0 - (-dt / tau).exp()
+    }
 }
 
 /// Checks that `buf` holds exactly `batch` rows of `width`.

@@ -251,12 +251,7 @@ impl Wide for Step<'_> {
 }
 
 impl WorldModel for Pendulum {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn fork(&self) -> Option<Box<dyn WorldModel>> {
-        Some(Box::new(self.clone()))
-    }
+    analytic_basics!();
 
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         check_encode(&self.spec, obs, z)?;

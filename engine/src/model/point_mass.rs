@@ -1,6 +1,6 @@
 //! A point mass (double integrator) in 2 or 3 dimensions.
 
-use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
+use super::{ModelSpec, WorldModel, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
 
@@ -61,18 +61,7 @@ impl PointMass {
 }
 
 impl WorldModel for PointMass {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn fork(&self) -> Option<Box<dyn WorldModel>> {
-        Some(Box::new(self.clone()))
-    }
-
-    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
-        check_encode(&self.spec, obs, z)?;
-        z.copy_from_slice(obs);
-        Ok(())
-    }
+    analytic_basics!(identity_encode);
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;

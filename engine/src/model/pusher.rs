@@ -1,7 +1,7 @@
 //! Planar pushing: a velocity-controlled round pusher and a box sliding
 //! quasi-statically on a table.
 
-use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout};
+use super::{ModelSpec, WorldModel, check_predict, check_readout};
 use crate::Real;
 use crate::error::ModelError;
 
@@ -96,19 +96,24 @@ pub struct Pusher {
     mu: Real,
 }
 
-/// Names of the state entries.
-const STATE: [&str; 8] = [
-    "pusher.x",
-    "pusher.y",
-    "pusher.vx",
-    "pusher.vy",
-    "box.x",
-    "box.y",
-    "box.cos",
-    "box.sin",
-];
-
 impl Pusher {
+    /// Names of the readouts: the state (the first eight, also the
+    /// observations), then the pusher's offset from the box and its speed.
+    /// The push scene's ground truth has the same names.
+    pub const READOUTS: [&'static str; 11] = [
+        "pusher.x",
+        "pusher.y",
+        "pusher.vx",
+        "pusher.vy",
+        "box.x",
+        "box.y",
+        "box.cos",
+        "box.sin",
+        "offset.x",
+        "offset.y",
+        "speed",
+    ];
+
     /// A pusher model with the given settings.
     ///
     /// ```
@@ -153,24 +158,18 @@ impl Pusher {
             return bad("substeps must be positive".into());
         }
         let names = |xs: &[&str]| xs.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-        let mut readouts = names(&STATE);
-        readouts.extend(names(&["offset.x", "offset.y", "speed"]));
         let spec = ModelSpec {
             name: "pusher".into(),
-            observations: names(&STATE),
+            observations: names(&Self::READOUTS[..8]),
             actions: names(&["vx_cmd", "vy_cmd"]),
             latent_dim: 8,
-            readouts,
+            readouts: names(&Self::READOUTS),
             action_lower: vec![-params.max_speed; 2],
             action_upper: vec![params.max_speed; 2],
             dt: params.dt,
         };
         spec.validate()?;
-        let alpha = if params.tau == 0.0 {
-            1.0
-        } else {
-            1.0 - (-params.dt / params.tau).exp()
-        };
+        let alpha = super::lag_factor(params.dt, params.tau);
         let c = if params.limit_surface_length > 0.0 {
             params.limit_surface_length
         } else {
@@ -266,18 +265,7 @@ fn limit_surface_length(a: Real, b: Real) -> Real {
 }
 
 impl WorldModel for Pusher {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn fork(&self) -> Option<Box<dyn WorldModel>> {
-        Some(Box::new(self.clone()))
-    }
-
-    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
-        check_encode(&self.spec, obs, z)?;
-        z.copy_from_slice(obs);
-        Ok(())
-    }
+    analytic_basics!(identity_encode);
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;

@@ -1,6 +1,6 @@
 //! A unicycle / differential-drive base with first-order velocity response.
 
-use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout};
+use super::{ModelSpec, WorldModel, check_predict, check_readout};
 use crate::Real;
 use crate::error::ModelError;
 use crate::math::{self, Wide, wide};
@@ -22,6 +22,10 @@ pub struct Unicycle {
 }
 
 impl Unicycle {
+    /// Names of the readouts: the pose, the velocities and the speed `|v|`.
+    /// The navigate scene's ground truth has the same names.
+    pub const READOUTS: [&'static str; 6] = ["base.x", "base.y", "heading", "v", "omega", "speed"];
+
     /// A differential-drive model with time step `dt`, speed bound `max_speed`
     /// (forward and backward), turn-rate bound `max_turn_rate` and velocity time constant `tau`.
     pub fn new(
@@ -44,37 +48,19 @@ impl Unicycle {
             observations: state,
             actions: vec!["v_cmd".into(), "omega_cmd".into()],
             latent_dim: 5,
-            readouts: ["base.x", "base.y", "heading", "v", "omega", "speed"]
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect(),
+            readouts: Self::READOUTS.iter().map(|s| (*s).to_string()).collect(),
             action_lower: vec![-max_speed, -max_turn_rate],
             action_upper: vec![max_speed, max_turn_rate],
             dt,
         };
         spec.validate()?;
-        let alpha = if tau == 0.0 {
-            1.0
-        } else {
-            1.0 - (-dt / tau).exp()
-        };
+        let alpha = super::lag_factor(dt, tau);
         Ok(Self { spec, alpha })
     }
 }
 
 impl WorldModel for Unicycle {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn fork(&self) -> Option<Box<dyn WorldModel>> {
-        Some(Box::new(self.clone()))
-    }
-
-    fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
-        check_encode(&self.spec, obs, z)?;
-        z.copy_from_slice(obs);
-        Ok(())
-    }
+    analytic_basics!(identity_encode);
 
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         check_predict(&self.spec, z, u, z_next)?;

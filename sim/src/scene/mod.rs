@@ -136,6 +136,55 @@ pub(crate) fn steps_per_control(control_dt: Real, physics_dt: Real) -> usize {
     }
 }
 
+/// Checks that the control period is a whole number of physics steps; the
+/// error names the scene.
+pub(crate) fn check_control_period(
+    scene: &str,
+    control_dt: Real,
+    physics_dt: Real,
+) -> Result<(), SimError> {
+    let k = steps_per_control(control_dt, physics_dt);
+    if k == 0 || (k as Real * physics_dt - control_dt).abs() > 1e-9 {
+        return Err(SimError::Scene {
+            scene: scene.into(),
+            message: format!(
+                "physics_dt ({}) must divide control_dt ({})",
+                num(physics_dt),
+                num(control_dt)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Moves each velocity setpoint one control tick towards its command, by
+/// the lag factor `alpha` (`telic::model::lag_factor`, the analytic models'
+/// rule); a command is clamped into `±bound`, a missing or non-finite one
+/// counts as 0.
+pub(crate) fn follow_commands(
+    setpoint: &mut [Real],
+    action: &[Real],
+    bounds: &[Real],
+    alpha: Real,
+) {
+    for (k, (s, b)) in setpoint.iter_mut().zip(bounds).enumerate() {
+        let u = action
+            .get(k)
+            .copied()
+            .filter(|u| u.is_finite())
+            .unwrap_or(0.0);
+        *s += alpha * (u.clamp(-b, *b) - *s);
+    }
+}
+
+/// Writes `values` into `out`, as many as both hold: how a scene hands out
+/// its observation and ground-truth readouts.
+pub(crate) fn write_values(out: &mut [Real], values: impl IntoIterator<Item = Real>) {
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = v;
+    }
+}
+
 /// Angle `a` wrapped into `(−π, π]`.
 pub(crate) fn wrap_angle(a: Real) -> Real {
     let w = a.rem_euclid(std::f64::consts::TAU);

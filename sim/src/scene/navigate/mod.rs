@@ -226,14 +226,7 @@ impl NavigateConfig {
         if self.max_attempts == 0 {
             return bad("max_attempts must be positive".into());
         }
-        let k = self.physics_steps_per_control();
-        if k == 0 || (k as Real * self.physics_dt - self.control_dt).abs() > 1e-9 {
-            return bad(format!(
-                "physics_dt ({}) must divide control_dt ({})",
-                num(self.physics_dt),
-                num(self.control_dt)
-            ));
-        }
+        super::check_control_period("navigate", self.control_dt, self.physics_dt)?;
         if 2.0 * self.end_inset >= self.arena_length || 2.0 * self.side_inset > self.arena_width {
             return bad("end_inset or side_inset leave no room in the arena".into());
         }
@@ -252,15 +245,6 @@ impl NavigateConfig {
     #[must_use]
     pub fn physics_steps_per_control(&self) -> usize {
         crate::scene::steps_per_control(self.control_dt, self.physics_dt)
-    }
-
-    /// The lag factor `α = 1 − e^{−Δt/τ}` of the velocity setpoints per control tick.
-    fn alpha(&self) -> Real {
-        if self.tau == 0.0 {
-            1.0
-        } else {
-            1.0 - (-self.control_dt / self.tau).exp()
-        }
     }
 
     /// Inflation of obstacles in the solvability check.
@@ -399,7 +383,7 @@ impl Navigate {
     /// ```
     pub fn new(config: &NavigateConfig) -> Result<Self, SimError> {
         config.validate()?;
-        let names = ["base.x", "base.y", "heading", "v", "omega", "speed"]
+        let names = Unicycle::READOUTS
             .iter()
             .map(|s| (*s).to_string())
             .collect();
@@ -482,9 +466,7 @@ impl Scene for Navigate {
     }
 
     fn observe(&self, out: &mut [Real]) {
-        for (o, s) in out.iter_mut().zip(self.state()) {
-            *o = s;
-        }
+        super::write_values(out, self.state());
     }
 
     fn truth_readouts(&self) -> &[String] {
@@ -494,23 +476,14 @@ impl Scene for Navigate {
     fn truth(&self, out: &mut [Real]) {
         let s = self.state();
         let y = [s[0], s[1], s[2], s[3], s[4], s[3].abs()];
-        for (o, v) in out.iter_mut().zip(y) {
-            *o = v;
-        }
+        super::write_values(out, y);
     }
 
     fn apply(&mut self, action: &[Real]) {
         let c = &self.config;
         let bounds = [c.max_speed, c.max_turn_rate];
-        let alpha = c.alpha();
-        for (k, (s, b)) in self.setpoint.iter_mut().zip(bounds).enumerate() {
-            let u = action
-                .get(k)
-                .copied()
-                .filter(|u| u.is_finite())
-                .unwrap_or(0.0);
-            *s += alpha * (u.clamp(-b, b) - *s);
-        }
+        let alpha = telic::model::lag_factor(c.control_dt, c.tau);
+        super::follow_commands(&mut self.setpoint, action, &bounds, alpha);
     }
 
     fn step(&mut self) {

@@ -183,14 +183,7 @@ impl PushConfig {
         if self.max_attempts == 0 {
             return bad("max_attempts must be positive".into());
         }
-        let k = self.physics_steps_per_control();
-        if k == 0 || (k as Real * self.physics_dt - self.control_dt).abs() > 1e-9 {
-            return bad(format!(
-                "physics_dt ({}) must divide control_dt ({})",
-                num(self.physics_dt),
-                num(self.control_dt)
-            ));
-        }
+        crate::scene::check_control_period("push", self.control_dt, self.physics_dt)?;
         // The box must fit between the insets, and the pusher beside it.
         let room = self.edge_inset - self.box_half_diagonal() - 2.0 * self.pusher_radius;
         if room < 0.0 {
@@ -212,15 +205,6 @@ impl PushConfig {
     #[must_use]
     pub fn physics_steps_per_control(&self) -> usize {
         crate::scene::steps_per_control(self.control_dt, self.physics_dt)
-    }
-
-    /// The lag factor `α = 1 − e^{−Δt/τ}` of the velocity setpoints per control tick.
-    pub(super) fn alpha(&self) -> Real {
-        if self.tau == 0.0 {
-            1.0
-        } else {
-            1.0 - (-self.control_dt / self.tau).exp()
-        }
     }
 
     /// Half diagonal of the box's footprint: the radius of the disc around it.

@@ -54,21 +54,6 @@ use layout::Layout;
 /// Physics scalar (rapier's `f32`); conversions happen only in this file.
 type P = f32;
 
-/// Names of the ground-truth readouts (the analytic model's readouts).
-const READOUTS: [&str; 11] = [
-    "pusher.x",
-    "pusher.y",
-    "pusher.vx",
-    "pusher.vy",
-    "box.x",
-    "box.y",
-    "box.cos",
-    "box.sin",
-    "offset.x",
-    "offset.y",
-    "speed",
-];
-
 /// The rapier world of one episode.
 struct World {
     physics: PhysicsWorld,
@@ -198,7 +183,7 @@ impl Push {
         config.validate()?;
         Ok(Self {
             config: config.clone(),
-            names: READOUTS.iter().map(|s| (*s).to_string()).collect(),
+            names: Pusher::READOUTS.iter().map(|s| (*s).to_string()).collect(),
             world: None,
             layout: None,
             setpoint: [0.0; 2],
@@ -282,9 +267,7 @@ impl Scene for Push {
     }
 
     fn observe(&self, out: &mut [Real]) {
-        for (o, s) in out.iter_mut().zip(self.state()) {
-            *o = s;
-        }
+        super::write_values(out, self.state());
     }
 
     fn truth_readouts(&self) -> &[String] {
@@ -306,21 +289,13 @@ impl Scene for Push {
             s[1] - s[5],
             s[2].hypot(s[3]),
         ];
-        for (o, v) in out.iter_mut().zip(y) {
-            *o = v;
-        }
+        super::write_values(out, y);
     }
 
     fn apply(&mut self, action: &[Real]) {
-        let (b, alpha) = (self.config.max_speed, self.config.alpha());
-        for (k, s) in self.setpoint.iter_mut().enumerate() {
-            let u = action
-                .get(k)
-                .copied()
-                .filter(|u| u.is_finite())
-                .unwrap_or(0.0);
-            *s += alpha * (u.clamp(-b, b) - *s);
-        }
+        let c = &self.config;
+        let alpha = telic::model::lag_factor(c.control_dt, c.tau);
+        super::follow_commands(&mut self.setpoint, action, &[c.max_speed; 2], alpha);
     }
 
     fn step(&mut self) {
