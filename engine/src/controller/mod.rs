@@ -64,7 +64,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use worker::{Counters, Dims, Link, Snapshot};
+use worker::{Counters, Link, MessageSizes, Snapshot};
 
 /// Controller settings. Every field has a default (shown in its doc).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,7 +314,7 @@ pub struct ControllerMetrics {
 /// ```
 #[derive(Debug)]
 pub struct Controller {
-    dims: Dims,
+    dims: MessageSizes,
     obs_dim: usize,
     lower: Vec<Real>,
     upper: Vec<Real>,
@@ -355,7 +355,7 @@ impl Controller {
             .unwrap_or_else(|| planner.config().fallback.clone());
         let (a, o) = (model.action_dim(), model.obs_dim());
         let (values, hold) = resolve_fallback(&fallback, model)?;
-        let dims = Dims {
+        let dims = MessageSizes {
             observations: o,
             actions: a,
             readouts: model.readout_dim(),
@@ -455,7 +455,7 @@ impl Controller {
     /// that does not fit the model; the previous planner is then kept.
     pub fn restart(&mut self, planner: Box<dyn Planner>) -> Result<(), PlanError> {
         check_planner(planner.as_ref(), self.dims.actions, self.dims.readouts)?;
-        let dims = Dims {
+        let dims = MessageSizes {
             horizon: planner.config().horizon,
             ..self.dims
         };
@@ -571,9 +571,11 @@ impl Drop for Controller {
 fn check_planner(planner: &dyn Planner, actions: usize, readouts: usize) -> Result<(), PlanError> {
     let got = planner.objective().readout_dim();
     if got != readouts {
-        return Err(PlanError::Objective(crate::objective::ObjectiveError::shape(format!(
-            "the planner's objective was compiled for {got} readouts, the controller's model has {readouts}"
-        ))));
+        return Err(PlanError::Objective(
+            crate::objective::ObjectiveError::shape(format!(
+                "the planner's objective was compiled for {got} readouts, the controller's model has {readouts}"
+            )),
+        ));
     }
     if let Fallback::Constant { action } = &planner.config().fallback
         && action.len() != actions

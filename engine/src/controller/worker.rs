@@ -29,9 +29,9 @@ const RETURN_SLOTS: usize = 4;
 /// Buffers of each kind allocated when a planner thread starts.
 const PREALLOCATED: usize = 3;
 
-/// Sizes both sides agree on.
+/// Sizes of the messages both sides of the link agree on.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Dims {
+pub(super) struct MessageSizes {
     /// Observations `O`.
     pub observations: usize,
     /// Actions `A`.
@@ -71,7 +71,7 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(d: &Dims, at: Instant) -> Self {
+    fn new(d: &MessageSizes, at: Instant) -> Self {
         Self {
             observed_at: at,
             outcome: Ok(PlanStatus::NoFeasiblePlan),
@@ -169,9 +169,9 @@ pub(super) struct Link {
 }
 
 /// The planner thread's state.
-struct Worker {
+struct PlannerThread {
     planner: Box<dyn Planner>,
-    dims: Dims,
+    dims: MessageSizes,
     obs: Receiver<ObsMsg>,
     obs_free: Sender<ObsMsg>,
     snaps: Sender<Box<Snapshot>>,
@@ -189,7 +189,7 @@ impl Link {
     /// Starts a planner thread named `telic-planner` that owns `planner`.
     pub fn start(
         planner: Box<dyn Planner>,
-        dims: Dims,
+        dims: MessageSizes,
         counters: Arc<Counters>,
     ) -> Result<Self, PlanError> {
         let (obs_tx, obs_rx) = bounded(1);
@@ -210,7 +210,7 @@ impl Link {
             });
             let _ = snap_free_tx.try_send(Box::new(Snapshot::new(&dims, now)));
         }
-        let worker = Worker {
+        let worker = PlannerThread {
             planner,
             dims,
             obs: obs_rx.clone(),
@@ -315,7 +315,7 @@ impl Link {
     }
 }
 
-impl Worker {
+impl PlannerThread {
     fn run(mut self) {
         loop {
             if self.stop.load(Ordering::Acquire) {
