@@ -103,6 +103,12 @@ pub(crate) fn array<'py>(
     Ok(flat.reshape(shape.to_vec())?.into_any())
 }
 
+/// A float64 numpy vector holding a copy of `values`, e.g. a model's action
+/// bounds (A,).
+pub(crate) fn vector<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py, PyAny>> {
+    array(py, values.to_vec(), &[values.len()])
+}
+
 /// Plain data (dicts, lists, numbers, strings, numpy arrays) read into `T`
 /// through JSON; errors name `what` and the offending key.
 pub(crate) fn from_plain<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {

@@ -1,7 +1,7 @@
 //! `telic._native.Scene`: a Telic scene stepped from Python, the core of the
 //! gymnasium environments of `telic.envs`.
 
-use crate::convert::{Array, array, to_plain};
+use crate::convert::{Array, array, to_plain, vector};
 use crate::errors::{Kind, error, sim_error};
 use crate::model::PyWorldModel;
 use crate::planner::PyPlanner;
@@ -166,20 +166,12 @@ impl PyScene {
     /// Lower action bounds (A,).
     #[getter]
     fn action_lower<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        array(
-            py,
-            self.spec.action_lower.clone(),
-            &[self.spec.action_dim()],
-        )
+        vector(py, &self.spec.action_lower)
     }
     /// Upper action bounds (A,).
     #[getter]
     fn action_upper<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        array(
-            py,
-            self.spec.action_upper.clone(),
-            &[self.spec.action_dim()],
-        )
+        vector(py, &self.spec.action_upper)
     }
     /// Control period in seconds.
     #[getter]

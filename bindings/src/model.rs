@@ -1,7 +1,7 @@
 //! `telic.WorldModel`: a learned bundle or an analytic model, callable batched
 //! from Python and handed to planners.
 
-use crate::convert::{Array, array, from_plain};
+use crate::convert::{Array, array, from_plain, vector};
 use crate::errors::{Kind, error, model_error, sim_error};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -222,20 +222,12 @@ impl PyWorldModel {
     /// Lower action bounds (A,).
     #[getter]
     fn action_lower<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        array(
-            py,
-            self.spec.action_lower.clone(),
-            &[self.spec.action_dim()],
-        )
+        vector(py, &self.spec.action_lower)
     }
     /// Upper action bounds (A,).
     #[getter]
     fn action_upper<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        array(
-            py,
-            self.spec.action_upper.clone(),
-            &[self.spec.action_dim()],
-        )
+        vector(py, &self.spec.action_upper)
     }
 
     /// Observations (O,) or (B, O) → latents (D,) or (B, D).
