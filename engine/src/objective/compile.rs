@@ -271,16 +271,12 @@ fn compile_guard(
     bodies: &[(String, Body)],
 ) -> Result<Guard, ObjectiveError> {
     let name = g.name();
-    Ok(match g {
+    match g {
         GuardrailSpec::KeepOut {
             shape, bodies: on, ..
         } => {
-            shape.validate().map_err(ObjectiveError::value)?;
-            Guard::Distance {
-                bodies: select_bodies(bodies, on, name)?,
-                shapes: vec![shape.compile()],
-                min_distance: 0.0,
-            }
+            let on = select_bodies(bodies, on, name);
+            distance_guard(std::slice::from_ref(shape), 0.0, on)
         }
         GuardrailSpec::Clearance {
             min_distance,
@@ -291,14 +287,7 @@ fn compile_guard(
             if !(min_distance.is_finite() && *min_distance >= 0.0) {
                 return Err(ObjectiveError::value("min_distance must be >= 0"));
             }
-            for s in obstacles {
-                s.validate().map_err(ObjectiveError::value)?;
-            }
-            Guard::Distance {
-                bodies: select_bodies(bodies, on, name)?,
-                shapes: obstacles.iter().map(Shape::compile).collect(),
-                min_distance: *min_distance,
-            }
+            distance_guard(obstacles, *min_distance, select_bodies(bodies, on, name))
         }
         GuardrailSpec::Workspace {
             lower,
@@ -309,31 +298,55 @@ fn compile_guard(
             if lower.iter().zip(upper).any(|(a, b)| !(a < b)) {
                 return Err(ObjectiveError::value("workspace lower must be < upper"));
             }
-            Guard::Workspace {
+            Ok(Guard::Workspace {
                 bodies: select_bodies(bodies, on, name)?,
                 lower: (*lower).into(),
                 upper: (*upper).into(),
-            }
+            })
         }
         GuardrailSpec::JointPosition(l)
         | GuardrailSpec::JointVelocity(l)
-        | GuardrailSpec::ReadoutLimit(l) => compile_limits(l, schema)?,
+        | GuardrailSpec::ReadoutLimit(l) => compile_limits(l, schema),
         GuardrailSpec::Speed {
             readouts: r, max, ..
-        } => {
-            if !(max.is_finite() && *max >= 0.0) {
-                return Err(ObjectiveError::value("max must be >= 0"));
-            }
-            if r.is_empty() {
-                return Err(ObjectiveError::shape(
-                    "readouts is empty: a speed guardrail needs the readouts of a velocity \
-                     (e.g. [\"vel.x\", \"vel.y\"])",
-                ));
-            }
-            Guard::Speed {
-                idx: readouts(schema, r)?,
-                max: *max,
-            }
-        }
+        } => speed_guard(schema, r, *max),
+    }
+}
+
+/// Bodies at least `min_distance` from every shape of `shapes`: the shapes
+/// are checked before the bodies' selection (`bodies`) is looked at.
+fn distance_guard(
+    shapes: &[Shape],
+    min_distance: Real,
+    bodies: Result<Vec<Body>, ObjectiveError>,
+) -> Result<Guard, ObjectiveError> {
+    for s in shapes {
+        s.validate().map_err(ObjectiveError::value)?;
+    }
+    Ok(Guard::Distance {
+        bodies: bodies?,
+        shapes: shapes.iter().map(Shape::compile).collect(),
+        min_distance,
+    })
+}
+
+/// The norm of the readouts called `names` at most `max`.
+fn speed_guard(
+    schema: &ReadoutSchema,
+    names: &[String],
+    max: Real,
+) -> Result<Guard, ObjectiveError> {
+    if !(max.is_finite() && max >= 0.0) {
+        return Err(ObjectiveError::value("max must be >= 0"));
+    }
+    if names.is_empty() {
+        return Err(ObjectiveError::shape(
+            "readouts is empty: a speed guardrail needs the readouts of a velocity \
+             (e.g. [\"vel.x\", \"vel.y\"])",
+        ));
+    }
+    Ok(Guard::Speed {
+        idx: readouts(schema, names)?,
+        max,
     })
 }
