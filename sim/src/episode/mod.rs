@@ -310,3 +310,45 @@ impl Tally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_episode_steps_on_past_its_time_limit() {
+        let mut scenario = Scenario::load("navigate").unwrap();
+        scenario.episode.max_time = 0.2;
+        let mut scene = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = scene.analytic_model().unwrap().spec().clone();
+        let mut episode = Episode::start(&scenario, scene.as_mut(), 5, &control).unwrap();
+        let still = vec![0.0; control.action_dim()];
+        let mut physics_steps = 0;
+        let mut steps = Vec::new();
+        for _ in 0..4 {
+            let out = episode.step(scene.as_mut(), &still, &mut |_, _| physics_steps += 1);
+            steps.push(out.truncated);
+        }
+        assert_eq!(
+            steps,
+            [false, true, true, true],
+            "0.1 s periods, 0.2 s limit"
+        );
+        assert!(episode.time_up(scene.as_ref()));
+        let k = control_substeps(&scenario, control.dt, scene.physics_dt()).unwrap();
+        assert_eq!(physics_steps, 4 * k);
+        let r = episode.result(scene.as_ref());
+        assert_eq!(r.control_steps, 4);
+        assert_eq!(r.seed, 5);
+        assert!(r.worst_margin.is_finite(), "{r:?}");
+    }
+
+    #[test]
+    fn a_control_period_of_no_whole_number_of_physics_steps_is_an_error() {
+        let scenario = Scenario::load("navigate").unwrap();
+        let err = control_substeps(&scenario, 0.105, 0.01).unwrap_err();
+        assert!(err.to_string().contains("not a whole number"), "{err}");
+        assert_eq!(control_substeps(&scenario, 0.1, 0.01).unwrap(), 10);
+        assert!(control_substeps(&scenario, 0.1, Real::NAN).is_err());
+    }
+}

@@ -37,7 +37,7 @@ pub struct EpisodeResult {
     pub fallback_reasons: Vec<(String, usize)>,
     /// What was wrong with the episode's planner when it was built: each
     /// guardrail that its model-error margins make unsatisfiable
-    /// ([`Planner::unsatisfiable_guardrails`]).
+    /// ([`telic::Planner::unsatisfiable_guardrails`]).
     #[serde(default)]
     pub planner_warnings: Vec<String>,
     /// Wall-clock planning time of each control step, in milliseconds.
