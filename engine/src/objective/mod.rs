@@ -4,7 +4,13 @@
 //! `J = Σ_{t<H} Σ_i wᵢ·normᵢ(rᵢ(y_{t+1}, z_{t+1}, u_t, u_{t−1})) + Σ_j w_j·norm_j(r_j(y_H, z_H))`,
 //! and guardrails `g_k(y_{t+1}, u_t) ≤ 0` for every step. A spec is resolved
 //! against a model's readout names once ([`ObjectiveSpec::compile`]), so a term
-//! or guardrail naming a readout the model lacks fails at load time.
+//! or guardrail naming a readout the model lacks fails at load time. The
+//! names come from a [`ReadoutSchema`]: a model's, or a scene's ground truth
+//! ([`ObjectiveSpec::compile_with`]), so a validator checks the same
+//! guardrails the planner keeps; errors are [`ObjectiveError`]s.
+//!
+//! Modules: `compile` resolves specs, `eval` evaluates costs and margins,
+//! `guardrail` and [`geometry`] hold the constraints and their shapes.
 //!
 //! ## Latent goals
 //!
