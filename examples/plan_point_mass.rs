@@ -5,25 +5,12 @@
 use telic::model::{PointMass, WorldModel};
 use telic::{ObjectiveSpec, PlannerConfig};
 
+/// The objective: reach (2, 0) and settle, around a keep-out sphere.
+const OBJECTIVE_TOML: &str = include_str!("plan_point_mass.toml");
+
 fn main() -> anyhow::Result<()> {
     let mut model = PointMass::new(2, 0.1, 2.0)?;
-    let objective: ObjectiveSpec = toml::from_str(
-        r#"
-        bodies = [{ name = "robot", points = ["pos"], radius = 0.1 }]
-        [[terms]]
-        name = "goal"
-        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
-        [[terms]]
-        name = "settle"
-        residual = { kind = "readout", readouts = ["vel.x", "vel.y"] }
-        weight = 0.2
-        [[guardrails]]
-        kind = "keep_out"
-        name = "rock"
-        margin = 0.02
-        shape = { type = "sphere", center = [1.0, 0.0, 0.0], radius = 0.3 }
-        "#,
-    )?;
+    let objective: ObjectiveSpec = toml::from_str(OBJECTIVE_TOML)?;
     let objective = objective.compile(model.spec())?;
     let config = PlannerConfig {
         horizon: 30,

@@ -73,24 +73,8 @@ fn plan_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTi
 /// keep-out sphere.
 fn point_mass(samples: usize, horizon: usize) -> Box<dyn Planner> {
     let model = PointMass::new(2, 0.1, 2.0).unwrap();
-    let objective: ObjectiveSpec = toml::from_str(
-        r#"
-        bodies = [{ name = "robot", points = ["pos"], radius = 0.1 }]
-        [[terms]]
-        name = "goal"
-        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [2.0, 0.0] }
-        [[terms]]
-        name = "settle"
-        residual = { kind = "readout", readouts = ["vel.x", "vel.y"] }
-        weight = 0.2
-        [[guardrails]]
-        kind = "keep_out"
-        name = "rock"
-        margin = 0.02
-        shape = { type = "sphere", center = [1.0, 0.0, 0.0], radius = 0.3 }
-        "#,
-    )
-    .unwrap();
+    let objective: ObjectiveSpec =
+        toml::from_str(include_str!("../../examples/plan_point_mass.toml")).unwrap();
     let objective = objective.compile(model.spec()).unwrap();
     let config = mppi(&PlannerConfig::default(), samples, horizon);
     telic::build(model, objective, config).unwrap()
