@@ -21,13 +21,22 @@ same bytes. See docs/bundle.md for the contract these bundles follow.
 Usage: python3 scripts/make_test_bundles.py [OUT_DIR]
 """
 
+import importlib.util
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "telic_toml_writer", ROOT / "bindings" / "python" / "telic" / "train" / "toml_writer.py"
+)
+toml_writer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toml_writer)
 
 OPSET = 17
 IR_VERSION = 8
@@ -54,57 +63,13 @@ def save(graph, path):
     onnx.save(model, path)
 
 
-def toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError(f"no TOML form for {v!r}")
-
-
-def toml_table(header, table):
-    lines = [f"[{header}]"] if header else []
-    for key, value in table.items():
-        if not isinstance(value, dict):
-            lines.append(f"{json.dumps(key) if '.' in key else key} = {toml_value(value)}")
-    lines.append("")
-    for key, value in table.items():
-        if isinstance(value, dict):
-            lines.append(toml_table(f"{header}.{key}" if header else key, value))
-    return "\n".join(lines)
-
-
 def write_manifest(path, m):
-    """Writes a manifest (format version 1): scalars and name lists first, then tables."""
-    out = [
-        "# Telic world-model bundle manifest; the contract is docs/bundle.md.",
-        f"format_version = {m['format_version']}",
-        f"name = {toml_value(m['name'])}",
-        f"dt = {toml_value(m['dt'])}",
-        f"latent_dim = {m['latent_dim']}",
-        f"observations = {toml_value(m['observations'])}",
-        f"readouts = {toml_value(m['readouts'])}",
-        "",
-    ]
-    for a in m["actions"]:
-        out += [
-            "[[actions]]",
-            f"name = {toml_value(a['name'])}",
-            f"lower = {toml_value(a['lower'])}",
-            f"upper = {toml_value(a['upper'])}",
-            "",
-        ]
-    for key in ("normalisation", "provenance", "readout_error_quantiles"):
-        if key in m:
-            out.append(toml_table(key, m[key]))
+    """Writes a manifest (format version 1) with the manifest writer of the
+    Python package (telic.train.toml_writer), loaded by its path so that
+    neither telic nor its dependencies need be installed."""
+    header = "Telic world-model bundle manifest; the contract is docs/bundle.md."
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(out).rstrip() + "\n")
+        f.write(toml_writer.dumps(m, header=header))
 
 
 def point_mass_2d(out):
@@ -189,7 +154,7 @@ def point_mass_2d(out):
                 {"name": "acc.x", "lower": -1.0, "upper": 1.0},
                 {"name": "acc.y", "lower": -1.0, "upper": 1.0},
             ],
-            "normalisation": {"mean": list(mean), "std": list(std)},
+            "normalisation": {"mean": mean.tolist(), "std": std.tolist()},
             "provenance": {
                 "scene": "analytic point mass (telic::model::PointMass), no training",
                 "samples": 0,
