@@ -292,7 +292,7 @@ impl Adjoint {
     }
 
     /// The cost and its gradient in one call: `J + penalty` and `∂/∂u` into
-    /// `grad`. Without multipliers this is the task cost of `Core::trace`.
+    /// `grad`. Without multipliers the cost is the shield's ([`rollout::sequence`]).
     pub fn cost_gradient<M: WorldModel + ?Sized>(
         &mut self,
         model: &mut M,
