@@ -28,6 +28,7 @@
 //! with numpy alone. Everything is determined by the seed: the same settings
 //! write the same bytes, whatever the number of worker threads.
 
+mod explore;
 pub mod npy;
 
 use crate::SimError;
@@ -35,12 +36,12 @@ use crate::episode::{Episode, control_substeps, episode_seed};
 use crate::limits;
 use crate::scenario::Scenario;
 use crate::scene::Scene;
+use explore::Exploration;
 use npy::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use telic::limits::num;
-use telic::rng::{ColoredNoise, Rng};
 use telic::{ModelSpec, Real};
 use thiserror::Error;
 
@@ -456,9 +457,6 @@ fn run_all(
     Ok(all)
 }
 
-/// Salt that keeps the exploration stream apart from the scene's own use of the seed.
-const POLICY_SALT: u64 = 0xC011_EC75_EED0_0001;
-
 fn record_episode(
     run: &Run<'_>,
     scene: &mut dyn Scene,
@@ -467,34 +465,13 @@ fn record_episode(
     let (cfg, spec, steps) = (run.config, &run.spec, run.steps);
     let seed = episode_seed(cfg.seed, index);
     let mut episode = Episode::start(run.scenario, scene, seed, spec)?;
-    let mut rng = Rng::new(seed ^ POLICY_SALT);
-    let policy = if rng.uniform() < cfg.planner_fraction {
-        Policy::Planner {
-            noise: rng.range(0.0, cfg.planner_noise),
-        }
-    } else {
-        Policy::Random {
-            scale: rng.range(cfg.random_scale[0], cfg.random_scale[1]),
-        }
-    };
+    let exploration = Exploration::draw(cfg, spec, seed, steps);
+    let policy = exploration.policy();
     let (o, a, p) = (
         spec.obs_dim(),
         spec.action_dim(),
         scene.truth_readouts().len(),
     );
-    // ε: one colored sequence per action, `steps` long.
-    let mut eps = vec![0.0; a * steps];
-    let mut colored = ColoredNoise::new(steps, cfg.noise_beta);
-    for row in eps.chunks_mut(steps) {
-        colored.sample(&mut rng, row);
-    }
-    let mid: Vec<Real> = (spec.action_lower.iter().zip(&spec.action_upper))
-        .map(|(lo, hi)| 0.5 * (lo + hi))
-        .collect();
-    let half: Vec<Real> = (spec.action_lower.iter().zip(&spec.action_upper))
-        .map(|(lo, hi)| 0.5 * (hi - lo))
-        .collect();
-
     let mut planner = match policy {
         Policy::Random { .. } => None,
         Policy::Planner { .. } => {
@@ -523,23 +500,10 @@ fn record_episode(
     scene.truth(&mut y);
     for t in 0..steps {
         let base = match planner.as_mut() {
-            Some(pl) => Some(pl.plan(&obs)?.action.clone()),
+            Some(pl) => Some(pl.plan(&obs)?.action.as_slice()),
             None => None,
         };
-        for (j, uj) in u.iter_mut().enumerate() {
-            let e = eps.get(j * steps + t).copied().unwrap_or(0.0);
-            let (m, h) = (
-                mid.get(j).copied().unwrap_or(0.0),
-                half.get(j).copied().unwrap_or(0.0),
-            );
-            *uj = match policy {
-                Policy::Planner { noise } => {
-                    let b = base.as_ref().and_then(|b| b.get(j)).copied();
-                    b.unwrap_or(m) + noise * h * e
-                }
-                Policy::Random { scale } => m + h * (scale * e).clamp(-1.0, 1.0),
-            };
-        }
+        exploration.action(t, base, &mut u);
         spec.clamp_actions(&mut u);
         let out = episode.step(scene, &u, &mut |_, _| {});
         scene.observe(&mut next_obs);
