@@ -68,6 +68,31 @@ pub mod navigate;
 pub mod push;
 pub mod reach;
 
+/// Fixtures shared by the scenes' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::scenario::Scenario;
+    use telic::ObjectiveSpec;
+
+    /// The shipped scenario `name` and its objective spec with the
+    /// guardrails of the scene's first episode (seed 1) added; panics unless
+    /// that spec compiles against the scene's analytic model and takes the
+    /// episode's targets.
+    pub(crate) fn shipped_objective(name: &str) -> (Scenario, ObjectiveSpec) {
+        let scenario = Scenario::load(name).unwrap();
+        let mut scene = scenario.scene.build(&scenario.base_dir).unwrap();
+        let setup = scene.reset(1).unwrap();
+        let model = scene.analytic_model().unwrap();
+        let mut spec = scenario.objective.clone();
+        spec.guardrails.extend(setup.guardrails);
+        let mut objective = spec.compile(model.spec()).unwrap();
+        for (term, target) in &setup.targets {
+            objective.set_target(term, target).unwrap();
+        }
+        (scenario, spec)
+    }
+}
+
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

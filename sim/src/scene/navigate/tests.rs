@@ -75,15 +75,19 @@ fn blocked_fields_are_rejected() {
     assert!(open.solvable(&c));
 }
 
-/// An empty arena with the robot facing the goal, metres from any wall.
-fn open_scene() -> Navigate {
-    let c = NavigateConfig {
+/// An arena without obstacles, the robot starting towards the goal.
+fn open_config() -> NavigateConfig {
+    NavigateConfig {
         obstacles: 0,
         on_path: 0,
         heading_jitter: 0.0,
         ..NavigateConfig::default()
-    };
-    let mut s = Navigate::new(&c).unwrap();
+    }
+}
+
+/// An empty arena with the robot facing the goal, metres from any wall.
+fn open_scene() -> Navigate {
+    let mut s = Navigate::new(&open_config()).unwrap();
     s.reset(3).unwrap();
     s
 }
@@ -159,12 +163,7 @@ fn truth_agrees_with_observation() {
 
 #[test]
 fn obstacles_stop_the_robot() {
-    let c = NavigateConfig {
-        obstacles: 0,
-        on_path: 0,
-        heading_jitter: 0.0,
-        ..NavigateConfig::default()
-    };
+    let c = open_config();
     let mut s = Navigate::new(&c).unwrap();
     s.reset(1).unwrap();
     // Drive straight for long enough to reach the far wall.
@@ -202,19 +201,10 @@ fn bad_config_names_the_field() {
 
 #[test]
 fn shipped_scenario_compiles_against_the_scene() {
-    let scenario = crate::scenario::Scenario::load("navigate").unwrap();
+    let (scenario, spec) = crate::scene::testing::shipped_objective("navigate");
     let crate::scene::SceneConfig::Navigate(cfg) = &scenario.scene else {
         panic!("navigate.toml must run the navigate scene");
     };
-    let mut scene = Navigate::new(cfg).unwrap();
-    let setup = scene.reset(1).unwrap();
-    let model = scene.analytic_model().unwrap();
-    let mut spec = scenario.objective.clone();
-    spec.guardrails.extend(setup.guardrails);
-    let mut objective = spec.compile(model.spec()).unwrap();
-    for (term, target) in &setup.targets {
-        objective.set_target(term, target).unwrap();
-    }
     let body = spec.bodies.iter().find(|b| b.name == "base").unwrap();
     assert_eq!(body.radius, cfg.robot_radius);
     // The speed guardrail sits strictly above the action bound.

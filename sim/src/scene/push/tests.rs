@@ -342,19 +342,10 @@ fn bad_config_names_the_field() {
 
 #[test]
 fn shipped_scenario_compiles_against_the_scene() {
-    let scenario = Scenario::load("push").unwrap();
+    let (scenario, spec) = crate::scene::testing::shipped_objective("push");
     let SceneConfig::Push(cfg) = &scenario.scene else {
         panic!("push.toml must run the push scene");
     };
-    let mut scene = Push::new(cfg).unwrap();
-    let setup = scene.reset(1).unwrap();
-    let model = scene.analytic_model().unwrap();
-    let mut spec = scenario.objective.clone();
-    spec.guardrails.extend(setup.guardrails);
-    let mut objective = spec.compile(model.spec()).unwrap();
-    for (term, target) in &setup.targets {
-        objective.set_target(term, target).unwrap();
-    }
     let radius = |name: &str| spec.bodies.iter().find(|b| b.name == name).unwrap().radius;
     assert_eq!(radius("pusher"), cfg.pusher_radius);
     assert!(radius("box") >= cfg.box_half_diagonal() - 1e-12);
