@@ -13,7 +13,8 @@ use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;
 
-/// iCEM planner: the shared driver with the iCEM update step.
+/// iCEM planner: a [`Planned`] planner (see there for `new` and its
+/// [`Planner`](super::Planner) methods) with the iCEM update step.
 pub type Cem<M> = Planned<M, CemStep>;
 
 /// The iCEM update step: elites chosen feasible-first, the mean and

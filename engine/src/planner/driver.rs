@@ -131,9 +131,10 @@ impl<M: WorldModel> Driver<M> {
     }
 }
 
-/// A planner: the shared state and driver, and a [`Solver`] for its update
-/// steps. [`Mppi`](super::Mppi), [`Cem`](super::Cem) and
-/// [`Gradient`](super::Gradient) name it for each solver.
+/// A planner: the planning state and iteration driver every planner shares,
+/// and a solver `S` that supplies the update steps. [`Mppi`](super::Mppi),
+/// [`Cem`](super::Cem) and [`Gradient`](super::Gradient) name it for each
+/// solver; build one with their `new` or with [`build`](super::build).
 #[derive(Debug)]
 pub struct Planned<M, S> {
     driver: Driver<M>,

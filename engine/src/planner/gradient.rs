@@ -48,7 +48,9 @@ const SLACK: Real = 1e-4;
 /// Multiplier change below which a converged, feasible round ends refinement.
 const MULTIPLIER_TOL: Real = 1e-9;
 
-/// MPPI proposal refined by L-BFGS on an augmented Lagrangian of the guardrails.
+/// MPPI proposal refined by L-BFGS on an augmented Lagrangian of the
+/// guardrails: a [`Planned`] planner (see there for `new` and its
+/// [`Planner`](super::Planner) methods).
 ///
 /// Needs a differentiable world model: analytic Jacobians where the model
 /// provides them, central finite differences otherwise. `Plan::iterations`

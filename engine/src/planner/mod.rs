@@ -34,6 +34,7 @@ pub use config::{
     MAX_SAMPLES, MAX_STEPS_PER_PLAN, MAX_THREADS, MAX_TIME_BUDGET_MS, MAX_WORKSPACE_BYTES,
     PlannerConfig, PlannerKind,
 };
+pub use driver::Planned;
 pub use gradient::Gradient;
 pub use mppi::Mppi;
 

@@ -13,7 +13,8 @@ use crate::Real;
 use crate::error::PlanError;
 use crate::model::WorldModel;
 
-/// MPPI planner: the shared driver with the MPPI update step.
+/// MPPI planner: a [`Planned`] planner (see there for `new` and its
+/// [`Planner`](super::Planner) methods) with the MPPI update step.
 pub type Mppi<M> = Planned<M, MppiStep>;
 
 /// The MPPI update step, shared by [`Mppi`] and the gradient planner's
