@@ -67,10 +67,12 @@ def stats(x) -> str:
     return f"median {np.median(x):8.3f} ms  mean {x.mean():8.3f} ms  p90 {np.quantile(x, 0.9):8.3f} ms"
 
 
-def make_telic(model, samples: int, horizon: int):
+def make_telic(model, samples: int, horizon: int, **settings):
+    """A Telic planner with swing_up's settings (and ``settings``) and a
+    ``plan(obs) -> (wall seconds, planner's own elapsed)`` that times it."""
     import telic
 
-    config = dict(swing_up.TELIC_CONFIG, samples=samples, horizon=horizon)
+    config = dict(swing_up.TELIC_CONFIG, samples=samples, horizon=horizon, **settings)
     planner = telic.Planner(model, common.OBJECTIVE, config)
 
     def plan(o):

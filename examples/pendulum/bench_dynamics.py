@@ -89,17 +89,7 @@ def make_mppi(dynamics, cost, nx: int, dtype):
 
 
 def telic_pair(model, threads: int = 1, **settings):
-    import telic
-
-    config = dict(swing_up.TELIC_CONFIG, samples=SAMPLES, horizon=HORIZON, threads=threads, **settings)
-    planner = telic.Planner(model, common.OBJECTIVE, config)
-
-    def plan(o):
-        t0 = time.perf_counter()
-        p = planner.plan(o)
-        return time.perf_counter() - t0, p.elapsed
-
-    return planner, plan
+    return bench.make_telic(model, SAMPLES, HORIZON, threads=threads, **settings)
 
 
 def torch_pair(mppi, state_of):
