@@ -165,8 +165,9 @@ impl Drop for Mourner<'_> {
     }
 }
 
+/// A rollout worker: a pool thread with its slot and the buffers of its share.
 #[derive(Debug)]
-struct Worker {
+struct RolloutWorker {
     slot: Arc<Slot>,
     handle: Option<JoinHandle<()>>,
     /// The share's buffers while the worker is idle.
@@ -176,7 +177,7 @@ struct Worker {
 /// Worker threads that roll out shares of the samples.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    workers: Vec<Worker>,
+    workers: Vec<RolloutWorker>,
     dims: Dims,
     /// A worker stopped (it panicked, or its thread is gone).
     broken: bool,
@@ -284,7 +285,7 @@ impl Pool {
                 .spawn(move || work(model, &theirs))
                 .map_err(|e| format!("could not start rollout thread {k}: {e}"))?;
             let Dims { h, a, d, .. } = dims;
-            pool.workers.push(Worker {
+            pool.workers.push(RolloutWorker {
                 slot,
                 handle: Some(handle),
                 share: Some(Box::new(Share {
