@@ -10,7 +10,7 @@
 
 use anyhow::{Context, Result, bail};
 use telic::{Plan, Real};
-use telic_sim::Scene;
+use telic_sim::World;
 use telic_sim::episode::{EpisodeObserver, run_episode};
 use telic_sim::scenario::{ModelChoice, Scenario};
 
@@ -26,7 +26,7 @@ struct Trace {
 }
 
 impl EpisodeObserver for Trace {
-    fn on_reset(&mut self, _scene: &dyn Scene, objective: &telic::Objective, seed: u64) {
+    fn on_reset(&mut self, _scene: &dyn World, objective: &telic::Objective, seed: u64) {
         let targets: Vec<String> = objective
             .term_names()
             .filter_map(|t| {
@@ -37,7 +37,7 @@ impl EpisodeObserver for Trace {
         eprintln!("episode {seed}: targets {}", targets.join(", "));
     }
 
-    fn on_plan(&mut self, scene: &dyn Scene, obs: &[Real], plan: &Plan, step: usize) {
+    fn on_plan(&mut self, scene: &dyn World, obs: &[Real], plan: &Plan, step: usize) {
         if step == 0 {
             let names: Vec<String> = self.obs_names.clone();
             let pred: Vec<String> = names.iter().map(|n| format!("err.{n}")).collect();

@@ -10,12 +10,12 @@ use pyo3::types::PyDict;
 use std::sync::Mutex;
 use telic::{ModelSpec, PlannerConfig, WorldModel};
 use telic_sim::scenario::{ModelChoice, Scenario};
-use telic_sim::{Env, SimError, StepOutcome};
+use telic_sim::{Scene, SimError, StepOutcome};
 
 /// A scene of a scenario, reset and stepped by the caller.
 #[pyclass(name = "Scene", module = "telic._native", frozen)]
 pub(crate) struct PyScene {
-    inner: Mutex<Env>,
+    inner: Mutex<Scene>,
     spec: ModelSpec,
     name: String,
     max_time: f64,
@@ -25,7 +25,7 @@ impl PyScene {
     fn with<R: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut Env) -> Result<R, SimError> + Send,
+        f: impl FnOnce(&mut Scene) -> Result<R, SimError> + Send,
     ) -> PyResult<R> {
         py.detach(|| {
             let mut env = self.inner.lock().map_err(|_| SimError::Scene {
@@ -45,7 +45,7 @@ impl PyScene {
     #[new]
     fn new(py: Python<'_>, scenario: String) -> PyResult<Self> {
         let env = py
-            .detach(|| Scenario::load(&scenario).and_then(Env::new))
+            .detach(|| Scenario::load(&scenario).and_then(Scene::new))
             .map_err(sim_error)?;
         Ok(Self {
             spec: env.spec().clone(),
@@ -138,7 +138,7 @@ impl PyScene {
                 Pick::Choice(choice) => {
                     let mut scenario = env.scenario().clone();
                     scenario.model = choice;
-                    scenario.build_model(env.scene()).map_err(sim_error)?
+                    scenario.build_model(env.world()).map_err(sim_error)?
                 }
             };
             let spec = model.spec().clone();
@@ -186,7 +186,7 @@ impl PyScene {
     /// Simulated time since reset, in seconds.
     #[getter]
     fn time(&self, py: Python<'_>) -> PyResult<f64> {
-        self.with(py, |env| Ok(env.scene().time()))
+        self.with(py, |env| Ok(env.world().time()))
     }
 
     /// The current state's ground truth: true readouts, guardrail margins
@@ -201,7 +201,7 @@ impl PyScene {
             success: bool,
         }
         let state = self.with(py, |env| {
-            let scene = env.scene();
+            let scene = env.world();
             let mut truth = vec![0.0; scene.truth_readouts().len()];
             scene.truth(&mut truth);
             let (margins, targets) = match (env.validator(), env.setup()) {

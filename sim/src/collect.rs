@@ -9,7 +9,7 @@
 //!
 //! where `next_obs[t]` is observed after `action[t]` was held for one control
 //! period, and `readouts` are the scene's ground-truth readouts
-//! ([`Scene::truth_readouts`]) of the same states, and `violated[t]` says
+//! ([`World::truth_readouts`]) of the same states, and `violated[t]` says
 //! whether the true state broke one of the scenario's guardrails at any
 //! physics step of the transition (contact with an obstacle, a joint stop, a
 //! box off the table: dynamics the planner never plans through, which a
@@ -35,7 +35,7 @@ use crate::SimError;
 use crate::episode::{Episode, control_substeps, episode_seed};
 use crate::limits;
 use crate::scenario::Scenario;
-use crate::scene::Scene;
+use crate::scene::World;
 use explore::Exploration;
 use npy::Dtype;
 use serde::{Deserialize, Serialize};
@@ -459,7 +459,7 @@ fn run_all(
 
 fn record_episode(
     run: &Run<'_>,
-    scene: &mut dyn Scene,
+    scene: &mut dyn World,
     index: usize,
 ) -> Result<EpisodeData, CollectError> {
     let (cfg, spec, steps) = (run.config, &run.spec, run.steps);

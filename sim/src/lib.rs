@@ -1,7 +1,7 @@
 //! # telic-sim — rapier3d scenes, closed-loop episodes and ground-truth validation
 //!
-//! A [`Scene`] is a rapier3d world with a robot, randomised per episode from a
-//! seed. The [`episode`] runner closes the loop (observe → plan → act → step
+//! A [`World`] is a rapier3d world with a robot, randomised per episode from a
+//! seed; a [`Scene`] is a world stepped by the caller under an episode's rules. The [`episode`] runner closes the loop (observe → plan → act → step
 //! physics) and the validator checks every guardrail against the *true*
 //! physics state at every physics step, so a model error that would break a
 //! guardrail is counted, never hidden. [`collect`] records exploration data
@@ -11,7 +11,6 @@
 pub mod batch;
 pub mod bench;
 pub mod collect;
-pub mod env;
 pub mod episode;
 pub mod error;
 pub mod limits;
@@ -25,6 +24,6 @@ pub mod results;
 pub mod scenario;
 pub mod scene;
 
-pub use env::{Env, StepOutcome};
 pub use error::SimError;
-pub use scene::{EpisodeSetup, Scene};
+pub use scene::{EpisodeSetup, World};
+pub use scene::{Scene, StepOutcome};

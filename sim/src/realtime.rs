@@ -10,10 +10,10 @@
 //! re-planning rate reached.
 
 use crate::SimError;
-use crate::env::Env;
 use crate::episode::{EpisodeResult, episode_seed};
 use crate::pacing::Pacer;
 use crate::scenario::Scenario;
+use crate::scene::Scene;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use telic::Real;
@@ -51,7 +51,7 @@ pub fn run_realtime(
     progress: &dyn Fn(&EpisodeResult, &RealtimeStats),
 ) -> Result<Vec<(EpisodeResult, RealtimeStats)>, SimError> {
     control.validate().map_err(telic::PlanError::Config)?;
-    let mut env = Env::new(scenario.clone())?;
+    let mut env = Scene::new(scenario.clone())?;
     let mut out = Vec::with_capacity(episodes);
     for i in 0..episodes {
         let r = episode(&mut env, episode_seed(seed, i), control)?;
@@ -62,18 +62,18 @@ pub fn run_realtime(
 }
 
 fn episode(
-    env: &mut Env,
+    env: &mut Scene,
     seed: u64,
     control: &ControllerConfig,
 ) -> Result<(EpisodeResult, RealtimeStats), SimError> {
     let mut obs = vec![0.0; env.spec().obs_dim()];
     env.reset(seed, &mut obs)?;
-    let model = env.scenario().build_model(env.scene())?;
+    let model = env.scenario().build_model(env.world())?;
     let spec = model.spec().clone();
     let planner = env.planner(model, None)?;
     let mut controller = Controller::spawn(planner, &spec, control.clone())?;
     let dt = Duration::from_secs_f64(env.spec().dt);
-    let pdt = Duration::from_secs_f64(env.scene().physics_dt());
+    let pdt = Duration::from_secs_f64(env.world().physics_dt());
     let mut stats = RealtimeStats::default();
     let mut fallback_steps = 0;
     let mut latency = Vec::new();
@@ -134,7 +134,7 @@ fn episode(
     // The episode's account, counted as the batch runner counts it.
     let Some(mut result) = env.result() else {
         return Err(SimError::Scene {
-            scene: env.scene().name().into(),
+            scene: env.world().name().into(),
             message: "no episode after reset".into(),
         });
     };

@@ -296,7 +296,7 @@ impl Scenario {
 
     /// Builds the world model that plans in `scene`, checking that a bundle's
     /// observations and actions are the scene's.
-    pub fn build_model(&self, scene: &dyn crate::Scene) -> Result<Box<dyn WorldModel>, SimError> {
+    pub fn build_model(&self, scene: &dyn crate::World) -> Result<Box<dyn WorldModel>, SimError> {
         let analytic = scene.analytic_model()?;
         let Some(dir) = self.bundle_dir() else {
             return Ok(analytic);

@@ -27,7 +27,7 @@ use common::{episode, onnx_runtime};
 
 fn read(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, model: ModelChoice) {
     let (env, obs) = episode("reach_realtime", model);
-    let m = env.scenario().build_model(env.scene()).unwrap();
+    let m = env.scenario().build_model(env.world()).unwrap();
     let spec = m.spec().clone();
     let planner = env.planner(m, None).unwrap();
     let mut controller = Controller::spawn(planner, &spec, ControllerConfig::default()).unwrap();

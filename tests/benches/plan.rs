@@ -25,7 +25,7 @@ use telic::model::{Pendulum, PendulumParams, PointMass};
 use telic::{
     ModelError, ModelSpec, ObjectiveSpec, Planner, PlannerConfig, PlannerKind, Real, WorldModel,
 };
-use telic_sim::Env;
+use telic_sim::Scene;
 use telic_sim::scenario::ModelChoice;
 
 mod common;
@@ -121,7 +121,7 @@ fn analytic(c: &mut Criterion) {
     for (scene, name) in [("navigate", "navigate_unicycle"), ("reach", "reach_arm")] {
         let (env, obs) = episode(scene, ModelChoice::Analytic);
         for (samples, horizon) in GRID {
-            let model = env.scenario().build_model(env.scene()).unwrap();
+            let model = env.scenario().build_model(env.world()).unwrap();
             let config = mppi(&env.scenario().planner, samples, horizon);
             let mut planner = env.planner(model, Some(config)).unwrap();
             bench_plan(&mut group, name, planner.as_mut(), &obs);
@@ -176,7 +176,7 @@ impl WorldModel for Counted {
 
 /// Dense-layer FLOPs per row of the bundle's encode, predict and readout
 /// graphs (two per multiply-add of each weight matrix).
-fn flops_per_row(env: &Env, spec: &ModelSpec) -> [u64; 3] {
+fn flops_per_row(env: &Scene, spec: &ModelSpec) -> [u64; 3] {
     let dir = env
         .scenario()
         .bundle_dir()
@@ -202,7 +202,7 @@ fn learned(c: &mut Criterion) {
         return;
     }
     let (env, obs) = episode("reach", ModelChoice::Default);
-    let mut model = env.scenario().build_model(env.scene()).unwrap();
+    let mut model = env.scenario().build_model(env.world()).unwrap();
     let spec = model.spec().clone();
     let per_row = flops_per_row(&env, &spec);
 
@@ -210,7 +210,7 @@ fn learned(c: &mut Criterion) {
     let (samples, horizon) = LEARNED;
     let rows = Arc::new(Rows::default());
     let counted = Counted {
-        inner: env.scenario().build_model(env.scene()).unwrap(),
+        inner: env.scenario().build_model(env.world()).unwrap(),
         rows: Arc::clone(&rows),
     };
     let mut planner = env

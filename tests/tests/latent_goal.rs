@@ -10,7 +10,7 @@ use telic::objective::{Norm, Residual, TermSpec};
 use telic_sim::SimError;
 use telic_sim::episode::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode};
 use telic_sim::scenario::{ModelChoice, Scenario};
-use telic_sim::scene::Scene;
+use telic_sim::scene::World;
 
 /// Distance of the tool from `goal` when the first plan is made and after
 /// the last physics step.
@@ -23,7 +23,7 @@ struct ToolDistance {
 }
 
 impl ToolDistance {
-    fn new(scene: &dyn Scene, goal: &[Real]) -> Self {
+    fn new(scene: &dyn World, goal: &[Real]) -> Self {
         let names = scene.truth_readouts();
         let at = |n: &str| names.iter().position(|x| x == n).unwrap();
         Self {
@@ -45,14 +45,14 @@ impl ToolDistance {
 }
 
 impl EpisodeObserver for ToolDistance {
-    fn on_plan(&mut self, scene: &dyn Scene, _obs: &[Real], _plan: &telic::Plan, _step: usize) {
+    fn on_plan(&mut self, scene: &dyn World, _obs: &[Real], _plan: &telic::Plan, _step: usize) {
         if self.start.is_none() {
             let mut truth = vec![0.0; scene.truth_readouts().len()];
             scene.truth(&mut truth);
             self.start = Some(self.distance(&truth));
         }
     }
-    fn on_physics_step(&mut self, _scene: &dyn Scene, truth: &[Real], _margins: &[Real]) {
+    fn on_physics_step(&mut self, _scene: &dyn World, truth: &[Real], _margins: &[Real]) {
         self.last = self.distance(truth);
     }
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use telic::{ModelSpec, ObjectiveSpec, Plan, Real};
-use telic_sim::Scene;
+use telic_sim::World;
 use telic_sim::episode::{EpisodeObserver, EpisodeResult, Validator, run_observed};
 use telic_sim::record::{RecordOptions, Recorder, Sink};
 use telic_sim::scenario::{ModelChoice, Scenario};
@@ -25,12 +25,12 @@ struct Tee<'a> {
 }
 
 impl EpisodeObserver for Tee<'_> {
-    fn on_reset(&mut self, scene: &dyn Scene, objective: &telic::Objective, seed: u64) {
+    fn on_reset(&mut self, scene: &dyn World, objective: &telic::Objective, seed: u64) {
         self.recorder.on_reset(scene, objective, seed);
     }
     fn on_start(
         &mut self,
-        scene: &dyn Scene,
+        scene: &dyn World,
         spec: &ObjectiveSpec,
         model: &ModelSpec,
         v: &Validator,
@@ -39,15 +39,15 @@ impl EpisodeObserver for Tee<'_> {
         self.current = v.margins().to_vec();
         self.recorder.on_start(scene, spec, model, v);
     }
-    fn on_plan(&mut self, scene: &dyn Scene, obs: &[Real], plan: &Plan, step: usize) {
+    fn on_plan(&mut self, scene: &dyn World, obs: &[Real], plan: &Plan, step: usize) {
         self.per_step.push(self.current.clone());
         self.recorder.on_plan(scene, obs, plan, step);
     }
-    fn on_physics_step(&mut self, scene: &dyn Scene, truth: &[Real], margins: &[Real]) {
+    fn on_physics_step(&mut self, scene: &dyn World, truth: &[Real], margins: &[Real]) {
         self.current = margins.to_vec();
         self.recorder.on_physics_step(scene, truth, margins);
     }
-    fn on_finish(&mut self, scene: &dyn Scene, result: &EpisodeResult) {
+    fn on_finish(&mut self, scene: &dyn World, result: &EpisodeResult) {
         self.per_step.push(self.current.clone());
         self.recorder.on_finish(scene, result);
     }

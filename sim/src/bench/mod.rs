@@ -13,9 +13,9 @@ pub mod matmul_timer;
 pub mod shapes;
 
 use crate::SimError;
-use crate::env::Env;
 use crate::pacing::{Pacer, steal_time};
 use crate::scenario::{ModelChoice, Scenario};
+use crate::scene::Scene;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,15 +195,15 @@ impl Matmul {
 }
 
 /// An episode of `scenario` (seed 1) and the settings to plan it with.
-fn episode(scenario: &str, model: ModelChoice) -> Result<(Env, Vec<Real>), SimError> {
+fn episode(scenario: &str, model: ModelChoice) -> Result<(Scene, Vec<Real>), SimError> {
     let mut s = Scenario::load(scenario)?;
     s.model = model;
     episode_of(s)
 }
 
 /// An episode (seed 1) of the scenario `s` and its first observation.
-fn episode_of(s: Scenario) -> Result<(Env, Vec<Real>), SimError> {
-    let mut env = Env::new(s)?;
+fn episode_of(s: Scenario) -> Result<(Scene, Vec<Real>), SimError> {
+    let mut env = Scene::new(s)?;
     let mut obs = vec![0.0; env.spec().obs_dim()];
     env.reset(1, &mut obs)?;
     Ok((env, obs))
@@ -250,7 +250,7 @@ pub fn matmul(
         });
     };
     let stats = Arc::new(CallStats::default());
-    let model = env.scenario().build_model(env.scene())?;
+    let model = env.scenario().build_model(env.world())?;
     let spec = model.spec().clone();
     let timed = Timed::new(model, Arc::clone(&stats));
     let config = plain_mppi(&env.scenario().planner, samples, horizon);
@@ -357,7 +357,7 @@ pub fn latency(
             model_error_steps: None,
             ..plain_mppi(&env.scenario().planner, samples, horizon)
         };
-        let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
+        let mut planner = env.planner(env.scenario().build_model(env.world())?, Some(config))?;
         let seconds = median_plan_seconds(planner.as_mut(), &obs, calls)?;
         out.push((samples, horizon, seconds));
     }
@@ -382,7 +382,7 @@ pub fn nav2(calls: usize, threads: usize) -> Result<f64, SimError> {
         threads,
         ..plain_mppi(&env.scenario().planner, 1024, 100)
     };
-    let mut planner = env.planner(env.scenario().build_model(env.scene())?, Some(config))?;
+    let mut planner = env.planner(env.scenario().build_model(env.world())?, Some(config))?;
     median_plan_seconds(planner.as_mut(), &obs, calls)
 }
 
@@ -488,7 +488,7 @@ fn control_loop(
     spin: Duration,
 ) -> Result<Ticks, SimError> {
     let (env, obs) = episode(scenario, model)?;
-    let m = env.scenario().build_model(env.scene())?;
+    let m = env.scenario().build_model(env.world())?;
     let spec = m.spec().clone();
     let planner = env.planner(m, None)?;
     let mut controller = Controller::spawn(planner, &spec, ControllerConfig::default())?;

@@ -5,7 +5,7 @@
 //! scenario's plus the scene's guardrails), its validator, its physics steps
 //! per control period, its planner's seed and goals, and the account of
 //! every control period. [`run_episode`] (a planner closing the loop on
-//! its own), [`Env`](crate::env::Env) (the caller choosing the actions, also
+//! its own), [`Scene`](crate::scene::Scene) (the caller choosing the actions, also
 //! in real time) and data collection all drive it.
 
 mod goals;
@@ -21,7 +21,7 @@ pub use validator::Validator;
 
 use crate::SimError;
 use crate::scenario::Scenario;
-use crate::scene::{EpisodeSetup, Scene, steps_per_control};
+use crate::scene::{EpisodeSetup, World, steps_per_control};
 use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 
 /// One episode of a scenario in a scene: set up by [`Episode::start`],
@@ -29,7 +29,7 @@ use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 /// whatever actions the caller chose, summed up by [`Episode::result`].
 ///
 /// The scene is borrowed at each call rather than owned, so that its owner
-/// ([`Env`](crate::env::Env), a batch worker) keeps it between episodes.
+/// ([`Scene`](crate::scene::Scene), a batch worker) keeps it between episodes.
 #[derive(Debug)]
 pub struct Episode {
     seed: u64,
@@ -82,10 +82,10 @@ impl Episode {
     ///
     /// `control` names the robot's actions and gives the control period: the
     /// planning model's spec for the batch runner, the scene's analytic
-    /// model's for an [`Env`](crate::env::Env) and for data collection.
+    /// model's for an [`Scene`](crate::scene::Scene) and for data collection.
     pub fn start(
         scenario: &Scenario,
-        scene: &mut dyn Scene,
+        scene: &mut dyn World,
         seed: u64,
         control: &ModelSpec,
     ) -> Result<Self, SimError> {
@@ -142,9 +142,9 @@ impl Episode {
     /// achieved is allowed (data collection runs fixed-length episodes).
     pub fn step(
         &mut self,
-        scene: &mut dyn Scene,
+        scene: &mut dyn World,
         action: &[Real],
-        on_physics: &mut dyn FnMut(&dyn Scene, &Validator),
+        on_physics: &mut dyn FnMut(&dyn World, &Validator),
     ) -> StepOutcome {
         scene.apply(action);
         let mut period = Tally::period();
@@ -184,7 +184,7 @@ impl Episode {
     /// The episode's time is up in `scene`: less than half a physics step
     /// is left before the scenario's time limit.
     #[must_use]
-    pub fn time_up(&self, scene: &dyn Scene) -> bool {
+    pub fn time_up(&self, scene: &dyn World) -> bool {
         !(scene.time() + 0.5 * self.physics_dt < self.max_time)
     }
 
@@ -192,7 +192,7 @@ impl Episode {
     /// control steps, task cost, success and true guardrail account. The
     /// planner's part (latencies, fallbacks, warnings) is its driver's to add.
     #[must_use]
-    pub fn result(&self, scene: &dyn Scene) -> EpisodeResult {
+    pub fn result(&self, scene: &dyn World) -> EpisodeResult {
         let mut result = EpisodeResult::start(self.seed);
         result.success = self.time_to_goal.is_some();
         result.time_to_goal = self.time_to_goal;

@@ -1,7 +1,7 @@
 //! What an episode did ([`EpisodeResult`]) and aggregate figures over many
 //! ([`Summary`]).
 
-use crate::scene::Scene;
+use crate::scene::World;
 use serde::{Deserialize, Serialize};
 use telic::{Plan, Real};
 
@@ -42,7 +42,7 @@ pub struct EpisodeResult {
     pub planner_warnings: Vec<String>,
     /// Wall-clock planning time of each control step, in milliseconds.
     pub plan_latency_ms: Vec<Real>,
-    /// How far the final state was from the goal ([`Scene::goal_error`]).
+    /// How far the final state was from the goal ([`World::goal_error`]).
     pub final_error: Vec<(String, Real)>,
 }
 
@@ -70,7 +70,7 @@ impl EpisodeResult {
 
     /// Records where the episode ended in `scene`: its duration, its goal
     /// errors and the guardrails (named `names`) violated `violated` times.
-    pub(crate) fn finish(&mut self, scene: &dyn Scene, names: &[String], violated: &[usize]) {
+    pub(crate) fn finish(&mut self, scene: &dyn World, names: &[String], violated: &[usize]) {
         self.duration = scene.time();
         self.final_error = scene
             .goal_error()

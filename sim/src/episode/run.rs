@@ -6,7 +6,7 @@ use super::{Episode, EpisodeResult, Validator, fallback_reason};
 use crate::SimError;
 use crate::batch::{Episodes, run_episodes, run_episodes_observed};
 use crate::scenario::Scenario;
-use crate::scene::Scene;
+use crate::scene::World;
 use std::ops::ControlFlow;
 use std::time::Instant;
 use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldModel};
@@ -14,7 +14,7 @@ use telic::{ModelSpec, Objective, ObjectiveSpec, Plan, PlanStatus, Real, WorldMo
 /// Per-step hook for telemetry and data collection. Every method has a no-op default.
 pub trait EpisodeObserver {
     /// Called once after reset with the episode's compiled objective.
-    fn on_reset(&mut self, _scene: &dyn Scene, _objective: &Objective, _seed: u64) {}
+    fn on_reset(&mut self, _scene: &dyn World, _objective: &Objective, _seed: u64) {}
     /// Called once before the first plan with the episode's objective as
     /// specified (the scenario's, plus the scene's guardrails of this
     /// episode), the planning model's spec (the layout of
@@ -22,18 +22,18 @@ pub trait EpisodeObserver {
     /// state.
     fn on_start(
         &mut self,
-        _scene: &dyn Scene,
+        _scene: &dyn World,
         _spec: &ObjectiveSpec,
         _model: &ModelSpec,
         _validator: &Validator,
     ) {
     }
     /// Called after each plan, before the action is applied.
-    fn on_plan(&mut self, _scene: &dyn Scene, _obs: &[Real], _plan: &Plan, _step: usize) {}
+    fn on_plan(&mut self, _scene: &dyn World, _obs: &[Real], _plan: &Plan, _step: usize) {}
     /// Called after every physics step with the true guardrail margins.
-    fn on_physics_step(&mut self, _scene: &dyn Scene, _truth: &[Real], _margins: &[Real]) {}
+    fn on_physics_step(&mut self, _scene: &dyn World, _truth: &[Real], _margins: &[Real]) {}
     /// Called once when the episode ended, with its result.
-    fn on_finish(&mut self, _scene: &dyn Scene, _result: &EpisodeResult) {}
+    fn on_finish(&mut self, _scene: &dyn World, _result: &EpisodeResult) {}
 }
 
 /// An observer that does nothing.
@@ -46,7 +46,7 @@ impl EpisodeObserver for NoObserver {}
 /// until the task is achieved or the time is up.
 pub fn run_episode(
     scenario: &Scenario,
-    scene: &mut dyn Scene,
+    scene: &mut dyn World,
     model: Box<dyn WorldModel>,
     seed: u64,
     observer: &mut dyn EpisodeObserver,
@@ -80,7 +80,7 @@ pub fn run_episode(
             count(&mut fallback_reasons, reason, 1);
         }
         observer.on_plan(scene, &obs, plan, step);
-        let mut on_physics = |scene: &dyn Scene, v: &Validator| {
+        let mut on_physics = |scene: &dyn World, v: &Validator| {
             observer.on_physics_step(scene, v.truth(), v.margins());
         };
         let out = episode.step(scene, &plan.action, &mut on_physics);
@@ -108,7 +108,7 @@ pub fn episode_seed(seed: u64, index: usize) -> u64 {
 /// Episode `index` of a run seeded with `seed`, with a fresh world model.
 pub(crate) fn run_indexed(
     scenario: &Scenario,
-    scene: &mut dyn Scene,
+    scene: &mut dyn World,
     seed: u64,
     index: usize,
     observer: &mut dyn EpisodeObserver,

@@ -1,7 +1,7 @@
 //! The ground-truth validator: every guardrail checked against the true
 //! physics state.
 
-use crate::scene::Scene;
+use crate::scene::World;
 use telic::objective::{ReadoutSchema, Residual};
 use telic::{Objective, ObjectiveSpec, Real};
 
@@ -94,7 +94,7 @@ impl Validator {
 
     /// Reads the scene's true state and evaluates the margin of every
     /// guardrail (negative: violated), see [`Validator::margins`].
-    pub fn check(&mut self, scene: &dyn Scene) {
+    pub fn check(&mut self, scene: &dyn World) {
         scene.truth(&mut self.truth);
         self.objective
             .margins(&self.truth, false, &mut self.margins);

@@ -27,7 +27,7 @@ mod geometry;
 mod log;
 
 use crate::episode::{EpisodeObserver, EpisodeResult, Validator, fallback_reason};
-use crate::scene::Scene;
+use crate::scene::World;
 use crossbeam::channel::{Sender, unbounded};
 use geometry::{BodyPoint, body_points, guard_geometry, view_box};
 use log::{Msg, PlanMsg, StepMsg, log_thread};
@@ -185,13 +185,13 @@ impl Recorder {
         }
     }
 
-    fn time(&self, scene: &dyn Scene) -> f64 {
+    fn time(&self, scene: &dyn World) -> f64 {
         self.time_offset + scene.time()
     }
 
     /// The scene's state at `step` as a message without a plan: its moving
     /// parts, the true positions of the body points and the true margins.
-    fn state_msg(&self, scene: &dyn Scene, step: i64) -> StepMsg {
+    fn state_msg(&self, scene: &dyn World, step: i64) -> StepMsg {
         let mut visuals = Vec::new();
         scene.visuals(&mut visuals);
         let executed = self
@@ -244,7 +244,7 @@ fn check_reachable(url: &str) -> Result<(), String> {
 impl EpisodeObserver for Recorder {
     fn on_start(
         &mut self,
-        scene: &dyn Scene,
+        scene: &dyn World,
         spec: &ObjectiveSpec,
         model: &ModelSpec,
         validator: &Validator,
@@ -280,14 +280,14 @@ impl EpisodeObserver for Recorder {
         self.send(msg);
     }
 
-    fn on_reset(&mut self, _scene: &dyn Scene, objective: &telic::Objective, seed: u64) {
+    fn on_reset(&mut self, _scene: &dyn World, objective: &telic::Objective, seed: u64) {
         // `on_reset` comes first; the seed rides on the next start message.
         self.pending_seed = Some(seed);
         self.guardrails = objective.guardrail_names().map(str::to_string).collect();
         self.unsatisfiable = objective.unsatisfiable_guardrails(usize::MAX);
     }
 
-    fn on_plan(&mut self, scene: &dyn Scene, _obs: &[Real], plan: &Plan, step: usize) {
+    fn on_plan(&mut self, scene: &dyn World, _obs: &[Real], plan: &Plan, step: usize) {
         if self.tx.is_none() {
             return;
         }
@@ -346,14 +346,14 @@ impl EpisodeObserver for Recorder {
         self.send(Msg::Step(Box::new(msg)));
     }
 
-    fn on_physics_step(&mut self, _scene: &dyn Scene, truth: &[Real], margins: &[Real]) {
+    fn on_physics_step(&mut self, _scene: &dyn World, truth: &[Real], margins: &[Real]) {
         self.truth.clear();
         self.truth.extend_from_slice(truth);
         self.margins.clear();
         self.margins.extend_from_slice(margins);
     }
 
-    fn on_finish(&mut self, scene: &dyn Scene, result: &EpisodeResult) {
+    fn on_finish(&mut self, scene: &dyn World, result: &EpisodeResult) {
         // The final state: after the last step's physics, with no plan.
         let step = self.step_offset + result.control_steps as i64;
         let state = self.state_msg(scene, step);

@@ -1,4 +1,10 @@
-//! Scenes: rapier3d worlds with a robot, randomised per episode.
+//! Scenes: the three simulated tasks (`reach`, `navigate`, `push`).
+//!
+//! A [`World`] is a scene's rapier3d world with its robot and objects,
+//! randomised per episode: the truth a world model predicts and the
+//! validator checks. A [`Scene`] is a world stepped one control period at a
+//! time by the caller, under the rules of an [`Episode`](crate::episode::Episode)
+//! (Python's `telic.Scene`).
 
 use crate::SimError;
 use telic::limits::num;
@@ -17,19 +23,19 @@ pub struct EpisodeSetup {
     /// Guardrails of this episode, added to those of the scenario.
     pub guardrails: Vec<GuardrailSpec>,
     /// The goal as an observation (`O` values, the layout of
-    /// [`Scene::observe`]): what the robot would observe having achieved the
+    /// [`World::observe`]): what the robot would observe having achieved the
     /// task. The episode runner encodes it as the goal of every latent term
     /// (`Planner::set_goal_observation`). `None` when the task has no single
     /// goal observation; a latent term is then an error.
     pub goal_observation: Option<Vec<Real>>,
 }
 
-/// A rapier3d world with a robot.
+/// A scene's rapier3d world: the robot and its objects.
 ///
 /// Observations have the layout of the scene's analytic model
-/// ([`Scene::analytic_model`]); ground-truth readouts have the names of
-/// [`Scene::truth_readouts`], computed from the physics state alone.
-pub trait Scene: Send {
+/// ([`World::analytic_model`]); ground-truth readouts have the names of
+/// [`World::truth_readouts`], computed from the physics state alone.
+pub trait World: Send {
     /// Scene name, e.g. `"reach"`.
     fn name(&self) -> &str;
     /// Rebuilds the world for an episode; everything random comes from `seed`.
@@ -42,7 +48,7 @@ pub trait Scene: Send {
     fn truth(&self, out: &mut [Real]);
     /// Sets the action held until the next call (clamped by the caller).
     fn apply(&mut self, action: &[Real]);
-    /// Advances physics by one step of [`Scene::physics_dt`].
+    /// Advances physics by one step of [`World::physics_dt`].
     fn step(&mut self);
     /// Physics time step in seconds.
     fn physics_dt(&self) -> Real;
@@ -67,6 +73,9 @@ pub trait Scene: Send {
 pub mod navigate;
 pub mod push;
 pub mod reach;
+mod stepped;
+
+pub use stepped::{Scene, Sensor, StepOutcome};
 
 /// Fixtures shared by the scenes' tests.
 #[cfg(test)]
@@ -255,7 +264,7 @@ impl SceneConfig {
     }
 
     /// Builds the scene; relative paths are resolved against `base_dir`.
-    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn Scene>, SimError> {
+    pub fn build(&self, base_dir: &Path) -> Result<Box<dyn World>, SimError> {
         match self {
             SceneConfig::Reach(c) => Ok(Box::new(reach::Reach::new(c, base_dir)?)),
             SceneConfig::Navigate(c) => Ok(Box::new(navigate::Navigate::new(c)?)),

@@ -1,15 +1,15 @@
 //! Set-up shared by the benches.
 
 use telic::Real;
-use telic_sim::Env;
+use telic_sim::Scene;
 use telic_sim::scenario::{ModelChoice, Scenario};
 
 /// Episode 1 of the shipped scenario `scene` with `model`, and its first
 /// observation (as `telic bench` plans it).
-pub fn episode(scene: &str, model: ModelChoice) -> (Env, Vec<Real>) {
+pub fn episode(scene: &str, model: ModelChoice) -> (Scene, Vec<Real>) {
     let mut s = Scenario::load(scene).unwrap();
     s.model = model;
-    let mut env = Env::new(s).unwrap();
+    let mut env = Scene::new(s).unwrap();
     let mut obs = vec![0.0; env.spec().obs_dim()];
     env.reset(1, &mut obs).unwrap();
     (env, obs)

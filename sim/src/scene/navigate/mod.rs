@@ -19,7 +19,7 @@
 //! robot's radius, the clearance, the planner's buffer and some slack, finds no
 //! path from start to goal.
 
-use super::{EpisodeSetup, Scene};
+use super::{EpisodeSetup, World};
 use crate::SimError;
 use rapier3d::prelude::{ColliderBuilder, PhysicsWorld, RigidBodyBuilder, RigidBodyHandle, Vector};
 use serde::{Deserialize, Serialize};
@@ -257,12 +257,12 @@ mod field;
 use field::*;
 
 /// The rapier world of one episode and the robot's actuator state.
-struct World {
+struct Physics {
     physics: PhysicsWorld,
     robot: RigidBodyHandle,
 }
 
-impl World {
+impl Physics {
     fn build(c: &NavigateConfig, field: &Field) -> Self {
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::new(0.0, 0.0, -9.81);
@@ -334,7 +334,7 @@ fn collider_of(s: &Shape) -> Option<ColliderBuilder> {
 pub struct Navigate {
     config: NavigateConfig,
     names: Vec<String>,
-    world: Option<World>,
+    world: Option<Physics>,
     field: Option<Field>,
     /// Heading, continuous across ±π (the yaw's unwrapped history).
     heading: Real,
@@ -359,7 +359,7 @@ impl std::fmt::Debug for Navigate {
 }
 
 /// The robot's planar state read from rapier: `[x, y, yaw (wrapped), v, ω]`.
-fn body_state(world: &World) -> Option<[Real; 5]> {
+fn body_state(world: &Physics) -> Option<[Real; 5]> {
     let b = world.physics.bodies.get(world.robot)?;
     let t = b.translation();
     let x_axis = b.rotation().mul_vec3(Vector::X);
@@ -371,10 +371,10 @@ fn body_state(world: &World) -> Option<[Real; 5]> {
 }
 
 impl Navigate {
-    /// Builds the scene (the world is created by [`Scene::reset`]).
+    /// Builds the scene (the world is created by [`World::reset`]).
     ///
     /// ```
-    /// use telic_sim::Scene;
+    /// use telic_sim::World;
     /// use telic_sim::scene::navigate::{Navigate, NavigateConfig};
     ///
     /// let mut scene = Navigate::new(&NavigateConfig::default()).unwrap();
@@ -436,7 +436,7 @@ fn approach(x: Real, target: Real, step: Real) -> Real {
     }
 }
 
-impl Scene for Navigate {
+impl World for Navigate {
     fn name(&self) -> &str {
         "navigate"
     }
@@ -444,7 +444,7 @@ impl Scene for Navigate {
     fn reset(&mut self, seed: u64) -> Result<EpisodeSetup, SimError> {
         let mut rng = Rng::new(seed);
         let field = Field::sample(&self.config, &mut rng)?;
-        self.world = Some(World::build(&self.config, &field));
+        self.world = Some(Physics::build(&self.config, &field));
         self.heading = field.heading;
         self.setpoint = [0.0; 2];
         self.drive = [0.0; 2];

@@ -25,7 +25,7 @@
 //!
 //! Every episode draws the box's start pose, its goal pose (at most
 //! `max_yaw_change` away in yaw), the pusher's start and the keep-out regions
-//! from its seed. [`Scene::reset`] returns targets for the cost terms
+//! from its seed. [`World::reset`] returns targets for the cost terms
 //! `goal_pos` (`[x, y]` on `box.x`, `box.y`) and `goal_yaw` (`[cos, sin]` on
 //! `box.cos`, `box.sin`) and one `keep_out` guardrail per region on the body
 //! `pusher`, so the scenario must declare those two terms and that body. Keep-out
@@ -33,7 +33,7 @@
 //! the pusher must not go, e.g. over a fragile object, and are placed clear of
 //! the straight push from start to goal so every episode stays solvable.
 
-use super::{EpisodeSetup, Scene};
+use super::{EpisodeSetup, World};
 use crate::SimError;
 use rapier3d::prelude::{
     CoefficientCombineRule, ColliderBuilder, FrictionModel, PhysicsWorld, RigidBodyBuilder,
@@ -55,13 +55,13 @@ use layout::Layout;
 type P = f32;
 
 /// The rapier world of one episode.
-struct World {
+struct Physics {
     physics: PhysicsWorld,
     pusher: RigidBodyHandle,
     block: RigidBodyHandle,
 }
 
-impl World {
+impl Physics {
     fn build(c: &PushConfig, layout: &Layout) -> Self {
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::new(0.0, 0.0, -9.81);
@@ -147,7 +147,7 @@ impl World {
 pub struct Push {
     config: PushConfig,
     names: Vec<String>,
-    world: Option<World>,
+    world: Option<Physics>,
     layout: Option<Layout>,
     /// Velocity setpoints `[vx, vy]` after the lag, updated at control ticks.
     setpoint: [Real; 2],
@@ -169,10 +169,10 @@ impl std::fmt::Debug for Push {
 }
 
 impl Push {
-    /// Builds the scene (the world is created by [`Scene::reset`]).
+    /// Builds the scene (the world is created by [`World::reset`]).
     ///
     /// ```
-    /// use telic_sim::Scene;
+    /// use telic_sim::World;
     /// use telic_sim::scene::push::{Push, PushConfig};
     ///
     /// let mut scene = Push::new(&PushConfig::default()).unwrap();
@@ -208,7 +208,7 @@ impl Push {
     fn state(&self) -> [Real; 8] {
         self.world
             .as_ref()
-            .and_then(World::state)
+            .and_then(Physics::state)
             .unwrap_or([0.0; 8])
     }
 
@@ -216,7 +216,7 @@ impl Push {
     #[must_use]
     pub fn goal_error(&self) -> Option<(Real, Real)> {
         let ([gx, gy], gyaw) = self.goal()?;
-        let s = self.world.as_ref().and_then(World::state)?;
+        let s = self.world.as_ref().and_then(Physics::state)?;
         let yaw = s[7].atan2(s[6]);
         Some((
             (s[4] - gx).hypot(s[5] - gy),
@@ -225,7 +225,7 @@ impl Push {
     }
 }
 
-impl Scene for Push {
+impl World for Push {
     fn name(&self) -> &str {
         "push"
     }
@@ -233,7 +233,7 @@ impl Scene for Push {
     fn reset(&mut self, seed: u64) -> Result<EpisodeSetup, SimError> {
         let mut rng = Rng::new(seed);
         let layout = Layout::sample(&self.config, &mut rng)?;
-        self.world = Some(World::build(&self.config, &layout));
+        self.world = Some(Physics::build(&self.config, &layout));
         self.setpoint = [0.0; 2];
         self.drive = [0.0; 2];
         self.time = 0.0;
@@ -342,7 +342,7 @@ impl Scene for Push {
     }
 
     fn visuals(&self, out: &mut Vec<(String, Shape)>) {
-        let Some(s) = self.world.as_ref().and_then(World::state) else {
+        let Some(s) = self.world.as_ref().and_then(Physics::state) else {
             return;
         };
         let c = &self.config;

@@ -26,7 +26,7 @@ fn placed(pusher: [Real; 2]) -> Push {
         pusher_start: pusher,
         keepouts: Vec::new(),
     };
-    s.world = Some(World::build(&c, &layout));
+    s.world = Some(Physics::build(&c, &layout));
     s.layout = Some(layout);
     s
 }
@@ -270,7 +270,7 @@ fn success_needs_position_and_yaw() {
         });
         assert_eq!(s.success(), expect, "goal {goal:?}, yaw {goal_yaw}");
         // The reported goal error is what the success test judged.
-        let e = Scene::goal_error(&s);
+        let e = World::goal_error(&s);
         assert_eq!(
             e.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             ["distance", "yaw"]
@@ -278,7 +278,7 @@ fn success_needs_position_and_yaw() {
         assert_eq!(e[0].1 <= d && e[1].1 <= y, expect, "{e:?}");
     }
     assert!(!scene().success(), "no episode yet");
-    assert!(Scene::goal_error(&scene()).is_empty(), "no episode yet");
+    assert!(World::goal_error(&scene()).is_empty(), "no episode yet");
 }
 
 #[test]

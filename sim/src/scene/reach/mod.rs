@@ -17,7 +17,7 @@
 //! episode is solvable by a modest detour. The episode's goal observation
 //! (for latent goals) is the target configuration at rest.
 
-use super::{EpisodeSetup, Scene};
+use super::{EpisodeSetup, World};
 use crate::SimError;
 pub use config::{MAX_KEEP_OUT_BOXES, MAX_PGS_ITERATIONS, ReachConfig};
 use placement::Placement;
@@ -122,7 +122,7 @@ fn urdf_pose(o: &urdf_rs::Pose) -> Pose {
 
 impl Reach {
     /// Loads the arm from `config.urdf` (resolved against `base_dir`) and
-    /// checks the configuration. The world is built by [`Scene::reset`].
+    /// checks the configuration. The world is built by [`World::reset`].
     pub fn new(config: &ReachConfig, base_dir: &Path) -> Result<Self, SimError> {
         config.check_limits()?;
         config.validate().map_err(scene_err)?;
@@ -406,7 +406,7 @@ fn arc_point(a: [Real; 3], b: [Real; 3], t: Real) -> [Real; 3] {
     [r * th.cos(), r * th.sin(), a[2] + t * (b[2] - a[2])]
 }
 
-impl Scene for Reach {
+impl World for Reach {
     fn name(&self) -> &str {
         "reach"
     }

@@ -2,11 +2,11 @@
 //! reinforcement-learning view of an episode (`reset` → `step(action)` …),
 //! as gymnasium environments and robot-learning code expect it.
 //!
-//! [`Env`] drives the [`Episode`] that
+//! [`Scene`] drives the [`Episode`] that
 //! [`run_episode`](crate::episode::run_episode) drives, with the caller
 //! choosing the actions: the same physics steps per control period, the same
 //! ground-truth validator and the same executed task cost, so that a planner
-//! driven through an [`Env`] with [`Env::planner`] reproduces a `telic run`
+//! driven through an [`Scene`] with [`Scene::planner`] reproduces a `telic run`
 //! episode of the same seed exactly. What it adds are the checks of a caller's
 //! input: buffer and action sizes, finite actions clamped into the bounds, and
 //! no step before a reset or after the episode ended.
@@ -14,19 +14,19 @@
 use crate::SimError;
 use crate::episode::{Episode, EpisodeResult, Validator, control_substeps};
 use crate::scenario::Scenario;
-use crate::scene::{EpisodeSetup, Scene};
+use crate::scene::{EpisodeSetup, World};
 use telic::{ModelSpec, ObjectiveSpec, PlanError, Planner, PlannerConfig, Real, WorldModel};
 
 pub use crate::episode::StepOutcome;
 
-/// A callback given the observation after each physics step ([`Env::step_observed`]).
+/// A callback given the observation after each physics step ([`Scene::step_observed`]).
 pub type Sensor<'a> = &'a mut dyn FnMut(&[Real]);
 
-/// A scenario's scene, stepped by the caller. Build with [`Env::new`], then
-/// [`Env::reset`] before the first [`Env::step`].
-pub struct Env {
+/// A scenario's scene, stepped by the caller. Build with [`Scene::new`], then
+/// [`Scene::reset`] before the first [`Scene::step`].
+pub struct Scene {
     scenario: Scenario,
-    scene: Box<dyn Scene>,
+    world: Box<dyn World>,
     /// The scene's analytic model's spec: observation and action layout,
     /// action bounds and control period.
     spec: ModelSpec,
@@ -37,26 +37,26 @@ pub struct Env {
     done: bool,
 }
 
-impl std::fmt::Debug for Env {
+impl std::fmt::Debug for Scene {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env")
-            .field("scene", &self.scene.name())
+        f.debug_struct("Scene")
+            .field("scene", &self.world.name())
             .field("substeps", &self.substeps)
             .field("seed", &self.episode.as_ref().map(Episode::seed))
             .finish_non_exhaustive()
     }
 }
 
-impl Env {
+impl Scene {
     /// Builds the scene of `scenario`. The control period is the time step of
     /// the scene's analytic model (the one its shipped bundles share).
     pub fn new(scenario: Scenario) -> Result<Self, SimError> {
-        let scene = scenario.scene.build(&scenario.base_dir)?;
-        let spec = scene.analytic_model()?.spec().clone();
-        let substeps = control_substeps(&scenario, spec.dt, scene.physics_dt())?;
+        let world = scenario.scene.build(&scenario.base_dir)?;
+        let spec = world.analytic_model()?.spec().clone();
+        let substeps = control_substeps(&scenario, spec.dt, world.physics_dt())?;
         Ok(Self {
             scenario,
-            scene,
+            world,
             spec,
             substeps,
             episode: None,
@@ -70,10 +70,10 @@ impl Env {
         &self.scenario
     }
 
-    /// The scene.
+    /// The simulated world.
     #[must_use]
-    pub fn scene(&self) -> &dyn Scene {
-        self.scene.as_ref()
+    pub fn world(&self) -> &dyn World {
+        self.world.as_ref()
     }
 
     /// Observation names, action names and bounds, and the control period
@@ -88,8 +88,8 @@ impl Env {
     pub fn reset(&mut self, seed: u64, obs: &mut [Real]) -> Result<(), SimError> {
         self.check_obs_len(obs)?;
         self.episode = None;
-        let episode = Episode::start(&self.scenario, self.scene.as_mut(), seed, &self.spec)?;
-        self.scene.observe(obs);
+        let episode = Episode::start(&self.scenario, self.world.as_mut(), seed, &self.spec)?;
+        self.world.observe(obs);
         self.episode = Some(episode);
         self.done = false;
         Ok(())
@@ -99,13 +99,13 @@ impl Env {
     /// writes the observation reached into `obs`.
     ///
     /// An action of the wrong size or with a non-finite value is an error and
-    /// changes nothing; so is stepping before [`Env::reset`] or after the
+    /// changes nothing; so is stepping before [`Scene::reset`] or after the
     /// episode ended.
     pub fn step(&mut self, action: &[Real], obs: &mut [Real]) -> Result<StepOutcome, SimError> {
         self.step_observed(action, obs, None)
     }
 
-    /// [`Env::step`], calling `each_physics_step` after every physics step
+    /// [`Scene::step`], calling `each_physics_step` after every physics step
     /// of the period with the observation of that moment (a sensor running
     /// at the physics rate, e.g. to feed a controller in real time).
     pub fn step_observed(
@@ -143,15 +143,15 @@ impl Env {
         }
         let mut u = action.to_vec();
         self.spec.clamp_actions(&mut u);
-        let mut sensor = |scene: &dyn Scene, _: &Validator| {
+        let mut sensor = |scene: &dyn World, _: &Validator| {
             if let Some(f) = each_physics_step.as_mut() {
                 scene.observe(obs);
                 f(obs);
             }
         };
-        let out = ep.step(self.scene.as_mut(), &u, &mut sensor);
+        let out = ep.step(self.world.as_mut(), &u, &mut sensor);
         self.done = out.success || out.truncated;
-        self.scene.observe(obs);
+        self.world.observe(obs);
         Ok(out)
     }
 
@@ -202,7 +202,7 @@ impl Env {
     #[must_use]
     pub fn result(&self) -> Option<EpisodeResult> {
         let ep = self.episode.as_ref()?;
-        Some(ep.result(self.scene.as_ref()))
+        Some(ep.result(self.world.as_ref()))
     }
 
     fn check_obs_len(&self, obs: &[Real]) -> Result<(), SimError> {
@@ -222,12 +222,12 @@ mod tests {
     use super::*;
     use crate::episode::{NoObserver, run_episode};
 
-    /// Drives `scenario` through an [`Env`] with its analytic model.
+    /// Drives `scenario` through an [`Scene`] with its analytic model.
     fn env_episode(scenario: &Scenario, seed: u64) -> (Real, usize, bool) {
-        let mut env = Env::new(scenario.clone()).unwrap();
+        let mut env = Scene::new(scenario.clone()).unwrap();
         let mut obs = vec![0.0; env.spec().obs_dim()];
         env.reset(seed, &mut obs).unwrap();
-        let model = env.scene().analytic_model().unwrap();
+        let model = env.world().analytic_model().unwrap();
         let mut planner = env.planner(model, None).unwrap();
         let (mut cost, mut steps) = (0.0, 0);
         loop {
@@ -266,7 +266,7 @@ mod tests {
     fn bad_actions_and_out_of_order_calls_are_errors() {
         let mut scenario = Scenario::load("navigate").unwrap();
         scenario.episode.max_time = 0.2;
-        let mut env = Env::new(scenario).unwrap();
+        let mut env = Scene::new(scenario).unwrap();
         let mut obs = vec![0.0; env.spec().obs_dim()];
         let a = env.spec().action_dim();
         let err = env.step(&vec![0.0; a], &mut obs).unwrap_err();
