@@ -3,12 +3,12 @@
 //! settings (one intra-op thread) as a bundle's graphs. The reference a
 //! learned model's FLOP rate is measured against (`telic bench`).
 
-use telic::ModelError;
-use telic::model::onnx::onnx_environment as environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::Tensor;
 use std::time::Instant;
+use telic::ModelError;
+use telic::model::onnx::onnx_environment as environment;
 
 /// Seconds ONNX Runtime takes for one `[rows × k]·[k × n]` f32 `MatMul`, on
 /// one thread (the best of three rounds of [`MatmulTimer::seconds`]).
