@@ -169,9 +169,11 @@ impl PyPlanner {
     fn target<'py>(&self, py: Python<'py>, term: String) -> PyResult<Option<Bound<'py, PyAny>>> {
         let t = self.with(py, |planner| {
             if !planner.objective().term_names().any(|n| n == term) {
-                return Err(PlanError::Objective(telic::objective::ObjectiveError::BadValue {
-                    message: format!("no cost term '{term}'"),
-                }));
+                return Err(PlanError::Objective(
+                    telic::objective::ObjectiveError::BadValue {
+                        message: format!("no cost term '{term}'"),
+                    },
+                ));
             }
             Ok(planner.objective().target(&term).map(<[f64]>::to_vec))
         })?;
