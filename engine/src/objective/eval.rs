@@ -1,9 +1,12 @@
 //! Evaluating a compiled objective: stage costs (one step, or a batch of
 //! rollouts term by term), their gradients, and guardrail margins and
-//! violations. The batched forms give the bits of the one-step forms.
+//! violations. Each rule is written once: a term's cost of some rows
+//! (`add_term_costs`, a single step being a batch of one), the margin a
+//! guardrail requires at a step (`Guardrail::required_at_step`) and how a
+//! margin is reported (`margin`, NaN as `−∞`).
 
 use super::guardrail::Margins;
-use super::{Norm, Objective, ObjectiveScratch, Res, Term};
+use super::{Guardrail, Norm, Objective, ObjectiveScratch, Res, Term};
 use crate::Real;
 use crate::math::{Wide, wide};
 
@@ -80,7 +83,8 @@ impl Objective {
     /// Cost of one step: readouts `y` and latent `z` after applying `u`, which
     /// followed `u_prev`. `terminal` adds the terminal terms. When
     /// `per_term` is given, each term's weighted cost is added to it.
-    /// Returns `+∞` for a non-finite cost.
+    /// Returns `+∞` for a non-finite cost. Each term is costed by the rule
+    /// of [`Self::stage_costs`], on one row.
     pub fn stage_cost(
         &self,
         step: Stage<'_>,
@@ -94,14 +98,26 @@ impl Objective {
             u_prev,
             terminal,
         } = step;
+        // The row's own widths: callers may pass readouts or a latent of
+        // another width than the objective's (the validator passes no latent).
+        let row = Rows {
+            y,
+            z,
+            u,
+            u_prev,
+            widths: (y.len(), z.len(), u.len()),
+        };
         let mut total = 0.0;
         for (k, t) in self.terms.iter().enumerate() {
             let times = t.times(terminal);
             if times == 0.0 {
                 continue;
             }
-            let n = self.residual(t, y, z, u, u_prev, &mut scratch.r);
-            let c = times * t.weight * t.norm.eval(&scratch.r[..n]);
+            // `−0 + c` is `c` for every `c`: the cell ends holding exactly
+            // the term's weighted cost.
+            let mut c = [-0.0];
+            add_term_costs(self, t, times * t.weight, &row, scratch, &mut c);
+            let [c] = c;
             total += c;
             if let Some(pt) = per_term.as_deref_mut()
                 && let Some(slot) = pt.get_mut(k)
@@ -119,7 +135,8 @@ impl Objective {
     /// [`Self::stage_cost`] of a batch of `out.len()` samples, term by term:
     /// `y`, `z`, `u` and `u_prev` hold one row per sample, `out` receives
     /// each sample's cost, equal to the bit to what [`Self::stage_cost`]
-    /// returns for it. The planners' rollouts call this once per step;
+    /// returns for it (both sum the same terms in the same order, each
+    /// costed by the same code). The planners' rollouts call this once per step;
     /// evaluating one term over every sample keeps its loop free of
     /// dispatch, and quadratic readout and action terms, the common ones,
     /// run as plain loops the compiler vectorises.
@@ -196,13 +213,12 @@ impl Objective {
     /// A non-finite margin is reported as `−∞`.
     pub fn margins(&self, y: &[Real], buffered: bool, out: &mut [Real]) {
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
-            let m = g.guard.limit_margin(y)
-                - if buffered {
-                    g.buffer.min(g.current)
-                } else {
-                    0.0
-                };
-            *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+            let required = if buffered {
+                g.buffer.min(g.current)
+            } else {
+                0.0
+            };
+            *o = margin(g.guard.limit_margin(y), required);
         }
     }
 
@@ -213,10 +229,7 @@ impl Objective {
     /// already inside that band may act as long as it does not get closer.
     pub fn margins_at_step(&self, y: &[Real], t: usize, out: &mut [Real]) {
         for (g, o) in self.guards.iter().zip(out.iter_mut()) {
-            let extra = g.tightening.get(t).or(g.tightening.last()).copied();
-            let required = (g.buffer + extra.unwrap_or(0.0)).min(g.current);
-            let m = g.guard.limit_margin(y) - required;
-            *o = if m.is_nan() { Real::NEG_INFINITY } else { m };
+            *o = margin(g.guard.limit_margin(y), g.required_at_step(t));
         }
     }
 
@@ -246,13 +259,10 @@ impl Objective {
         let (m, sum) = (&mut m[..n], &mut sum[..n]);
         sum.fill(0.0);
         for g in &self.guards {
-            let extra = g.tightening.get(t).or(g.tightening.last()).copied();
-            let required = (g.buffer + extra.unwrap_or(0.0)).min(g.current);
+            let required = g.required_at_step(t);
             g.guard.limit_margins(y, p, finite, cols, m);
             for (s, m) in sum.iter_mut().zip(m.iter()) {
-                let m = *m - required;
-                let m = if m.is_nan() { Real::NEG_INFINITY } else { m };
-                *s += (-m).max(0.0);
+                *s += (-margin(*m, required)).max(0.0);
             }
         }
         for ((v, s), row) in violation.iter_mut().zip(sum.iter()).zip(y.chunks_exact(p)) {
@@ -295,6 +305,26 @@ impl Objective {
     }
 }
 
+impl Guardrail {
+    /// The margin this guardrail requires at predicted step `t` (0-based:
+    /// after the first action): its safety buffer plus the model-error
+    /// tightening of that step (beyond the table, the last step's), but
+    /// never more than the current state has.
+    fn required_at_step(&self, t: usize) -> Real {
+        let extra = self.tightening.get(t).or(self.tightening.last()).copied();
+        (self.buffer + extra.unwrap_or(0.0)).min(self.current)
+    }
+}
+
+/// The margin reported for a limit margin `limit` when `required` must be
+/// kept: their difference, `−∞` when that is NaN (a readout that is not
+/// finite).
+#[inline(always)]
+fn margin(limit: Real, required: Real) -> Real {
+    let m = limit - required;
+    if m.is_nan() { Real::NEG_INFINITY } else { m }
+}
+
 /// One step's rows, as [`StageCosts`] reads them; `widths` is `(P, D, A)`.
 struct Rows<'a> {
     y: &'a [Real],
@@ -302,6 +332,69 @@ struct Rows<'a> {
     u: &'a [Real],
     u_prev: &'a [Real],
     widths: (usize, usize, usize),
+}
+
+/// Adds `w ·` term `t`'s cost of every row of `rows` to `out` (one cell a
+/// row): the one rule of a term's cost, for the planners' batches
+/// ([`Objective::stage_costs`]) and single steps ([`Objective::stage_cost`],
+/// one row). The term is dispatched once, never per row; quadratic readout
+/// and action terms, the common ones, run as plain loops the compiler
+/// vectorises.
+#[inline(always)]
+fn add_term_costs(
+    obj: &Objective,
+    t: &Term,
+    w: Real,
+    rows: &Rows<'_>,
+    scratch: &mut ObjectiveScratch,
+    out: &mut [Real],
+) {
+    let Rows { y, u, .. } = *rows;
+    let (p, d, a) = rows.widths;
+    match (&t.res, t.norm) {
+        (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
+            let (j, g) = (idx[0], t.target[0]);
+            // A fixed row width lets the compiler load rows as
+            // vectors and pick column `j` out of them.
+            match p {
+                2 => add_quadratic::<2>(out, y, j, g, w),
+                3 => add_quadratic::<3>(out, y, j, g, w),
+                4 => add_quadratic::<4>(out, y, j, g, w),
+                5 => add_quadratic::<5>(out, y, j, g, w),
+                6 => add_quadratic::<6>(out, y, j, g, w),
+                8 => add_quadratic::<8>(out, y, j, g, w),
+                _ => {
+                    for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
+                        let r = y[j] - g;
+                        *o += w * (r * r);
+                    }
+                }
+            }
+        }
+        (Res::Action, Norm::Quadratic) if a == 1 => {
+            let g = t.target[0];
+            for (o, u) in out.iter_mut().zip(u) {
+                let r = u - g;
+                *o += w * (r * r);
+            }
+        }
+        (res, _) => {
+            // Residuals of up to four values, their width known to
+            // the compiler: no call per row.
+            let width = match res {
+                Res::Readout(idx) => idx.len(),
+                Res::Latent => d.min(t.target.len()),
+                Res::Action | Res::ActionRate => a,
+            };
+            match width {
+                1 => add_term::<1>(t, w, rows, out),
+                2 => add_term::<2>(t, w, rows, out),
+                3 => add_term::<3>(t, w, rows, out),
+                4 => add_term::<4>(t, w, rows, out),
+                _ => add_term_by_rows(obj, t, w, rows, scratch, out),
+            }
+        }
+    }
 }
 
 /// Adds `w ·` term `t`'s cost of every row to `out`, for a residual of `K`
@@ -425,64 +518,20 @@ impl Wide for StageCosts<'_> {
         let n = out.len();
         let (p, d, a) = (obj.readout_dim, obj.latent_dim, obj.action_dim);
         debug_assert!(y.len() == n * p && z.len() == n * d && u.len() == n * a);
+        let rows = Rows {
+            y,
+            z,
+            u,
+            u_prev,
+            widths: (p, d, a),
+        };
         out.fill(0.0);
         for t in &obj.terms {
             let times = t.times(terminal);
             if times == 0.0 {
                 continue;
             }
-            let w = times * t.weight;
-            match (&t.res, t.norm) {
-                (Res::Readout(idx), Norm::Quadratic) if idx.len() == 1 => {
-                    let (j, g) = (idx[0], t.target[0]);
-                    // A fixed row width lets the compiler load rows as
-                    // vectors and pick column `j` out of them.
-                    match p {
-                        2 => add_quadratic::<2>(out, y, j, g, w),
-                        3 => add_quadratic::<3>(out, y, j, g, w),
-                        4 => add_quadratic::<4>(out, y, j, g, w),
-                        5 => add_quadratic::<5>(out, y, j, g, w),
-                        6 => add_quadratic::<6>(out, y, j, g, w),
-                        8 => add_quadratic::<8>(out, y, j, g, w),
-                        _ => {
-                            for (o, y) in out.iter_mut().zip(y.chunks_exact(p)) {
-                                let r = y[j] - g;
-                                *o += w * (r * r);
-                            }
-                        }
-                    }
-                }
-                (Res::Action, Norm::Quadratic) if a == 1 => {
-                    let g = t.target[0];
-                    for (o, u) in out.iter_mut().zip(u) {
-                        let r = u - g;
-                        *o += w * (r * r);
-                    }
-                }
-                (res, _) => {
-                    // Residuals of up to four values, their width known to
-                    // the compiler: no call per row.
-                    let width = match res {
-                        Res::Readout(idx) => idx.len(),
-                        Res::Latent => d.min(t.target.len()),
-                        Res::Action | Res::ActionRate => a,
-                    };
-                    let rows = Rows {
-                        y,
-                        z,
-                        u,
-                        u_prev,
-                        widths: (p, d, a),
-                    };
-                    match width {
-                        1 => add_term::<1>(t, w, &rows, out),
-                        2 => add_term::<2>(t, w, &rows, out),
-                        3 => add_term::<3>(t, w, &rows, out),
-                        4 => add_term::<4>(t, w, &rows, out),
-                        _ => add_term_by_rows(obj, t, w, &rows, scratch, out),
-                    }
-                }
-            }
+            add_term_costs(obj, t, times * t.weight, &rows, scratch, out);
         }
         // `o + 0` is `o` here (a sum that starts at +0 is never −0), but
         // unlike `o` it makes the compiler store every row: it would
