@@ -57,8 +57,7 @@ impl Solver for CemStep {
     }
 
     fn solve<M: WorldModel>(&mut self, core: &mut Driver<M>) -> Result<(), PlanError> {
-        let out = core.iterate(self)?;
-        core.finish_with_best(out)
+        core.sample_and_finish(self)
     }
 
     fn reset(&mut self) {

@@ -202,12 +202,7 @@ impl<M: WorldModel> Core<M> {
     /// The draw of slots from `from` around `mean`, from a new seed of the
     /// planner's generator.
     fn next_draw<'a>(&mut self, from: usize, mean: &'a [Real], std: &'a [Real]) -> Draw<'a> {
-        Draw {
-            seed: self.rng.next_u64(),
-            from,
-            mean,
-            std,
-        }
+        Draw::new(self.rng.next_u64(), from, mean, std)
     }
 
     /// Ends the rollout worker threads, keeping the pool (see
@@ -272,7 +267,7 @@ impl<M: WorldModel> Core<M> {
         }
         let r = &self.roll;
         self.state
-            .remember_best(&r.cost[..n], &r.violation[..n], &self.seqs[..n * len]);
+            .remember_best(&r.costs()[..n], &r.violations()[..n], &self.seqs[..n * len]);
         Ok(())
     }
 
@@ -281,27 +276,7 @@ impl<M: WorldModel> Core<M> {
     /// after each full sampling iteration, so the last one's remain.
     pub fn keep_rollouts(&mut self, n: usize) {
         let k = self.config.keep_rollouts.min(n);
-        let r = &mut self.roll;
-        if k == 0 || r.ys.is_empty() {
-            return;
-        }
-        let (cost, violation) = (&r.cost, &r.violation);
-        let order = &mut r.order[..n];
-        for (i, o) in order.iter_mut().enumerate() {
-            *o = i;
-        }
-        order.sort_unstable_by(|&i, &j| rank(violation[i], cost[i], violation[j], cost[j]));
-        let len = self.h * self.p;
-        let plan = &mut self.plan;
-        plan.rollouts.clear();
-        plan.rollout_costs.clear();
-        plan.rollout_violations.clear();
-        for &i in &order[..k] {
-            plan.rollouts
-                .extend_from_slice(&r.ys[i * len..(i + 1) * len]);
-            plan.rollout_costs.push(cost[i]);
-            plan.rollout_violations.push(violation[i]);
-        }
+        self.roll.keep_best(k, n, &mut self.plan);
     }
 
     /// Slots `next..n` of the candidate sequences, for a solver's own
@@ -317,8 +292,8 @@ impl<M: WorldModel> Core<M> {
         let len = self.h * self.a;
         let r = &self.roll;
         Scored::new(
-            &r.cost[..n],
-            &r.violation[..n],
+            &r.costs()[..n],
+            &r.violations()[..n],
             &self.seqs[..n * len],
             feasible,
         )
@@ -333,13 +308,13 @@ impl<M: WorldModel> Core<M> {
     /// Task cost of every slot's last evaluation (`N`), for tests.
     #[cfg(test)]
     pub fn costs(&self) -> &[Real] {
-        &self.roll.cost
+        self.roll.costs()
     }
 
     /// Summed violation of every slot's last evaluation (`N`), for tests.
     #[cfg(test)]
     pub fn violations(&self) -> &[Real] {
-        &self.roll.violation
+        self.roll.violations()
     }
 
     /// The world model.
@@ -402,10 +377,7 @@ impl<M: WorldModel> Core<M> {
 
     /// Number of feasible sequences among the first `n` evaluated.
     pub fn feasible_count(&self, n: usize) -> usize {
-        self.roll.violation[..n]
-            .iter()
-            .filter(|v| **v <= 0.0)
-            .count()
+        self.roll.feasible(n)
     }
 
     /// Rolls out `seq` alone and writes its trajectory, costs and margins into
@@ -433,12 +405,6 @@ impl<M: WorldModel> Core<M> {
 
     /// The shielded finish of `self.chosen`.
     fn finish_chosen(&mut self, ended: Ended) -> Result<(), PlanError> {
-        let Ended {
-            iterations,
-            feasible: feasible_samples,
-            timed_out,
-            converged,
-        } = ended;
         // The shield: the returned plan is re-evaluated on its own; only a
         // plan that satisfies every guardrail may act.
         let chosen = std::mem::take(&mut self.chosen);
@@ -455,17 +421,7 @@ impl<M: WorldModel> Core<M> {
         plan.actions.copy_from_slice(&chosen);
         plan.cost = cost;
         plan.violation = violation;
-        plan.iterations = iterations;
-        plan.feasible_samples = feasible_samples;
-        plan.status = if !feasible {
-            PlanStatus::NoFeasiblePlan
-        } else if timed_out {
-            PlanStatus::OutOfTime
-        } else if converged {
-            PlanStatus::Converged
-        } else {
-            PlanStatus::Completed
-        };
+        ended.report(plan, feasible);
         if feasible {
             plan.action.copy_from_slice(&chosen[..self.a]);
         } else {
@@ -482,13 +438,43 @@ impl<M: WorldModel> Core<M> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Ended {
     /// Iterations run (of every kind).
-    pub iterations: usize,
+    iterations: usize,
     /// Feasible samples in the last sampling iteration.
-    pub feasible: usize,
+    feasible: usize,
     /// The time budget ended first.
-    pub timed_out: bool,
+    timed_out: bool,
     /// The solver met its tolerance.
-    pub converged: bool,
+    converged: bool,
+}
+
+impl Ended {
+    /// A call that ran `iterations` (of every kind), found `feasible`
+    /// samples in its last sampling iteration, ran out of time or not, and
+    /// met its solver's tolerance or not.
+    pub fn new(iterations: usize, feasible: usize, timed_out: bool, converged: bool) -> Self {
+        Self {
+            iterations,
+            feasible,
+            timed_out,
+            converged,
+        }
+    }
+
+    /// Writes the iteration count, the feasible samples and the status into
+    /// `plan`, whose shielded plan is `feasible` or not.
+    fn report(&self, plan: &mut Plan, feasible: bool) {
+        plan.iterations = self.iterations;
+        plan.feasible_samples = self.feasible;
+        plan.status = if !feasible {
+            PlanStatus::NoFeasiblePlan
+        } else if self.timed_out {
+            PlanStatus::OutOfTime
+        } else if self.converged {
+            PlanStatus::Converged
+        } else {
+            PlanStatus::Completed
+        };
+    }
 }
 
 /// Checks `config`, `model`'s spec and that `objective` was compiled for its

@@ -17,11 +17,30 @@ use crate::objective::Objective;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Iterated {
     /// Sampling iterations run.
-    pub iterations: usize,
+    iterations: usize,
     /// Feasible samples in the last iteration.
-    pub feasible: usize,
+    feasible: usize,
     /// The time budget ended during sampling.
-    pub timed_out: bool,
+    timed_out: bool,
+}
+
+impl Iterated {
+    /// The time budget ended during sampling.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// How the call ended when `more` iterations of another kind followed
+    /// the sampling (0 for none), which ran out of time (`timed_out`) or met
+    /// their tolerance (`converged`) or not.
+    pub(crate) fn ended(self, more: usize, timed_out: bool, converged: bool) -> Ended {
+        Ended::new(
+            self.iterations + more,
+            self.feasible,
+            self.timed_out || timed_out,
+            converged,
+        )
+    }
 }
 
 /// The shared planner state and workspace ([`Core`]) as the solvers see
@@ -68,19 +87,24 @@ impl<M: WorldModel> Driver<M> {
         Ok(out)
     }
 
+    /// One call of a solver that only samples: [`Driver::iterate`], then the
+    /// finish with the best sequence seen.
+    pub(crate) fn sample_and_finish<S: SamplingStep>(
+        &mut self,
+        step: &mut S,
+    ) -> Result<(), PlanError> {
+        let out = self.iterate(step)?;
+        self.finish_with_best(out)
+    }
+
     /// True when the time budget is spent.
     pub(crate) fn out_of_time(&self) -> bool {
         self.core.out_of_time()
     }
 
     /// Ends a call with the best sequence seen ([`Core::finish_with_best`]).
-    pub(crate) fn finish_with_best(&mut self, out: Iterated) -> Result<(), PlanError> {
-        self.core.finish_with_best(Ended {
-            iterations: out.iterations,
-            feasible: out.feasible,
-            timed_out: out.timed_out,
-            converged: false,
-        })
+    fn finish_with_best(&mut self, out: Iterated) -> Result<(), PlanError> {
+        self.core.finish_with_best(out.ended(0, false, false))
     }
 
     /// Ends a call with `chosen` as the plan ([`Core::finish`]).

@@ -30,7 +30,7 @@ mod adjoint;
 mod refine;
 
 use super::core::rank;
-use super::driver::{Driver, Ended, Planned};
+use super::driver::{Driver, Planned};
 use super::mppi::MppiStep;
 use super::step::Solver;
 use crate::Real;
@@ -104,13 +104,13 @@ impl Solver for GradientStep {
     fn solve<M: WorldModel>(&mut self, core: &mut Driver<M>) -> Result<(), PlanError> {
         let proposed = core.iterate(&mut self.proposal)?;
         let config = core.config();
-        let skip = proposed.timed_out
+        let skip = proposed.timed_out()
             || core.out_of_time()
             || config.refine_rounds == 0
             || config.refine_iterations == 0;
         let refined = if skip {
             Refinement {
-                timed_out: proposed.timed_out || core.out_of_time(),
+                timed_out: proposed.timed_out() || core.out_of_time(),
                 ..Refinement::default()
             }
         } else {
@@ -119,12 +119,7 @@ impl Solver for GradientStep {
         if !refined.accepted {
             self.refiner.take_proposal(core.best());
         }
-        let ended = Ended {
-            iterations: proposed.iterations + refined.iterations,
-            feasible: proposed.feasible,
-            timed_out: proposed.timed_out || refined.timed_out,
-            converged: refined.converged,
-        };
+        let ended = proposed.ended(refined.iterations, refined.timed_out, refined.converged);
         core.finish(self.refiner.best(), ended)
     }
 }
@@ -154,8 +149,8 @@ fn refine<M: WorldModel>(r: &mut Refiner, c: &mut Driver<M>) -> Result<Refinemen
             break;
         }
         let round = r.round(c, iterations);
-        out.iterations += round.iterations;
-        out.converged = round.converged;
+        out.iterations += round.iterations();
+        out.converged = round.converged();
         match r.take_stop() {
             Some(Stop::Model(e)) => return Err(e.into()),
             Some(Stop::OutOfTime) => {
@@ -173,13 +168,13 @@ fn refine<M: WorldModel>(r: &mut Refiner, c: &mut Driver<M>) -> Result<Refinemen
             break;
         }
         let (roll, change) = r.update_multipliers(c)?;
-        if round.converged && roll.violation <= 0.0 && change <= MULTIPLIER_TOL {
+        if round.converged() && roll.violation() <= 0.0 && change <= MULTIPLIER_TOL {
             break; // a KKT point: further rounds would not move
         }
         r.grow_penalty(RHO_GROWTH);
     }
     out.accepted = r.best_feasible_cost().is_some_and(|best_cost| {
-        rank(0.0, best_cost, proposal.violation, proposal.cost) == Ordering::Less
+        rank(0.0, best_cost, proposal.violation(), proposal.cost()) == Ordering::Less
     });
     if !out.accepted {
         out.converged = false;

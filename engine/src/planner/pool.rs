@@ -363,7 +363,7 @@ impl Pool {
         // This thread's share holds the slots that are not drawn, so that
         // every worker's share is drawn whole.
         let drawn = draw.is_some();
-        let from = draw.as_ref().map_or(0, |(d, _)| d.from.min(n));
+        let from = draw.as_ref().map_or(0, |(d, _)| d.from().min(n));
         let shares = Shares {
             n,
             from,
@@ -416,13 +416,7 @@ impl Pool {
             share.z0.copy_from_slice(job.start.z0());
             share.u_last.copy_from_slice(job.start.u_last());
             let source = match job.draw {
-                Some(d) => {
-                    share.mean.clear();
-                    share.mean.extend_from_slice(d.mean);
-                    share.std.clear();
-                    share.std.extend_from_slice(d.std);
-                    Source::Drawn(d.seed)
-                }
+                Some(d) => Source::Drawn(d.hand_over(&mut share.mean, &mut share.std)),
                 None => Source::Shared(Arc::clone(job.seqs)),
             };
             let job = Job {
@@ -464,7 +458,6 @@ impl Pool {
             mut seqs,
             roll,
         } = back;
-        let (h, p) = (self.dims.h, self.dims.p);
         let len = self.dims.h * self.dims.a;
         for (k, w) in self.workers.iter_mut().enumerate() {
             if !sent[k] {
@@ -497,14 +490,9 @@ impl Pool {
                 continue;
             };
             let s = &done.share;
-            let m = hi - lo;
-            roll.cost[lo..hi].copy_from_slice(&s.roll.cost[..m]);
-            roll.violation[lo..hi].copy_from_slice(&s.roll.violation[..m]);
-            if !roll.ys.is_empty() {
-                roll.ys[lo * h * p..hi * h * p].copy_from_slice(&s.roll.ys[..m * h * p]);
-            }
+            roll.take_share(lo, hi, &s.roll);
             if let Some(seqs) = seqs.as_deref_mut() {
-                Arc::make_mut(seqs)[lo * len..hi * len].copy_from_slice(&s.seqs[..m * len]);
+                Arc::make_mut(seqs)[lo * len..hi * len].copy_from_slice(&s.seqs[..(hi - lo) * len]);
             }
             if let Err(e) = done.result {
                 first_error.get_or_insert(e);

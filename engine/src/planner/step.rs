@@ -122,7 +122,8 @@ impl<'a> Scored<'a> {
 
 /// A planning algorithm as the generic planner drives it: how one call runs
 /// after the driver started it, up to the finish
-/// ([`Driver::finish`] or [`Driver::finish_with_best`]), which it must call.
+/// ([`Driver::finish`], or [`Driver::sample_and_finish`] for a solver that
+/// only samples), which it must call.
 pub trait Solver: Debug + Send + Sized {
     /// The solver's workspace for the planner of `core`, allocated once.
     fn new<M: WorldModel>(core: &Driver<M>) -> Self;

@@ -22,20 +22,37 @@ use crate::Real;
 use crate::error::ModelError;
 use crate::model::WorldModel;
 use crate::objective::{Objective, ObjectiveScratch, Stage, StageGradient};
-use crate::planner::rollout::{self, Dims, Record, Score, Start};
+use crate::planner::rollout::{self, Dims, Record, Start};
 
 /// Summary of one rollout.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Rollout {
     /// Task cost `J` ([`rollout::sequence`], as the shield's trace).
-    pub cost: Real,
+    cost: Real,
     /// Summed violation of the buffered margins ([`rollout::sequence`]).
-    pub violation: Real,
+    violation: Real,
     /// Augmented-Lagrangian penalty (0 without multipliers).
-    pub penalty: Real,
+    penalty: Real,
 }
 
 impl Rollout {
+    /// No rollout yet: infinitely costly and infeasible.
+    pub const NONE: Rollout = Rollout {
+        cost: Real::INFINITY,
+        violation: Real::INFINITY,
+        penalty: 0.0,
+    };
+
+    /// Task cost `J`.
+    pub fn cost(&self) -> Real {
+        self.cost
+    }
+
+    /// Summed guardrail violation (0 when feasible).
+    pub fn violation(&self) -> Real {
+        self.violation
+    }
+
     /// The augmented Lagrangian `J + penalty`.
     pub fn lagrangian(&self) -> Real {
         self.cost + self.penalty
@@ -53,9 +70,9 @@ impl Rollout {
 /// ch. 17). `ψ` is continuously differentiable with `∂ψ/∂m = −max(0, λ − ρ(m − δ))`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Multipliers {
-    pub lambda: Vec<Real>,
-    pub rho: Real,
-    pub slack: Real,
+    lambda: Vec<Real>,
+    rho: Real,
+    slack: Real,
 }
 
 impl Multipliers {
@@ -80,6 +97,18 @@ impl Multipliers {
         let l = self.lambda.get(i).copied().unwrap_or(0.0);
         let w = self.weight(i, m);
         (w * w - l * l) / (2.0 * self.rho)
+    }
+
+    /// Starts a call: `λ = 0`, penalty `rho`, slack `slack`.
+    pub fn reset(&mut self, rho: Real, slack: Real) {
+        self.lambda.fill(0.0);
+        self.rho = rho;
+        self.slack = slack;
+    }
+
+    /// Multiplies the penalty `ρ` by `growth`.
+    pub fn grow_penalty(&mut self, growth: Real) {
+        self.rho *= growth;
     }
 
     /// First-order update `λ ← max(0, λ − ρ(m − δ))` (Nocedal & Wright,
@@ -111,7 +140,7 @@ pub(crate) struct Adjoint {
     /// Readouts `y_1 … y_H` (`H×P`).
     y: Vec<Real>,
     /// Buffered margins `m_{t,k}` of `y_{t+1}` (`H×G`).
-    pub margins: Vec<Real>,
+    margins: Vec<Real>,
     jac_a: Vec<Real>,
     jac_b: Vec<Real>,
     jac_c: Vec<Real>,
@@ -162,6 +191,11 @@ impl Adjoint {
         }
     }
 
+    /// The buffered margins `m_{t,k}` of the last [`Self::forward`] (`H×G`).
+    pub fn margins(&self) -> &[Real] {
+        &self.margins
+    }
+
     /// Rolls `u` (`H×A`) out from `start`, keeping the trajectory for
     /// [`Self::backward`]: the one-sequence rollout of [`rollout::sequence`],
     /// plus the penalty of the margins it records.
@@ -184,10 +218,10 @@ impl Adjoint {
             &mut self.scratch,
         );
         let dims = Dims { h, a, d, p };
-        let Score { cost, violation } = rollout::sequence(model, objective, start, u, dims, rec)?;
+        let score = rollout::sequence(model, objective, start, u, dims, rec)?;
         let mut out = Rollout {
-            cost,
-            violation,
+            cost: score.cost(),
+            violation: score.violation(),
             penalty: 0.0,
         };
         if let Some(mult) = mult {

@@ -56,9 +56,21 @@ pub(crate) enum Stop {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Round {
     /// L-BFGS iterations run.
-    pub iterations: usize,
+    iterations: usize,
     /// L-BFGS met its gradient or cost tolerance.
-    pub converged: bool,
+    converged: bool,
+}
+
+impl Round {
+    /// L-BFGS iterations run.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// L-BFGS met its gradient or cost tolerance.
+    pub fn converged(&self) -> bool {
+        self.converged
+    }
 }
 
 /// Refinement workspace, allocated once per planner.
@@ -115,11 +127,7 @@ impl Refiner {
             gu: vec![0.0; h * a],
             cached: vec![0.0; h * a],
             cached_ok: false,
-            last: Rollout {
-                cost: Real::INFINITY,
-                violation: Real::INFINITY,
-                penalty: 0.0,
-            },
+            last: Rollout::NONE,
             best: vec![0.0; h * a],
             best_cost: Real::INFINITY,
             has_best: false,
@@ -149,7 +157,7 @@ impl Refiner {
             .adjoint
             .forward(model, objective, start, &proposal, None);
         if let Ok(roll) = &scored {
-            self.start(&proposal, roll.cost, rho, slack);
+            self.start(&proposal, roll.cost(), rho, slack);
         }
         self.best = proposal;
         scored
@@ -179,7 +187,7 @@ impl Refiner {
 
     /// Multiplies the penalty `ρ` by `growth` for the next round.
     pub fn grow_penalty(&mut self, growth: Real) {
-        self.mult.rho *= growth;
+        self.mult.grow_penalty(growth);
     }
 
     /// Prepares a call: `v₀ = atanh` of the clamped `proposal`, no best yet,
@@ -200,9 +208,7 @@ impl Refiner {
         } else {
             1.0
         };
-        self.mult.lambda.fill(0.0);
-        self.mult.rho = rho * scale;
-        self.mult.slack = slack;
+        self.mult.reset(rho * scale, slack);
         self.tol_grad = TOL_GRAD * scale;
         self.tol_cost = TOL_COST * scale;
         self.best_cost = Real::INFINITY;
@@ -225,8 +231,8 @@ impl Refiner {
         self.cached.copy_from_slice(v);
         self.cached_ok = true;
         self.last = roll;
-        if roll.violation <= 0.0 && roll.cost.is_finite() && roll.cost < self.best_cost {
-            self.best_cost = roll.cost;
+        if roll.violation() <= 0.0 && roll.cost().is_finite() && roll.cost() < self.best_cost {
+            self.best_cost = roll.cost();
             self.best.copy_from_slice(&self.u);
             self.has_best = true;
         }
@@ -397,7 +403,7 @@ impl Refiner {
         let roll = self.ensure(core, &v);
         self.v = v;
         let roll = roll?;
-        let change = self.mult.update(&self.adjoint.margins);
+        let change = self.mult.update(self.adjoint.margins());
         self.cached_ok = false;
         Ok((roll, change))
     }

@@ -9,8 +9,9 @@ mod sample;
 mod sequence;
 
 pub(crate) use sample::{ActionSampler, Draw};
-pub(crate) use sequence::{Record, Score, Tracer, sequence};
+pub(crate) use sequence::{Record, Tracer, sequence};
 
+use super::Plan;
 use crate::Real;
 use crate::error::ModelError;
 use crate::math;
@@ -74,14 +75,14 @@ pub(crate) struct Rollouts {
     /// The objective's workspace.
     scratch: ObjectiveScratch,
     /// Task cost per sequence.
-    pub cost: Vec<Real>,
+    cost: Vec<Real>,
     /// Summed guardrail violation per sequence (0 when feasible).
-    pub violation: Vec<Real>,
+    violation: Vec<Real>,
     /// Predicted readouts of every sequence (`N×H×P`), kept only when the
     /// planner keeps rollouts for inspection (empty otherwise).
-    pub ys: Vec<Real>,
+    ys: Vec<Real>,
     /// Sequence indices, for ranking the kept rollouts without allocating.
-    pub order: Vec<usize>,
+    order: Vec<usize>,
 }
 
 impl Rollouts {
@@ -113,6 +114,59 @@ impl Rollouts {
                 Vec::new()
             },
             order: if keep { (0..n).collect() } else { Vec::new() },
+        }
+    }
+
+    /// Task cost of every sequence's last evaluation (`N`).
+    pub fn costs(&self) -> &[Real] {
+        &self.cost
+    }
+
+    /// Summed guardrail violation of every sequence's last evaluation (`N`;
+    /// 0 when feasible).
+    pub fn violations(&self) -> &[Real] {
+        &self.violation
+    }
+
+    /// Number of feasible sequences among the first `n` evaluated.
+    pub fn feasible(&self, n: usize) -> usize {
+        self.violation[..n].iter().filter(|v| **v <= 0.0).count()
+    }
+
+    /// Puts the readouts, costs and violations of the best `k` of the first
+    /// `n` evaluated sequences ([`rank`]) into `plan`'s kept rollouts; does
+    /// nothing when `k` is 0 or readouts are not kept.
+    pub fn keep_best(&mut self, k: usize, n: usize, plan: &mut Plan) {
+        if k == 0 || self.ys.is_empty() {
+            return;
+        }
+        let (cost, violation) = (&self.cost, &self.violation);
+        let order = &mut self.order[..n];
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
+        order.sort_unstable_by(|&i, &j| rank(violation[i], cost[i], violation[j], cost[j]));
+        let len = self.dims.h * self.dims.p;
+        plan.rollouts.clear();
+        plan.rollout_costs.clear();
+        plan.rollout_violations.clear();
+        for &i in &order[..k] {
+            plan.rollouts
+                .extend_from_slice(&self.ys[i * len..(i + 1) * len]);
+            plan.rollout_costs.push(cost[i]);
+            plan.rollout_violations.push(violation[i]);
+        }
+    }
+
+    /// Copies the scores (and kept readouts) of sequences `lo..hi` from
+    /// `share`, which rolled them out as its first `hi − lo`.
+    pub fn take_share(&mut self, lo: usize, hi: usize, share: &Rollouts) {
+        let (h, p) = (self.dims.h, self.dims.p);
+        let m = hi - lo;
+        self.cost[lo..hi].copy_from_slice(&share.cost[..m]);
+        self.violation[lo..hi].copy_from_slice(&share.violation[..m]);
+        if !self.ys.is_empty() {
+            self.ys[lo * h * p..hi * h * p].copy_from_slice(&share.ys[..m * h * p]);
         }
     }
 }
@@ -164,7 +218,7 @@ impl<'a> Batch<'a> {
         let len = r.dims.h * r.dims.a;
         let (seqs, n, draw) = self.into_parts();
         if let Some((d, sampler)) = draw {
-            sampler.draw(&d, d.from..n, seqs);
+            sampler.draw(&d, d.from()..n, seqs);
         }
         roll_out(model, objective, &seqs[..n * len], start, r)
     }

@@ -121,8 +121,36 @@ impl Wide for Perturb<'_> {
 /// from the streams of `seed` (see [`ActionSampler`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Draw<'a> {
-    pub seed: u64,
-    pub from: usize,
-    pub mean: &'a [Real],
-    pub std: &'a [Real],
+    seed: u64,
+    from: usize,
+    mean: &'a [Real],
+    std: &'a [Real],
+}
+
+impl<'a> Draw<'a> {
+    /// Slots from `from` drawn around `mean` with spread `std` (one value per
+    /// action, or per step and action), from the streams of `seed`.
+    pub fn new(seed: u64, from: usize, mean: &'a [Real], std: &'a [Real]) -> Self {
+        Self {
+            seed,
+            from,
+            mean,
+            std,
+        }
+    }
+
+    /// The first slot drawn.
+    pub fn from(&self) -> usize {
+        self.from
+    }
+
+    /// Copies the mean and spread into a rollout worker's own `mean` and
+    /// `std`, and returns the seed from which it then draws the same samples.
+    pub fn hand_over(&self, mean: &mut Vec<Real>, std: &mut Vec<Real>) -> u64 {
+        mean.clear();
+        mean.extend_from_slice(self.mean);
+        std.clear();
+        std.extend_from_slice(self.std);
+        self.seed
+    }
 }

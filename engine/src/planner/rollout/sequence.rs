@@ -12,10 +12,23 @@ use crate::planner::Plan;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Score {
     /// Task cost `J`.
-    pub cost: Real,
+    cost: Real,
     /// Summed violation of the buffered margins, step by step and guardrail
     /// by guardrail; `+∞` once a readout is not finite.
-    pub violation: Real,
+    violation: Real,
+}
+
+impl Score {
+    /// Task cost `J`.
+    pub fn cost(&self) -> Real {
+        self.cost
+    }
+
+    /// Summed guardrail violation (0 when feasible, `+∞` once a readout is
+    /// not finite).
+    pub fn violation(&self) -> Real {
+        self.violation
+    }
 }
 
 /// Where [`sequence`] records a trajectory: buffers the caller owns.
