@@ -33,17 +33,9 @@ pub fn locate() -> Result<(), ModelError> {
 ///
 /// The error says how to install it.
 pub fn find_onnx_runtime() -> Result<PathBuf, ModelError> {
-    if let Some(path) = std::env::var_os(ORT_DYLIB_PATH).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(ModelError::Backend(format!(
-                "{ORT_DYLIB_PATH}={} is not a file; {}",
-                path.display(),
-                install_hint()
-            )))
-        };
+    if std::env::var_os(ORT_DYLIB_PATH).is_some_and(|p| !p.is_empty()) {
+        // The engine's own rule for the variable (it must name a file).
+        return onnx_runtime_path();
     }
     let mut searched = Vec::new();
     for python in ["python3", "python"] {
