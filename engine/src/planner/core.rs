@@ -77,13 +77,13 @@ impl<M: WorldModel> Core<M> {
     /// checks them first.
     pub fn new(model: M, objective: Objective, config: PlannerConfig) -> Result<Self, PlanError> {
         let spec = check_inputs(&model, &objective, &config)?;
-        let dims = Dims {
-            h: config.horizon,
-            a: spec.action_dim(),
-            d: spec.latent_dim,
-            p: spec.readout_dim(),
-        };
-        let Dims { h, a, d, p } = dims;
+        let dims = Dims::new(
+            config.horizon,
+            spec.action_dim(),
+            spec.latent_dim,
+            spec.readout_dim(),
+        );
+        let (h, a, d, p) = dims.sizes();
         let n = config.samples;
         let fallback_idx = fallback_indices(&config.fallback, &spec)?;
         let objective = with_readout_errors(objective, &model, &config)?;
@@ -523,7 +523,7 @@ fn noise_scale(spec: &ModelSpec, noise: Real) -> Vec<Real> {
 
 /// The sampler of `config`'s knots and noise within `spec`'s bounds.
 fn action_sampler(dims: Dims, spec: &ModelSpec, config: &PlannerConfig) -> ActionSampler {
-    let h = dims.h;
+    let h = dims.horizon();
     ActionSampler::new(
         dims,
         &spec.action_lower,
@@ -558,7 +558,7 @@ fn with_readout_errors<M: WorldModel>(
 /// The plan before any call, its buffers sized for `dims`, `objective` and
 /// `keep` kept rollouts.
 fn empty_plan(dims: Dims, objective: &Objective, keep: usize) -> Plan {
-    let Dims { h, a, p, .. } = dims;
+    let (h, a, _, p) = dims.sizes();
     Plan {
         status: PlanStatus::NoFeasiblePlan,
         action: vec![0.0; a],

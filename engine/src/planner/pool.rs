@@ -284,7 +284,7 @@ impl Pool {
                 .name(format!("telic-rollout-{k}"))
                 .spawn(move || work(model, &theirs))
                 .map_err(|e| format!("could not start rollout thread {k}: {e}"))?;
-            let Dims { h, a, d, .. } = dims;
+            let (h, a, d, _) = dims.sizes();
             pool.workers.push(RolloutWorker {
                 slot,
                 handle: Some(handle),
@@ -359,7 +359,7 @@ impl Pool {
         roll: &mut Rollouts,
     ) -> Result<(), ModelError> {
         let (seqs, n, draw) = batch.into_parts();
-        let len = self.dims.h * self.dims.a;
+        let len = self.dims.sequence_len();
         // This thread's share holds the slots that are not drawn, so that
         // every worker's share is drawn whole.
         let drawn = draw.is_some();
@@ -458,7 +458,7 @@ impl Pool {
             mut seqs,
             roll,
         } = back;
-        let len = self.dims.h * self.dims.a;
+        let len = self.dims.sequence_len();
         for (k, w) in self.workers.iter_mut().enumerate() {
             if !sent[k] {
                 continue;
@@ -558,7 +558,7 @@ fn run<M: WorldModel + ?Sized>(model: &mut M, job: Job) -> Done {
         mean,
         std,
     } = &mut *share;
-    let len = dims.h * dims.a;
+    let len = dims.sequence_len();
     let mine = match &seqs {
         Source::Shared(all) => &all[lo * len..hi * len],
         Source::Drawn(seed) => {

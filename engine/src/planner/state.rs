@@ -37,7 +37,7 @@ impl PlanState {
     /// The state before any call: every action at `mid` (`A`), the middle of
     /// the bounds, clamped; `fallback_idx` from [`fallback_indices`].
     pub fn new(dims: Dims, mid: Vec<Real>, fallback_idx: Vec<usize>) -> Self {
-        let Dims { h, a, d, p } = dims;
+        let (h, a, d, p) = dims.sizes();
         let nominal = mid.repeat(h);
         Self {
             a,

@@ -217,7 +217,7 @@ impl Adjoint {
             &mut self.margins,
             &mut self.scratch,
         );
-        let dims = Dims { h, a, d, p };
+        let dims = Dims::new(h, a, d, p);
         let score = rollout::sequence(model, objective, start, u, dims, rec)?;
         let mut out = Rollout {
             cost: score.cost(),

@@ -24,13 +24,35 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Dims {
     /// Horizon `H`.
-    pub h: usize,
+    h: usize,
     /// Actions `A`.
-    pub a: usize,
+    a: usize,
     /// Latent size `D`.
-    pub d: usize,
+    d: usize,
     /// Readouts `P`.
-    pub p: usize,
+    p: usize,
+}
+
+impl Dims {
+    /// Horizon `h`, `a` actions, latent size `d`, `p` readouts.
+    pub fn new(h: usize, a: usize, d: usize, p: usize) -> Self {
+        Self { h, a, d, p }
+    }
+
+    /// `(H, A, D, P)`.
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (self.h, self.a, self.d, self.p)
+    }
+
+    /// Horizon `H`.
+    pub fn horizon(&self) -> usize {
+        self.h
+    }
+
+    /// Values of one action sequence, `H×A`.
+    pub fn sequence_len(&self) -> usize {
+        self.h * self.a
+    }
 }
 
 /// Where every rollout of a planning call starts: the latent `z0` of the

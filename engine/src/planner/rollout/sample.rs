@@ -27,13 +27,14 @@ impl ActionSampler {
     /// A sampler of `H×A` sequences within the action bounds `lower` and
     /// `upper`, its noise drawn at `knots`.
     pub fn new(dims: Dims, lower: &[Real], upper: &[Real], knots: Knots) -> Self {
+        let (h, a, _, _) = dims.sizes();
         Self {
-            h: dims.h,
-            a: dims.a,
+            h,
+            a,
             lower: lower.to_vec(),
             upper: upper.to_vec(),
             knots,
-            noise_t: vec![0.0; dims.h],
+            noise_t: vec![0.0; h],
         }
     }
 

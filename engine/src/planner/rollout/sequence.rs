@@ -86,7 +86,7 @@ pub(crate) fn sequence<M: WorldModel + ?Sized>(
     dims: Dims,
     rec: Record<'_>,
 ) -> Result<Score, ModelError> {
-    let Dims { h, a, d, p } = dims;
+    let (h, a, d, p) = dims.sizes();
     let g = objective.num_guardrails();
     let Record {
         z,
@@ -149,10 +149,11 @@ pub(crate) struct Tracer {
 impl Tracer {
     /// Buffers for sequences of size `dims`, scored by `objective`.
     pub fn new(dims: Dims, objective: &Objective) -> Self {
+        let (h, _, d, _) = dims.sizes();
         Self {
             dims,
-            z: vec![0.0; (dims.h + 1) * dims.d],
-            margins: vec![0.0; dims.h * objective.num_guardrails()],
+            z: vec![0.0; (h + 1) * d],
+            margins: vec![0.0; h * objective.num_guardrails()],
             scratch: objective.scratch(),
         }
     }
