@@ -11,11 +11,11 @@ use pyo3::prelude::*;
 
 mod controller;
 mod convert;
-mod env;
 mod errors;
 mod model;
 mod planner;
 mod run;
+mod scene;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -23,7 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyWorldModel>()?;
     m.add_class::<planner::PyPlanner>()?;
     m.add_class::<planner::PyPlan>()?;
-    m.add_class::<env::PyScene>()?;
+    m.add_class::<scene::PyScene>()?;
     m.add_class::<controller::PyController>()?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
     m.add_function(wrap_pyfunction!(run::collect, m)?)?;
