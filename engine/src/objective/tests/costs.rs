@@ -426,3 +426,46 @@ fn batched_stage_costs_equal_stage_cost_bit_for_bit() {
         }
     }
 }
+
+/// The validator costs true readouts with no latent (`z` empty) against an
+/// objective compiled for a model with one: a single step reads the widths
+/// of the rows it is given, never the objective's.
+#[test]
+fn stage_cost_reads_the_widths_of_the_rows_it_is_given() {
+    let spec = ObjectiveSpec {
+        terms: vec![
+            term(
+                "all",
+                readout(&["pos.x", "pos.y", "vel.x", "vel.y", "speed"], &[0.0; 5]),
+                Norm::L1,
+                2.0,
+                Phase::Running,
+            ),
+            term(
+                "energy",
+                Residual::Latent {
+                    target: vec![0.0; 4],
+                },
+                Norm::Quadratic,
+                1.0,
+                Phase::Running,
+            ),
+        ],
+        ..Default::default()
+    };
+    let obj = spec.compile(&pm(2)).unwrap();
+    let mut per = vec![0.0; 2];
+    let cost = obj.stage_cost(
+        Stage {
+            y: &[1.0, -2.0, 0.5, 0.0, 3.0],
+            z: &[],
+            u: &[0.0, 0.0],
+            u_prev: &[0.0, 0.0],
+            terminal: false,
+        },
+        &mut obj.scratch(),
+        Some(&mut per),
+    );
+    assert_eq!(cost, 13.0);
+    assert_eq!(per, [13.0, 0.0]);
+}
