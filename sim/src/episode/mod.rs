@@ -28,7 +28,7 @@ use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 /// advanced one control period at a time by [`Episode::step`] with
 /// whatever actions the caller chose, summed up by [`Episode::result`].
 ///
-/// The scene is borrowed at each call rather than owned, so that its owner
+/// The world is borrowed at each call rather than owned, so that its owner
 /// ([`Scene`](crate::scene::Scene), a batch worker) keeps it between episodes.
 #[derive(Debug)]
 pub struct Episode {
@@ -74,7 +74,7 @@ pub struct StepOutcome {
 }
 
 impl Episode {
-    /// Resets `scene` for the episode of `seed` and sets the episode up: the
+    /// Resets `world` for the episode of `seed` and sets the episode up: the
     /// scenario's objective with the scene's guardrails of this episode, the
     /// ground-truth validator with the scene's targets, and the physics
     /// steps per control period of `control.dt`. The start state is checked
@@ -85,30 +85,30 @@ impl Episode {
     /// model's for an [`Scene`](crate::scene::Scene) and for data collection.
     pub fn start(
         scenario: &Scenario,
-        scene: &mut dyn World,
+        world: &mut dyn World,
         seed: u64,
         control: &ModelSpec,
     ) -> Result<Self, SimError> {
-        let setup = scene.reset(seed)?;
+        let setup = world.reset(seed)?;
         let mut objective = scenario.objective.clone();
         objective
             .guardrails
             .extend(setup.guardrails.iter().cloned());
-        let mut validator = Validator::new(&objective, scene.truth_readouts(), &control.actions)?;
+        let mut validator = Validator::new(&objective, world.truth_readouts(), &control.actions)?;
         for (term, target) in &setup.targets {
             validator.set_target(term, target)?;
         }
-        let physics_dt = scene.physics_dt();
+        let physics_dt = world.physics_dt();
         let substeps = control_substeps(scenario, control.dt, physics_dt)?;
         let mut tally = Tally::new(validator.names().len());
-        validator.check(scene);
+        validator.check(world);
         tally.add(validator.margins());
         Ok(Self {
             seed,
             setup,
             objective,
             validator,
-            scene: scene.name().to_string(),
+            scene: world.name().to_string(),
             substeps,
             physics_dt,
             max_time: scenario.episode.max_time,
@@ -142,16 +142,16 @@ impl Episode {
     /// achieved is allowed (data collection runs fixed-length episodes).
     pub fn step(
         &mut self,
-        scene: &mut dyn World,
+        world: &mut dyn World,
         action: &[Real],
         on_physics: &mut dyn FnMut(&dyn World, &Validator),
     ) -> StepOutcome {
-        scene.apply(action);
+        world.apply(action);
         let mut period = Tally::period();
         for _ in 0..self.substeps {
-            scene.step();
-            self.validator.check(scene);
-            on_physics(scene, &self.validator);
+            world.step();
+            self.validator.check(world);
+            on_physics(world, &self.validator);
             self.tally.add(self.validator.margins());
             period.add(self.validator.margins());
         }
@@ -166,14 +166,14 @@ impl Episode {
             }
             None => self.u_prev = Some(action.to_vec()),
         }
-        let success = scene.success();
+        let success = world.success();
         if success && self.time_to_goal.is_none() {
-            self.time_to_goal = Some(scene.time());
+            self.time_to_goal = Some(world.time());
         }
         StepOutcome {
             cost,
             success,
-            truncated: !success && self.time_up(scene),
+            truncated: !success && self.time_up(world),
             violated: period.violation_steps > 0,
             worst_margin: period.worst_margin,
             worst_guardrail: period.worst_guardrail,
@@ -181,18 +181,18 @@ impl Episode {
         }
     }
 
-    /// The episode's time is up in `scene`: less than half a physics step
+    /// The episode's time is up in `world`: less than half a physics step
     /// is left before the scenario's time limit.
     #[must_use]
-    pub fn time_up(&self, scene: &dyn World) -> bool {
-        !(scene.time() + 0.5 * self.physics_dt < self.max_time)
+    pub fn time_up(&self, world: &dyn World) -> bool {
+        !(world.time() + 0.5 * self.physics_dt < self.max_time)
     }
 
-    /// What the episode did so far, ending where `scene` is now: the
+    /// What the episode did so far, ending where `world` is now: the
     /// control steps, task cost, success and true guardrail account. The
     /// planner's part (latencies, fallbacks, warnings) is its driver's to add.
     #[must_use]
-    pub fn result(&self, scene: &dyn World) -> EpisodeResult {
+    pub fn result(&self, world: &dyn World) -> EpisodeResult {
         let mut result = EpisodeResult::start(self.seed);
         result.success = self.time_to_goal.is_some();
         result.time_to_goal = self.time_to_goal;
@@ -204,7 +204,7 @@ impl Episode {
         if let Some(name) = self.tally.worst_guardrail.and_then(|i| names.get(i)) {
             result.worst_guardrail = name.clone();
         }
-        result.finish(scene, names, &self.tally.per_guardrail);
+        result.finish(world, names, &self.tally.per_guardrail);
         result
     }
 
@@ -319,14 +319,14 @@ mod tests {
     fn an_episode_steps_on_past_its_time_limit() {
         let mut scenario = Scenario::load("navigate").unwrap();
         scenario.episode.max_time = 0.2;
-        let mut scene = scenario.scene.build(&scenario.base_dir).unwrap();
-        let control = scene.analytic_model().unwrap().spec().clone();
-        let mut episode = Episode::start(&scenario, scene.as_mut(), 5, &control).unwrap();
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let mut episode = Episode::start(&scenario, world.as_mut(), 5, &control).unwrap();
         let still = vec![0.0; control.action_dim()];
         let mut physics_steps = 0;
         let mut steps = Vec::new();
         for _ in 0..4 {
-            let out = episode.step(scene.as_mut(), &still, &mut |_, _| physics_steps += 1);
+            let out = episode.step(world.as_mut(), &still, &mut |_, _| physics_steps += 1);
             steps.push(out.truncated);
         }
         assert_eq!(
@@ -334,10 +334,10 @@ mod tests {
             [false, true, true, true],
             "0.1 s periods, 0.2 s limit"
         );
-        assert!(episode.time_up(scene.as_ref()));
-        let k = control_substeps(&scenario, control.dt, scene.physics_dt()).unwrap();
+        assert!(episode.time_up(world.as_ref()));
+        let k = control_substeps(&scenario, control.dt, world.physics_dt()).unwrap();
         assert_eq!(physics_steps, 4 * k);
-        let r = episode.result(scene.as_ref());
+        let r = episode.result(world.as_ref());
         assert_eq!(r.control_steps, 4);
         assert_eq!(r.seed, 5);
         assert!(r.worst_margin.is_finite(), "{r:?}");

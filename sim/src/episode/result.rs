@@ -68,11 +68,11 @@ impl EpisodeResult {
         }
     }
 
-    /// Records where the episode ended in `scene`: its duration, its goal
+    /// Records where the episode ended in `world`: its duration, its goal
     /// errors and the guardrails (named `names`) violated `violated` times.
-    pub(crate) fn finish(&mut self, scene: &dyn World, names: &[String], violated: &[usize]) {
-        self.duration = scene.time();
-        self.final_error = scene
+    pub(crate) fn finish(&mut self, world: &dyn World, names: &[String], violated: &[usize]) {
+        self.duration = world.time();
+        self.final_error = world
             .goal_error()
             .into_iter()
             .map(|(name, e)| (name.to_string(), e))

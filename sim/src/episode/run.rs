@@ -41,19 +41,19 @@ pub trait EpisodeObserver {
 pub struct NoObserver;
 impl EpisodeObserver for NoObserver {}
 
-/// Runs one episode of `scenario` in `scene` with `model`, everything random
+/// Runs one episode of `scenario` in `world` with `model`, everything random
 /// drawn from `seed`: [`Episode::start`], then observe → plan → [`Episode::step`]
 /// until the task is achieved or the time is up.
 pub fn run_episode(
     scenario: &Scenario,
-    scene: &mut dyn World,
+    world: &mut dyn World,
     model: Box<dyn WorldModel>,
     seed: u64,
     observer: &mut dyn EpisodeObserver,
 ) -> Result<EpisodeResult, SimError> {
     // The control period is the planning model's time step.
     let model_spec = model.spec().clone();
-    let mut episode = Episode::start(scenario, scene, seed, &model_spec)?;
+    let mut episode = Episode::start(scenario, world, seed, &model_spec)?;
     let mut planner = episode.planner(model, scenario.planner.clone())?;
     let unsatisfiable = planner.unsatisfiable_guardrails();
     let guardrails: Vec<String> = planner
@@ -61,16 +61,16 @@ pub fn run_episode(
         .guardrail_names()
         .map(str::to_string)
         .collect();
-    observer.on_reset(scene, planner.objective(), seed);
-    observer.on_start(scene, episode.objective(), &model_spec, episode.validator());
+    observer.on_reset(world, planner.objective(), seed);
+    observer.on_start(world, episode.objective(), &model_spec, episode.validator());
 
     let mut obs = vec![0.0; model_spec.obs_dim()];
     let mut latency = Vec::new();
     let mut fallback_steps = 0;
     let mut fallback_reasons = Vec::new();
     let mut step = 0;
-    while !episode.time_up(scene) {
-        scene.observe(&mut obs);
+    while !episode.time_up(world) {
+        world.observe(&mut obs);
         let t0 = Instant::now();
         let plan = planner.plan(&obs)?;
         latency.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -79,23 +79,23 @@ pub fn run_episode(
             let reason = fallback_reason(plan, &guardrails, &unsatisfiable);
             count(&mut fallback_reasons, reason, 1);
         }
-        observer.on_plan(scene, &obs, plan, step);
-        let mut on_physics = |scene: &dyn World, v: &Validator| {
-            observer.on_physics_step(scene, v.truth(), v.margins());
+        observer.on_plan(world, &obs, plan, step);
+        let mut on_physics = |world: &dyn World, v: &Validator| {
+            observer.on_physics_step(world, v.truth(), v.margins());
         };
-        let out = episode.step(scene, &plan.action, &mut on_physics);
+        let out = episode.step(world, &plan.action, &mut on_physics);
         step += 1;
         if out.success {
             break;
         }
     }
-    let mut result = episode.result(scene);
+    let mut result = episode.result(world);
     result.planner_warnings = unsatisfiable.iter().map(|u| u.to_string()).collect();
     result.fallback_steps = fallback_steps;
     sort_counts(&mut fallback_reasons);
     result.fallback_reasons = fallback_reasons;
     result.plan_latency_ms = latency;
-    observer.on_finish(scene, &result);
+    observer.on_finish(world, &result);
     Ok(result)
 }
 
@@ -108,13 +108,13 @@ pub fn episode_seed(seed: u64, index: usize) -> u64 {
 /// Episode `index` of a run seeded with `seed`, with a fresh world model.
 pub(crate) fn run_indexed(
     scenario: &Scenario,
-    scene: &mut dyn World,
+    world: &mut dyn World,
     seed: u64,
     index: usize,
     observer: &mut dyn EpisodeObserver,
 ) -> Result<EpisodeResult, SimError> {
-    let model = scenario.build_model(scene)?;
-    run_episode(scenario, scene, model, episode_seed(seed, index), observer)
+    let model = scenario.build_model(world)?;
+    run_episode(scenario, world, model, episode_seed(seed, index), observer)
 }
 
 /// Runs `episodes` episodes one after another on this thread, each watched

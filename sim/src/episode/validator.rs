@@ -94,8 +94,8 @@ impl Validator {
 
     /// Reads the scene's true state and evaluates the margin of every
     /// guardrail (negative: violated), see [`Validator::margins`].
-    pub fn check(&mut self, scene: &dyn World) {
-        scene.truth(&mut self.truth);
+    pub fn check(&mut self, world: &dyn World) {
+        world.truth(&mut self.truth);
         self.objective
             .margins(&self.truth, false, &mut self.margins);
     }
