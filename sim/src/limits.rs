@@ -49,6 +49,10 @@ pub fn check(
 /// this its contact queries fail (a 9·10¹⁸ m box panicked in parry's EPA).
 pub const MAX_SCENE_VALUE: Real = 1e9;
 
+/// Largest width or height of a scene camera's image, in pixels
+/// (`camera.width`, `camera.height`): a 1024×1024 RGB frame is 3 MiB.
+pub const MAX_CAMERA_SIZE: usize = 1024;
+
 /// Most control ticks of `telic bench`'s tick measurement (`--ticks`;
 /// about three hours at 1 kHz), whose latencies are kept in memory.
 pub const MAX_BENCH_TICKS: usize = 10_000_000;

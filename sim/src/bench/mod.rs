@@ -8,8 +8,10 @@
 //! - [`latency`]: plan latency against samples × horizon.
 //! - [`ticks`]: the real-time controller's control-tick latency while other
 //!   processes load every core.
+//! - [`render::render_rate`]: frames per second of the scene cameras.
 
 pub mod matmul_timer;
+pub mod render;
 pub mod shapes;
 
 use crate::SimError;

@@ -37,7 +37,7 @@ pub(crate) struct BenchArgs {
     /// busy-waits from there (0: sleeps until the tick itself).
     #[arg(long, default_value_t = 200)]
     spin_us: u64,
-    /// Only the named parts: matmul, latency, nav2, ticks (default: all).
+    /// Only the named parts: matmul, latency, nav2, ticks, render (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// (Internal) spin until killed: the load of the tick measurement.
@@ -100,6 +100,26 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     }
     if part("ticks") {
         ticks(args, cores)?;
+    }
+    if part("render") {
+        render()?;
+    }
+    Ok(())
+}
+
+/// (e) Camera frames per second on one core, 64×64, for each shipped scene.
+fn render() -> Result<()> {
+    use telic_sim::bench::render::render_rate;
+    use telic_sim::scene::camera::ImageSize;
+    println!("\n(e) scene cameras: RGB frames rendered per second on one core");
+    for scene in ["reach", "navigate", "push"] {
+        let size = ImageSize::default();
+        let rate = render_rate(scene, size, 2000)?;
+        println!(
+            "  {scene:<8} {}x{}: {rate:.0} frames/s per core",
+            size.width(),
+            size.height()
+        );
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! The `telic` program's commands: the command line and one module per
-//! command (`run`, `collect`, `inspect`, `bench`).
+//! command (`run`, `collect`, `inspect`, `bench`, `render`).
 
 mod bench;
 mod collect;
 mod inspect;
 mod output;
+mod render;
 mod run;
 
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,7 @@ use telic_sim::scenario::scenario_dir;
 use bench::{BenchArgs, bench};
 use collect::{CollectArgs, collect};
 use inspect::{InspectArgs, inspect};
+use render::{RenderArgs, render};
 use run::{RunArgs, run};
 
 #[derive(Parser, Debug)]
@@ -45,6 +47,8 @@ enum Command {
     /// MPPI, plan latency against samples × horizon, and control-tick
     /// latency while other processes load every core.
     Bench(BenchArgs),
+    /// Render one camera frame of a scene after reset, as a PNG file.
+    Render(RenderArgs),
 }
 
 /// Runs the command given on the command line.
@@ -55,6 +59,7 @@ pub fn main() -> Result<()> {
         Command::Collect(args) => collect(args),
         Command::Inspect(args) => inspect(&args),
         Command::Bench(args) => bench(&args),
+        Command::Render(args) => render(&args),
         Command::Scenes => {
             let dir = scenario_dir();
             let mut names: Vec<String> = std::fs::read_dir(&dir)

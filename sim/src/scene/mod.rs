@@ -68,8 +68,22 @@ pub trait World: Send {
     /// Fixed scenery (a table) and the current episode's goal, as named
     /// shapes in world coordinates, for drawing. Appends to `out`.
     fn scenery(&self, _out: &mut Vec<(String, Shape)>) {}
+    /// What this scene's fixed camera sees ([`camera`]); `None` when the
+    /// scene has no camera or is not reset.
+    fn camera_view(&self) -> Option<camera::View> {
+        None
+    }
+    /// The current episode's keep-out zones and obstacles, as shapes in
+    /// world coordinates, for the camera. Appends to `out`.
+    fn hazards(&self, _out: &mut Vec<Shape>) {}
+    /// Renders the current state into `image` (C×H×W RGB of the camera's
+    /// size) with `camera`, which holds the reused pixel buffer.
+    fn render(&self, camera: &mut camera::Camera, image: &mut [u8]) -> Result<(), SimError> {
+        camera.render(self, image)
+    }
 }
 
+pub mod camera;
 pub mod navigate;
 pub mod push;
 pub mod reach;

@@ -566,6 +566,20 @@ impl World for Navigate {
         }
     }
 
+    fn camera_view(&self) -> Option<super::camera::View> {
+        let c = &self.config;
+        Some(super::camera::View::new(
+            [0.0, 0.0],
+            [c.arena_length / 2.0, c.arena_width / 2.0],
+        ))
+    }
+
+    fn hazards(&self, out: &mut Vec<Shape>) {
+        if let Some(field) = &self.field {
+            out.extend_from_slice(&field.obstacles);
+        }
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         self.goal_distance()
             .map(|d| vec![("distance", d)])

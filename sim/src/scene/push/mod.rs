@@ -388,6 +388,18 @@ impl World for Push {
         }
     }
 
+    fn camera_view(&self) -> Option<super::camera::View> {
+        let c = &self.config;
+        Some(super::camera::View::new(
+            [0.0, 0.0],
+            [c.table_length / 2.0, c.table_width / 2.0],
+        ))
+    }
+
+    fn hazards(&self, out: &mut Vec<Shape>) {
+        out.extend_from_slice(self.keepouts());
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         self.goal_error()
             .map(|(d, yaw)| vec![("distance", d), ("yaw", yaw)])

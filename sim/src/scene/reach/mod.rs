@@ -600,6 +600,30 @@ impl World for Reach {
         ));
     }
 
+    /// Seen from above, centred on the arm's base, as far as the arm
+    /// reaches (its link lengths, rounded up to 0.1 m so that the `f32`
+    /// link poses cannot move the view) plus its radius.
+    fn camera_view(&self) -> Option<super::camera::View> {
+        let mut base: Option<[Real; 3]> = None;
+        let mut prev: Option<[Real; 3]> = None;
+        let mut length = 0.0;
+        self.for_each_link_position(|_, p| {
+            if let Some(a) = prev {
+                length +=
+                    ((p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2) + (p[2] - a[2]).powi(2)).sqrt();
+            }
+            base.get_or_insert(p);
+            prev = Some(p);
+        });
+        let [x, y, _] = base?;
+        let half = (length * 10.0).ceil() / 10.0 + self.config.arm_radius.max(0.01);
+        (half > 0.0).then_some(super::camera::View::new([x, y], [half, half]))
+    }
+
+    fn hazards(&self, out: &mut Vec<Shape>) {
+        out.extend(self.boxes.iter().map(KeepOutBox::shape));
+    }
+
     fn goal_error(&self) -> Vec<(&'static str, Real)> {
         let d = self.tip_distance();
         if d.is_finite() {
