@@ -24,8 +24,10 @@
 //! threads, no SIMD feature and no clock, and rendering only reads the
 //! world (it touches neither physics nor random draws).
 //!
-//! A [`Camera`] owns its pixel buffer and shape lists, reused from frame to
-//! frame; the caller owns the image it writes.
+//! A [`Camera`] owns its pixel buffer, unit paths and shape lists, reused
+//! from frame to frame; the caller owns the image it writes. What a frame
+//! still allocates is small and transient: the shape names of
+//! [`World::visuals`] and tiny-skia's per-fill scratch.
 
 use super::World;
 use crate::SimError;
