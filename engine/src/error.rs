@@ -26,6 +26,21 @@ pub enum ModelError {
         /// First offending index.
         index: usize,
     },
+    /// An input value is outside the range the model accepts (a pixel of an
+    /// image observation outside `0..=255`).
+    #[error("{what} at index {index} is {value}, outside [{lower}, {upper}]")]
+    OutOfRange {
+        /// Which values.
+        what: &'static str,
+        /// First offending index in the buffer.
+        index: usize,
+        /// The value found there.
+        value: f64,
+        /// Smallest value allowed.
+        lower: f64,
+        /// Largest value allowed.
+        upper: f64,
+    },
     /// The model's description is inconsistent or unusable.
     #[error("invalid model: {0}")]
     Invalid(String),

@@ -257,6 +257,7 @@ fn arm_spec(
         .collect();
     let spec = ModelSpec {
         name: format!("serial_arm:{robot_name}"),
+        image: None,
         observations: state,
         actions: chain
             .joint_names

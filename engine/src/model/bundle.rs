@@ -234,6 +234,7 @@ impl Manifest {
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
             name: self.name.clone(),
+            image: None,
             observations: self.observations.clone(),
             actions: self.actions.iter().map(|a| a.name.clone()).collect(),
             latent_dim: self.latent_dim,

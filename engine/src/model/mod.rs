@@ -54,14 +54,80 @@ pub use unicycle::Unicycle;
 
 use crate::Real;
 use crate::error::ModelError;
-use crate::limits::num;
+use crate::limits::{LimitError, num};
+
+/// Largest height or width of an image observation, in pixels (the scene
+/// cameras' limit, `telic_sim::limits::MAX_CAMERA_SIZE`, is the same).
+pub const MAX_IMAGE_SIZE: usize = 1024;
+/// Most channels of an image observation (gray, gray + alpha, RGB, RGBA).
+pub const MAX_IMAGE_CHANNELS: usize = 4;
+/// Largest value of a pixel in an observation: pixels are the bytes of an
+/// 8-bit image, as numbers `0.0..=255.0`.
+pub const MAX_PIXEL_VALUE: Real = 255.0;
+
+/// The shape of the camera image at the head of a model's observation:
+/// `channels × height × width` values, channel-major (`C×H×W`), row 0 the
+/// top of the image. An observation of a model with an image is one flat
+/// slice: first these `C·H·W` pixel values (`0.0..=255.0`), then the vector
+/// entries named by [`ModelSpec::observations`].
+///
+/// ```
+/// use telic::model::ImageSpec;
+/// let image = ImageSpec { channels: 3, height: 64, width: 64 };
+/// assert_eq!(image.len(), 3 * 64 * 64);
+/// assert!(image.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// Channels `C` (3 for RGB), 1 to [`MAX_IMAGE_CHANNELS`].
+    pub channels: usize,
+    /// Height `H` in pixels (rows), 1 to [`MAX_IMAGE_SIZE`].
+    pub height: usize,
+    /// Width `W` in pixels (columns), 1 to [`MAX_IMAGE_SIZE`].
+    pub width: usize,
+}
+
+impl ImageSpec {
+    /// Values of one image, `C·H·W`.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether a size is 0 (never, for an image that validates).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks that every size is positive and within its limit
+    /// ([`MAX_IMAGE_CHANNELS`], [`MAX_IMAGE_SIZE`]); the error names the
+    /// size (`image.height`, …).
+    pub fn validate(&self) -> Result<(), ModelError> {
+        for (key, value, limit) in [
+            ("image.channels", self.channels, MAX_IMAGE_CHANNELS),
+            ("image.height", self.height, MAX_IMAGE_SIZE),
+            ("image.width", self.width, MAX_IMAGE_SIZE),
+        ] {
+            if value == 0 {
+                return Err(ModelError::Invalid(format!("{key} must be positive")));
+            }
+            LimitError::check(key, value, limit).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
 
 /// Names, sizes, bounds and time step of a world model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// A short name, e.g. `"point_mass"`.
     pub name: String,
-    /// Names of the observation entries (`O` of them).
+    /// The camera image at the head of each observation, if the model sees
+    /// one (`None` for every analytic model and every version 1 bundle).
+    pub image: Option<ImageSpec>,
+    /// Names of the vector observation entries (`O` of them), which follow
+    /// the image's pixels when there is an image.
     pub observations: Vec<String>,
     /// Names of the action entries (`A` of them).
     pub actions: Vec<String>,
@@ -79,9 +145,21 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// Observation size `O`.
+    /// Length of one flat observation: [`ModelSpec::image_len`] pixel
+    /// values, then [`ModelSpec::vector_dim`] named entries.
     #[must_use]
     pub fn obs_dim(&self) -> usize {
+        self.image_len() + self.vector_dim()
+    }
+    /// Pixel values at the head of an observation, `C·H·W` (0 without an
+    /// image).
+    #[must_use]
+    pub fn image_len(&self) -> usize {
+        self.image.map_or(0, |i| i.len())
+    }
+    /// Named vector entries of an observation, `O`.
+    #[must_use]
+    pub fn vector_dim(&self) -> usize {
         self.observations.len()
     }
     /// Action size `A`.
@@ -105,10 +183,16 @@ impl ModelSpec {
         self.actions.iter().position(|r| r == name)
     }
 
-    /// Checks that sizes, bounds and time step are consistent.
+    /// Checks that sizes, bounds and time step are consistent, and the
+    /// image's sizes within their limits.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Invalid(m));
-        if self.observations.is_empty() || self.actions.is_empty() || self.latent_dim == 0 {
+        if let Some(image) = &self.image {
+            image
+                .validate()
+                .map_err(|e| ModelError::Invalid(format!("{}: {e}", self.name)))?;
+        }
+        if self.obs_dim() == 0 || self.actions.is_empty() || self.latent_dim == 0 {
             return bad(format!(
                 "{}: observation, action and latent sizes must be positive",
                 self.name
@@ -396,15 +480,37 @@ pub(crate) fn check_predict(
     Ok(b)
 }
 
-/// Checks the shapes of an `encode` call and returns the batch size.
+/// Checks the shapes of an `encode` call and returns the batch size: every
+/// value finite, and for a model with an image every pixel value within
+/// `0..=`[`MAX_PIXEL_VALUE`] (the error names the first index, counted
+/// over the whole buffer).
 pub(crate) fn check_encode(
     spec: &ModelSpec,
     obs: &[Real],
     z: &[Real],
 ) -> Result<usize, ModelError> {
-    let b = batch_of("obs", obs, spec.obs_dim())?;
+    let width = spec.obs_dim();
+    let b = batch_of("obs", obs, width)?;
     expect_len("z", z, b, spec.latent_dim)?;
     crate::error::check_finite("observation", obs)?;
+    let pixels = spec.image_len();
+    if pixels > 0 {
+        for (row, values) in obs.chunks(width).enumerate() {
+            let image = values.get(..pixels).unwrap_or(values);
+            if let Some(i) = image
+                .iter()
+                .position(|x| !(0.0..=MAX_PIXEL_VALUE).contains(x))
+            {
+                return Err(ModelError::OutOfRange {
+                    what: "observation image pixel",
+                    index: row * width + i,
+                    value: image.get(i).copied().unwrap_or(Real::NAN),
+                    lower: 0.0,
+                    upper: MAX_PIXEL_VALUE,
+                });
+            }
+        }
+    }
     Ok(b)
 }
 
@@ -418,6 +524,110 @@ pub(crate) fn check_readout(spec: &ModelSpec, z: &[Real], y: &[Real]) -> Result<
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn seeing_spec(vector: usize) -> ModelSpec {
+        ModelSpec {
+            name: "seeing".into(),
+            image: Some(ImageSpec {
+                channels: 3,
+                height: 2,
+                width: 4,
+            }),
+            observations: (0..vector).map(|i| format!("q{i}")).collect(),
+            actions: vec!["u".into()],
+            latent_dim: 2,
+            readouts: vec!["p.x".into()],
+            action_lower: vec![-1.0],
+            action_upper: vec![1.0],
+            dt: 0.1,
+        }
+    }
+
+    #[test]
+    fn an_observation_is_the_image_then_the_vector() {
+        let spec = seeing_spec(2);
+        assert_eq!(
+            (spec.image_len(), spec.vector_dim(), spec.obs_dim()),
+            (24, 2, 26)
+        );
+        assert!(seeing_spec(0).validate().is_ok());
+        let blind = ModelSpec {
+            image: None,
+            ..seeing_spec(2)
+        };
+        assert_eq!((blind.image_len(), blind.obs_dim()), (0, 2));
+        let nothing = ModelSpec {
+            image: None,
+            ..seeing_spec(0)
+        };
+        assert!(nothing.validate().is_err());
+    }
+
+    #[test]
+    fn image_sizes_are_positive_and_limited() {
+        let cases = [
+            ((0, 8, 8), "image.channels must be positive"),
+            ((5, 8, 8), "image.channels = 5 is above its limit of 4"),
+            (
+                (3, 1025, 8),
+                "image.height = 1025 is above its limit of 1024",
+            ),
+            ((3, 8, 0), "image.width must be positive"),
+        ];
+        for ((channels, height, width), want) in cases {
+            let spec = ModelSpec {
+                image: Some(ImageSpec {
+                    channels,
+                    height,
+                    width,
+                }),
+                ..seeing_spec(1)
+            };
+            let e = spec.validate().unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("seeing"), "{want}: {e}");
+        }
+        let largest = ImageSpec {
+            channels: MAX_IMAGE_CHANNELS,
+            height: MAX_IMAGE_SIZE,
+            width: MAX_IMAGE_SIZE,
+        };
+        assert!(largest.validate().is_ok());
+    }
+
+    #[test]
+    fn encode_checks_pixels_in_every_row() {
+        let spec = seeing_spec(1);
+        let mut obs = vec![255.0; 2 * 25];
+        obs[24] = -7.0; // the vector entry of row 0: any finite value
+        let z = [0.0; 4];
+        assert_eq!(check_encode(&spec, &obs, &z), Ok(2));
+        obs[25 + 3] = 300.0;
+        let e = check_encode(&spec, &obs, &z).unwrap_err();
+        assert_eq!(
+            e,
+            ModelError::OutOfRange {
+                what: "observation image pixel",
+                index: 28,
+                value: 300.0,
+                lower: 0.0,
+                upper: 255.0
+            }
+        );
+        assert!(e.to_string().contains("index 28 is 300"), "{e}");
+        obs[28] = -0.5;
+        assert!(matches!(
+            check_encode(&spec, &obs, &z),
+            Err(ModelError::OutOfRange { index: 28, .. })
+        ));
+        obs[28] = Real::NAN;
+        assert_eq!(
+            check_encode(&spec, &obs, &z),
+            Err(ModelError::NonFinite {
+                what: "observation",
+                index: 28
+            })
+        );
+    }
 
     /// Compares a model's Jacobians with the finite-difference defaults.
     pub(crate) fn check_jacobians<M: WorldModel>(model: &mut M, z: &[Real], u: &[Real]) {

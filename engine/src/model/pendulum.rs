@@ -107,6 +107,7 @@ impl Pendulum {
         }
         let spec = ModelSpec {
             name: "pendulum".into(),
+            image: None,
             observations: names(&["cos", "sin", "thetadot"]),
             actions: names(&["torque"]),
             latent_dim: 2,

@@ -47,6 +47,7 @@ impl PointMass {
         readouts.push("speed".into());
         let spec = ModelSpec {
             name: "point_mass".into(),
+            image: None,
             observations: state,
             actions: axes.iter().map(|a| format!("acc.{a}")).collect(),
             latent_dim: 2 * dims,

@@ -160,6 +160,7 @@ impl Pusher {
         let names = |xs: &[&str]| xs.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
         let spec = ModelSpec {
             name: "pusher".into(),
+            image: None,
             observations: names(&Self::READOUTS[..8]),
             actions: names(&["vx_cmd", "vy_cmd"]),
             latent_dim: 8,

@@ -45,6 +45,7 @@ impl Unicycle {
             .collect();
         let spec = ModelSpec {
             name: "unicycle".into(),
+            image: None,
             observations: state,
             actions: vec!["v_cmd".into(), "omega_cmd".into()],
             latent_dim: 5,
