@@ -15,7 +15,19 @@
 //! name = "goal"
 //! residual = { kind = "readout", readouts = ["tool.x", "tool.y", "tool.z"] }
 //! weight = 10.0
+//!
+//! [observation]
+//! mode = "state"          # "state" (default) | "pixels" | "pixels+proprio"
+//! width = 64              # camera image size in pixels (default 64×64)
+//! height = 64
 //! ```
+//!
+//! `[observation]` says what the planner and its world model receive: the
+//! scene's state vector (`state`), the scene camera's image alone
+//! (`pixels`), or the image and the robot's own state
+//! ([`World::proprio`](crate::World::proprio), `pixels+proprio`). In the
+//! pixel modes object and obstacle state reach neither the planner nor the
+//! model; the validator still judges the true physics.
 //!
 //! Unknown keys anywhere are errors that name the key.
 
@@ -51,6 +63,127 @@ impl Default for EpisodeConfig {
             max_time: 10.0,
             physics_steps_per_control: 0,
         }
+    }
+}
+
+/// Smallest width or height of a scenario's camera image
+/// ([`ObservationConfig`]), in pixels: below it an object is a pixel or two.
+pub const MIN_IMAGE_SIZE: u32 = 8;
+
+/// What the planner and its world model observe (`[observation]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObservationMode {
+    /// The scene's state vector ([`World::observe`](crate::World::observe)), objects included.
+    #[default]
+    #[serde(rename = "state")]
+    State,
+    /// The scene camera's image alone.
+    #[serde(rename = "pixels")]
+    Pixels,
+    /// The scene camera's image and the robot's own state
+    /// ([`World::proprio`](crate::World::proprio)).
+    #[serde(rename = "pixels+proprio")]
+    PixelsProprio,
+}
+
+impl ObservationMode {
+    /// The name in scenario files and on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ObservationMode::State => "state",
+            ObservationMode::Pixels => "pixels",
+            ObservationMode::PixelsProprio => "pixels+proprio",
+        }
+    }
+
+    /// True for the modes that observe the camera image.
+    #[must_use]
+    pub fn has_image(self) -> bool {
+        !matches!(self, ObservationMode::State)
+    }
+
+    /// True when the robot's own state is observed beside the image.
+    #[must_use]
+    pub fn has_proprio(self) -> bool {
+        matches!(self, ObservationMode::PixelsProprio)
+    }
+}
+
+impl std::fmt::Display for ObservationMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ObservationMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "state" => Ok(ObservationMode::State),
+            "pixels" => Ok(ObservationMode::Pixels),
+            "pixels+proprio" => Ok(ObservationMode::PixelsProprio),
+            other => Err(format!(
+                "unknown observation mode '{other}' (expected state, pixels or pixels+proprio)"
+            )),
+        }
+    }
+}
+
+/// What the planner observes and the camera's image size. Every field has a
+/// default (shown in its doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservationConfig {
+    /// The observation mode (default `state`).
+    pub mode: ObservationMode,
+    /// Image width in pixels (default 64; [`MIN_IMAGE_SIZE`] to
+    /// [`MAX_CAMERA_SIZE`](crate::limits::MAX_CAMERA_SIZE)).
+    pub width: u32,
+    /// Image height in pixels (default 64; [`MIN_IMAGE_SIZE`] to
+    /// [`MAX_CAMERA_SIZE`](crate::limits::MAX_CAMERA_SIZE)).
+    pub height: u32,
+}
+
+impl Default for ObservationConfig {
+    fn default() -> Self {
+        let side = crate::scene::camera::DEFAULT_SIZE as u32;
+        Self {
+            mode: ObservationMode::State,
+            width: side,
+            height: side,
+        }
+    }
+}
+
+impl ObservationConfig {
+    /// Checks the image size; the error names the key, the value and the
+    /// bound ([`SimError::Limit`] above the largest size).
+    pub fn validate(&self, origin: &str) -> Result<(), SimError> {
+        for (key, side) in [
+            ("observation.width", self.width),
+            ("observation.height", self.height),
+        ] {
+            limits::check(origin, key, side as usize, limits::MAX_CAMERA_SIZE)?;
+            if side < MIN_IMAGE_SIZE {
+                return Err(SimError::Scenario {
+                    path: origin.to_string(),
+                    message: format!("{key} must be at least {MIN_IMAGE_SIZE} pixels, got {side}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The camera image size.
+    #[must_use]
+    pub fn image_size(&self) -> crate::scene::camera::ImageSize {
+        crate::scene::camera::ImageSize::new(self.width as usize, self.height as usize)
+    }
+
+    /// A camera rendering images of the configured size.
+    pub fn camera(&self) -> Result<crate::scene::camera::Camera, SimError> {
+        crate::scene::camera::Camera::new(self.image_size())
     }
 }
 
@@ -163,6 +296,10 @@ pub struct Scenario {
     /// core; at most [`MAX_MODEL_THREADS`](crate::limits::MAX_MODEL_THREADS)).
     #[serde(default = "one")]
     pub model_threads: usize,
+    /// What the planner observes and the camera's image size (default:
+    /// the state, 64×64 images).
+    #[serde(default, deserialize_with = "table")]
+    pub observation: ObservationConfig,
     /// Folder that relative paths in the scenario are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -372,6 +509,7 @@ impl Scenario {
         )?;
         self.planner.check_limits().map_err(limit)?;
         self.planner.validate().map_err(bad)?;
+        self.observation.validate(origin)?;
         Ok(())
     }
 }
@@ -411,4 +549,73 @@ fn check_action_bounds(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped `push` scenario with `extra` appended to its text.
+    fn push_with(extra: &str) -> Result<Scenario, SimError> {
+        let path = scenario_dir().join("push.toml");
+        let text = std::fs::read_to_string(&path).unwrap() + extra;
+        Scenario::from_toml(&text, "push+", &scenario_dir())
+    }
+
+    #[test]
+    fn observation_defaults_to_the_state_at_64_pixels() {
+        let s = push_with("").unwrap();
+        assert_eq!(s.observation, ObservationConfig::default());
+        assert_eq!(s.observation.mode, ObservationMode::State);
+        assert_eq!((s.observation.width, s.observation.height), (64, 64));
+        assert!(!s.observation.mode.has_image());
+    }
+
+    #[test]
+    fn observation_modes_parse_by_name() {
+        for (name, mode) in [
+            ("state", ObservationMode::State),
+            ("pixels", ObservationMode::Pixels),
+            ("pixels+proprio", ObservationMode::PixelsProprio),
+        ] {
+            let s = push_with(&format!(
+                "\n[observation]\nmode = \"{name}\"\nwidth = 32\nheight = 48\n"
+            ))
+            .unwrap();
+            assert_eq!(s.observation.mode, mode);
+            assert_eq!(name.parse::<ObservationMode>().unwrap(), mode);
+            assert_eq!(mode.to_string(), name);
+            let camera = s.observation.camera().unwrap();
+            assert_eq!((camera.size().width(), camera.size().height()), (32, 48));
+        }
+        assert!(ObservationMode::PixelsProprio.has_proprio());
+        assert!(!ObservationMode::Pixels.has_proprio());
+        let e = "pixel".parse::<ObservationMode>().unwrap_err();
+        assert!(e.contains("unknown observation mode 'pixel'"), "{e}");
+    }
+
+    #[test]
+    fn bad_observation_settings_are_named() {
+        for (extra, expected) in [
+            ("mode = \"depth\"", "unknown variant `depth`"),
+            ("colour = true", "unknown field `colour`"),
+            (
+                "width = 4",
+                "observation.width must be at least 8 pixels, got 4",
+            ),
+            (
+                "height = 2000",
+                "observation.height = 2000 is above its limit of 1024",
+            ),
+        ] {
+            let e = push_with(&format!("\n[observation]\n{extra}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let path = scenario_dir().join("push.toml");
+        let text = "observation = [1]\n".to_string() + &std::fs::read_to_string(path).unwrap();
+        let e = Scenario::from_toml(&text, "push+", &scenario_dir()).unwrap_err();
+        assert!(e.to_string().contains("a table of settings"), "{e}");
+    }
 }

@@ -171,8 +171,20 @@ impl Camera {
         world: &W,
         image: &mut [u8],
     ) -> Result<(), SimError> {
-        self.draw(world)?;
-        self.write_rgb(image)
+        self.render_with(world, |_| {}, image)
+    }
+
+    /// Renders `world` as [`Camera::render`] does, but with the moving
+    /// parts that `visuals` writes (in the form of [`World::visuals`])
+    /// instead of the world's own: a scene renders its goal configuration
+    /// ([`World::render_goal`]) this way, over its current view and hazards.
+    pub fn render_posed<W: World + ?Sized>(
+        &mut self,
+        world: &W,
+        visuals: impl FnOnce(&mut Vec<(String, Shape)>),
+        image: &mut [u8],
+    ) -> Result<(), SimError> {
+        self.render_with(world, visuals, image)
     }
 
     /// The last rendered frame as a PNG file at `path`.
@@ -182,8 +194,14 @@ impl Camera {
             .map_err(|e| camera_err(format!("cannot write {}: {e}", path.display())))
     }
 
-    /// Draws `world` into the pixel buffer.
-    fn draw<W: World + ?Sized>(&mut self, world: &W) -> Result<(), SimError> {
+    /// Draws `world` (its own moving parts unless `posed` writes some) and
+    /// copies the frame into `image`.
+    fn render_with<W: World + ?Sized>(
+        &mut self,
+        world: &W,
+        posed: impl FnOnce(&mut Vec<(String, Shape)>),
+        image: &mut [u8],
+    ) -> Result<(), SimError> {
         let view = world.camera_view().ok_or_else(|| {
             camera_err(format!(
                 "scene '{}' has no camera view (not reset?)",
@@ -194,7 +212,17 @@ impl Camera {
         self.hazards.clear();
         world.hazards(&mut self.hazards);
         self.visuals.clear();
-        world.visuals(&mut self.visuals);
+        posed(&mut self.visuals);
+        if self.visuals.is_empty() {
+            world.visuals(&mut self.visuals);
+        }
+        self.draw(base);
+        self.write_rgb(image)
+    }
+
+    /// Draws the background, the hazards and the moving parts held in
+    /// `self.hazards` and `self.visuals` into the pixel buffer.
+    fn draw(&mut self, base: Transform) {
         let [r, g, b] = BACKGROUND;
         self.pixmap.fill(Color::from_rgba8(r, g, b, 255));
         let hazards = std::mem::take(&mut self.hazards);
@@ -211,7 +239,6 @@ impl Camera {
             }
         }
         self.visuals = visuals;
-        Ok(())
     }
 
     /// The transform from ground coordinates to pixels: `view` scaled

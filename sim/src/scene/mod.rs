@@ -28,6 +28,12 @@ pub struct EpisodeSetup {
     /// (`Planner::set_goal_observation`). `None` when the task has no single
     /// goal observation; a latent term is then an error.
     pub goal_observation: Option<Vec<Real>>,
+    /// What the planner gets instead of [`EpisodeSetup::guardrails`] in the
+    /// pixel observation modes: limits on the truth readouts that measure
+    /// the same hazards (e.g. `clearance ≥ min_clearance`), which a learned
+    /// model decodes from images, never obstacle or keep-out coordinates.
+    /// The validator still judges [`EpisodeSetup::guardrails`].
+    pub pixel_guardrails: Vec<GuardrailSpec>,
 }
 
 /// A scene's rapier3d world: the robot and its objects.
@@ -81,6 +87,23 @@ pub trait World: Send {
     fn render(&self, camera: &mut camera::Camera, image: &mut [u8]) -> Result<(), SimError> {
         camera.render(self, image)
     }
+    /// Renders the current episode's goal configuration into `image` (as
+    /// [`World::render`]): what the camera would see with the task
+    /// achieved, for a goal image. A scene without one goal configuration
+    /// returns an error saying so (the default).
+    fn render_goal(&self, _camera: &mut camera::Camera, _image: &mut [u8]) -> Result<(), SimError> {
+        Err(SimError::Scene {
+            scene: self.name().into(),
+            message: "this scene cannot render a goal image".into(),
+        })
+    }
+    /// Names of the robot's own state ([`World::proprio`]): a subset of the
+    /// state observation's names, what a real robot measures of itself
+    /// (joints, odometry, its end effector), never object or obstacle state.
+    fn proprio_names(&self) -> &[String];
+    /// Writes the robot's own state into `out` (the values of the state
+    /// observation entries named by [`World::proprio_names`]).
+    fn proprio(&self, out: &mut [Real]);
 }
 
 pub mod camera;
@@ -286,3 +309,6 @@ impl SceneConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

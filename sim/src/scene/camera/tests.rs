@@ -118,6 +118,10 @@ impl World for BoxAt {
     fn camera_view(&self) -> Option<View> {
         Some(View::new([0.0, 0.0], [0.3, 0.3]))
     }
+    fn proprio_names(&self) -> &[String] {
+        &[]
+    }
+    fn proprio(&self, _out: &mut [Real]) {}
 }
 
 #[test]

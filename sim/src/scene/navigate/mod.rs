@@ -27,12 +27,17 @@ use std::collections::VecDeque;
 use std::f64::consts::{FRAC_PI_2, PI};
 use telic::limits::num;
 use telic::model::Unicycle;
-use telic::objective::{GuardrailSpec, Shape};
+use telic::objective::geometry::CompiledShape;
+use telic::objective::{GuardrailSpec, LimitSpec, Shape};
 use telic::rng::Rng;
 use telic::{Real, WorldModel};
 
 /// Physics scalar (rapier's `f32`); conversions happen only in this file.
 type P = f32;
+
+/// Name of the truth readout of the robot's clearance to the nearest
+/// obstacle (after the analytic model's readouts).
+pub const CLEARANCE: &str = "clearance";
 
 /// Most obstacles of the `navigate` scene ([`NavigateConfig::obstacles`]).
 pub const MAX_OBSTACLES: usize = 256;
@@ -333,9 +338,14 @@ fn collider_of(s: &Shape) -> Option<ColliderBuilder> {
 /// The `navigate` scene.
 pub struct Navigate {
     config: NavigateConfig,
+    /// Truth readout names: the analytic model's, then `clearance`.
     names: Vec<String>,
+    /// Proprioception names: the whole state observation (odometry).
+    proprio_names: Vec<String>,
     world: Option<Physics>,
     field: Option<Field>,
+    /// The field's obstacles (walls included), compiled for distances.
+    compiled: Vec<CompiledShape>,
     /// Heading, continuous across ±π (the yaw's unwrapped history).
     heading: Real,
     /// Velocity setpoints `[v, ω]` after the lag, updated at control ticks.
@@ -385,13 +395,25 @@ impl Navigate {
         config.validate()?;
         let names = Unicycle::READOUTS
             .iter()
+            .chain(&[CLEARANCE])
             .map(|s| (*s).to_string())
             .collect();
+        let proprio_names = Unicycle::new(
+            config.control_dt,
+            config.max_speed,
+            config.max_turn_rate,
+            config.tau,
+        )?
+        .spec()
+        .observations
+        .clone();
         Ok(Self {
             config: config.clone(),
             names,
+            proprio_names,
             world: None,
             field: None,
+            compiled: Vec::new(),
             heading: 0.0,
             setpoint: [0.0; 2],
             drive: [0.0; 2],
@@ -416,6 +438,47 @@ impl Navigate {
     #[must_use]
     pub fn obstacles(&self) -> &[Shape] {
         self.field.as_ref().map_or(&[], |f| f.obstacles.as_slice())
+    }
+
+    /// Signed distance from the robot's boundary (a disc of `robot_radius`
+    /// at its centre, in the plane z = 0 where the `base` body's point
+    /// lies) to the nearest obstacle or wall, in metres, negative inside:
+    /// the validator's margin of the `clearance` guardrail plus its
+    /// `min_clearance`. The arena's diagonal when the field is empty, and
+    /// NaN before a reset.
+    fn clearance(&self) -> Real {
+        let Some([x, y, ..]) = self.world.as_ref().and_then(body_state) else {
+            return Real::NAN;
+        };
+        let p = [x, y, 0.0].into();
+        let far = self.config.arena_length.hypot(self.config.arena_width);
+        let nearest = self
+            .compiled
+            .iter()
+            .map(|s| s.signed_distance(&p))
+            .fold(far + self.config.robot_radius, Real::min);
+        nearest - self.config.robot_radius
+    }
+
+    /// The robot's drawing (its disc and heading marker) at `x, y, yaw`.
+    fn robot_visuals(&self, [x, y, yaw]: [Real; 3], out: &mut Vec<(String, Shape)>) {
+        let r = self.config.robot_radius;
+        out.push((
+            "robot".into(),
+            Shape::Cylinder {
+                center: [x, y, 0.1],
+                radius: r,
+                half_height: 0.1,
+            },
+        ));
+        out.push((
+            "heading".into(),
+            Shape::Capsule {
+                a: [x, y, 0.2],
+                b: [x + 1.5 * r * yaw.cos(), y + 1.5 * r * yaw.sin(), 0.2],
+                radius: 0.2 * r,
+            },
+        ));
     }
 
     /// `[x, y, θ, v, ω]` with the continuous heading, or zeros before a reset.
@@ -449,18 +512,29 @@ impl World for Navigate {
         self.setpoint = [0.0; 2];
         self.drive = [0.0; 2];
         self.time = 0.0;
+        let c = &self.config;
         let setup = EpisodeSetup {
             targets: vec![("goal".into(), field.goal.to_vec())],
             guardrails: vec![GuardrailSpec::Clearance {
                 name: "clearance".into(),
-                margin: self.config.clearance_margin,
-                min_distance: self.config.min_clearance,
+                margin: c.clearance_margin,
+                min_distance: c.min_clearance,
                 obstacles: field.obstacles.clone(),
                 bodies: Vec::new(),
             }],
             // The heading and speed on arrival are free: no one goal observation.
             goal_observation: None,
+            // The same bound on the readout that measures it; no upper limit
+            // to speak of (the largest value a scene setting may take).
+            pixel_guardrails: vec![GuardrailSpec::ReadoutLimit(LimitSpec {
+                name: "clearance".into(),
+                margin: c.clearance_margin,
+                readouts: vec![CLEARANCE.into()],
+                lower: vec![c.min_clearance],
+                upper: vec![crate::limits::MAX_SCENE_VALUE],
+            })],
         };
+        self.compiled = field.obstacles.iter().map(Shape::compile).collect();
         self.field = Some(field);
         Ok(setup)
     }
@@ -475,8 +549,16 @@ impl World for Navigate {
 
     fn truth(&self, out: &mut [Real]) {
         let s = self.state();
-        let y = [s[0], s[1], s[2], s[3], s[4], s[3].abs()];
+        let y = [s[0], s[1], s[2], s[3], s[4], s[3].abs(), self.clearance()];
         super::write_values(out, y);
+    }
+
+    fn proprio_names(&self) -> &[String] {
+        &self.proprio_names
+    }
+
+    fn proprio(&self, out: &mut [Real]) {
+        super::write_values(out, self.state());
     }
 
     fn apply(&mut self, action: &[Real]) {
@@ -531,26 +613,27 @@ impl World for Navigate {
     }
 
     fn visuals(&self, out: &mut Vec<(String, Shape)>) {
-        let Some([x, y, yaw, ..]) = self.world.as_ref().and_then(body_state) else {
-            return;
+        if let Some([x, y, yaw, ..]) = self.world.as_ref().and_then(body_state) {
+            self.robot_visuals([x, y, yaw], out);
+        }
+    }
+
+    /// The robot at the goal, heading as it is now (the heading on
+    /// arrival is free).
+    fn render_goal(
+        &self,
+        camera: &mut super::camera::Camera,
+        image: &mut [u8],
+    ) -> Result<(), SimError> {
+        let (Some([gx, gy]), Some([.., yaw, _, _])) =
+            (self.goal(), self.world.as_ref().and_then(body_state))
+        else {
+            return Err(SimError::Scene {
+                scene: "navigate".into(),
+                message: "no goal to render before the first reset".into(),
+            });
         };
-        let r = self.config.robot_radius;
-        out.push((
-            "robot".into(),
-            Shape::Cylinder {
-                center: [x, y, 0.1],
-                radius: r,
-                half_height: 0.1,
-            },
-        ));
-        out.push((
-            "heading".into(),
-            Shape::Capsule {
-                a: [x, y, 0.2],
-                b: [x + 1.5 * r * yaw.cos(), y + 1.5 * r * yaw.sin(), 0.2],
-                radius: 0.2 * r,
-            },
-        ));
+        camera.render_posed(self, |out| self.robot_visuals([gx, gy, yaw], out), image)
     }
 
     fn scenery(&self, out: &mut Vec<(String, Shape)>) {

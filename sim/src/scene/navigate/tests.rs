@@ -150,12 +150,14 @@ fn truth_agrees_with_observation() {
         }
     }
     let mut o = [0.0; 5];
-    let mut y = [0.0; 6];
+    let mut y = [0.0; 7];
     s.observe(&mut o);
     s.truth(&mut y);
-    assert_eq!(s.truth_readouts().len(), 6);
+    assert_eq!(s.truth_readouts().len(), 7);
     let model = s.analytic_model().unwrap();
-    assert_eq!(s.truth_readouts(), model.spec().readouts.as_slice());
+    // The analytic model's readouts, then the clearance.
+    assert_eq!(&s.truth_readouts()[..6], model.spec().readouts.as_slice());
+    assert_eq!(s.truth_readouts()[6], CLEARANCE);
     assert_eq!(&y[..5], &o);
     assert!((y[5] - o[3].abs()).abs() < 1e-12);
     assert!(o[3] < -0.3, "reversing: {o:?}");

@@ -20,8 +20,12 @@
 //! pusher.vy, box.x, box.y, box.cos, box.sin]`, with `box.cos`, `box.sin` of
 //! the box's yaw (the yaw of its body frame: the box is treated as marked, its
 //! 90° symmetry is not used). Ground-truth readouts add `offset.x`, `offset.y`
-//! (pusher minus box centre) and `speed` (the pusher's planar speed); they
-//! are the analytic model's readouts, in the same order.
+//! (pusher minus box centre) and `speed` (the pusher's planar speed), as
+//! the analytic model's readouts in the same order, then
+//! `keepout.clearance`: the signed distance from the pusher's disc to the
+//! nearest keep-out region (what the `keep_out` guardrails bound; the
+//! table's diagonal when the episode has none). The robot's own state
+//! ([`World::proprio`]) is `[pusher.x, pusher.y, pusher.vx, pusher.vy]`.
 //!
 //! Every episode draws the box's start pose, its goal pose (at most
 //! `max_yaw_change` away in yaw), the pusher's start and the keep-out regions
@@ -41,7 +45,8 @@ use rapier3d::prelude::{
 };
 use std::f64::consts::FRAC_PI_2;
 use telic::model::Pusher;
-use telic::objective::{GuardrailSpec, Shape};
+use telic::objective::geometry::CompiledShape;
+use telic::objective::{GuardrailSpec, LimitSpec, Shape};
 use telic::rng::Rng;
 use telic::{Real, WorldModel};
 
@@ -53,6 +58,13 @@ use layout::Layout;
 
 /// Physics scalar (rapier's `f32`); conversions happen only in this file.
 type P = f32;
+
+/// Name of the truth readout of the pusher's clearance to the nearest
+/// keep-out region (after the analytic model's readouts).
+pub const KEEPOUT_CLEARANCE: &str = "keepout.clearance";
+
+/// How many leading entries of the observation are the pusher's own state.
+const PROPRIO: usize = 4;
 
 /// The rapier world of one episode.
 struct Physics {
@@ -146,9 +158,12 @@ impl Physics {
 /// The `push` scene.
 pub struct Push {
     config: PushConfig,
+    /// Truth readout names: the analytic model's, then `keepout.clearance`.
     names: Vec<String>,
     world: Option<Physics>,
     layout: Option<Layout>,
+    /// The keep-out regions, compiled for distances.
+    compiled: Vec<CompiledShape>,
     /// Velocity setpoints `[vx, vy]` after the lag, updated at control ticks.
     setpoint: [Real; 2],
     /// Velocity the drive currently imposes.
@@ -183,9 +198,14 @@ impl Push {
         config.validate()?;
         Ok(Self {
             config: config.clone(),
-            names: Pusher::READOUTS.iter().map(|s| (*s).to_string()).collect(),
+            names: Pusher::READOUTS
+                .iter()
+                .chain(&[KEEPOUT_CLEARANCE])
+                .map(|s| (*s).to_string())
+                .collect(),
             world: None,
             layout: None,
+            compiled: Vec::new(),
             setpoint: [0.0; 2],
             drive: [0.0; 2],
             time: 0.0,
@@ -212,6 +232,44 @@ impl Push {
             .unwrap_or([0.0; 8])
     }
 
+    /// Signed distance from the pusher's disc (`pusher_radius` around its
+    /// centre, in the plane z = 0 where the `pusher` body's point lies) to
+    /// the nearest keep-out region, in metres, negative inside: the
+    /// validator's margin of the `keep_out` guardrails. The table's
+    /// diagonal when the episode has no region.
+    fn keepout_clearance(&self, s: &[Real; 8]) -> Real {
+        let p = [s[0], s[1], 0.0].into();
+        let r = self.config.pusher_radius;
+        let far = self.config.table_length.hypot(self.config.table_width);
+        self.compiled
+            .iter()
+            .map(|k| k.signed_distance(&p))
+            .fold(far + r, Real::min)
+            - r
+    }
+
+    /// The pusher and the box drawn at the poses of the observation `s`.
+    fn parts(&self, s: &[Real; 8], out: &mut Vec<(String, Shape)>) {
+        let c = &self.config;
+        let [hx, hy, hz] = c.box_half_extents;
+        out.push((
+            "pusher".into(),
+            Shape::Cylinder {
+                center: [s[0], s[1], hz],
+                radius: c.pusher_radius,
+                half_height: hz,
+            },
+        ));
+        out.push((
+            "box".into(),
+            Shape::Box {
+                center: [s[4], s[5], hz],
+                half_extents: [hx, hy, hz],
+                rpy: [0.0, 0.0, s[7].atan2(s[6])],
+            },
+        ));
+    }
+
     /// Distance of the box from its goal position and yaw, or `None` before a reset.
     #[must_use]
     pub fn goal_error(&self) -> Option<(Real, Real)> {
@@ -222,6 +280,24 @@ impl Push {
             (s[4] - gx).hypot(s[5] - gy),
             crate::scene::wrap_angle(yaw - gyaw).abs(),
         ))
+    }
+}
+
+impl Push {
+    /// One limit `keepout.clearance ≥ 0` with the planner margin of the
+    /// `keep_out` guardrails, when the layout has keep-out regions.
+    fn pixel_guardrails(&self, layout: &Layout) -> Vec<GuardrailSpec> {
+        if layout.keepouts.is_empty() {
+            return Vec::new();
+        }
+        vec![GuardrailSpec::ReadoutLimit(LimitSpec {
+            name: "keep_out".into(),
+            margin: self.config.keepout_margin,
+            readouts: vec![KEEPOUT_CLEARANCE.into()],
+            lower: vec![0.0],
+            // No upper limit to speak of: the largest value a scene setting may take.
+            upper: vec![crate::limits::MAX_SCENE_VALUE],
+        })]
     }
 }
 
@@ -261,7 +337,9 @@ impl World for Push {
             guardrails,
             // Where the pusher ends is free: no one goal observation.
             goal_observation: None,
+            pixel_guardrails: self.pixel_guardrails(&layout),
         };
+        self.compiled = layout.keepouts.iter().map(Shape::compile).collect();
         self.layout = Some(layout);
         Ok(setup)
     }
@@ -288,8 +366,17 @@ impl World for Push {
             s[0] - s[4],
             s[1] - s[5],
             s[2].hypot(s[3]),
+            self.keepout_clearance(&s),
         ];
         super::write_values(out, y);
+    }
+
+    fn proprio_names(&self) -> &[String] {
+        &self.names[..PROPRIO]
+    }
+
+    fn proprio(&self, out: &mut [Real]) {
+        super::write_values(out, self.state().into_iter().take(PROPRIO));
     }
 
     fn apply(&mut self, action: &[Real]) {
@@ -342,27 +429,28 @@ impl World for Push {
     }
 
     fn visuals(&self, out: &mut Vec<(String, Shape)>) {
-        let Some(s) = self.world.as_ref().and_then(Physics::state) else {
-            return;
+        if let Some(s) = self.world.as_ref().and_then(Physics::state) {
+            self.parts(&s, out);
+        }
+    }
+
+    /// The box at its goal pose, the pusher where it is.
+    fn render_goal(
+        &self,
+        camera: &mut super::camera::Camera,
+        image: &mut [u8],
+    ) -> Result<(), SimError> {
+        let (Some(([gx, gy], yaw)), Some(mut s)) =
+            (self.goal(), self.world.as_ref().and_then(Physics::state))
+        else {
+            return Err(SimError::Scene {
+                scene: "push".into(),
+                message: "no goal to render before the first reset".into(),
+            });
         };
-        let c = &self.config;
-        let [hx, hy, hz] = c.box_half_extents;
-        out.push((
-            "pusher".into(),
-            Shape::Cylinder {
-                center: [s[0], s[1], hz],
-                radius: c.pusher_radius,
-                half_height: hz,
-            },
-        ));
-        out.push((
-            "box".into(),
-            Shape::Box {
-                center: [s[4], s[5], hz],
-                half_extents: [hx, hy, hz],
-                rpy: [0.0, 0.0, s[7].atan2(s[6])],
-            },
-        ));
+        let (sin, cos) = yaw.sin_cos();
+        s[4..].copy_from_slice(&[gx, gy, cos, sin]);
+        camera.render_posed(self, |out| self.parts(&s, out), image)
     }
 
     fn scenery(&self, out: &mut Vec<(String, Shape)>) {

@@ -234,11 +234,13 @@ fn model_tracks_the_sim_on_test_pushes() {
 fn truth_agrees_with_observation() {
     let mut s = placed([-0.1, 0.02]);
     drive(&mut s, [0.2, 0.05], 8);
-    let mut y = [0.0; 11];
+    let mut y = [0.0; 12];
     s.truth(&mut y);
     let o = obs(&s);
     let model = s.analytic_model().unwrap();
-    assert_eq!(s.truth_readouts(), model.spec().readouts.as_slice());
+    // The analytic model's readouts, then the keep-out clearance.
+    assert_eq!(&s.truth_readouts()[..11], model.spec().readouts.as_slice());
+    assert_eq!(s.truth_readouts()[11], KEEPOUT_CLEARANCE);
     assert_eq!(
         model.spec().observations.as_slice(),
         &s.truth_readouts()[..8]

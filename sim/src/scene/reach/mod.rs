@@ -15,7 +15,10 @@
 //! straight joint-space path, or one through a configuration near its
 //! midpoint) keeps `path_clearance` from the boxes and the floor: every
 //! episode is solvable by a modest detour. The episode's goal observation
-//! (for latent goals) is the target configuration at rest.
+//! (for latent goals) is the target configuration at rest, and its goal
+//! image ([`World::render_goal`]) the arm drawn in that configuration. The
+//! robot's own state ([`World::proprio`]) is the whole observation: joint
+//! angles and velocities.
 
 use super::{EpisodeSetup, World};
 use crate::SimError;
@@ -85,6 +88,9 @@ pub struct Reach {
     chain: Vec<ChainLink>,
     boxes: Vec<KeepOutBox>,
     goal: [Real; 3],
+    /// Link frame positions of the target configuration (chain order),
+    /// for the goal image; empty before the first reset.
+    goal_links: Vec<[Real; 3]>,
     time: Real,
     steps: u64,
 }
@@ -203,6 +209,7 @@ impl Reach {
             chain: Vec::new(),
             boxes: Vec::new(),
             goal: [0.0; 3],
+            goal_links: Vec::new(),
             time: 0.0,
             steps: 0,
         };
@@ -496,6 +503,9 @@ impl World for Reach {
         };
         self.build_world(&q0, &boxes)?;
         self.goal = goal;
+        let mut goal_links = vec![[0.0; 3]; self.arm.link_names().len()];
+        self.arm.clone().link_positions(&q1, &mut goal_links)?;
+        self.goal_links = goal_links;
         let guardrails = boxes
             .iter()
             .enumerate()
@@ -514,6 +524,9 @@ impl World for Reach {
             targets: vec![("goal".into(), goal.to_vec())],
             guardrails,
             goal_observation: Some(goal_observation),
+            // The boxes are fixed for the episode but not part of the arm's
+            // own state; no readout measures them yet.
+            pixel_guardrails: Vec::new(),
         })
     }
 
@@ -532,6 +545,15 @@ impl World for Reach {
 
     fn truth_readouts(&self) -> &[String] {
         &self.names
+    }
+
+    fn proprio_names(&self) -> &[String] {
+        let n = (2 * self.arm.num_joints()).min(self.names.len());
+        &self.names[..n]
+    }
+
+    fn proprio(&self, out: &mut [Real]) {
+        self.observe(out);
     }
 
     fn truth(&self, out: &mut [Real]) {
@@ -588,6 +610,30 @@ impl World for Reach {
             }
             prev = Some(p);
         });
+    }
+
+    /// The arm in the episode's target configuration (link frames from the
+    /// analytic arm's forward kinematics).
+    fn render_goal(
+        &self,
+        camera: &mut super::camera::Camera,
+        image: &mut [u8],
+    ) -> Result<(), SimError> {
+        if self.goal_links.is_empty() {
+            return Err(scene_err("no goal to render before the first reset".into()));
+        }
+        let r = self.config.arm_radius.max(0.01);
+        camera.render_posed(
+            self,
+            |out| {
+                for (k, pair) in self.goal_links.windows(2).enumerate() {
+                    if let [a, b] = *pair {
+                        out.push((format!("link{}", k + 1), Shape::Capsule { a, b, radius: r }));
+                    }
+                }
+            },
+            image,
+        )
     }
 
     fn scenery(&self, out: &mut Vec<(String, Shape)>) {
