@@ -138,6 +138,7 @@ impl<M: WorldModel> Core<M> {
         check_observation(self.model.spec(), obs)?;
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.state.encode(&mut self.model, obs)?;
+        self.plan.decoded.copy_from_slice(self.state.y0());
         Arc::make_mut(&mut self.objective).relax_buffers(self.state.y0());
         self.state.check_encoded()?;
         self.state
@@ -564,6 +565,7 @@ fn empty_plan(dims: Dims, objective: &Objective, keep: usize) -> Plan {
         action: vec![0.0; a],
         actions: vec![0.0; h * a],
         readouts: vec![0.0; h * p],
+        decoded: vec![0.0; p],
         cost: Real::INFINITY,
         term_costs: vec![0.0; objective.num_terms()],
         margins: vec![0.0; objective.num_guardrails()],

@@ -79,6 +79,10 @@ pub struct Plan {
     pub actions: Vec<Real>,
     /// Predicted readouts along it (`H×P`), after each action.
     pub readouts: Vec<Real>,
+    /// The readouts of the encoded observation (`P`): what the model
+    /// decoded from the observation this plan starts from (every rollout's
+    /// step 0), i.e. what the robot believed, to set beside the truth.
+    pub decoded: Vec<Real>,
     /// Its total task cost.
     pub cost: Real,
     /// Its cost per term, in [`Objective::term_names`] order.

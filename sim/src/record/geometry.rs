@@ -193,6 +193,10 @@ pub(super) const SCENERY: [u8; 4] = [170, 170, 170, 120];
 pub(super) const GOAL: [u8; 4] = [60, 200, 200, 160];
 pub(super) const PLAN: [u8; 4] = [250, 230, 40, 255];
 pub(super) const EXECUTED: [u8; 4] = [255, 255, 255, 255];
+/// What the model decoded from the observation: magenta, half see-through.
+pub(super) const BELIEF: [u8; 4] = [220, 60, 220, 170];
+/// The true position of a body point.
+pub(super) const TRUTH: [u8; 4] = [255, 255, 255, 220];
 
 fn margin_colour(margin: Real, buffer: Real) -> [u8; 4] {
     if !(margin >= 0.0) {

@@ -2,8 +2,9 @@
 //! so that the planning thread never waits on logging.
 
 use super::geometry::{
-    EXECUTED, GOAL, GuardGeom, OBJECT, PLAN, ROBOT, SCENERY, log_shape, rank_colour,
+    BELIEF, EXECUTED, GOAL, GuardGeom, OBJECT, PLAN, ROBOT, SCENERY, TRUTH, log_shape, rank_colour,
 };
+use crate::scene::camera::ImageSize;
 use crossbeam::channel::Receiver;
 use rerun::RecordingStream;
 use telic::objective::Shape;
@@ -15,8 +16,14 @@ pub(super) struct StepMsg {
     pub(super) step: i64,
     pub(super) time: f64,
     pub(super) visuals: Vec<(String, Shape)>,
-    /// True positions of the body points.
+    /// True positions of the body points (index into the truth's points).
     pub(super) executed: Vec<(usize, [f32; 3])>,
+    /// The camera image, C×H×W RGB; `None` when it could not be rendered.
+    pub(super) image: Option<Vec<u8>>,
+    /// Why the camera failed, the first time it did in an episode.
+    pub(super) camera_error: Option<String>,
+    /// True values of the readouts the model also has (the start's `readouts`).
+    pub(super) truth: Vec<Real>,
     /// True guardrail margins of the observed state (validator order).
     pub(super) margins: Vec<Real>,
     pub(super) plan: Option<PlanMsg>,
@@ -26,6 +33,13 @@ pub(super) struct StepMsg {
 pub(super) struct PlanMsg {
     /// Predicted path per body point (index into the point list).
     pub(super) paths: Vec<Vec<[f32; 3]>>,
+    /// The readouts decoded from the observation, paired with `truth` of the
+    /// step (the start's `readouts`).
+    pub(super) believed: Vec<Real>,
+    /// Body points where the model decoded them (index into the point list).
+    pub(super) believed_points: Vec<(usize, [f32; 3])>,
+    /// Moving parts at the pose the model decoded.
+    pub(super) believed_shapes: Vec<(String, Shape)>,
     pub(super) rollouts: Vec<Vec<[f32; 3]>>,
     pub(super) term_costs: Vec<Real>,
     pub(super) cost: Real,
@@ -36,25 +50,31 @@ pub(super) struct PlanMsg {
     pub(super) status_change: Option<String>,
 }
 
+/// The start of an episode.
+#[derive(Debug)]
+pub(super) struct Start {
+    pub(super) episode: u64,
+    pub(super) seed: u64,
+    pub(super) step: i64,
+    pub(super) time: f64,
+    pub(super) scenery: Vec<(String, Shape)>,
+    pub(super) guards: Vec<GuardGeom>,
+    pub(super) guard_names: Vec<String>,
+    pub(super) term_names: Vec<String>,
+    /// Body points the model's readouts locate.
+    pub(super) points: Vec<String>,
+    /// Body points the true readouts locate.
+    pub(super) truth_points: Vec<String>,
+    /// Readouts both the model and the truth name.
+    pub(super) readouts: Vec<String>,
+    pub(super) camera: ImageSize,
+}
+
 #[derive(Debug)]
 pub(super) enum Msg {
-    Start {
-        episode: u64,
-        seed: u64,
-        step: i64,
-        time: f64,
-        scenery: Vec<(String, Shape)>,
-        guards: Vec<GuardGeom>,
-        guard_names: Vec<String>,
-        term_names: Vec<String>,
-        points: Vec<String>,
-    },
+    Start(Box<Start>),
     Step(Box<StepMsg>),
-    Finish {
-        step: i64,
-        time: f64,
-        text: String,
-    },
+    Finish { step: i64, time: f64, text: String },
 }
 
 /// What the logging thread keeps between messages.
@@ -64,25 +84,38 @@ struct LogState {
     guard_names: Vec<String>,
     term_names: Vec<String>,
     points: Vec<String>,
-    /// The executed path of each body point in this episode.
+    truth_points: Vec<String>,
+    readouts: Vec<String>,
+    camera: ImageSize,
+    /// The executed path of each true body point in this episode.
     executed: Vec<Vec<[f32; 3]>>,
+    /// The camera image as H×W×3, reused.
+    hwc: Vec<u8>,
 }
 
 /// The default view: the 3D world beside time series of costs, margins and
 /// planner health, and the status log.
 fn blueprint() -> rerun::blueprint::Blueprint {
     use rerun::blueprint::{
-        Blueprint, Horizontal, Spatial3DView, TextLogView, TimeSeriesView, Vertical,
+        Blueprint, Horizontal, Spatial2DView, Spatial3DView, TextLogView, TimeSeriesView, Vertical,
     };
     Blueprint::new(
         Horizontal::new([
-            Spatial3DView::new("world").with_origin("/world").into(),
+            Vertical::new([
+                Spatial3DView::new("world").with_origin("/world").into(),
+                Spatial2DView::new("camera").with_origin("/camera").into(),
+            ])
+            .with_row_shares([0.65, 0.35])
+            .into(),
             Vertical::new([
                 TimeSeriesView::new("cost terms")
                     .with_origin("/costs")
                     .into(),
                 TimeSeriesView::new("true guardrail margins")
                     .with_origin("/margins")
+                    .into(),
+                TimeSeriesView::new("belief vs truth")
+                    .with_contents(["/belief/**", "/truth/**"])
                     .into(),
                 TimeSeriesView::new("planner").with_origin("/plan").into(),
                 TextLogView::new("log").with_origin("/log").into(),
@@ -119,87 +152,167 @@ fn set_time(rec: &RecordingStream, step: i64, time: f64) {
 
 fn log_msg(rec: &RecordingStream, st: &mut LogState, msg: Msg) -> rerun::RecordingStreamResult<()> {
     match msg {
-        Msg::Start {
-            episode,
-            seed,
-            step,
-            time,
-            scenery,
-            guards,
-            guard_names,
-            term_names,
-            points,
-        } => {
-            set_time(rec, step, time);
-            rec.set_time_sequence("episode", episode as i64);
-            // A new episode: clear what the last one drew.
-            rec.log("world", &rerun::Clear::recursive())?;
-            for (name, shape) in &scenery {
-                let colour = if name == "goal" { GOAL } else { SCENERY };
-                log_shape(rec, &format!("world/scene/{name}"), shape, colour, false)?;
-            }
-            rec.log(
-                "log",
-                &rerun::TextLog::new(format!("episode {episode} (seed {seed}) starts"))
-                    .with_level(rerun::TextLogLevel::INFO),
-            )?;
-            st.guards = guards;
-            st.guard_names = guard_names;
-            st.term_names = term_names;
-            st.executed = vec![Vec::new(); points.len()];
-            st.points = points;
-        }
-        Msg::Step(m) => {
-            set_time(rec, m.step, m.time);
-            for (name, shape) in &m.visuals {
-                let colour = if name.starts_with("link")
-                    || name == "robot"
-                    || name == "pusher"
-                    || name == "heading"
-                {
-                    ROBOT
-                } else {
-                    OBJECT
-                };
-                log_shape(rec, &format!("world/robot/{name}"), shape, colour, false)?;
-            }
-            for g in &st.guards {
-                g.log(rec, &m.margins)?;
-            }
-            for (name, value) in st.guard_names.iter().zip(&m.margins) {
-                rec.log(format!("margins/{name}"), &rerun::Scalars::single(*value))?;
-            }
-            for (i, p) in &m.executed {
-                if let Some(path) = st.executed.get_mut(*i) {
-                    path.push(*p);
-                }
-            }
-            for (name, path) in st.points.iter().zip(&st.executed) {
-                if path.len() > 1 {
-                    rec.log(
-                        format!("world/executed/{name}"),
-                        &rerun::LineStrips3D::new([path.clone()]).with_colors([
-                            rerun::Color::from_unmultiplied_rgba(
-                                EXECUTED[0],
-                                EXECUTED[1],
-                                EXECUTED[2],
-                                EXECUTED[3],
-                            ),
-                        ]),
-                    )?;
-                }
-            }
-            if let Some(plan) = m.plan {
-                log_plan(rec, st, &plan)?;
-            }
-        }
+        Msg::Start(start) => log_start(rec, st, *start),
+        Msg::Step(m) => log_step(rec, st, *m),
         Msg::Finish { step, time, text } => {
             set_time(rec, step, time);
             rec.log(
                 "log",
                 &rerun::TextLog::new(text).with_level(rerun::TextLogLevel::INFO),
+            )
+        }
+    }
+}
+
+fn log_start(
+    rec: &RecordingStream,
+    st: &mut LogState,
+    m: Start,
+) -> rerun::RecordingStreamResult<()> {
+    set_time(rec, m.step, m.time);
+    rec.set_time_sequence("episode", m.episode as i64);
+    // A new episode: clear what the last one drew.
+    rec.log("world", &rerun::Clear::recursive())?;
+    for (name, shape) in &m.scenery {
+        let colour = if name == "goal" { GOAL } else { SCENERY };
+        log_shape(rec, &format!("world/scene/{name}"), shape, colour, false)?;
+    }
+    rec.log(
+        "log",
+        &rerun::TextLog::new(format!("episode {} (seed {}) starts", m.episode, m.seed))
+            .with_level(rerun::TextLogLevel::INFO),
+    )?;
+    st.guards = m.guards;
+    st.guard_names = m.guard_names;
+    st.term_names = m.term_names;
+    st.executed = vec![Vec::new(); m.truth_points.len()];
+    st.points = m.points;
+    st.truth_points = m.truth_points;
+    st.readouts = m.readouts;
+    st.camera = m.camera;
+    Ok(())
+}
+
+fn log_step(
+    rec: &RecordingStream,
+    st: &mut LogState,
+    m: StepMsg,
+) -> rerun::RecordingStreamResult<()> {
+    set_time(rec, m.step, m.time);
+    for (name, shape) in &m.visuals {
+        let colour =
+            if name.starts_with("link") || name == "robot" || name == "pusher" || name == "heading"
+            {
+                ROBOT
+            } else {
+                OBJECT
+            };
+        log_shape(rec, &format!("world/robot/{name}"), shape, colour, false)?;
+    }
+    for g in &st.guards {
+        g.log(rec, &m.margins)?;
+    }
+    for (name, value) in st.guard_names.iter().zip(&m.margins) {
+        rec.log(format!("margins/{name}"), &rerun::Scalars::single(*value))?;
+    }
+    for (name, value) in st.readouts.iter().zip(&m.truth) {
+        rec.log(format!("truth/{name}"), &rerun::Scalars::single(*value))?;
+    }
+    for (i, p) in &m.executed {
+        if let (Some(path), Some(name)) = (st.executed.get_mut(*i), st.truth_points.get(*i)) {
+            path.push(*p);
+            log_point(rec, &format!("world/truth/{name}"), *p, TRUTH)?;
+        }
+    }
+    for (name, path) in st.truth_points.iter().zip(&st.executed) {
+        if path.len() > 1 {
+            rec.log(
+                format!("world/executed/{name}"),
+                &rerun::LineStrips3D::new([path.clone()]).with_colors([colour(EXECUTED)]),
             )?;
         }
+    }
+    if let Some(image) = &m.image {
+        log_image(rec, st, image)?;
+    }
+    if let Some(text) = &m.camera_error {
+        rec.log(
+            "log",
+            &rerun::TextLog::new(text.as_str()).with_level(rerun::TextLogLevel::WARN),
+        )?;
+    }
+    if let Some(plan) = m.plan {
+        log_plan(rec, st, &plan)?;
+        log_belief(rec, st, &plan)?;
+    }
+    Ok(())
+}
+
+fn colour(c: [u8; 4]) -> rerun::Color {
+    rerun::Color::from_unmultiplied_rgba(c[0], c[1], c[2], c[3])
+}
+
+/// Logs one point at `path` as a small ball.
+fn log_point(
+    rec: &RecordingStream,
+    path: &str,
+    p: [f32; 3],
+    c: [u8; 4],
+) -> rerun::RecordingStreamResult<()> {
+    rec.log(
+        path,
+        &rerun::Points3D::new([p])
+            .with_radii([0.012])
+            .with_colors([colour(c)]),
+    )
+}
+
+/// Logs the C×H×W camera image as the H×W×3 image rerun shows.
+fn log_image(
+    rec: &RecordingStream,
+    st: &mut LogState,
+    image: &[u8],
+) -> rerun::RecordingStreamResult<()> {
+    let (w, h) = (st.camera.width(), st.camera.height());
+    let plane = w * h;
+    if image.len() != 3 * plane {
+        return Ok(());
+    }
+    st.hwc.resize(3 * plane, 0);
+    for (k, px) in st.hwc.chunks_exact_mut(3).enumerate() {
+        for (c, v) in px.iter_mut().enumerate() {
+            *v = image[c * plane + k];
+        }
+    }
+    rec.log(
+        "camera/image",
+        &rerun::Image::from_rgb24(st.hwc.clone(), [w as u32, h as u32]),
+    )
+}
+
+/// Logs what the model decoded from the observation: the paired readouts
+/// as scalars, the body points and the moving parts in the 3D view.
+fn log_belief(
+    rec: &RecordingStream,
+    st: &LogState,
+    plan: &PlanMsg,
+) -> rerun::RecordingStreamResult<()> {
+    for (name, value) in st.readouts.iter().zip(&plan.believed) {
+        rec.log(format!("belief/{name}"), &rerun::Scalars::single(*value))?;
+    }
+    for (i, p) in &plan.believed_points {
+        if let Some(name) = st.points.get(*i) {
+            log_point(rec, &format!("world/belief/{name}"), *p, BELIEF)?;
+        }
+    }
+    for (name, shape) in &plan.believed_shapes {
+        log_shape(
+            rec,
+            &format!("world/belief/shapes/{name}"),
+            shape,
+            BELIEF,
+            false,
+        )?;
     }
     Ok(())
 }
@@ -209,7 +322,6 @@ fn log_plan(
     st: &LogState,
     plan: &PlanMsg,
 ) -> rerun::RecordingStreamResult<()> {
-    let colour = |c: [u8; 4]| rerun::Color::from_unmultiplied_rgba(c[0], c[1], c[2], c[3]);
     for (name, path) in st.points.iter().zip(&plan.paths) {
         rec.log(
             format!("world/plan/{name}"),

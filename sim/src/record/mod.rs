@@ -2,9 +2,10 @@
 //! robot imagined and what it did.
 //!
 //! A [`Recorder`] is an [`EpisodeObserver`]: per control step it copies the
-//! plan, the scene's moving parts and the true guardrail margins into a
-//! message, and a logging thread turns the messages into rerun entities, so
-//! the planning thread never waits on logging. Entity layout:
+//! plan, the scene's moving parts, the camera image and the true guardrail
+//! margins into a message, and a logging thread turns the messages into
+//! rerun entities, so the planning thread never waits on logging. Entity
+//! layout:
 //!
 //! | entity | what |
 //! |---|---|
@@ -14,6 +15,10 @@
 //! | `world/plan/<point>` | the chosen plan's predicted path of each body point |
 //! | `world/rollouts` | the best sampled rollouts of the last iteration, coloured by cost |
 //! | `world/executed/<point>` | the path each body point really took |
+//! | `world/belief/<point>`, `world/truth/<point>` | each body point where the model decoded it from the observation ([`Plan::decoded`]) and where it was |
+//! | `world/belief/shapes/<part>` | a moving part (the push box, the pusher) drawn at the pose the model decoded, when its readouts name it (`<part>.x`, `.y`, and `.cos`/`.sin` or `.yaw`) |
+//! | `camera/image` | the scene's camera image ([`World::render`], of [`RecordOptions::camera`]'s size), in every observation mode |
+//! | `belief/<readout>`, `truth/<readout>` | each readout the model and the scene's truth both name (box pose, clearance, …): what the robot believed beside what was |
 //! | `costs/<term>`, `costs/total` | the chosen plan's cost per term |
 //! | `margins/<guardrail>` | the true margin of the observed state (the validator's value) |
 //! | `plan/worst_margin`, `plan/latency_ms`, `plan/status`, `plan/feasible_samples` | planner health |
@@ -23,14 +28,17 @@
 //! `sim_time` (simulated seconds since it began); `episode` numbers the
 //! episodes of a run, which are recorded one after another.
 
+mod belief;
 mod geometry;
 mod log;
 
 use crate::episode::{EpisodeObserver, EpisodeResult, Validator, fallback_reason};
 use crate::scene::World;
+use crate::scene::camera::{Camera, ImageSize};
+use belief::Belief;
 use crossbeam::channel::{Sender, unbounded};
 use geometry::{BodyPoint, body_points, guard_geometry, view_box};
-use log::{Msg, PlanMsg, StepMsg, log_thread};
+use log::{Msg, PlanMsg, Start, StepMsg, log_thread};
 use rerun::RecordingStreamBuilder;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -53,12 +61,20 @@ pub enum Sink {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordOptions {
     /// Sampled rollouts logged per control step (the best ones); 0 for none.
+    /// Default 10.
     pub rollouts: usize,
+    /// Size of the camera image logged per control step: the scenario's
+    /// camera size, so that the recording shows what a pixel model sees.
+    /// Default 64×64.
+    pub camera: ImageSize,
 }
 
 impl Default for RecordOptions {
     fn default() -> Self {
-        Self { rollouts: 10 }
+        Self {
+            rollouts: 10,
+            camera: ImageSize::default(),
+        }
     }
 }
 
@@ -87,6 +103,12 @@ pub struct Recorder {
     truth_points: Vec<BodyPoint>,
     truth: Vec<Real>,
     margins: Vec<Real>,
+    /// The camera and the image it renders into, reused every step.
+    camera: Camera,
+    image: Vec<u8>,
+    /// Whether rendering failed this episode (said once in the log).
+    camera_failed: bool,
+    belief: Belief,
     last_status: Option<PlanStatus>,
     /// Why the last plan fell back ([`fallback_reason`]).
     last_reason: Option<String>,
@@ -131,6 +153,7 @@ impl Recorder {
                 )
             })?,
         };
+        let camera = Camera::new(options.camera).map_err(|e| fail("the camera", e.to_string()))?;
         let (tx, rx) = unbounded();
         let thread = std::thread::Builder::new()
             .name("telic-record".into())
@@ -147,6 +170,10 @@ impl Recorder {
             truth_points: Vec::new(),
             truth: Vec::new(),
             margins: Vec::new(),
+            image: vec![0; camera.size().bytes()],
+            camera,
+            camera_failed: false,
+            belief: Belief::default(),
             last_status: None,
             last_reason: None,
             guardrails: Vec::new(),
@@ -190,8 +217,9 @@ impl Recorder {
     }
 
     /// The scene's state at `step` as a message without a plan: its moving
-    /// parts, the true positions of the body points and the true margins.
-    fn state_msg(&self, scene: &dyn World, step: i64) -> StepMsg {
+    /// parts, its camera image, the true positions of the body points, the
+    /// true readouts the model also has and the true margins.
+    fn state_msg(&mut self, scene: &dyn World, step: i64) -> StepMsg {
         let mut visuals = Vec::new();
         scene.visuals(&mut visuals);
         let executed = self
@@ -200,11 +228,22 @@ impl Recorder {
             .enumerate()
             .filter_map(|(i, pt)| pt.at(&self.truth).map(|p| (i, p)))
             .collect();
+        let (image, camera_error) = match scene.render(&mut self.camera, &mut self.image) {
+            Ok(()) => (Some(self.image.clone()), None),
+            Err(e) if !self.camera_failed => {
+                self.camera_failed = true;
+                (None, Some(format!("no camera image: {e}")))
+            }
+            Err(_) => (None, None),
+        };
         StepMsg {
             step,
             time: self.time(scene),
             visuals,
             executed,
+            image,
+            camera_error,
+            truth: self.belief.true_values(&self.truth),
             margins: self.margins.clone(),
             plan: None,
         }
@@ -261,8 +300,11 @@ impl EpisodeObserver for Recorder {
         let mut visuals = Vec::new();
         scene.visuals(&mut visuals);
         let view = view_box(scenery.iter().chain(&visuals).map(|(_, s)| s), 0.75);
+        self.belief = Belief::new(model, scene.truth_readouts(), &visuals);
+        self.camera_failed = false;
         let guard_names = validator.names().to_vec();
-        let msg = Msg::Start {
+        let names = |points: &[BodyPoint]| points.iter().map(|p| p.name().to_string()).collect();
+        let msg = Start {
             episode: self.episode,
             seed: self.pending_seed.take().unwrap_or_default(),
             step: self.step_offset,
@@ -271,13 +313,12 @@ impl EpisodeObserver for Recorder {
             guards: guard_geometry(spec, &guard_names, planar, view),
             guard_names,
             term_names: spec.terms.iter().map(|t| t.name.clone()).collect(),
-            points: self
-                .plan_points
-                .iter()
-                .map(|p| p.name().to_string())
-                .collect(),
+            points: names(&self.plan_points),
+            truth_points: names(&self.truth_points),
+            readouts: self.belief.names().to_vec(),
+            camera: self.options.camera,
         };
-        self.send(msg);
+        self.send(Msg::Start(Box::new(msg)));
     }
 
     fn on_reset(&mut self, _scene: &dyn World, objective: &telic::Objective, seed: u64) {
@@ -329,8 +370,18 @@ impl EpisodeObserver for Recorder {
         });
         self.last_status = Some(plan.status);
         self.last_reason = reason;
+        let state = self.state_msg(scene, self.step_offset + step as i64);
+        let believed_points = self
+            .plan_points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pt)| pt.at(&plan.decoded).map(|p| (i, p)))
+            .collect();
         let msg = StepMsg {
             plan: Some(PlanMsg {
+                believed: self.belief.believed(&plan.decoded),
+                believed_points,
+                believed_shapes: self.belief.shapes(&plan.decoded, &state.visuals),
                 paths,
                 rollouts,
                 term_costs: plan.term_costs.clone(),
@@ -341,7 +392,7 @@ impl EpisodeObserver for Recorder {
                 feasible_samples: plan.feasible_samples,
                 status_change,
             }),
-            ..self.state_msg(scene, self.step_offset + step as i64)
+            ..state
         };
         self.send(Msg::Step(Box::new(msg)));
     }

@@ -45,3 +45,24 @@ fn plans_keep_their_best_sampled_rollouts_when_asked() {
 }
 
 // Knots: perturbations drawn on K control points and interpolated.
+
+#[test]
+fn plans_carry_the_readouts_decoded_from_their_observation() {
+    for kind in [PlannerKind::Mppi, PlannerKind::Cem, PlannerKind::Gradient] {
+        let mut model = point_mass();
+        let (d, p) = (model.spec().latent_dim, model.spec().readout_dim());
+        let mut planner = build(
+            model.clone(),
+            objective(REACH, model.spec()),
+            config(kind, 3),
+        )
+        .unwrap();
+        for obs in [[0.3, -0.2, 0.1, 0.0], [-0.5, 0.4, 0.0, 0.2]] {
+            let (mut z, mut want) = (vec![0.0; d], vec![0.0; p]);
+            model.encode(&obs, &mut z).unwrap();
+            model.readout(&z, &mut want).unwrap();
+            let plan = planner.plan(&obs).unwrap();
+            assert_eq!(plan.decoded, want, "{kind:?} at {obs:?}");
+        }
+    }
+}
