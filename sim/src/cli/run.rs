@@ -319,7 +319,7 @@ fn open_recorder(
     };
     let options = RecordOptions {
         rollouts: args.record_rollouts,
-        ..RecordOptions::default()
+        camera: scenario.observation.image_size(),
     };
     let recorder = Recorder::open(&sink, options)?;
     scenario.planner.keep_rollouts = args.record_rollouts.min(scenario.planner.samples);
