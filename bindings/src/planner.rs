@@ -250,6 +250,7 @@ pub(crate) struct PyPlan {
     action: Vec<f64>,
     actions: Vec<f64>,
     readouts: Vec<f64>,
+    decoded: Vec<f64>,
     cost: f64,
     term_costs: Vec<f64>,
     margins: Vec<f64>,
@@ -272,6 +273,7 @@ impl PyPlan {
             action: plan.action.clone(),
             actions: plan.actions.clone(),
             readouts: plan.readouts.clone(),
+            decoded: plan.decoded.clone(),
             cost: plan.cost,
             term_costs: plan.term_costs.clone(),
             margins: plan.margins.clone(),
@@ -322,6 +324,12 @@ impl PyPlan {
     #[getter]
     fn readouts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         array(py, self.readouts.clone(), &[self.h, self.p])
+    }
+    /// The readouts the model decoded from the observation planned from
+    /// (P,): what the robot believed, e.g. the box pose it saw in an image.
+    #[getter]
+    fn decoded<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array(py, self.decoded.clone(), &[self.decoded.len()])
     }
     /// Total task cost of the plan.
     #[getter]

@@ -27,14 +27,28 @@ pub(crate) fn scene_names() -> Vec<String> {
     names
 }
 
-/// Loads `scenario` with the optional overrides of `run` and `collect`.
-fn load(
-    scenario: &str,
+/// The optional overrides of `run` and `collect`.
+#[derive(Default)]
+struct Overrides<'py> {
     model: Option<String>,
-    planner: Option<&Bound<'_, PyDict>>,
+    planner: Option<Bound<'py, PyDict>>,
     max_time: Option<f64>,
-) -> PyResult<Scenario> {
+    /// The observation mode ("state", "pixels", "pixels+proprio").
+    obs: Option<String>,
+}
+
+/// Loads `scenario` with the overrides of `run` and `collect`.
+fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
+    let Overrides {
+        model,
+        planner,
+        max_time,
+        obs,
+    } = overrides;
     let mut s = Scenario::load(scenario).map_err(sim_error)?;
+    if let Some(mode) = obs {
+        s.observation.mode = mode.parse().map_err(|e: String| error(Kind::Config, e))?;
+    }
     if let Some(m) = model {
         s.model = m.parse().map_err(|e: String| error(Kind::Config, e))?;
     }
@@ -50,50 +64,87 @@ fn load(
 
 /// What `telic.run` is asked for: the scenario, how many episodes from
 /// which seed, the overrides and the episodes run at once.
-struct RunRequest<'a, 'py> {
+struct RunRequest<'py> {
     scenario: String,
     episodes: usize,
     seed: u64,
-    model: Option<String>,
-    planner: Option<&'a Bound<'py, PyDict>>,
-    max_time: Option<f64>,
+    overrides: Overrides<'py>,
     jobs: usize,
 }
 
 /// Runs `episodes` episodes of `scenario` and returns
-/// `{"scenario", "model", "episodes": [...], "summary": {...}}`.
+/// `{"scenario", "model", "episodes": [...], "summary": {...}}`. The
+/// keyword options are those of the text signature (read by
+/// [`run_options`]).
 #[pyfunction]
-#[pyo3(signature = (scenario, episodes = 20, seed = 1, *, model = None, planner = None, max_time = None, jobs = 1))]
+#[pyo3(
+    signature = (scenario, episodes = 20, seed = 1, **options),
+    text_signature = "(scenario, episodes=20, seed=1, *, model=None, planner=None, max_time=None, jobs=1, obs=None)"
+)]
 pub(crate) fn run(
     scenario: String,
     episodes: usize,
     seed: u64,
-    model: Option<String>,
-    planner: Option<&Bound<'_, PyDict>>,
-    max_time: Option<f64>,
-    jobs: usize,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
+    let (overrides, jobs) = run_options(options)?;
     let request = RunRequest {
         scenario,
         episodes,
         seed,
-        model,
-        planner,
-        max_time,
+        overrides,
         jobs,
     };
     Python::attach(|py| Ok(run_request(py, request)?.unbind()))
 }
 
+/// The keyword options of [`run`]: the scenario's overrides and `jobs`
+/// (default 1). An unknown keyword is a `TypeError`, as Python's own.
+fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<(Overrides<'py>, usize)> {
+    let mut out = Overrides::default();
+    let mut jobs = 1;
+    let Some(options) = options else {
+        return Ok((out, jobs));
+    };
+    let named = |key: &str, e: PyErr| {
+        error(
+            Kind::Config,
+            format!("run(): {key}: {}", e.value(options.py())),
+        )
+    };
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() && key != "jobs" {
+            continue;
+        }
+        match key.as_str() {
+            "model" => out.model = Some(value.extract().map_err(|e| named(&key, e))?),
+            "max_time" => out.max_time = Some(value.extract().map_err(|e| named(&key, e))?),
+            "jobs" => jobs = value.extract().map_err(|e| named(&key, e))?,
+            "obs" => out.obs = Some(value.extract().map_err(|e| named(&key, e))?),
+            "planner" => {
+                let p = value
+                    .cast_into::<PyDict>()
+                    .map_err(|_| error(Kind::Config, "run(): planner must be a dict"))?;
+                out.planner = Some(p);
+            }
+            other => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "run() got an unexpected keyword argument '{other}'"
+                )));
+            }
+        }
+    }
+    Ok((out, jobs))
+}
+
 /// [`run`] on its request.
-fn run_request<'py>(py: Python<'py>, r: RunRequest<'_, '_>) -> PyResult<Bound<'py, PyAny>> {
+fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, PyAny>> {
     let RunRequest {
         scenario,
         episodes,
         seed,
-        model,
-        planner,
-        max_time,
+        overrides,
         jobs,
     } = r;
     if episodes == 0 {
@@ -105,7 +156,7 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_, '_>) -> PyResult<Bound<'p
     telic_sim::limits::check("run", "episodes", episodes, telic_sim::limits::MAX_EPISODES)
         .and_then(|()| telic_sim::limits::check("run", "jobs", jobs, telic_sim::limits::MAX_JOBS))
         .map_err(sim_error)?;
-    let s = load(&scenario, model, planner, max_time)?;
+    let s = load(&scenario, overrides)?;
     let results = py
         .detach(|| run_batch(&s, episodes, seed, jobs, &|_| {}))
         .map_err(sim_error)?;
@@ -125,18 +176,25 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_, '_>) -> PyResult<Bound<'p
 
 /// Records `episodes` exploration episodes of `scenario` into the data-set
 /// folder `out` (the format `python -m telic.train` reads); returns its
-/// description (`meta.json`). `settings` takes the other collection settings.
+/// description (`meta.json`). `obs` replaces the scenario's observation
+/// mode (a pixel mode also stores the camera images); `settings` takes the
+/// other collection settings.
 #[pyfunction]
-#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, **settings))]
+#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, *, obs = None, **settings))]
 pub(crate) fn collect<'py>(
     py: Python<'py>,
     scenario: String,
     out: PathBuf,
     episodes: usize,
     seed: u64,
+    obs: Option<String>,
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let s = load(&scenario, None, None, None)?;
+    let overrides = Overrides {
+        obs,
+        ..Overrides::default()
+    };
+    let s = load(&scenario, overrides)?;
     let mut config: CollectConfig = match settings {
         Some(d) => from_plain(d.as_any(), "collect settings")?,
         None => CollectConfig::default(),

@@ -89,6 +89,10 @@ class Plan:
     def readouts(self) -> _F64:
         """Predicted readouts after each action (H, P)."""
     @property
+    def decoded(self) -> _F64:
+        """The readouts the model decoded from the observation planned from
+        (P,): what the robot believed, e.g. the box pose it saw in an image."""
+    @property
     def cost(self) -> float: ...
     @property
     def term_costs(self) -> _F64:
@@ -209,13 +213,22 @@ def run(
     planner: Optional[dict[str, Any]] = None,
     max_time: Optional[float] = None,
     jobs: int = 1,
+    obs: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Runs episodes headless; ``{"scenario", "model", "seed", "episodes", "summary"}``."""
+    """Runs episodes headless; ``{"scenario", "model", "seed", "episodes", "summary"}``.
+    ``obs`` replaces the scenario's observation mode."""
 
 def collect(
-    scenario: str, out: Union[str, PathLike[str]], episodes: int = 100, seed: int = 1, **settings: Any
+    scenario: str,
+    out: Union[str, PathLike[str]],
+    episodes: int = 100,
+    seed: int = 1,
+    *,
+    obs: Optional[str] = None,
+    **settings: Any,
 ) -> dict[str, Any]:
-    """Records exploration episodes into a training data set; returns its meta.json."""
+    """Records exploration episodes into a training data set; returns its
+    meta.json. ``obs``: a pixel mode also stores the camera images."""
 
 def scenario(name: str) -> dict[str, Any]: ...
 def scenes() -> list[str]: ...
