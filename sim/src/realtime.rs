@@ -66,7 +66,7 @@ fn episode(
     seed: u64,
     control: &ControllerConfig,
 ) -> Result<(EpisodeResult, RealtimeStats), SimError> {
-    let mut obs = vec![0.0; env.spec().obs_dim()];
+    let mut obs = vec![0.0; env.obs_dim()];
     env.reset(seed, &mut obs)?;
     let model = env.scenario().build_model(env.world())?;
     let spec = model.spec().clone();

@@ -446,7 +446,10 @@ impl Scenario {
             crate::onnx_runtime::locate()?;
             let bundle = telic::model::OnnxModel::load_with(&dir, &options)?;
             let (a, b) = (analytic.spec(), bundle.spec());
-            if a.observations != b.observations || a.actions != b.actions {
+            // A bundle that reads images observes the scenario's observation
+            // mode, not the state: `Episode::planner` checks it against the mode.
+            let state_differs = b.image.is_none() && a.observations != b.observations;
+            if state_differs || a.actions != b.actions {
                 return Err(SimError::Scene {
                     scene: self.scene_name().into(),
                     message: format!(

@@ -111,3 +111,4 @@ pub(crate) fn jobs(arg: Option<usize>) -> Result<usize> {
             .min(limits::MAX_JOBS)),
     }
 }
+

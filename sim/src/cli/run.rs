@@ -10,7 +10,7 @@ use telic::PlannerKind;
 use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
 use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
 use telic_sim::limits;
-use telic_sim::scenario::{ModelChoice, Scenario};
+use telic_sim::scenario::{ModelChoice, ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
@@ -29,6 +29,12 @@ pub(crate) struct RunArgs {
     /// shipped bundle in models/ when there is one, else analytic).
     #[arg(long)]
     model: Option<ModelChoice>,
+    /// What the planner observes: `state` (the scene's state), `pixels`
+    /// (the camera image) or `pixels+proprio` (the image and the robot's
+    /// own state); default: the scenario's `[observation] mode`. The pixel
+    /// modes need a world model that reads images (a v2 bundle).
+    #[arg(long, value_name = "MODE")]
+    obs: Option<ObservationMode>,
     /// Override the planner's samples per iteration.
     #[arg(long)]
     samples: Option<usize>,
@@ -108,6 +114,9 @@ fn configure(args: &RunArgs) -> Result<(usize, Scenario)> {
     if let Some(m) = &args.model {
         scenario.model = m.clone();
     }
+    if let Some(mode) = args.obs {
+        scenario.observation.mode = mode;
+    }
     if let Some(n) = args.samples {
         scenario.planner.samples = n;
     }
@@ -124,6 +133,13 @@ fn configure(args: &RunArgs) -> Result<(usize, Scenario)> {
         scenario.planner.threads = t;
     }
     scenario.validate(&args.scene)?;
+    let mode = scenario.observation.mode;
+    if mode.has_image() && scenario.bundle_dir().is_none() {
+        bail!(
+            "observation mode '{mode}' needs a world model that reads images (a v2 bundle, \
+             --model path/to/bundle); the analytic model reads the state"
+        );
+    }
     Ok((jobs, scenario))
 }
 
@@ -231,6 +247,11 @@ fn start_output(args: &RunArgs, scenario: &Scenario) -> Result<RunOutput> {
     if args.controller {
         head["mode"] = "controller".into();
         head["max_plan_age_ms"] = args.max_plan_age_ms.into();
+    }
+    // Named when it is not the state (documents of state runs are as before).
+    let observation = scenario.observation.mode;
+    if observation != ObservationMode::State {
+        head["observation"] = observation.name().into();
     }
     let header = serde_json::json!({
         "scene": args.scene,
@@ -371,6 +392,7 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
                 p.samples, p.horizon, p.iterations
             ),
         ),
+        ("observation", observation_row(scenario)),
         ("episodes (seed)", format!("{} ({})", s.episodes, args.seed)),
         (
             "success rate",
@@ -439,6 +461,16 @@ fn print_summary(args: &RunArgs, scenario: &Scenario, s: &Summary) {
     }
     for warning in &s.planner_warnings {
         println!("  warning: {warning}");
+    }
+}
+
+/// The summary's observation row: the mode, and the camera size in the
+/// pixel modes.
+fn observation_row(scenario: &Scenario) -> String {
+    let o = &scenario.observation;
+    match o.mode {
+        ObservationMode::State => "state".into(),
+        mode => format!("{mode} ({}x{} camera)", o.width, o.height),
     }
 }
 

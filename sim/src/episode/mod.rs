@@ -9,18 +9,20 @@
 //! in real time) and data collection all drive it.
 
 mod goals;
+mod observe;
 mod result;
 mod run;
 mod validator;
 
 pub use goals::set_goals;
+pub use observe::Observer;
 pub use result::{EpisodeResult, Summary, fallback_reason, quantile};
 pub(crate) use run::run_indexed;
 pub use run::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode, run_observed};
 pub use validator::Validator;
 
 use crate::SimError;
-use crate::scenario::Scenario;
+use crate::scenario::{ObservationMode, Scenario};
 use crate::scene::{EpisodeSetup, World, steps_per_control};
 use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 
@@ -36,6 +38,12 @@ pub struct Episode {
     setup: EpisodeSetup,
     objective: ObjectiveSpec,
     validator: Validator,
+    /// Writes the planner's observations in the scenario's observation mode.
+    observer: Observer,
+    /// What the planner is given in a pixel mode instead of `objective` and
+    /// `setup` (`None` in state mode): the scenario's objective with the
+    /// scene's pixel guardrails, the targets, and the goal as an image.
+    seeing: Option<(ObjectiveSpec, EpisodeSetup)>,
     /// The scene's name, for errors.
     scene: String,
     /// Physics steps per control period.
@@ -76,9 +84,20 @@ pub struct StepOutcome {
 impl Episode {
     /// Resets `world` for the episode of `seed` and sets the episode up: the
     /// scenario's objective with the scene's guardrails of this episode, the
-    /// ground-truth validator with the scene's targets, and the physics
-    /// steps per control period of `control.dt`. The start state is checked
-    /// and counted too: a scene must not start in violation.
+    /// ground-truth validator with the scene's targets, the observer of the
+    /// scenario's observation mode, and the physics steps per control
+    /// period of `control.dt`. The start state is checked and counted too:
+    /// a scene must not start in violation.
+    ///
+    /// In a pixel observation mode the planner sees only what the camera
+    /// and the robot's own sensors give: its objective takes the scene's
+    /// [`EpisodeSetup::pixel_guardrails`] (bounds on readouts a model
+    /// decodes from images) instead of the geometric guardrails, and the
+    /// goal observation of a latent term is the image of the goal
+    /// ([`World::render_goal`]) followed by the proprio entries of the
+    /// scene's goal observation when it gives one, else of the start state
+    /// ([`Observer::goal`]). The validator judges the geometric guardrails
+    /// on the true state in every mode.
     ///
     /// `control` names the robot's actions and gives the control period: the
     /// planning model's spec for the batch runner, the scene's analytic
@@ -100,6 +119,21 @@ impl Episode {
         }
         let physics_dt = world.physics_dt();
         let substeps = control_substeps(scenario, control.dt, physics_dt)?;
+        let mut observer = Observer::new(&scenario.observation, world)?;
+        let seeing = (scenario.observation.mode != ObservationMode::State).then(|| {
+            let mut objective = scenario.objective.clone();
+            objective
+                .guardrails
+                .extend(setup.pixel_guardrails.iter().cloned());
+            let goal = observer.goal(world, setup.goal_observation.as_deref());
+            let setup = EpisodeSetup {
+                targets: setup.targets.clone(),
+                guardrails: setup.pixel_guardrails.clone(),
+                goal_observation: goal,
+                pixel_guardrails: Vec::new(),
+            };
+            (objective, setup)
+        });
         let mut tally = Tally::new(validator.names().len());
         validator.check(world);
         tally.add(validator.margins());
@@ -108,6 +142,8 @@ impl Episode {
             setup,
             objective,
             validator,
+            observer,
+            seeing,
             scene: world.name().to_string(),
             substeps,
             physics_dt,
@@ -120,19 +156,46 @@ impl Episode {
         })
     }
 
-    /// A planner for this episode: the episode's objective compiled against
-    /// `model`, `config` seeded from the episode's seed (`telic run`'s
-    /// seeding), and the episode's targets and goal observation set.
+    /// A planner for this episode: the planner's objective
+    /// ([`Episode::planner_objective`]) compiled against `model`, `config`
+    /// seeded from the episode's seed (`telic run`'s seeding), and the
+    /// episode's targets and goal observation set. A model that does not
+    /// read the observations of the episode's mode is an error
+    /// ([`Observer::check_model`]).
     pub fn planner(
         &self,
         model: Box<dyn WorldModel>,
         mut config: PlannerConfig,
     ) -> Result<Box<dyn Planner>, SimError> {
-        let objective = self.objective.compile(model.spec())?;
+        self.observer.check_model(model.spec())?;
+        let (objective, setup) = match &self.seeing {
+            Some((objective, setup)) => (objective, setup),
+            None => (&self.objective, &self.setup),
+        };
+        let objective = objective.compile(model.spec())?;
         config.seed = self.seed ^ config.seed.rotate_left(17);
         let mut planner = telic::build(model, objective, config)?;
-        set_goals(planner.as_mut(), &self.setup, &self.scene)?;
+        set_goals(planner.as_mut(), setup, &self.scene)?;
         Ok(planner)
+    }
+
+    /// Writes the planner's observation of `world`'s current state into
+    /// `obs` ([`Episode::obs_dim`] values), in the episode's observation mode.
+    pub fn observe(&mut self, world: &dyn World, obs: &mut [Real]) -> Result<(), SimError> {
+        self.observer.observe(world, obs)
+    }
+
+    /// Values of the planner's observation in this episode's mode.
+    #[must_use]
+    pub fn obs_dim(&self) -> usize {
+        self.observer.obs_dim()
+    }
+
+    /// The observer: the mode, the image shape, the vector entries, and the
+    /// image last rendered.
+    #[must_use]
+    pub fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     /// Applies `action` as given (a caller that bounds actions clamps them
@@ -146,12 +209,51 @@ impl Episode {
         action: &[Real],
         on_physics: &mut dyn FnMut(&dyn World, &Validator),
     ) -> StepOutcome {
+        self.advance(world, action, &mut |world, validator, _| {
+            on_physics(world, validator);
+        })
+    }
+
+    /// [`Episode::step`], writing the planner's observation into `obs`
+    /// after every physics step and handing it to `sensor` (a sensor at the
+    /// physics rate, feeding a controller in real time, say). Ends with
+    /// `obs` the observation of the state reached.
+    pub fn step_sensing(
+        &mut self,
+        world: &mut dyn World,
+        action: &[Real],
+        obs: &mut [Real],
+        sensor: &mut dyn FnMut(&[Real]),
+    ) -> Result<StepOutcome, SimError> {
+        let mut failed = None;
+        let out = self.advance(world, action, &mut |world, _, observer| {
+            if failed.is_none() {
+                match observer.observe(world, obs) {
+                    Ok(()) => sensor(obs),
+                    Err(e) => failed = Some(e),
+                }
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// One control period of [`Episode::step`], calling `on_physics` after
+    /// each physics step with the validator and the observer.
+    fn advance(
+        &mut self,
+        world: &mut dyn World,
+        action: &[Real],
+        on_physics: &mut dyn FnMut(&dyn World, &Validator, &mut Observer),
+    ) -> StepOutcome {
         world.apply(action);
         let mut period = Tally::period();
         for _ in 0..self.substeps {
             world.step();
             self.validator.check(world);
-            on_physics(world, &self.validator);
+            on_physics(world, &self.validator, &mut self.observer);
             self.tally.add(self.validator.margins());
             period.add(self.validator.margins());
         }
@@ -215,10 +317,18 @@ impl Episode {
     }
 
     /// The episode's objective as specified: the scenario's, plus this
-    /// episode's guardrails.
+    /// episode's guardrails. The validator judges these in every mode.
     #[must_use]
     pub fn objective(&self) -> &ObjectiveSpec {
         &self.objective
+    }
+
+    /// The objective the planner is given: [`Episode::objective`] in state
+    /// mode; in a pixel mode the scenario's plus this episode's
+    /// [`EpisodeSetup::pixel_guardrails`].
+    #[must_use]
+    pub fn planner_objective(&self) -> &ObjectiveSpec {
+        self.seeing.as_ref().map_or(&self.objective, |(o, _)| o)
     }
 
     /// The episode's targets and guardrails as the scene drew them.
@@ -350,5 +460,42 @@ mod tests {
         assert!(err.to_string().contains("not a whole number"), "{err}");
         assert_eq!(control_substeps(&scenario, 0.1, 0.01).unwrap(), 10);
         assert!(control_substeps(&scenario, 0.1, Real::NAN).is_err());
+    }
+
+    #[test]
+    fn in_a_pixel_mode_the_planner_gets_the_pixel_guardrails_and_the_validator_the_true_ones() {
+        let mut scenario = Scenario::load("push").unwrap();
+        scenario.observation.mode = ObservationMode::PixelsProprio;
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let episode = Episode::start(&scenario, world.as_mut(), 4, &control).unwrap();
+        let setup = episode.setup().clone();
+        let names = |g: &[telic::objective::GuardrailSpec]| -> Vec<String> {
+            g.iter().map(|g| g.name().to_string()).collect()
+        };
+        let mut planner = scenario.objective.guardrails.clone();
+        planner.extend(setup.pixel_guardrails.iter().cloned());
+        assert_eq!(
+            names(&episode.planner_objective().guardrails),
+            names(&planner)
+        );
+        let mut truth = scenario.objective.guardrails.clone();
+        truth.extend(setup.guardrails.iter().cloned());
+        assert_eq!(names(&episode.objective().guardrails), names(&truth));
+        assert!(
+            episode.validator().names().iter().any(|n| n == "keep_out"),
+            "{:?}",
+            episode.validator().names()
+        );
+        assert_eq!(episode.obs_dim(), 3 * 64 * 64 + world.proprio_names().len());
+        let model = world.analytic_model().unwrap();
+        let Err(err) = episode.planner(model, scenario.planner.clone()) else {
+            panic!("an analytic model plans in a pixel mode");
+        };
+        assert!(
+            err.to_string()
+                .contains("need a world model that reads images"),
+            "{err}"
+        );
     }
 }

@@ -42,8 +42,9 @@ pub struct NoObserver;
 impl EpisodeObserver for NoObserver {}
 
 /// Runs one episode of `scenario` in `world` with `model`, everything random
-/// drawn from `seed`: [`Episode::start`], then observe → plan → [`Episode::step`]
-/// until the task is achieved or the time is up.
+/// drawn from `seed`: [`Episode::start`], then observe ([`Episode::observe`],
+/// in the scenario's observation mode) → plan → [`Episode::step`] until the
+/// task is achieved or the time is up.
 pub fn run_episode(
     scenario: &Scenario,
     world: &mut dyn World,
@@ -64,13 +65,13 @@ pub fn run_episode(
     observer.on_reset(world, planner.objective(), seed);
     observer.on_start(world, episode.objective(), &model_spec, episode.validator());
 
-    let mut obs = vec![0.0; model_spec.obs_dim()];
+    let mut obs = vec![0.0; episode.obs_dim()];
     let mut latency = Vec::new();
     let mut fallback_steps = 0;
     let mut fallback_reasons = Vec::new();
     let mut step = 0;
     while !episode.time_up(world) {
-        world.observe(&mut obs);
+        episode.observe(world, &mut obs)?;
         let t0 = Instant::now();
         let plan = planner.plan(&obs)?;
         latency.push(t0.elapsed().as_secs_f64() * 1e3);

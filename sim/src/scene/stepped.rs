@@ -10,11 +10,19 @@
 //! episode of the same seed exactly. What it adds are the checks of a caller's
 //! input: buffer and action sizes, finite actions clamped into the bounds, and
 //! no step before a reset or after the episode ended.
+//!
+//! Observations are the scenario's observation mode's
+//! ([`crate::episode::Observer`]): one flat buffer of [`Scene::obs_dim`]
+//! values, the image first (pixel modes, [`Scene::image_spec`]) and then
+//! the vector entries ([`Scene::vector_names`]). The image of the last
+//! observation is also at hand as bytes ([`Scene::image`]) and the vector
+//! entries as a slice of the buffer ([`Scene::vector`]).
 
 use crate::SimError;
-use crate::episode::{Episode, EpisodeResult, Validator, control_substeps};
-use crate::scenario::Scenario;
+use crate::episode::{Episode, EpisodeResult, Observer, Validator, control_substeps};
+use crate::scenario::{ObservationMode, Scenario};
 use crate::scene::{EpisodeSetup, World};
+use telic::model::ImageSpec;
 use telic::{ModelSpec, ObjectiveSpec, PlanError, Planner, PlannerConfig, Real, WorldModel};
 
 pub use crate::episode::StepOutcome;
@@ -30,6 +38,9 @@ pub struct Scene {
     /// The scene's analytic model's spec: observation and action layout,
     /// action bounds and control period.
     spec: ModelSpec,
+    /// The layout of the observation mode, known before the first reset
+    /// (each episode observes through its own [`Observer`]).
+    layout: Observer,
     /// Physics steps per control period.
     substeps: usize,
     episode: Option<Episode>,
@@ -54,10 +65,12 @@ impl Scene {
         let world = scenario.scene.build(&scenario.base_dir)?;
         let spec = world.analytic_model()?.spec().clone();
         let substeps = control_substeps(&scenario, spec.dt, world.physics_dt())?;
+        let layout = Observer::new(&scenario.observation, world.as_ref())?;
         Ok(Self {
             scenario,
             world,
             spec,
+            layout,
             substeps,
             episode: None,
             done: false,
@@ -76,20 +89,66 @@ impl Scene {
         self.world.as_ref()
     }
 
-    /// Observation names, action names and bounds, and the control period
-    /// (`dt`) of the scene.
+    /// The scene's analytic model's spec: action names and bounds, the
+    /// control period (`dt`), and the names of the state observation (the
+    /// observation in state mode; in a pixel mode see [`Scene::obs_dim`]).
     #[must_use]
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
     }
 
+    /// The observation mode of the scenario.
+    #[must_use]
+    pub fn observation_mode(&self) -> ObservationMode {
+        self.layout.mode()
+    }
+
+    /// Values of one observation: the image's `C·H·W` numbers (pixel modes)
+    /// and then the vector entries.
+    #[must_use]
+    pub fn obs_dim(&self) -> usize {
+        self.layout.obs_dim()
+    }
+
+    /// The shape of the observation's image (3 channels, RGB, C×H×W), `None`
+    /// in state mode.
+    #[must_use]
+    pub fn image_spec(&self) -> Option<ImageSpec> {
+        self.layout.image_spec()
+    }
+
+    /// Names of the observation's vector entries after the image: the state
+    /// in state mode, the robot's proprio entries in `pixels+proprio`, none
+    /// in `pixels`.
+    #[must_use]
+    pub fn vector_names(&self) -> &[String] {
+        self.layout.vector_names()
+    }
+
+    /// The image of the last observation written, C×H×W RGB bytes (what
+    /// the observation's first `C·H·W` values hold as numbers); empty in
+    /// state mode and before the first reset.
+    #[must_use]
+    pub fn image(&self) -> &[u8] {
+        self.episode.as_ref().map_or(&[], |e| e.observer().image())
+    }
+
+    /// The vector entries of `obs`, an observation of this scene: the
+    /// values after the image ([`Scene::vector_names`]).
+    #[must_use]
+    pub fn vector<'a>(&self, obs: &'a [Real]) -> &'a [Real] {
+        let image = obs.len().saturating_sub(self.layout.vector_names().len());
+        obs.get(image..).unwrap_or_default()
+    }
+
     /// Starts an episode ([`Episode::start`]); everything random comes from
-    /// `seed`. Writes the first observation into `obs` (`O` values).
+    /// `seed`. Writes the first observation into `obs` ([`Scene::obs_dim`]
+    /// values).
     pub fn reset(&mut self, seed: u64, obs: &mut [Real]) -> Result<(), SimError> {
         self.check_obs_len(obs)?;
         self.episode = None;
-        let episode = Episode::start(&self.scenario, self.world.as_mut(), seed, &self.spec)?;
-        self.world.observe(obs);
+        let mut episode = Episode::start(&self.scenario, self.world.as_mut(), seed, &self.spec)?;
+        episode.observe(self.world.as_ref(), obs)?;
         self.episode = Some(episode);
         self.done = false;
         Ok(())
@@ -112,7 +171,7 @@ impl Scene {
         &mut self,
         action: &[Real],
         obs: &mut [Real],
-        mut each_physics_step: Option<Sensor<'_>>,
+        each_physics_step: Option<Sensor<'_>>,
     ) -> Result<StepOutcome, SimError> {
         self.check_obs_len(obs)?;
         let scene_err = |message: String| SimError::Scene {
@@ -143,16 +202,17 @@ impl Scene {
         }
         let mut u = action.to_vec();
         self.spec.clamp_actions(&mut u);
-        let mut sensor = |scene: &dyn World, _: &Validator| {
-            if let Some(f) = each_physics_step.as_mut() {
-                scene.observe(obs);
-                f(obs);
+        let world = self.world.as_mut();
+        let out = match each_physics_step {
+            Some(sensor) => ep.step_sensing(world, &u, obs, sensor),
+            None => {
+                let out = ep.step(world, &u, &mut |_, _| {});
+                ep.observe(world, obs).map(|()| out)
             }
         };
-        let out = ep.step(self.world.as_mut(), &u, &mut sensor);
-        self.done = out.success || out.truncated;
-        self.world.observe(obs);
-        Ok(out)
+        // A failed observation ends the episode: its state moved on.
+        self.done = out.as_ref().is_ok_and(|o| o.success || o.truncated) || out.is_err();
+        out
     }
 
     /// A planner for the running episode ([`Episode::planner`]): the
@@ -206,7 +266,7 @@ impl Scene {
     }
 
     fn check_obs_len(&self, obs: &[Real]) -> Result<(), SimError> {
-        let o = self.spec.obs_dim();
+        let o = self.obs_dim();
         if obs.len() == o {
             return Ok(());
         }
@@ -225,7 +285,7 @@ mod tests {
     /// Drives `scenario` through an [`Scene`] with its analytic model.
     fn env_episode(scenario: &Scenario, seed: u64) -> (Real, usize, bool) {
         let mut env = Scene::new(scenario.clone()).unwrap();
-        let mut obs = vec![0.0; env.spec().obs_dim()];
+        let mut obs = vec![0.0; env.obs_dim()];
         env.reset(seed, &mut obs).unwrap();
         let model = env.world().analytic_model().unwrap();
         let mut planner = env.planner(model, None).unwrap();
@@ -267,7 +327,7 @@ mod tests {
         let mut scenario = Scenario::load("navigate").unwrap();
         scenario.episode.max_time = 0.2;
         let mut env = Scene::new(scenario).unwrap();
-        let mut obs = vec![0.0; env.spec().obs_dim()];
+        let mut obs = vec![0.0; env.obs_dim()];
         let a = env.spec().action_dim();
         let err = env.step(&vec![0.0; a], &mut obs).unwrap_err();
         assert!(err.to_string().contains("before reset"), "{err}");
