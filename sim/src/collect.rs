@@ -27,28 +27,53 @@
 //! files and a `meta.json` ([`Dataset::write`]) that the Python trainer reads
 //! with numpy alone. Everything is determined by the seed: the same settings
 //! write the same bytes, whatever the number of worker threads.
+//!
+//! **Images** (layout version 2, [`FORMAT_VERSION_IMAGES`]): when the
+//! scenario's observation mode is `pixels` or `pixels+proprio`
+//! (`[observation]`, or `telic collect --obs MODE`), the folder also holds
+//! `image.npy.gz` and `next_image.npy.gz`, gzip-compressed `.npy` arrays of
+//! `uint8` `[N, 3, H, W]` (C×H×W RGB, row 0 the top of the image, the bytes
+//! of [`World::render`]): row `t` is the camera image of the state of
+//! `obs[t]`, respectively `next_obs[t]`, so `next_image[t] == image[t + 1]`
+//! within an episode. `meta.json` then says `"format_version": 2` and gains
+//!
+//! ```text
+//! "image": {"channels": 3, "height": H, "width": W, "dtype": "uint8",
+//!           "file": "image.npy.gz", "next_file": "next_image.npy.gz"},
+//! "proprio": ["pusher.x", ...]        (World::proprio_names: columns of obs)
+//! ```
+//!
+//! Everything else is as in version 1: `obs`, `next_obs` and the readouts
+//! stay the full state and truth (labels for probes and margins; a trainer
+//! feeds its encoder the image and the `proprio` columns only), and the
+//! exploration planner still plans on the analytic model from the state.
+//! Python reads an image array with
+//! `numpy.load(gzip.open(path))`. The images are held in memory, one per
+//! row plus one per episode ([`EpisodeData::frames`], 12 KiB at 64×64), and
+//! streamed into the two gzip files when written. A state-mode collection
+//! writes version 1, without `image` and `proprio`.
 
+mod dataset;
 mod explore;
 pub mod npy;
+
+pub use dataset::{
+    Dataset, EpisodeInfo, FORMAT_VERSION, FORMAT_VERSION_IMAGES, FieldInfo, IMAGE_FILE, ImageInfo,
+    META_FILE, Meta, NEXT_IMAGE_FILE,
+};
 
 use crate::SimError;
 use crate::episode::{Episode, control_substeps, episode_seed};
 use crate::limits;
-use crate::scenario::Scenario;
+use crate::scenario::{ObservationMode, Scenario};
 use crate::scene::World;
+use crate::scene::camera::{Camera, ImageSize};
 use explore::Exploration;
-use npy::Dtype;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use telic::limits::num;
 use telic::{ModelSpec, Real};
 use thiserror::Error;
-
-/// Version of the data-set layout written by [`Dataset::write`] (`format_version` in `meta.json`).
-pub const FORMAT_VERSION: u32 = 1;
-/// File name of the data set's description.
-pub const META_FILE: &str = "meta.json";
 
 /// Why data could not be collected or written.
 #[derive(Debug, Error)]
@@ -233,97 +258,30 @@ pub struct EpisodeData {
     /// 1 where the true state broke a guardrail of the scenario at some
     /// physics step of the transition (`steps`).
     pub violated: Vec<u8>,
-}
-
-/// Per-episode entry of `meta.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeInfo {
-    /// Episode index.
-    pub episode: usize,
-    /// Episode seed.
-    pub seed: u64,
-    /// The policy that drove it.
-    pub policy: Policy,
-    /// Control steps recorded.
-    pub steps: usize,
-    /// The scene reported success at the last step.
-    pub success: bool,
-}
-
-/// Type and shape of one field file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FieldInfo {
-    /// File name, e.g. `"obs.npy"`.
-    pub file: String,
-    /// NumPy `descr`, e.g. `"<f4"`.
-    pub dtype: String,
-    /// Array shape.
-    pub shape: Vec<usize>,
-    /// What it holds.
-    pub description: String,
-}
-
-/// `meta.json`: everything about a data set except the arrays.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Meta {
-    /// Always `"telic.transitions"`.
-    pub format: String,
-    /// Layout version, [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// Version of the `telic-sim` crate that wrote the data.
-    pub telic_version: String,
-    /// Scene name, e.g. `"reach"`.
-    pub scene: String,
-    /// The whole scenario (scene settings, episode, objective, planner) as JSON.
-    pub scenario: serde_json::Value,
-    /// Seed of the run.
-    pub seed: u64,
-    /// Episodes recorded.
-    pub episodes: usize,
-    /// Rows (transitions) recorded.
-    pub transitions: usize,
-    /// Step limit per episode.
-    pub steps_per_episode: usize,
-    /// Control period in seconds (one row).
-    pub dt: Real,
-    /// Physics time step in seconds.
-    pub physics_dt: Real,
-    /// Physics steps per control period.
-    pub physics_steps_per_control: usize,
-    /// Observation names (columns of `obs`, `next_obs`).
-    pub observations: Vec<String>,
-    /// Action names (columns of `action`).
-    pub actions: Vec<String>,
-    /// Lower action bounds.
-    pub action_lower: Vec<Real>,
-    /// Upper action bounds.
-    pub action_upper: Vec<Real>,
-    /// Ground-truth readout names (columns of `readouts`, `next_readouts`).
-    pub readouts: Vec<String>,
-    /// The exploration settings (the policy mix).
-    pub policy: CollectConfig,
-    /// The policy of every episode.
-    pub episode_policies: Vec<EpisodeInfo>,
-    /// The field files.
-    pub fields: BTreeMap<String, FieldInfo>,
-}
-
-/// A collected data set: all episodes, concatenated in episode order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
-    /// Description (written as `meta.json`).
-    pub meta: Meta,
-    /// Episodes in order.
-    pub episodes: Vec<EpisodeData>,
+    /// Camera images (C×H×W RGB) of the state before each action and of
+    /// the state after the last one (`steps + 1` images), when the
+    /// scenario's observation mode has images; empty otherwise. Row `t`'s
+    /// image is image `t`, its next image `t + 1`.
+    pub frames: Vec<u8>,
 }
 
 /// Everything a worker needs to know about the run.
 struct Run<'a> {
+    /// The scenario as given (described in `meta.json`).
     scenario: &'a Scenario,
+    /// The scenario the episodes run: observing the state, whatever the
+    /// given one's mode (the exploration planner plans on the analytic
+    /// model, which sees the truth; only the recorded images are for a
+    /// model that will not).
+    episodes: Scenario,
     config: &'a CollectConfig,
     spec: ModelSpec,
     physics_steps: usize,
     steps: usize,
+    /// The camera image size, in an observation mode with images.
+    image: Option<ImageSize>,
+    /// The robot's own state's names ([`World::proprio_names`]).
+    proprio: Vec<String>,
 }
 
 /// Creates `dir` if needed and checks that files can be written in it, so
@@ -367,27 +325,43 @@ pub fn collect(
         }
     };
     let readouts = probe.truth_readouts().to_vec();
+    let image = scenario
+        .observation
+        .mode
+        .has_image()
+        .then(|| scenario.observation.image_size());
     // Everything is held in memory until written: bound it first. A
     // transition holds two observations, an action and two readout rows in
-    // float32, and its episode, step, done and violated fields.
+    // float32, and its episode, step, done and violated fields; with
+    // images, one image per step and one more per episode.
     let row = 4 * (2 * spec.obs_dim() + spec.action_dim() + 2 * readouts.len()) + 18;
+    let amount = match image {
+        None => telic::limits::product(&[config.episodes, steps, row]),
+        Some(size) => telic::limits::product(&[config.episodes, steps + 1, row + size.bytes()]),
+    };
     limits::check(
         &scene_name,
         "collect episodes × steps per episode × bytes per transition (data set bytes)",
-        telic::limits::product(&[config.episodes, steps, row]),
+        amount,
         limits::MAX_DATASET_BYTES,
     )?;
+    let proprio = probe.proprio_names().to_vec();
     drop(probe);
+    let mut episodes = scenario.clone();
+    episodes.observation.mode = ObservationMode::State;
     let run = Run {
         scenario,
+        episodes,
         config,
         spec,
         physics_steps,
         steps,
+        image,
+        proprio,
     };
 
     let episodes = run_all(&run, progress, &scene_name)?;
-    let meta = describe(&run, &scene_name, readouts, &episodes)?;
+    let meta = dataset::describe(&run, &scene_name, readouts, &episodes)?;
     Ok(Dataset { meta, episodes })
 }
 
@@ -401,13 +375,14 @@ fn run_all(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let worker = || -> Result<Vec<EpisodeData>, CollectError> {
         let mut scene = run.scenario.scene.build(&run.scenario.base_dir)?;
+        let mut camera = run.image.map(Camera::new).transpose()?;
         let mut out = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if i >= total {
                 return Ok(out);
             }
-            let data = record_episode(run, scene.as_mut(), i)?;
+            let data = record_episode(run, scene.as_mut(), camera.as_mut(), i)?;
             progress(&data);
             out.push(data);
         }
@@ -457,14 +432,16 @@ fn run_all(
     Ok(all)
 }
 
+/// Records episode `index`; with a `camera`, also the image of every state.
 fn record_episode(
     run: &Run<'_>,
     scene: &mut dyn World,
+    mut camera: Option<&mut Camera>,
     index: usize,
 ) -> Result<EpisodeData, CollectError> {
     let (cfg, spec, steps) = (run.config, &run.spec, run.steps);
     let seed = episode_seed(cfg.seed, index);
-    let mut episode = Episode::start(run.scenario, scene, seed, spec)?;
+    let mut episode = Episode::start(&run.episodes, scene, seed, spec)?;
     let exploration = Exploration::draw(cfg, spec, seed, steps);
     let policy = exploration.policy();
     let (o, a, p) = (
@@ -476,7 +453,7 @@ fn record_episode(
         Policy::Random { .. } => None,
         Policy::Planner { .. } => {
             let model = scene.analytic_model()?;
-            Some(episode.planner(model, run.scenario.planner.clone())?)
+            Some(episode.planner(model, run.episodes.planner.clone())?)
         }
     };
 
@@ -492,12 +469,14 @@ fn record_episode(
         readouts: Vec::with_capacity(steps * p),
         next_readouts: Vec::with_capacity(steps * p),
         violated: Vec::with_capacity(steps),
+        frames: Vec::new(),
     };
     let (mut obs, mut next_obs) = (vec![0.0; o], vec![0.0; o]);
     let (mut y, mut next_y) = (vec![0.0; p], vec![0.0; p]);
     let mut u = vec![0.0; a];
     scene.observe(&mut obs);
     scene.truth(&mut y);
+    snap(scene, camera.as_deref_mut(), &mut data.frames)?;
     for t in 0..steps {
         let base = match planner.as_mut() {
             Some(pl) => Some(pl.plan(&obs)?.action.as_slice()),
@@ -521,6 +500,7 @@ fn record_episode(
         push_f32(&mut data.readouts, &y);
         push_f32(&mut data.next_readouts, &next_y);
         data.violated.push(u8::from(out.violated));
+        snap(scene, camera.as_deref_mut(), &mut data.frames)?;
         data.steps += 1;
         std::mem::swap(&mut obs, &mut next_obs);
         std::mem::swap(&mut y, &mut next_y);
@@ -532,215 +512,21 @@ fn record_episode(
     Ok(data)
 }
 
+/// Appends the camera's image of `scene`'s current state to `frames`
+/// (nothing without a camera).
+fn snap(
+    scene: &dyn World,
+    camera: Option<&mut Camera>,
+    frames: &mut Vec<u8>,
+) -> Result<(), SimError> {
+    let Some(camera) = camera else {
+        return Ok(());
+    };
+    let at = frames.len();
+    frames.resize(at + camera.size().bytes(), 0);
+    scene.render(camera, &mut frames[at..])
+}
+
 fn push_f32(out: &mut Vec<f32>, values: &[Real]) {
     out.extend(values.iter().map(|v| *v as f32));
-}
-
-fn describe(
-    run: &Run<'_>,
-    scene_name: &str,
-    readouts: Vec<String>,
-    episodes: &[EpisodeData],
-) -> Result<Meta, CollectError> {
-    let n: usize = episodes.iter().map(|e| e.steps).sum();
-    let spec = &run.spec;
-    let (o, a, p) = (spec.obs_dim(), spec.action_dim(), readouts.len());
-    let field = |name: &str, dtype: Dtype, shape: Vec<usize>, description: &str| {
-        (
-            name.to_string(),
-            FieldInfo {
-                file: format!("{name}.npy"),
-                dtype: dtype.descr().to_string(),
-                shape,
-                description: description.to_string(),
-            },
-        )
-    };
-    let fields = BTreeMap::from([
-        field(
-            "obs",
-            Dtype::F32,
-            vec![n, o],
-            "observation before the action",
-        ),
-        field(
-            "action",
-            Dtype::F32,
-            vec![n, a],
-            "applied (clamped) action, held for dt",
-        ),
-        field("next_obs", Dtype::F32, vec![n, o], "observation dt later"),
-        field(
-            "readouts",
-            Dtype::F32,
-            vec![n, p],
-            "true readouts before the action",
-        ),
-        field(
-            "next_readouts",
-            Dtype::F32,
-            vec![n, p],
-            "true readouts dt later",
-        ),
-        field("episode", Dtype::I32, vec![n], "episode index"),
-        field(
-            "step",
-            Dtype::I32,
-            vec![n],
-            "control step within the episode",
-        ),
-        field(
-            "done",
-            Dtype::U8,
-            vec![n],
-            "1 on the last row of an episode",
-        ),
-        field(
-            "violated",
-            Dtype::U8,
-            vec![n],
-            "1 where the true state broke a guardrail of the scenario during the transition",
-        ),
-    ]);
-    let scenario = serde_json::to_value(run.scenario)
-        .map_err(|e| CollectError::Config(format!("cannot describe the scenario: {e}")))?;
-    let mut policy = run.config.clone();
-    policy.jobs = 1; // not part of the data: any number of jobs writes the same bytes
-    policy.steps_per_episode = Some(run.steps);
-    Ok(Meta {
-        format: "telic.transitions".into(),
-        format_version: FORMAT_VERSION,
-        telic_version: env!("CARGO_PKG_VERSION").into(),
-        scene: scene_name.to_string(),
-        scenario,
-        seed: run.config.seed,
-        episodes: episodes.len(),
-        transitions: n,
-        steps_per_episode: run.steps,
-        dt: spec.dt,
-        physics_dt: spec.dt / run.physics_steps as Real,
-        physics_steps_per_control: run.physics_steps,
-        observations: spec.observations.clone(),
-        actions: spec.actions.clone(),
-        action_lower: spec.action_lower.clone(),
-        action_upper: spec.action_upper.clone(),
-        readouts,
-        policy,
-        episode_policies: episodes
-            .iter()
-            .map(|e| EpisodeInfo {
-                episode: e.index,
-                seed: e.seed,
-                policy: e.policy,
-                steps: e.steps,
-                success: e.success,
-            })
-            .collect(),
-        fields,
-    })
-}
-
-impl Dataset {
-    /// Transitions (rows) in the data set.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.meta.transitions
-    }
-
-    /// True when no transition was recorded.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes `dir/<field>.npy` for every field of [`Meta::fields`] and then
-    /// `dir/meta.json`; returns the paths written. An earlier data set's
-    /// `meta.json` is removed first and the new one is written last
-    /// (atomically), so a write cut short leaves a folder without
-    /// `meta.json`, which the trainer refuses, never a mix of two data sets.
-    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
-        prepare_output(dir)?;
-        let meta_path = dir.join(META_FILE);
-        match std::fs::remove_file(&meta_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(CollectError::Write {
-                    path: meta_path.display().to_string(),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-        let cat = |f: fn(&EpisodeData) -> &Vec<f32>| -> Vec<u8> {
-            let all: Vec<f32> = self
-                .episodes
-                .iter()
-                .flat_map(|e| f(e).iter().copied())
-                .collect();
-            npy::f32_bytes(&all)
-        };
-        let index = |f: fn(&EpisodeData, usize) -> i32| -> Vec<u8> {
-            let all: Vec<i32> = self
-                .episodes
-                .iter()
-                .flat_map(|e| (0..e.steps).map(move |t| f(e, t)))
-                .collect();
-            npy::i32_bytes(&all)
-        };
-        let done: Vec<u8> = self
-            .episodes
-            .iter()
-            .flat_map(|e| (0..e.steps).map(move |t| u8::from(t + 1 == e.steps)))
-            .collect();
-        let mut files: Vec<(&str, Vec<u8>)> = vec![
-            ("obs", cat(|e| &e.obs)),
-            ("action", cat(|e| &e.action)),
-            ("next_obs", cat(|e| &e.next_obs)),
-            ("readouts", cat(|e| &e.readouts)),
-            ("next_readouts", cat(|e| &e.next_readouts)),
-            (
-                "episode",
-                index(|e, _| i32::try_from(e.index).unwrap_or(i32::MAX)),
-            ),
-            ("step", index(|_, t| i32::try_from(t).unwrap_or(i32::MAX))),
-        ];
-        files.push(("done", done));
-        let violated: Vec<u8> = self
-            .episodes
-            .iter()
-            .flat_map(|e| e.violated.iter().copied())
-            .collect();
-        files.push(("violated", violated));
-        let mut written = Vec::with_capacity(files.len() + 1);
-        for (name, bytes) in files {
-            let Some(info) = self.meta.fields.get(name) else {
-                return Err(CollectError::Config(format!(
-                    "no description of field {name}"
-                )));
-            };
-            let dtype = match info.dtype.as_str() {
-                "<i4" => Dtype::I32,
-                "|u1" => Dtype::U8,
-                _ => Dtype::F32,
-            };
-            let path = dir.join(&info.file);
-            npy::write(&path, dtype, &info.shape, &bytes).map_err(|source| {
-                CollectError::Write {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?;
-            written.push(path);
-        }
-        let path = dir.join(META_FILE);
-        let text = serde_json::to_string_pretty(&self.meta)
-            .map_err(|e| CollectError::Config(format!("cannot write {META_FILE}: {e}")))?;
-        crate::results::write_atomic(&path, (text + "\n").as_bytes()).map_err(|e| {
-            CollectError::Write {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e),
-            }
-        })?;
-        written.push(path);
-        Ok(written)
-    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
-use telic_sim::scenario::Scenario;
+use telic_sim::scenario::{ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct CollectArgs {
@@ -44,6 +44,11 @@ pub(crate) struct CollectArgs {
     /// Episodes run in parallel (default: the number of cores; 1 to 256); the data does not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Observation mode, overriding the scenario's `[observation] mode`:
+    /// `state`, `pixels` or `pixels+proprio`. The pixel modes also store the
+    /// camera image of every row (`image.npy.gz`, `next_image.npy.gz`).
+    #[arg(long, value_name = "MODE")]
+    obs: Option<ObservationMode>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -51,7 +56,10 @@ pub(crate) struct CollectArgs {
 
 /// `telic collect`: runs the episodes, then writes the data set.
 pub(crate) fn collect(args: CollectArgs) -> Result<()> {
-    let scenario = Scenario::load(&args.scene)?;
+    let mut scenario = Scenario::load(&args.scene)?;
+    if let Some(mode) = args.obs {
+        scenario.observation.mode = mode;
+    }
     let [lo, hi] = args.random_scale[..] else {
         bail!("--random-scale takes two values, LO,HI");
     };
@@ -127,6 +135,14 @@ pub(crate) fn collect(args: CollectArgs) -> Result<()> {
         m.readouts.len(),
         m.dt
     );
+    if let Some(image) = &m.image {
+        println!(
+            "  images {}x{} RGB (uint8, gzip), proprio [{}]",
+            image.width,
+            image.height,
+            m.proprio.as_deref().unwrap_or_default().join(", ")
+        );
+    }
     println!("written to {}", args.out.display());
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }`
 //! padded with spaces and a final `\n` so that the data starts at a multiple of
 //! 64 bytes, then the raw C-order data. `numpy.load` reads these files as they
-//! are; [`read_header`] reads back what [`encode_header`] writes.
+//! are; [`read_header`] reads back what [`encode_header`] writes. Image
+//! arrays are written gzip-compressed ([`GzWriter`], `.npy.gz`), which
+//! Python reads with `numpy.load(gzip.open(path))` and [`read`] reads too.
 
 use std::io::Write;
 use std::path::Path;
@@ -191,26 +193,91 @@ fn quoted_after<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     v.split_once('\'').map(|(inside, _)| inside)
 }
 
-/// Reads a whole `.npy` file: its header and its raw data bytes, checking
-/// that the data length matches the shape (`f4`, `i4`, `u1` element sizes).
+/// Reads a whole `.npy` file, or a gzip-compressed one (`.npy.gz`, told
+/// by its first bytes): its header and its raw data bytes, checking that
+/// the data length matches the shape (`f4`, `i4`, `u1` element sizes).
 pub fn read(path: &Path) -> Result<(Header, Vec<u8>), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (header, offset) = read_header(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut bytes = std::fs::read(path).map_err(|e| at(&e))?;
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+            .map_err(|e| at(&e))?;
+        bytes = plain;
+    }
+    let (header, offset) = read_header(&bytes).map_err(|e| at(&e))?;
     let size = match header.descr.as_str() {
         "<f4" | "<i4" => 4,
         "|u1" | "<u1" => 1,
-        other => return Err(format!("{}: unsupported dtype {other}", path.display())),
+        other => return Err(at(&format!("unsupported dtype {other}"))),
     };
     let data = bytes.get(offset..).unwrap_or_default().to_vec();
     if data.len() != header.len() * size {
-        return Err(format!(
-            "{}: {} data bytes for shape {:?}",
-            path.display(),
+        return Err(at(&format!(
+            "{} data bytes for shape {:?}",
             data.len(),
             header.shape
-        ));
+        )));
     }
     Ok((header, data))
+}
+
+/// The first bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A `.npy` file of `dtype` and `shape` compressed with gzip, written as
+/// its data arrives ([`GzWriter::write`]) so that the whole array never
+/// needs to be in one buffer. The gzip header holds no name and no time:
+/// the same data always gives the same bytes.
+pub struct GzWriter {
+    out: flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>,
+    /// Data bytes still expected.
+    left: usize,
+}
+
+impl std::fmt::Debug for GzWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzWriter")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GzWriter {
+    /// Creates `path` and writes the header.
+    pub fn create(path: &Path, dtype: Dtype, shape: &[usize]) -> std::io::Result<Self> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut out = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        out.write_all(&encode_header(dtype, shape))?;
+        Ok(Self {
+            out,
+            left: shape.iter().product::<usize>() * dtype.size(),
+        })
+    }
+
+    /// Appends data bytes (little-endian, C order); more than the shape
+    /// holds is an [`std::io::ErrorKind::InvalidInput`] error.
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.left = self.left.checked_sub(data.len()).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "more data than the array's shape holds",
+            )
+        })?;
+        self.out.write_all(data)
+    }
+
+    /// Finishes the gzip stream; fewer data bytes than the shape holds is
+    /// an [`std::io::ErrorKind::InvalidInput`] error.
+    pub fn finish(self) -> std::io::Result<()> {
+        if self.left != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} data bytes missing for the array's shape", self.left),
+            ));
+        }
+        self.out.finish()?.flush()
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +301,30 @@ mod tests {
     }
 
     #[test]
+    fn gzip_files_round_trip_and_repeat_their_bytes() {
+        let dir = std::env::temp_dir().join(format!("telic-npy-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data: Vec<u8> = (0..240).map(|i| (i * 7 % 256) as u8).collect();
+        let mut files = Vec::new();
+        for k in 0..2 {
+            let p = dir.join(format!("a{k}.npy.gz"));
+            let mut w = GzWriter::create(&p, Dtype::U8, &[4, 3, 4, 5]).unwrap();
+            for chunk in data.chunks(60) {
+                w.write(chunk).unwrap();
+            }
+            w.finish().unwrap();
+            let (header, back) = read(&p).unwrap();
+            assert_eq!(header.shape, [4, 3, 4, 5]);
+            assert_eq!(header.descr, "|u1");
+            assert_eq!(back, data);
+            files.push(std::fs::read(&p).unwrap());
+        }
+        assert_eq!(files[0], files[1]);
+        assert_eq!(files[0][..2], GZIP_MAGIC);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn one_dimensional_shapes_have_a_trailing_comma() {
         let h = encode_header(Dtype::F32, &[4]);
         let text = String::from_utf8_lossy(&h);
@@ -253,6 +344,17 @@ mod tests {
         std::fs::write(&p, bytes).unwrap();
         assert!(read(&p).unwrap_err().contains("8 data bytes"));
         assert!(write(&p, Dtype::F32, &[3], &[0; 8]).is_err());
+        let gz = dir.join("short.npy.gz");
+        let mut w = GzWriter::create(&gz, Dtype::U8, &[2, 3]).unwrap();
+        w.write(&[1, 2, 3]).unwrap();
+        assert!(
+            w.finish()
+                .unwrap_err()
+                .to_string()
+                .contains("3 data bytes missing")
+        );
+        let mut w = GzWriter::create(&gz, Dtype::U8, &[2]).unwrap();
+        assert!(w.write(&[1, 2, 3]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

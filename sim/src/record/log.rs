@@ -93,11 +93,14 @@ struct LogState {
     hwc: Vec<u8>,
 }
 
-/// The default view: the 3D world beside time series of costs, margins and
-/// planner health, and the status log.
+/// The default view: the 3D world above the camera image, beside time
+/// series of costs, margins, belief vs truth and planner health, and the
+/// status log; the side panels collapsed, so that the views get the room.
 fn blueprint() -> rerun::blueprint::Blueprint {
+    use rerun::blueprint::components::PanelState;
     use rerun::blueprint::{
-        Blueprint, Horizontal, Spatial2DView, Spatial3DView, TextLogView, TimeSeriesView, Vertical,
+        Blueprint, BlueprintPanel, Horizontal, SelectionPanel, Spatial2DView, Spatial3DView,
+        TextLogView, TimePanel, TimeSeriesView, Vertical,
     };
     Blueprint::new(
         Horizontal::new([
@@ -123,6 +126,13 @@ fn blueprint() -> rerun::blueprint::Blueprint {
             .into(),
         ])
         .with_column_shares([0.6, 0.4]),
+    )
+    .with_blueprint_panel(BlueprintPanel::from_state(PanelState::Collapsed))
+    .with_selection_panel(SelectionPanel::from_state(PanelState::Collapsed))
+    .with_time_panel(
+        TimePanel::new()
+            .with_state(PanelState::Collapsed)
+            .with_timeline("step"),
     )
 }
 
