@@ -444,19 +444,17 @@ impl Navigate {
     /// at its centre, in the plane z = 0 where the `base` body's point
     /// lies) to the nearest obstacle or wall, in metres, negative inside:
     /// the validator's margin of the `clearance` guardrail plus its
-    /// `min_clearance`. The arena's diagonal when the field is empty, and
-    /// NaN before a reset.
+    /// `min_clearance`. The arena's diagonal less the radius when the field
+    /// is empty (and before a reset).
     fn clearance(&self) -> Real {
-        let Some([x, y, ..]) = self.world.as_ref().and_then(body_state) else {
-            return Real::NAN;
-        };
+        let [x, y, ..] = self.state();
         let p = [x, y, 0.0].into();
         let far = self.config.arena_length.hypot(self.config.arena_width);
         let nearest = self
             .compiled
             .iter()
             .map(|s| s.signed_distance(&p))
-            .fold(far + self.config.robot_radius, Real::min);
+            .fold(far, Real::min);
         nearest - self.config.robot_radius
     }
 

@@ -23,8 +23,8 @@
 //! (pusher minus box centre) and `speed` (the pusher's planar speed), as
 //! the analytic model's readouts in the same order, then
 //! `keepout.clearance`: the signed distance from the pusher's disc to the
-//! nearest keep-out region (what the `keep_out` guardrails bound; the
-//! table's diagonal when the episode has none). The robot's own state
+//! nearest keep-out region (what the `keep_out` guardrails bound; about
+//! the table's diagonal when the episode has none). The robot's own state
 //! ([`World::proprio`]) is `[pusher.x, pusher.y, pusher.vx, pusher.vy]`.
 //!
 //! Every episode draws the box's start pose, its goal pose (at most
@@ -236,7 +236,7 @@ impl Push {
     /// centre, in the plane z = 0 where the `pusher` body's point lies) to
     /// the nearest keep-out region, in metres, negative inside: the
     /// validator's margin of the `keep_out` guardrails. The table's
-    /// diagonal when the episode has no region.
+    /// diagonal less the radius when the episode has no region.
     fn keepout_clearance(&self, s: &[Real; 8]) -> Real {
         let p = [s[0], s[1], 0.0].into();
         let r = self.config.pusher_radius;
@@ -244,7 +244,7 @@ impl Push {
         self.compiled
             .iter()
             .map(|k| k.signed_distance(&p))
-            .fold(far + r, Real::min)
+            .fold(far, Real::min)
             - r
     }
 
