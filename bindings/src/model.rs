@@ -118,6 +118,16 @@ impl PyWorldModel {
         })
     }
 
+    /// The names of an observation's entries, for messages: none when
+    /// pixels come first (the names would not line up with the values).
+    fn named(&self) -> &[String] {
+        if self.spec.image.is_some() {
+            &[]
+        } else {
+            &self.spec.observations
+        }
+    }
+
     /// Runs `f` on the model without the interpreter lock.
     fn with<R: Send>(
         &self,
@@ -194,10 +204,22 @@ impl PyWorldModel {
     fn name(&self) -> String {
         self.spec.name.clone()
     }
-    /// Observation names (O).
+    /// Observation names (O): the vector entries, after the image's pixels
+    /// when the model sees an image.
     #[getter]
     fn observations(&self) -> Vec<String> {
         self.spec.observations.clone()
+    }
+    /// The camera image at the head of each observation, as (C, H, W), or
+    /// None when the model sees no image.
+    #[getter]
+    fn image(&self) -> Option<(usize, usize, usize)> {
+        self.spec.image.map(|i| (i.channels, i.height, i.width))
+    }
+    /// Length of one flat observation: C·H·W pixels (0..255), then O entries.
+    #[getter]
+    fn obs_dim(&self) -> usize {
+        self.spec.obs_dim()
     }
     /// Action names (A).
     #[getter]
@@ -230,10 +252,10 @@ impl PyWorldModel {
         vector(py, &self.spec.action_upper)
     }
 
-    /// Observations (O,) or (B, O) → latents (D,) or (B, D).
+    /// Observations (obs_dim,) or (B, obs_dim) → latents (D,) or (B, D).
     fn encode<'py>(&self, py: Python<'py>, obs: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let obs = Array::read(obs, "obs")?;
-        let (b, batched) = obs.rows("obs", self.spec.obs_dim(), &self.spec.observations)?;
+        let (b, batched) = obs.rows("obs", self.spec.obs_dim(), self.named())?;
         let d = self.spec.latent_dim;
         let z = self.with(py, |m| {
             let mut z = vec![0.0; b * d];
@@ -299,7 +321,7 @@ impl PyWorldModel {
             self.spec.latent_dim,
             self.spec.readout_dim(),
         );
-        let obs = Array::read(obs, "obs")?.single("obs", o, &self.spec.observations)?;
+        let obs = Array::read(obs, "obs")?.single("obs", o, self.named())?;
         let actions = Array::read(actions, "actions")?;
         let h = match actions.shape.as_slice() {
             [h, m] if *m == a => *h,
@@ -326,10 +348,13 @@ impl PyWorldModel {
     }
 
     fn __repr__(&self) -> String {
+        let image = self.spec.image.map_or(String::new(), |i| {
+            format!("image={}x{}x{}, ", i.channels, i.height, i.width)
+        });
         format!(
-            "WorldModel('{}', observations={}, actions={}, readouts={}, latent_dim={}, dt={})",
+            "WorldModel('{}', {image}observations={}, actions={}, readouts={}, latent_dim={}, dt={})",
             self.spec.name,
-            self.spec.obs_dim(),
+            self.spec.vector_dim(),
             self.spec.action_dim(),
             self.spec.readout_dim(),
             self.spec.latent_dim,

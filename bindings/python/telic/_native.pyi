@@ -45,7 +45,16 @@ class WorldModel:
     @property
     def name(self) -> str: ...
     @property
-    def observations(self) -> list[str]: ...
+    def observations(self) -> list[str]:
+        """Observation names (O): the vector entries, after the image's
+        pixels when the model sees an image."""
+    @property
+    def image(self) -> Optional[tuple[int, int, int]]:
+        """The camera image at the head of each observation, as (C, H, W),
+        or None when the model sees no image."""
+    @property
+    def obs_dim(self) -> int:
+        """Length of one flat observation: C·H·W pixels (0..255), then O entries."""
     @property
     def actions(self) -> list[str]: ...
     @property
@@ -59,7 +68,7 @@ class WorldModel:
     @property
     def action_upper(self) -> _F64: ...
     def encode(self, obs: _ArrayLike) -> _F64:
-        """Observations (O,) or (B, O) → latents (D,) or (B, D)."""
+        """Observations (obs_dim,) or (B, obs_dim) → latents (D,) or (B, D)."""
     def predict(self, z: _ArrayLike, u: _ArrayLike) -> _F64:
         """Latents (D,)/(B, D) and actions (A,)/(B, A) → next latents."""
     def readout(self, z: _ArrayLike) -> _F64:

@@ -8,11 +8,14 @@ the engine's schema.
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from pathlib import Path
 
-from telic.train.manifest import SCHEMA, check_manifest, to_toml
+import pytest
+
+from telic.train.manifest import SCHEMA, ManifestError, check_manifest, to_toml
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "bundle.md"
 ROW = re.compile(r"^\| `([^`]+)` \| ([^|]+?) \| (yes|no) \|")
@@ -28,10 +31,15 @@ def key_table() -> list[tuple[str, str, bool]]:
     return rows
 
 
-def example() -> dict:
+def examples() -> list[dict]:
+    """The page's TOML blocks: first the full example, then smaller ones."""
     blocks = re.findall(r"^```toml\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
-    assert len(blocks) == 1, "docs/bundle.md has one TOML example"
-    return tomllib.loads(blocks[0])
+    assert blocks, "docs/bundle.md has a TOML example"
+    return [tomllib.loads(b) for b in blocks]
+
+
+def example() -> dict:
+    return examples()[0]
 
 
 def split(path: str) -> tuple[str, str]:
@@ -52,10 +60,12 @@ def test_the_key_table_is_the_schema():
         assert [k for k, required in keys if required] == list(spec.required), f"required keys of `{table}`"
 
 
-def test_the_example_is_a_manifest_the_writer_reproduces():
-    m = example()
-    check_manifest(m)
-    assert tomllib.loads(to_toml(m)) == m
+def test_the_examples_are_manifests_the_writer_reproduces():
+    all_ = examples()
+    assert len(all_) >= 2, "the full example and version 2's image-only one"
+    for m in all_:
+        check_manifest(m)
+        assert tomllib.loads(to_toml(m)) == m
 
 
 def test_the_example_has_every_key_of_the_table():
@@ -67,3 +77,38 @@ def test_the_example_has_every_key_of_the_table():
             name = segment.removesuffix("[]")
             tables = [x for t in tables for x in (t[name] if segment.endswith("[]") else [t[name]])]
         assert all(key in t for t in tables), path
+
+
+def test_image_tables_are_checked_as_the_engine_checks_them():
+    m = example()
+    assert m["format_version"] == 2 and m["image"]["dtype"] == "uint8"
+    cases = [
+        (("format_version",), 1, "an [image] table needs format_version = 2"),
+        (("format_version",), 3, "format_version 3 is not supported"),
+        (("image", "channels"), 1, 'channels = 1 but channel_order = "rgb" has 3'),
+        (("image", "height"), 2000, "image.height = 2000 is above its limit of 1024"),
+        (("image", "width"), 0, "image.width must be positive"),
+        (("image", "dtype"), "int8", "image.dtype: unknown variant `int8`"),
+        (("image", "channel_order"), "bgr", "image.channel_order: unknown variant `bgr`"),
+        (("image", "layout"), "hwc", "image.layout: unknown variant `hwc`"),
+        (("image", "scale"), 1.0, "image: unknown field `scale`"),
+    ]
+    for path, value, want in cases:
+        bad = copy.deepcopy(m)
+        table = bad
+        for key in path[:-1]:
+            table = table[key]
+        table[path[-1]] = value
+        with pytest.raises(ManifestError, match=re.escape(want)):
+            check_manifest(bad)
+    gray = copy.deepcopy(m)
+    gray["image"].update(channels=1, channel_order="gray", dtype="float32")
+    check_manifest(gray)
+    # Observations may be empty with an image, not without one.
+    only_image = copy.deepcopy(m)
+    only_image["observations"] = []
+    del only_image["normalisation"]
+    check_manifest(only_image)
+    del only_image["image"]
+    with pytest.raises(ManifestError, match="observations is empty"):
+        check_manifest(only_image)

@@ -3,7 +3,8 @@
 //! ```text
 //! my_model/
 //!   manifest.toml   names, sizes, action bounds, dt, normalisation, provenance
-//!   encode.onnx     obs[B,O]            -> z[B,D]
+//!   encode.onnx     obs[B,O]            -> z[B,D]    (version 1)
+//!                   image[B,C,H,W], obs[B,O] (only when O > 0) -> z[B,D]  (version 2, [image])
 //!   predict.onnx    z[B,D], u[B,A]      -> z_next[B,D]
 //!   readout.onnx    z[B,D]              -> y[B,P]
 //! ```
@@ -12,15 +13,19 @@
 //! graphs. The full contract, written for whoever exports a bundle from any
 //! framework, is `docs/bundle.md`.
 
-use super::ModelSpec;
+use super::{ImageSpec, ModelSpec};
 use crate::Real;
 use crate::error::ModelError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The manifest format this engine reads (`format_version` in `manifest.toml`).
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this engine reads (`format_version` in
+/// `manifest.toml`); it reads every version from 1 to this one.
+pub const FORMAT_VERSION: u32 = 2;
+/// The first manifest format with an `[image]` table: an encoder that sees
+/// a camera image.
+pub const IMAGE_FORMAT_VERSION: u32 = 2;
 /// File name of the manifest inside a bundle folder.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// File name of the encoder graph inside a bundle folder.
@@ -70,7 +75,8 @@ pub const MAX_NORMALISATION_STD: Real = 1e9;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Manifest format version; this engine reads [`FORMAT_VERSION`].
+    /// Manifest format version, 1 to [`FORMAT_VERSION`]; an `[image]`
+    /// table needs [`IMAGE_FORMAT_VERSION`].
     pub format_version: u32,
     /// A short name, e.g. `"reach_arm_jepa"`.
     pub name: String,
@@ -79,7 +85,13 @@ pub struct Manifest {
     /// Latent size `D`.
     pub latent_dim: usize,
     /// Observation names, in the order of the `obs` columns (`O` of them).
+    /// With an [`Manifest::image`], the vector entries that follow the
+    /// image (may be empty).
     pub observations: Vec<String>,
+    /// The camera image `encode.onnx` takes as its `image` input (format
+    /// version 2; absent: the encoder sees the `obs` vector only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInput>,
     /// Readout names, in the order of the `y` columns (`P` of them). Points
     /// are named `p.x`, `p.y`, `p.z` so that guardrail geometry can use them.
     pub readouts: Vec<String>,
@@ -94,6 +106,108 @@ pub struct Manifest {
     /// Model-error margins of the readouts per horizon step (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readout_error_quantiles: Option<ReadoutErrorQuantiles>,
+}
+
+/// The `[image]` table: the camera image `encode.onnx` takes, as
+/// `image[B, C, H, W]`. Every key is required, so that a bundle says what
+/// it expects rather than leaving it to a default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    /// Channels `C`: 3 for `rgb`, 1 for `gray`.
+    pub channels: usize,
+    /// Height `H` in pixels, 1 to [`super::MAX_IMAGE_SIZE`].
+    pub height: usize,
+    /// Width `W` in pixels, 1 to [`super::MAX_IMAGE_SIZE`].
+    pub width: usize,
+    /// Element type of the graph's `image` input.
+    pub dtype: ImageDtype,
+    /// What the channels are.
+    pub channel_order: ChannelOrder,
+    /// Axis order of the `image` input after the batch axis.
+    pub layout: ImageLayout,
+}
+
+impl ImageInput {
+    /// The image's sizes, as the engine's [`ModelSpec`] holds them.
+    #[must_use]
+    pub fn spec(&self) -> ImageSpec {
+        ImageSpec {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+        }
+    }
+}
+
+/// Element type of a bundle's `image` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageDtype {
+    /// `uint8`: the pixel bytes as they are.
+    Uint8,
+    /// `float32`: the pixel values `0.0..=255.0` unscaled (any scaling is the
+    /// graph's).
+    Float32,
+}
+
+/// What the channels of a bundle's image are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    /// `rgb`: red, green, blue (3 channels), as the scene cameras render.
+    Rgb,
+    /// `gray`: one luminance channel.
+    Gray,
+}
+
+impl ImageDtype {
+    /// The name the manifest gives it (`"uint8"`, `"float32"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageDtype::Uint8 => "uint8",
+            ImageDtype::Float32 => "float32",
+        }
+    }
+}
+
+impl ImageLayout {
+    /// The name the manifest gives it (`"chw"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageLayout::Chw => "chw",
+        }
+    }
+}
+
+impl ChannelOrder {
+    /// The name the manifest gives it (`"rgb"`, `"gray"`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelOrder::Rgb => "rgb",
+            ChannelOrder::Gray => "gray",
+        }
+    }
+
+    /// The channels an image in this order has.
+    #[must_use]
+    pub fn channels(self) -> usize {
+        match self {
+            ChannelOrder::Rgb => 3,
+            ChannelOrder::Gray => 1,
+        }
+    }
+}
+
+/// Axis order of a bundle's `image` input after the batch axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageLayout {
+    /// `chw`: channel, row (top first), column — `[B, C, H, W]`.
+    Chw,
 }
 
 /// One action: its name and bounds, in the units `predict` expects.
@@ -234,7 +348,7 @@ impl Manifest {
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
             name: self.name.clone(),
-            image: None,
+            image: self.image.as_ref().map(ImageInput::spec),
             observations: self.observations.clone(),
             actions: self.actions.iter().map(|a| a.name.clone()).collect(),
             latent_dim: self.latent_dim,
@@ -248,14 +362,18 @@ impl Manifest {
     /// Checks version, sizes, names, bounds, normalisation and margins.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Invalid(format!("{MANIFEST_FILE}: {m}")));
-        if self.format_version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&self.format_version) {
             return bad(format!(
-                "format_version {} is not supported; this engine reads version {FORMAT_VERSION}",
+                "format_version {} is not supported; this engine reads versions 1 to \
+                 {FORMAT_VERSION}",
                 self.format_version
             ));
         }
         if self.name.trim().is_empty() {
             return bad("name is empty".into());
+        }
+        if let Some(image) = &self.image {
+            self.validate_image(image)?;
         }
         let actions: Vec<String> = self.actions.iter().map(|a| a.name.clone()).collect();
         for (what, names) in [
@@ -263,7 +381,9 @@ impl Manifest {
             ("actions", &actions),
             ("readouts", &self.readouts),
         ] {
-            if names.is_empty() {
+            // An encoder that sees an image may take no vector at all.
+            let may_be_empty = what == "observations" && self.image.is_some();
+            if names.is_empty() && !may_be_empty {
                 return bad(format!("{what} is empty"));
             }
             let mut seen = BTreeSet::new();
@@ -318,6 +438,30 @@ impl Manifest {
         }
         if let Some(q) = &self.readout_error_quantiles {
             self.validate_quantiles(q)?;
+        }
+        Ok(())
+    }
+
+    fn validate_image(&self, image: &ImageInput) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Invalid(format!("{MANIFEST_FILE}: image: {m}")));
+        if self.format_version < IMAGE_FORMAT_VERSION {
+            return bad(format!(
+                "an [image] table needs format_version = {IMAGE_FORMAT_VERSION}, this manifest \
+                 says {}",
+                self.format_version
+            ));
+        }
+        image
+            .spec()
+            .validate()
+            .map_err(|e| ModelError::Invalid(format!("{MANIFEST_FILE}: {e}")))?;
+        let want = image.channel_order.channels();
+        if image.channels != want {
+            return bad(format!(
+                "channels = {} but channel_order = \"{}\" has {want}",
+                image.channels,
+                image.channel_order.name()
+            ));
         }
         Ok(())
     }
@@ -462,8 +606,13 @@ mod tests {
         let cases = [
             (
                 "format_version = 1",
-                "format_version = 2",
-                "format_version 2",
+                "format_version = 3",
+                "format_version 3 is not supported; this engine reads versions 1 to 2",
+            ),
+            (
+                "format_version = 1",
+                "format_version = 0",
+                "format_version 0",
             ),
             ("dt = 0.1", "dt = 0.1\ncolour = 3", "unknown field `colour`"),
             ("dt = 0.1", "dt = -0.1", "time step"),
@@ -509,6 +658,114 @@ mod tests {
             assert!(e.contains(want), "{old} -> {new}: {e}");
             assert!(e.contains(MANIFEST_FILE), "{e}");
         }
+    }
+
+    /// GOOD as a version 2 manifest with an image table and `rest` after it.
+    fn seeing(image: &str) -> Result<Manifest, ModelError> {
+        let text = GOOD
+            .replacen("format_version = 1", "format_version = 2", 1)
+            .replacen(
+                "[normalisation]",
+                &format!("[image]\n{image}\n[normalisation]"),
+                1,
+            );
+        Manifest::from_toml(&text)
+    }
+
+    const IMAGE: &str = r#"channels = 3
+        height = 48
+        width = 64
+        dtype = "uint8"
+        channel_order = "rgb"
+        layout = "chw""#;
+
+    #[test]
+    fn an_image_table_gives_the_spec_its_image() {
+        let m = seeing(IMAGE).unwrap();
+        let spec = m.spec();
+        let image = spec.image.unwrap();
+        assert_eq!((image.channels, image.height, image.width), (3, 48, 64));
+        assert_eq!(spec.obs_dim(), 3 * 48 * 64 + 2);
+        assert_eq!(m.image.as_ref().unwrap().dtype, ImageDtype::Uint8);
+        assert_eq!(Manifest::from_toml(&m.to_toml().unwrap()).unwrap(), m);
+        let gray = IMAGE
+            .replace("channels = 3", "channels = 1")
+            .replace("\"rgb\"", "\"gray\"")
+            .replace("\"uint8\"", "\"float32\"");
+        let m = seeing(&gray).unwrap();
+        assert_eq!(m.image.unwrap().dtype, ImageDtype::Float32);
+        // Version 2 without an image is a version 1 manifest.
+        let m = with("format_version = 1", "format_version = 2").unwrap();
+        assert!(m.spec().image.is_none());
+    }
+
+    #[test]
+    fn an_image_may_be_all_the_encoder_sees() {
+        let text = GOOD
+            .replacen("format_version = 1", "format_version = 2", 1)
+            .replacen(r#"observations = ["a", "b"]"#, "observations = []", 1)
+            .replacen(
+                "[normalisation]\n        mean = [0.0, 1.0]\n        std = [1.0, 2.0]",
+                &format!("[image]\n{IMAGE}"),
+                1,
+            );
+        let m = Manifest::from_toml(&text).unwrap();
+        assert_eq!(m.spec().obs_dim(), 3 * 48 * 64);
+        assert_eq!(m.spec().vector_dim(), 0);
+        // Without an image, observations may not be empty.
+        let e = err(r#"observations = ["a", "b"]"#, "observations = []").to_string();
+        assert!(e.contains("observations is empty"), "{e}");
+    }
+
+    #[test]
+    fn bad_image_tables_name_the_field() {
+        let cases = [
+            (
+                "channels = 3",
+                "channels = 4",
+                "channels = 4 but channel_order = \"rgb\" has 3",
+            ),
+            (
+                "height = 48",
+                "height = 2000",
+                "image.height = 2000 is above its limit of 1024",
+            ),
+            ("width = 64", "width = 0", "image.width must be positive"),
+            (
+                "\"uint8\"",
+                "\"int8\"",
+                "unknown variant `int8`, expected `uint8` or `float32`",
+            ),
+            ("\"rgb\"", "\"bgr\"", "unknown variant `bgr`"),
+            (
+                "\"chw\"",
+                "\"hwc\"",
+                "unknown variant `hwc`, expected `chw`",
+            ),
+            ("layout = \"chw\"", "", "missing field `layout`"),
+            (
+                "layout = \"chw\"",
+                "layout = \"chw\"\nscale = 1",
+                "unknown field `scale`",
+            ),
+        ];
+        for (old, new, want) in cases {
+            assert!(IMAGE.contains(old), "{old}");
+            let e = seeing(&IMAGE.replacen(old, new, 1))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && e.contains(MANIFEST_FILE), "{new}: {e}");
+        }
+        let text = GOOD.replacen(
+            "[normalisation]",
+            &format!("[image]\n{IMAGE}\n[normalisation]"),
+            1,
+        );
+        let e = Manifest::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("an [image] table needs format_version = 2, this manifest says 1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,6 +43,17 @@ fn print_manifest(bundle: &std::path::Path, m: &telic::model::bundle::Manifest) 
     println!("bundle       {}", bundle.display());
     println!("name         {} (format {})", m.name, m.format_version);
     println!("dt           {} s", m.dt);
+    if let Some(i) = &m.image {
+        println!(
+            "image        {}×{}×{} {} {}, layout {}: the head of each observation",
+            i.channels,
+            i.height,
+            i.width,
+            i.dtype.name(),
+            i.channel_order.name(),
+            i.layout.name()
+        );
+    }
     println!(
         "observations {} [{}]",
         m.observations.len(),
@@ -98,6 +109,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<()> {
     let (obs, u, z_ref, z_next_ref, y_ref) =
         (get("obs")?, get("u")?, get("z")?, get("z_next")?, get("y")?);
     let spec = model.spec().clone();
+    // Flat rows: an image's C·H·W pixels (if any), then the vector entries.
     let b = obs.len() / spec.obs_dim().max(1);
     let mut z = vec![0.0; b * spec.latent_dim];
     let mut z_next = vec![0.0; b * spec.latent_dim];

@@ -1,4 +1,4 @@
-"""The bundle manifest (``manifest.toml``, format version 1): writing and checking.
+"""The bundle manifest (``manifest.toml``, format versions 1 and 2): writing and checking.
 
 The schema is that of ``engine/src/model/bundle.rs`` (``Manifest``), where
 unknown keys are errors; ``check_manifest`` applies the same rules here so a
@@ -14,8 +14,19 @@ from dataclasses import dataclass
 
 from . import toml_writer
 
-FORMAT_VERSION = 1
+#: The newest manifest format (the engine reads versions 1 to this one).
+FORMAT_VERSION = 2
+#: The first format with an ``[image]`` table (an encoder that sees a camera image).
+IMAGE_FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.toml"
+# Image limits, as engine/src/model/mod.rs has them (MAX_IMAGE_SIZE, MAX_IMAGE_CHANNELS).
+MAX_IMAGE_SIZE = 1024
+MAX_IMAGE_CHANNELS = 4
+#: ``image.dtype`` values, ``image.channel_order`` values with their channels,
+#: and ``image.layout`` values.
+IMAGE_DTYPES = ("uint8", "float32")
+CHANNEL_ORDERS = {"rgb": 3, "gray": 1}
+IMAGE_LAYOUTS = ("chw",)
 # Normalisation limits, as bundle.rs has them (MAX_NORMALISATION_MEAN, …).
 MAX_NORMALISATION_MEAN = 1e9
 MIN_NORMALISATION_STD = 1e-9
@@ -45,9 +56,10 @@ class Table:
 #: docs/bundle.md is tested against it (bindings/python/tests/test_bundle_doc.py).
 SCHEMA: dict[str, Table] = {
     "": Table(("format_version", "name", "dt", "latent_dim", "observations", "readouts", "actions",
-               "normalisation", "provenance", "readout_error_quantiles"),
-              optional=frozenset({"normalisation", "readout_error_quantiles"})),
+               "image", "normalisation", "provenance", "readout_error_quantiles"),
+              optional=frozenset({"image", "normalisation", "readout_error_quantiles"})),
     "actions": Table(("name", "lower", "upper")),
+    "image": Table(("channels", "height", "width", "dtype", "channel_order", "layout")),
     "normalisation": Table(("mean", "std")),
     "provenance": Table(("scene", "samples", "episodes", "seed", "producer", "training", "validation"),
                         optional=frozenset({"producer", "training"})),
@@ -136,10 +148,10 @@ def _uint(where: str, v) -> int:
     return v
 
 
-def _names(where: str, v) -> list:
+def _names(where: str, v, may_be_empty: bool = False) -> list:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         _fail(f"{where} must be a list of strings")
-    if not v:
+    if not v and not may_be_empty:
         _fail(f"{where} is empty")
     seen = set()
     for n in v:
@@ -149,12 +161,37 @@ def _names(where: str, v) -> list:
     return v
 
 
+def _check_image(image, version) -> None:
+    """The ``[image]`` table: the checks of ``Manifest::validate_image``."""
+    _keys("image", image, SCHEMA["image"])
+    if version < IMAGE_FORMAT_VERSION:
+        _fail(f"image: an [image] table needs format_version = {IMAGE_FORMAT_VERSION}, "
+              f"this manifest says {version}")
+    for key, limit in (("channels", MAX_IMAGE_CHANNELS), ("height", MAX_IMAGE_SIZE), ("width", MAX_IMAGE_SIZE)):
+        n = _uint(f"image.{key}", image[key])
+        if n == 0:
+            _fail(f"image.{key} must be positive")
+        if n > limit:
+            _fail(f"image.{key} = {n} is above its limit of {limit}")
+    for key, allowed in (("dtype", IMAGE_DTYPES), ("channel_order", tuple(CHANNEL_ORDERS)),
+                         ("layout", IMAGE_LAYOUTS)):
+        if image[key] not in allowed:
+            _fail(f"image.{key}: unknown variant `{image[key]}`, expected one of "
+                  + ", ".join(f"`{a}`" for a in allowed))
+    want = CHANNEL_ORDERS[image["channel_order"]]
+    if image["channels"] != want:
+        _fail(f"image: channels = {image['channels']} but channel_order = \"{image['channel_order']}\" has {want}")
+
+
 def check_manifest(m: dict) -> None:
     """Raises ``ManifestError`` unless ``m`` is a valid manifest for the engine
     (the checks of ``Manifest::validate`` in ``engine/src/model/bundle.rs``)."""
     _keys("manifest", m, SCHEMA[""])
-    if m["format_version"] != FORMAT_VERSION:
-        _fail(f"format_version {m['format_version']} is not supported; the engine reads version {FORMAT_VERSION}")
+    version = m["format_version"]
+    if isinstance(version, bool) or version not in range(1, FORMAT_VERSION + 1):
+        _fail(f"format_version {version} is not supported; the engine reads versions 1 to {FORMAT_VERSION}")
+    if "image" in m:
+        _check_image(m["image"], version)
     if not isinstance(m["name"], str) or not m["name"].strip():
         _fail("name is empty")
     dt = _real("dt", m["dt"])
@@ -162,7 +199,8 @@ def check_manifest(m: dict) -> None:
         _fail(f"time step {dt} is not positive")
     if _uint("latent_dim", m["latent_dim"]) == 0:
         _fail("latent_dim must be positive")
-    obs = _names("observations", m["observations"])
+    # An encoder that sees an image may take no vector at all.
+    obs = _names("observations", m["observations"], may_be_empty="image" in m)
     readouts = _names("readouts", m["readouts"])
     if not isinstance(m["actions"], list):
         _fail("actions must be an array of tables")

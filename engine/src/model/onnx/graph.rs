@@ -2,134 +2,15 @@
 //! input/output tensors reused between calls.
 
 use super::super::bundle::{MAX_GRAPH_BYTES, Normalisation, check_file};
+use super::port::{Declared, Elem, Port, check_ports};
 use crate::Real;
 use crate::error::ModelError;
 use ort::session::{
     HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue,
     builder::GraphOptimizationLevel,
 };
-use ort::value::{Tensor, TensorElementType, ValueType};
+use ort::value::Tensor;
 use std::path::Path;
-
-/// One tensor of the bundle contract: `name` is `[batch, width]` float32, and
-/// `width` comes from the manifest field `field`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Port {
-    pub name: &'static str,
-    pub width: usize,
-    pub field: &'static str,
-}
-
-/// What a graph declares for one of its inputs or outputs.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Declared {
-    pub name: String,
-    /// Element type, e.g. `f32`, or the kind of a non-tensor value.
-    pub elem: String,
-    /// Dimensions (`-1` when dynamic); `None` for non-tensor values.
-    pub shape: Option<Vec<i64>>,
-}
-
-impl Declared {
-    fn of(name: &str, ty: &ValueType) -> Self {
-        match ty {
-            ValueType::Tensor { ty, shape, .. } => Declared {
-                name: name.to_string(),
-                elem: if *ty == TensorElementType::Float32 {
-                    "f32".into()
-                } else {
-                    ty.to_string()
-                },
-                shape: Some(shape.to_vec()),
-            },
-            other => Declared {
-                name: name.to_string(),
-                elem: other.to_string(),
-                shape: None,
-            },
-        }
-    }
-}
-
-fn names(ports: impl Iterator<Item = String>) -> String {
-    let v: Vec<String> = ports.map(|n| format!("`{n}`")).collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
-    }
-}
-
-/// Checks a graph's declared inputs or outputs (`kind`) against the contract
-/// and returns, for each expected port, the position of the graph's tensor.
-pub(crate) fn check_ports(
-    file: &str,
-    kind: &str,
-    declared: &[Declared],
-    expected: &[Port],
-) -> Result<Vec<usize>, ModelError> {
-    let bad = |m: String| Err(ModelError::Invalid(format!("{file}: {m}")));
-    let contract = || names(expected.iter().map(|p| p.name.to_string()));
-    if let Some(extra) = declared
-        .iter()
-        .find(|d| !expected.iter().any(|p| p.name == d.name))
-    {
-        return bad(format!(
-            "unexpected {kind} `{}`; the bundle contract's {kind}s are {}",
-            extra.name,
-            contract()
-        ));
-    }
-    let mut positions = Vec::with_capacity(expected.len());
-    for port in expected {
-        let Some(pos) = declared.iter().position(|d| d.name == port.name) else {
-            return bad(format!(
-                "no {kind} named `{}`; the graph's {kind}s are {}, the contract's are {}",
-                port.name,
-                names(declared.iter().map(|d| d.name.clone())),
-                contract()
-            ));
-        };
-        let Some(d) = declared.get(pos) else {
-            return bad(format!("{kind} `{}` vanished", port.name));
-        };
-        let want = format!("[batch, {}]", port.width);
-        let Some(shape) = &d.shape else {
-            return bad(format!(
-                "{kind} `{}` is a {}, expected a float32 tensor {want}",
-                port.name, d.elem
-            ));
-        };
-        if d.elem != "f32" {
-            return bad(format!(
-                "{kind} `{}` has element type {}, expected f32 (float32)",
-                port.name, d.elem
-            ));
-        }
-        let &[batch, width] = shape.as_slice() else {
-            return bad(format!(
-                "{kind} `{}` has rank {} (shape {shape:?}), expected rank 2 {want}",
-                port.name,
-                shape.len()
-            ));
-        };
-        if batch >= 0 {
-            return bad(format!(
-                "{kind} `{}` has a fixed batch dimension of {batch}; export it as a dynamic \
-                 axis ({want})",
-                port.name
-            ));
-        }
-        if width >= 0 && usize::try_from(width).ok() != Some(port.width) {
-            return bad(format!(
-                "{kind} `{}` has width {width}, but the manifest's {} gives {} ({want})",
-                port.name, port.field, port.width
-            ));
-        }
-        positions.push(pos);
-    }
-    Ok(positions)
-}
 
 /// Session options of a bundle's graphs.
 #[derive(Clone, Copy, Debug)]
@@ -141,13 +22,128 @@ pub(crate) struct SessionSettings {
 /// samples and 1), finite-difference Jacobians two more.
 const SLOTS: usize = 4;
 
+/// One input tensor, of the element type its port has.
+enum Input {
+    F32(Tensor<f32>),
+    U8(Tensor<u8>),
+}
+
+impl Input {
+    /// A zeroed tensor for `port` and `batch` rows.
+    fn new(file: &str, port: &Port, batch: usize) -> Result<Self, ModelError> {
+        let (shape, n) = (port.shape(batch), batch * port.width);
+        let made = match port.elem {
+            Elem::F32 => Tensor::<f32>::from_array((shape, vec![0.0; n])).map(Input::F32),
+            Elem::U8 => Tensor::<u8>::from_array((shape, vec![0; n])).map(Input::U8),
+        };
+        made.map_err(|e| backend(file, "input tensor", e))
+    }
+
+    /// Writes `batch` rows of `feed`, each `width` values, into the tensor:
+    /// float32 as they are (or normalised), uint8 rounded (`check_encode`
+    /// has checked that pixels are within `0..=255`).
+    fn fill(
+        &mut self,
+        file: &str,
+        feed: &Feed<'_>,
+        width: usize,
+        batch: usize,
+    ) -> Result<(), ModelError> {
+        let rows = (0..batch).map(|r| {
+            let start = r * feed.stride + feed.offset;
+            (
+                r * width..(r + 1) * width,
+                feed.data.get(start..start + width),
+            )
+        });
+        let mut complete = true;
+        match self {
+            Input::F32(t) => {
+                let data = t.extract_tensor_mut().1;
+                for (to, src) in rows {
+                    let (Some(dst), Some(src)) = (data.get_mut(to), src) else {
+                        complete = false;
+                        break;
+                    };
+                    match feed.norm {
+                        Some(n) => normalise(dst, src, n),
+                        None => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s as f32),
+                    }
+                }
+            }
+            Input::U8(t) => {
+                let data = t.extract_tensor_mut().1;
+                for (to, src) in rows {
+                    let (Some(dst), Some(src)) = (data.get_mut(to), src) else {
+                        complete = false;
+                        break;
+                    };
+                    dst.iter_mut()
+                        .zip(src)
+                        .for_each(|(d, s)| *d = s.round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+        if complete {
+            Ok(())
+        } else {
+            Err(backend(
+                file,
+                "inputs",
+                format!("{batch} rows of {width} values do not fit the buffers"),
+            ))
+        }
+    }
+
+    fn value(&self) -> SessionInputValue<'_> {
+        match self {
+            Input::F32(t) => SessionInputValue::from(t),
+            Input::U8(t) => SessionInputValue::from(t),
+        }
+    }
+}
+
 /// Tensors bound for one batch size: inputs in the graph's order, and run
 /// options that preallocate the output.
 struct Slot<const N: usize> {
     batch: usize,
-    inputs: [Tensor<f32>; N],
+    inputs: [Input; N],
     options: RunOptions<HasSelectedOutputs>,
     used: u64,
+}
+
+/// Where the rows of one input come from: row `r` is
+/// `data[r·stride + offset ..][.. width]`, so that one flat observation
+/// (image pixels, then vector entries) feeds two inputs; `norm`, when
+/// given, normalises the values as the manifest says.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Feed<'a> {
+    data: &'a [Real],
+    stride: usize,
+    offset: usize,
+    norm: Option<&'a Normalisation>,
+}
+
+impl<'a> Feed<'a> {
+    /// Rows of `width` values, back to back.
+    pub(crate) fn rows(data: &'a [Real], width: usize) -> Self {
+        Self::columns(data, width, 0)
+    }
+
+    /// The columns from `offset` on of rows `stride` values apart.
+    pub(crate) fn columns(data: &'a [Real], stride: usize, offset: usize) -> Self {
+        Self {
+            data,
+            stride,
+            offset,
+            norm: None,
+        }
+    }
+
+    /// The same rows, normalised by `norm` when there is one.
+    pub(crate) fn normalised(self, norm: Option<&'a Normalisation>) -> Self {
+        Self { norm, ..self }
+    }
 }
 
 /// A loaded graph with `N` inputs and one output.
@@ -158,8 +154,8 @@ pub(crate) struct Graph<const N: usize> {
     inputs: [Port; N],
     /// Graph position of each contract input.
     positions: [usize; N],
-    /// Widths in the graph's input order.
-    widths: [usize; N],
+    /// Contract inputs in the graph's input order.
+    in_graph_order: [Port; N],
     output: Port,
     slots: Vec<Slot<N>>,
     clock: u64,
@@ -228,22 +224,22 @@ impl<const N: usize> Graph<N> {
         let found = check_ports(file, "input", &declared_in, &inputs).map_err(at)?;
         check_ports(file, "output", &declared_out, &[output]).map_err(at)?;
         let mut positions = [0; N];
-        let mut widths = [0; N];
+        let mut in_graph_order = inputs;
         for ((slot, &pos), port) in positions.iter_mut().zip(&found).zip(&inputs) {
             *slot = pos;
-            let Some(w) = widths.get_mut(pos) else {
+            let Some(p) = in_graph_order.get_mut(pos) else {
                 return Err(at(ModelError::Invalid(format!(
                     "{file}: input positions out of range"
                 ))));
             };
-            *w = port.width;
+            *p = *port;
         }
         Ok(Self {
             file,
             session,
             inputs,
             positions,
-            widths,
+            in_graph_order,
             output,
             slots: Vec::with_capacity(SLOTS),
             clock: 0,
@@ -262,13 +258,10 @@ impl<const N: usize> Graph<N> {
         }
         let file = self.file;
         let mut inputs = Vec::with_capacity(N);
-        for &w in &self.widths {
-            inputs.push(
-                Tensor::<f32>::from_array(([batch, w], vec![0.0; batch * w]))
-                    .map_err(|e| backend(file, "input tensor", e))?,
-            );
+        for port in &self.in_graph_order {
+            inputs.push(Input::new(file, port, batch)?);
         }
-        let inputs: [Tensor<f32>; N] = inputs
+        let inputs: [Input; N] = inputs
             .try_into()
             .map_err(|_| backend(file, "input tensors", "wrong count"))?;
         let w = self.output.width;
@@ -303,13 +296,12 @@ impl<const N: usize> Graph<N> {
         Ok(lru)
     }
 
-    /// Runs the graph on `batch` rows: `srcs` in contract order (the first
-    /// normalised by `norm` when given), the output converted into `out`.
+    /// Runs the graph on `batch` rows: `feeds` in contract order, the
+    /// output converted into `out`.
     pub(crate) fn run(
         &mut self,
         batch: usize,
-        srcs: [&[Real]; N],
-        norm: Option<&Normalisation>,
+        feeds: [Feed<'_>; N],
         out: &mut [Real],
     ) -> Result<(), ModelError> {
         if batch == 0 {
@@ -320,22 +312,13 @@ impl<const N: usize> Graph<N> {
         let Some(slot) = self.slots.get_mut(i) else {
             return Err(backend(file, "slots", "lost"));
         };
-        for (k, (src, &pos)) in srcs.iter().zip(&self.positions).enumerate() {
+        for ((feed, &pos), port) in feeds.iter().zip(&self.positions).zip(&self.inputs) {
             let Some(t) = slot.inputs.get_mut(pos) else {
                 return Err(backend(file, "inputs", "position out of range"));
             };
-            let (_, dst) = t.extract_tensor_mut();
-            match norm.filter(|_| k == 0) {
-                Some(n) => normalise(dst, src, n),
-                None => {
-                    for (d, s) in dst.iter_mut().zip(src.iter()) {
-                        *d = *s as f32;
-                    }
-                }
-            }
+            t.fill(file, feed, port.width, batch)?;
         }
-        let values: [SessionInputValue<'_>; N] =
-            std::array::from_fn(|j| SessionInputValue::from(&slot.inputs[j]));
+        let values: [SessionInputValue<'_>; N] = std::array::from_fn(|j| slot.inputs[j].value());
         let outputs = self
             .session
             .run_with_options(values, &slot.options)
@@ -377,95 +360,6 @@ fn normalise(dst: &mut [f32], src: &[Real], n: &Normalisation) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decl(name: &str, elem: &str, shape: Option<&[i64]>) -> Declared {
-        Declared {
-            name: name.into(),
-            elem: elem.into(),
-            shape: shape.map(<[i64]>::to_vec),
-        }
-    }
-
-    const Z: Port = Port {
-        name: "z",
-        width: 4,
-        field: "latent_dim",
-    };
-    const U: Port = Port {
-        name: "u",
-        width: 2,
-        field: "actions",
-    };
-
-    #[test]
-    fn binds_inputs_by_name_in_any_order() {
-        let d = [
-            decl("u", "f32", Some(&[-1, 2])),
-            decl("z", "f32", Some(&[-1, -1])),
-        ];
-        assert_eq!(
-            check_ports("predict.onnx", "input", &d, &[Z, U]).unwrap(),
-            [1, 0]
-        );
-    }
-
-    #[test]
-    fn names_graph_tensor_and_mismatch() {
-        let cases: [(Vec<Declared>, &str); 7] = [
-            (
-                vec![
-                    decl("x", "f32", Some(&[-1, 4])),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "unexpected input `x`",
-            ),
-            (vec![decl("z", "f32", Some(&[-1, 4]))], "no input named `u`"),
-            (
-                vec![
-                    decl("z", "f64", Some(&[-1, 4])),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "input `z` has element type f64",
-            ),
-            (
-                vec![
-                    decl("z", "f32", Some(&[-1, 1, 4])),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "input `z` has rank 3",
-            ),
-            (
-                vec![
-                    decl("z", "f32", Some(&[1, 4])),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "input `z` has a fixed batch dimension of 1",
-            ),
-            (
-                vec![
-                    decl("z", "f32", Some(&[-1, 5])),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "input `z` has width 5, but the manifest's latent_dim gives 4",
-            ),
-            (
-                vec![
-                    decl("z", "seq(f32)", None),
-                    decl("u", "f32", Some(&[-1, 2])),
-                ],
-                "input `z` is a seq(f32)",
-            ),
-        ];
-        for (declared, want) in cases {
-            let e = check_ports("predict.onnx", "input", &declared, &[Z, U])
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("predict.onnx") && e.contains(want),
-                "{want}: {e}"
-            );
-        }
-    }
 
     #[test]
     fn normalises_per_column() {

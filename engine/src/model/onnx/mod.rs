@@ -4,6 +4,7 @@
 //! at the boundary, into tensors that are kept and reused between calls.
 
 mod graph;
+mod port;
 mod runtime;
 
 #[doc(hidden)]
@@ -12,11 +13,12 @@ pub use runtime::{
     ONNXRUNTIME_VERSION, ORT_DYLIB_PATH, install_hint, onnx_runtime_path, use_onnx_runtime,
 };
 
-use super::bundle::{ENCODE_FILE, Manifest, PREDICT_FILE, READOUT_FILE};
+use super::bundle::{ENCODE_FILE, ImageDtype, Manifest, PREDICT_FILE, READOUT_FILE};
 use super::{ModelSpec, WorldModel, check_encode, check_predict, check_readout, expect_len};
 use crate::Real;
 use crate::error::ModelError;
-use graph::{Graph, Port, SessionSettings};
+use graph::{Feed, Graph, SessionSettings};
+use port::{Elem, Port};
 use std::path::{Path, PathBuf};
 
 /// How a bundle's graphs are run.
@@ -65,11 +67,75 @@ pub struct OnnxModel {
     dir: PathBuf,
     manifest: Manifest,
     spec: ModelSpec,
-    encode: Graph<1>,
+    encode: Encoder,
     predict: Graph<2>,
     readout: Graph<1>,
     /// Finite-difference scratch, grown on first use.
     fd: FdScratch,
+}
+
+/// `encode.onnx` by the inputs it takes.
+#[derive(Debug)]
+enum Encoder {
+    /// `obs[B,O]` (format version 1).
+    Vector(Graph<1>),
+    /// `image[B,C,H,W]`, no vector entries.
+    Image(Graph<1>),
+    /// `image[B,C,H,W]` and `obs[B,O]`.
+    ImageAndVector(Graph<2>),
+}
+
+impl Encoder {
+    /// Loads `encode.onnx` with the inputs `spec` and the manifest's
+    /// image dtype ask for.
+    fn load(
+        dir: &Path,
+        spec: &ModelSpec,
+        dtype: Option<ImageDtype>,
+        settings: SessionSettings,
+    ) -> Result<Self, ModelError> {
+        let obs = Port::vector("obs", spec.vector_dim(), "observations");
+        let z = Port::vector("z", spec.latent_dim, "latent_dim");
+        let Some(image) = spec.image else {
+            return Ok(Encoder::Vector(Graph::load(
+                dir,
+                ENCODE_FILE,
+                [obs],
+                z,
+                settings,
+            )?));
+        };
+        let elem = match dtype {
+            Some(ImageDtype::Float32) => Elem::F32,
+            Some(ImageDtype::Uint8) | None => Elem::U8,
+        };
+        let image = Port::image(image, elem);
+        Ok(if spec.vector_dim() == 0 {
+            Encoder::Image(Graph::load(dir, ENCODE_FILE, [image], z, settings)?)
+        } else {
+            Encoder::ImageAndVector(Graph::load(dir, ENCODE_FILE, [image, obs], z, settings)?)
+        })
+    }
+
+    /// Encodes `b` flat observations `obs` (pixels, then vector entries)
+    /// into `z`; `norm` normalises the vector entries.
+    fn run(
+        &mut self,
+        spec: &ModelSpec,
+        norm: Option<&super::bundle::Normalisation>,
+        b: usize,
+        obs: &[Real],
+        z: &mut [Real],
+    ) -> Result<(), ModelError> {
+        let (width, pixels) = (spec.obs_dim(), spec.image_len());
+        let image = Feed::rows(obs, width);
+        let vector = Feed::columns(obs, width, pixels).normalised(norm);
+        match self {
+            Encoder::Vector(g) => g.run(b, [vector], z),
+            Encoder::Image(g) => g.run(b, [image], z),
+            Encoder::ImageAndVector(g) => g.run(b, [image, vector], z),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -148,32 +214,13 @@ impl OnnxModel {
         let settings = SessionSettings {
             intra_threads: options.intra_threads,
         };
-        let obs = Port {
-            name: "obs",
-            width: spec.obs_dim(),
-            field: "observations",
-        };
-        let z = Port {
-            name: "z",
-            width: spec.latent_dim,
-            field: "latent_dim",
-        };
-        let u = Port {
-            name: "u",
-            width: spec.action_dim(),
-            field: "actions",
-        };
-        let z_next = Port {
-            name: "z_next",
-            ..z
-        };
-        let y = Port {
-            name: "y",
-            width: spec.readout_dim(),
-            field: "readouts",
-        };
+        let z = Port::vector("z", spec.latent_dim, "latent_dim");
+        let u = Port::vector("u", spec.action_dim(), "actions");
+        let z_next = Port::vector("z_next", spec.latent_dim, "latent_dim");
+        let y = Port::vector("y", spec.readout_dim(), "readouts");
+        let dtype = manifest.image.as_ref().map(|i| i.dtype);
         Ok(Self {
-            encode: Graph::load(dir, ENCODE_FILE, [obs], z, settings)?,
+            encode: Encoder::load(dir, &spec, dtype, settings)?,
             predict: Graph::load(dir, PREDICT_FILE, [z, u], z_next, settings)?,
             readout: Graph::load(dir, READOUT_FILE, [z], y, settings)?,
             dir: dir.to_path_buf(),
@@ -218,8 +265,8 @@ impl WorldModel for OnnxModel {
     /// [`WorldModel::encode`] requires).
     fn encode(&mut self, obs: &[Real], z: &mut [Real]) -> Result<(), ModelError> {
         let b = check_encode(&self.spec, obs, z)?;
-        self.encode
-            .run(b, [obs], self.manifest.normalisation.as_ref(), z)?;
+        let norm = self.manifest.normalisation.as_ref();
+        self.encode.run(&self.spec, norm, b, obs, z)?;
         check_output(&self.dir, ENCODE_FILE, obs, Real::INFINITY, z, b)
     }
 
@@ -228,7 +275,9 @@ impl WorldModel for OnnxModel {
     /// everywhere ends in the safe fallback, not in an error.
     fn predict(&mut self, z: &[Real], u: &[Real], z_next: &mut [Real]) -> Result<(), ModelError> {
         let b = check_predict(&self.spec, z, u, z_next)?;
-        self.predict.run(b, [z, u], None, z_next)
+        let (d, a) = (self.spec.latent_dim, self.spec.action_dim());
+        self.predict
+            .run(b, [Feed::rows(z, d), Feed::rows(u, a)], z_next)
     }
 
     /// Fails, naming the bundle and `readout.onnx`, when the graph returns a
@@ -238,7 +287,8 @@ impl WorldModel for OnnxModel {
     /// are, for planners to count as infeasible.
     fn readout(&mut self, z: &[Real], y: &mut [Real]) -> Result<(), ModelError> {
         let b = check_readout(&self.spec, z, y)?;
-        self.readout.run(b, [z], None, y)?;
+        self.readout
+            .run(b, [Feed::rows(z, self.spec.latent_dim)], y)?;
         check_output(&self.dir, READOUT_FILE, z, READOUT_CHECKED_LATENT, y, b)
     }
 
@@ -277,8 +327,8 @@ impl WorldModel for OnnxModel {
         }
         fd.out.resize(2 * n * d, 0.0);
         let rows = 2 * n;
-        self.predict
-            .run(rows, [fd.z.as_slice(), fd.u.as_slice()], None, &mut fd.out)?;
+        let feeds = [Feed::rows(&fd.z, d), Feed::rows(&fd.u, na)];
+        self.predict.run(rows, feeds, &mut fd.out)?;
         for j in 0..n {
             let base = if j < d { z.get(j) } else { u.get(j - d) };
             let h = fd_step(base.copied().unwrap_or(0.0));
@@ -318,7 +368,7 @@ impl WorldModel for OnnxModel {
         }
         fd.out.resize(2 * d * p, 0.0);
         self.readout
-            .run(2 * d, [fd.z.as_slice()], None, &mut fd.out)?;
+            .run(2 * d, [Feed::rows(&fd.z, d)], &mut fd.out)?;
         for (j, zj) in z.iter().enumerate() {
             let h = fd_step(*zj);
             let plus = fd.out.get(2 * j * p..(2 * j + 1) * p).unwrap_or(&[]);
