@@ -8,7 +8,9 @@ onnxruntime, numpy); importing ``telic`` alone never does. The bundle follows
 ``docs/bundle.md`` and is loaded by the engine with ``OnnxModel::load``.
 
 - ``telic.train.data``: reading data sets (numpy only);
-- ``telic.train.model``: encoder, predictor, readout probes and the loss;
+- ``telic.train.model``: encoder (``PixelEncoder`` for camera images), predictor,
+  readout probes and the loss;
+- ``telic.train.pixels``: what the encoder of a model with an image reads;
 - ``telic.train.trainer``: ``train(TrainConfig(...))``;
 - ``telic.train.export``: ONNX export, parity with PyTorch, bundle checks;
 - ``telic.train.manifest``: writing and checking ``manifest.toml`` (its ``SCHEMA``);

@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bilinear", type=int, default=d.bilinear,
                    help="multiplicative action conditioning: products of this many latent projections "
                         "with each action component as extra predictor inputs (0: none)")
+    p.add_argument("--image", action="store_true",
+                   help="encode the data set's camera images (a data set collected with --obs pixels...)")
+    p.add_argument("--proprio", action="store_true",
+                   help="with --image: also encode the robot's own state (meta.json `proprio`), never the rest")
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
         val_fraction=args.val_fraction,
         readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
         periodic=[r.strip() for r in args.periodic.split(",") if r.strip()] if args.periodic else None,
-        frames=args.frames, bilinear=args.bilinear,
+        frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, dt=args.dt, quiet=args.quiet,

@@ -4,10 +4,17 @@ A data set is a folder with one ``.npy`` file per field and ``meta.json``
 (see ``sim/src/collect.rs``). Rows are control steps; the rows of one episode
 are consecutive and chain: ``obs[t + 1] == next_obs[t]``. This module turns
 them into per-episode trajectories and K-step training windows.
+
+A format-2 data set (collected in a pixel observation mode) also holds camera
+images, ``image.npy.gz`` and ``next_image.npy.gz``: gzip-compressed uint8
+``[N, C, H, W]`` aligned row for row with ``obs`` and ``next_obs``, described
+by meta ``image``; meta ``proprio`` names the observation columns that are the
+robot's own state. ``obs`` stays the full state (labels, never encoder input).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +23,10 @@ import numpy as np
 
 FORMAT = "telic.transitions"
 FORMAT_VERSION = 1
+#: The version of data sets with camera images (``image`` in meta.json).
+IMAGE_FORMAT_VERSION = 2
+#: The keys of meta.json's ``image`` table.
+IMAGE_KEYS = ("channels", "height", "width", "dtype", "file", "next_file")
 FIELDS = ("obs", "action", "next_obs", "readouts", "next_readouts", "episode", "step", "done")
 #: Fields a data set may lack (older collections): ``violated`` marks transitions
 #: during which the true state broke a guardrail of the scenario.
@@ -39,13 +50,14 @@ class Trajectories:
     ``actions[action_start[e] : action_start[e] + T_e]``.
     """
 
-    obs: np.ndarray  # [S, O] float32, states of all episodes
+    obs: np.ndarray  # [S, O] float32, states of all episodes (the selected columns)
     readouts: np.ndarray  # [S, P] float32, true readouts of the same states
     actions: np.ndarray  # [N, A] float32
     state_start: np.ndarray  # [E] int64
     action_start: np.ndarray  # [E] int64
     length: np.ndarray  # [E] int64, actions per episode
     episode_ids: np.ndarray  # [E] int64, episode index in the data set
+    images: np.ndarray | None = None  # [S, C, H, W] uint8, camera images of the same states
 
     @property
     def num_episodes(self) -> int:
@@ -85,10 +97,18 @@ class Dataset:
     step: np.ndarray
     done: np.ndarray
     violated: np.ndarray | None = None
+    image: np.ndarray | None = None  # [N, C, H, W] uint8, the image of obs[t]
+    next_image: np.ndarray | None = None  # [N, C, H, W] uint8, the image of next_obs[t]
 
     @property
     def observations(self) -> list[str]:
         return list(self.meta["observations"])
+
+    @property
+    def proprio_names(self) -> list[str]:
+        """The observations that are the robot's own state (meta ``proprio``;
+        empty for data sets without images)."""
+        return list(self.meta.get("proprio") or [])
 
     @property
     def actions(self) -> list[str]:
@@ -111,15 +131,23 @@ class Dataset:
         return [(int(self.episode[s]), int(s), int(e)) for s, e in zip(starts, ends)]
 
     def trajectories(self, episodes: list[int] | None = None, readout_columns=None,
-                     safe_only: bool = False) -> Trajectories:
+                     safe_only: bool = False, obs_columns=None, images: bool = False) -> Trajectories:
         """Episodes (all, or those whose index is in ``episodes``) as trajectories.
 
-        ``readout_columns`` selects readout columns (default: all). With
+        ``readout_columns`` selects readout columns (default: all),
+        ``obs_columns`` observation columns (default: all; the rows chain on
+        all of them); ``images`` adds the camera images (a data set without
+        them is an error). With
         ``safe_only`` (and a ``violated`` field), transitions during which the
         true state broke a guardrail are left out: each episode becomes its
         runs of consecutive safe transitions, so no window spans a violation.
         """
-        cols = slice(None) if readout_columns is None else np.asarray(readout_columns)
+        cols = slice(None) if readout_columns is None else np.asarray(readout_columns, dtype=np.int64)
+        obs_cols = slice(None) if obs_columns is None else np.asarray(obs_columns, dtype=np.int64)
+        if images and (self.image is None or self.next_image is None):
+            raise DataError(f"{self.path}: the data set has no camera images (collect it in a pixel "
+                            f"observation mode: `telic collect SCENE --obs pixels ...`)")
+        frames: list[np.ndarray] = []
         wanted = None if episodes is None else set(int(e) for e in episodes)
         obs, ys, acts, s_start, a_start, lengths, ids = [], [], [], [], [], [], []
         s_count = a_count = 0
@@ -139,7 +167,9 @@ class Dataset:
                 raise DataError(
                     f"{self.path}: rows of episode {ep} do not chain (obs[t+1] != next_obs[t])"
                 )
-            obs.append(np.concatenate([o, self.next_obs[e - 1 : e]]))
+            obs.append(np.concatenate([o, self.next_obs[e - 1 : e]])[:, obs_cols])
+            if images:
+                frames.append(np.concatenate([self.image[s:e], self.next_image[e - 1 : e]]))
             y = self.readouts[s:e][:, cols]
             ys.append(np.concatenate([y, self.next_readouts[e - 1 : e][:, cols]]))
             acts.append(self.action[s:e])
@@ -159,6 +189,7 @@ class Dataset:
             action_start=np.asarray(a_start, np.int64),
             length=np.asarray(lengths, np.int64),
             episode_ids=np.asarray(ids, np.int64),
+            images=np.concatenate(frames) if images else None,
         )
 
 
@@ -174,10 +205,10 @@ def load_dataset(path: str) -> Dataset:
         ) from None
     except json.JSONDecodeError as e:
         raise DataError(f"{meta_path}: {e}") from None
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format") != FORMAT or meta.get("format_version") not in (FORMAT_VERSION, IMAGE_FORMAT_VERSION):
         raise DataError(
             f"{meta_path}: format {meta.get('format')!r} version {meta.get('format_version')!r}, "
-            f"expected {FORMAT!r} version {FORMAT_VERSION}"
+            f"expected {FORMAT!r} version {FORMAT_VERSION} or {IMAGE_FORMAT_VERSION}"
         )
     for key in ("observations", "actions", "readouts", "action_lower", "action_upper", "dt", "fields"):
         if key not in meta:
@@ -213,7 +244,37 @@ def load_dataset(path: str) -> Dataset:
         info = meta["fields"].get(field)
         if info is not None:
             arrays[field] = read(field, info)
+    if meta["format_version"] == IMAGE_FORMAT_VERSION:
+        arrays["image"], arrays["next_image"] = _read_images(path, meta, n)
     return Dataset(path=path, meta=meta, **arrays)
+
+
+def _read_images(path: str, meta: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The camera images of a format-2 data set, checked against meta's
+    ``image`` table (uint8 ``[N, C, H, W]``) and its ``proprio`` names."""
+    meta_path = os.path.join(path, "meta.json")
+    info = meta.get("image")
+    if not isinstance(info, dict) or any(k not in info for k in IMAGE_KEYS):
+        raise DataError(f"{meta_path}: format version {IMAGE_FORMAT_VERSION} needs an `image` table "
+                        f"with {list(IMAGE_KEYS)}, got {info!r}")
+    if info["dtype"] != "uint8":
+        raise DataError(f"{meta_path}: image dtype {info['dtype']!r}, expected 'uint8'")
+    proprio = meta.get("proprio")
+    if not isinstance(proprio, list) or any(p not in meta["observations"] for p in proprio):
+        raise DataError(f"{meta_path}: `proprio` must list observation names, got {proprio!r}")
+    shape = (n, int(info["channels"]), int(info["height"]), int(info["width"]))
+    out = []
+    for key in ("file", "next_file"):
+        file = os.path.join(path, info[key])
+        try:
+            with gzip.open(file, "rb") as f:
+                a = np.load(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"{file}: {e}") from None
+        if a.dtype != np.uint8 or a.shape != shape:
+            raise DataError(f"{file}: {a.dtype} {a.shape}, meta.json says uint8 {shape}")
+        out.append(a)
+    return out[0], out[1]
 
 
 def load_datasets(paths) -> Dataset:
@@ -235,7 +296,7 @@ def load_datasets(paths) -> Dataset:
         return sets[0]
     first = sets[0]
     for ds in sets[1:]:
-        for key in ("observations", "actions", "readouts", "action_lower", "action_upper", "dt"):
+        for key in ("observations", "actions", "readouts", "action_lower", "action_upper", "dt", "proprio"):
             if ds.meta.get(key) != first.meta.get(key):
                 raise DataError(f"{ds.path}: {key} {ds.meta.get(key)!r} differs from {first.path}'s "
                                 f"{first.meta.get(key)!r}; only data sets of one scene combine")
@@ -248,6 +309,13 @@ def load_datasets(paths) -> Dataset:
     violated = None
     if all(ds.violated is not None for ds in sets):
         violated = np.concatenate([ds.violated for ds in sets])
+    if all(ds.image is not None for ds in sets):
+        if len({ds.image.shape[1:] for ds in sets}) > 1:
+            raise DataError(f"{paths}: the data sets' images differ in size; only images of one camera combine")
+        arrays["image"] = np.concatenate([ds.image for ds in sets])
+        arrays["next_image"] = np.concatenate([ds.next_image for ds in sets])
+    elif any(ds.image is not None for ds in sets):
+        raise DataError(f"{paths}: some data sets have camera images and some do not; they do not combine")
     meta = dict(first.meta)
     meta["sources"] = [{"path": ds.path, "seed": ds.meta.get("seed"), "transitions": len(ds),
                         "episodes": int(np.unique(ds.episode).size)} for ds in sets]

@@ -3,6 +3,9 @@
 - ``Encoder``: normalised observation → latent ``z`` (an MLP plus a linear map). The
   observation normalisation is *not* part of the graph: the engine applies the
   manifest's ``normalisation`` table before ``encode`` (docs/bundle.md).
+- ``PixelEncoder``: a camera image (raw 0..255 values, scaled inside the
+  graph) and the normalised proprio entries → ``z``: a small strided CNN with
+  spatial soft-argmax keypoints beside an ``Encoder`` over the proprio entries.
 - ``Predictor``: ``z' = z + f([z, (u − m) / h])``, an MLP on the latent and
   the action scaled by the middle ``m`` and half range ``h`` of the action
   bounds (the scaling is inside the graph: ``predict`` takes raw actions).
@@ -131,6 +134,93 @@ class Encoder(nn.Module):
         return self.net(obs) + self.skip(obs)
 
 
+def spatial_soft_argmax(maps: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Expected image coordinates of each channel's softmax over its pixels
+    (Levine et al., 2016): ``[B, C, H, W]`` → ``[B, 2C]`` (all x, then all y),
+    with ``xs`` ``[1, 1, 1, W]`` and ``ys`` ``[1, 1, H, 1]`` the pixel
+    coordinates. Positions read from keypoints are sub-pixel precise."""
+    b, c, h, w = maps.shape
+    soft = torch.softmax(maps.reshape(b, c, h * w), dim=2).reshape(b, c, h, w)
+    return torch.cat([(soft * xs).sum(dim=(2, 3)), (soft * ys).sum(dim=(2, 3))], dim=1)
+
+
+class PixelEncoder(nn.Module):
+    """Flat observation ``[B, C·H·W + P]`` → latent ``[B, D]``: first the image
+    in C×H×W order as raw 0..255 values, then the ``P`` normalised proprio
+    entries (the layout the engine hands a model with an image, docs/bundle.md).
+
+    The image goes through four 4×4 stride-2 convolutions (C→16→32→32→32, each
+    halving the side); the flattened last map and the spatial soft-argmax
+    keypoints of the second (where things are, sub-pixel) feed an MLP with a
+    linear path. The proprio entries go through an ``Encoder`` (periodic
+    columns and frame features as there); the two latents add up.
+    """
+
+    def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None):
+        super().__init__()
+        c, h, w = (int(x) for x in image_shape)
+        self.image_shape = (c, h, w)
+        self.image_len = c * h * w
+        self.stem = nn.Sequential(nn.Conv2d(c, 16, 4, 2, 1), nn.SiLU(), nn.Conv2d(16, 32, 4, 2, 1), nn.SiLU())
+        self.trunk = nn.Sequential(nn.Conv2d(32, 32, 4, 2, 1), nn.SiLU(), nn.Conv2d(32, 32, 4, 2, 1), nn.SiLU())
+        with torch.no_grad():
+            _, _, mh, mw = self.stem(torch.zeros(1, c, h, w)).shape
+        self.register_buffer("xs", torch.linspace(-1.0, 1.0, mw).reshape(1, 1, 1, mw))
+        self.register_buffer("ys", torch.linspace(-1.0, 1.0, mh).reshape(1, 1, mh, 1))
+        with torch.no_grad():
+            width = self._features(torch.zeros(1, c, h, w)).shape[1]
+        self.net = mlp(width, hidden, latent_dim, max(layers, 1))
+        self.skip = nn.Linear(width, latent_dim, bias=False)
+        self.proprio = (Encoder(proprio_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
+                                frames) if proprio_dim > 0 else None)
+
+    def _features(self, image: torch.Tensor) -> torch.Tensor:
+        maps = self.stem(image)
+        return torch.cat([self.trunk(maps).flatten(1), spatial_soft_argmax(maps, self.xs, self.ys)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image = x[:, : self.image_len].reshape(-1, *self.image_shape) * (1.0 / 255.0)
+        f = self._features(image)
+        z = self.net(f) + self.skip(f)
+        if self.proprio is not None:
+            z = z + self.proprio(x[:, self.image_len:])
+        return z
+
+
+class PixelEncodeGraph(nn.Module):
+    """What ``encode.onnx`` computes for a model with an image: the uint8
+    image ``[B, C, H, W]`` (and, with proprio entries, the normalised ``obs``
+    ``[B, P]``) laid out flat for the ``PixelEncoder``."""
+
+    def __init__(self, encoder: PixelEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, image: torch.Tensor, obs: torch.Tensor | None = None) -> torch.Tensor:
+        flat = image.to(torch.float32).flatten(1)
+        if obs is not None:
+            flat = torch.cat([flat, obs], dim=1)
+        return self.encoder(flat)
+
+
+class PixelRows:
+    """Encoder inputs of a model with an image, built on demand from uint8
+    images ``[S, C·H·W]`` and normalised proprio rows ``[S, P]`` (a float copy
+    of every image would not fit in memory): ``rows[idx]`` is the flat
+    ``[..., C·H·W + P]`` layout ``PixelEncoder`` reads, for any index array."""
+
+    def __init__(self, images, proprio):
+        self.images = torch.as_tensor(images).reshape(len(images), -1)
+        self.proprio = torch.as_tensor(proprio, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        return torch.cat([self.images[idx].to(torch.float32), self.proprio[idx]], dim=-1)
+
+
 class Predictor(nn.Module):
     """Latent ``[B, D]`` and raw action ``[B, A]`` → next latent ``[B, D]``."""
 
@@ -187,9 +277,15 @@ class WorldModel(nn.Module):
 
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
-                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0):
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
+                 image_shape=None):
         super().__init__()
-        self.encoder = Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
+        # With an image, ``obs_dim`` counts the proprio entries beside it.
+        self.encoder = (
+            Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
+            if image_shape is None else
+            PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
+                         frames))
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)

@@ -12,6 +12,12 @@ draw): ``_prepare`` (data, seeds, split, normalisation), ``_build`` (model
 and optimiser), ``_fit`` (epochs, then the probe fit), ``_margins``
 (model-error quantiles), ``_export_and_check`` (ONNX and its parity), then
 ``_manifest`` and ``_report``.
+
+With ``image`` (a data set collected in a pixel observation mode), the
+encoder is a ``PixelEncoder`` over the camera image and, with ``proprio``, the
+robot's own state columns (meta ``proprio``); it never sees the other state
+columns, which stay labels of the readouts. The bundle is then format 2 with
+an ``[image]`` table and an ``encode.onnx`` taking the uint8 ``image``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 from .data import DataError, Dataset, Trajectories, TrainingError, column_stats, load_datasets, split_episodes
 from .export import ENCODE_FILE, PREDICT_FILE, READOUT_FILE, BundleError, check_bundle, export_graphs, onnx_vs_torch
 from .manifest import MANIFEST_FILE, write_manifest
+from .pixels import MAX_IMAGE_VAL_WINDOWS, encoder_inputs, encoder_rows, raw_rows
 
 if TYPE_CHECKING:
     import torch
@@ -64,6 +71,8 @@ class TrainConfig:
     periodic: list[str] | None = None
     frames: list[str] | None = None
     bilinear: int = 0
+    image: bool = False  # encode the data set's camera images (a pixel mode data set)
+    proprio: bool = False  # with image: also encode the robot's own state columns (pixels+proprio)
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -88,6 +97,8 @@ class TrainConfig:
         for k in positive:
             if not int(getattr(self, k)) >= 1:
                 raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.proprio and not self.image:
+            raise ValueError("proprio needs image: without images the encoder sees every observation already")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -139,7 +150,7 @@ def _rollout_errors(model, traj: Trajectories, norm: _Norm, horizon: int):
     remaining = np.concatenate(r_list)
     order = np.argsort(-remaining, kind="stable")
     s, a, remaining = s[order], a[order], remaining[order]
-    obs_n = torch.from_numpy(norm.obs(traj.obs))
+    obs_n = encoder_rows(traj, norm)
     acts = torch.from_numpy(traj.actions)
     errs = []
     latent_mse = float("nan")
@@ -261,16 +272,18 @@ def fit_probes(model, tr_win, tr_data, cfg, rng, say) -> list[dict]:
 REFERENCE_FILE = "reference.json"
 
 
-def write_reference(model, out_dir: str, obs: np.ndarray, u: np.ndarray, norm) -> None:
+def write_reference(model, out_dir: str, obs: np.ndarray, u: np.ndarray, norm, image_len: int = 0) -> None:
     """PyTorch's outputs on held-out rows, as flat row-major lists: raw
-    observations ``obs`` (the runtime normalises them, as the manifest says),
+    observations ``obs`` (the runtime normalises them, as the manifest says;
+    with an image, each row starts with its ``image_len`` pixel values),
     actions ``u``, and ``z = encode(obs)``, ``z_next = predict(z, u)``,
     ``y = readout(z)``. Any runtime can check itself against the training
     framework with it (`telic inspect BUNDLE` does)."""
     import torch
 
+    rows = np.concatenate([obs[:, :image_len], norm.obs(obs[:, image_len:])], axis=1)
     with torch.no_grad():
-        z = model.encoder(torch.from_numpy(np.ascontiguousarray(norm.obs(obs), dtype=np.float32)))
+        z = model.encoder(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)))
         z_next = model.predictor(z, torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32)))
         y = model.readout(z)
     flat = lambda a: np.asarray(a, dtype=np.float64).reshape(-1).tolist()  # noqa: E731
@@ -289,6 +302,8 @@ class Prepared:
     seed: int
     readouts: list[str]  # the readouts the model learns, in column order
     columns: list[int]  # their columns in the data set
+    observations: list[str]  # the observations the encoder reads (with an image: the proprio ones)
+    image_shape: tuple[int, int, int] | None  # (C, H, W) of the encoder's image, if it reads one
     rng: np.random.Generator  # the permutations of training and the probe fit
     train: Trajectories
     val: Trajectories  # held-out episodes
@@ -366,6 +381,7 @@ def _prepare(cfg: TrainConfig) -> Prepared:
     if unknown or not chosen:
         raise DataError(f"readouts {unknown or chosen} are not in the data set (it has {names})")
     cols = [names.index(r) for r in chosen]
+    observations, obs_cols, image_shape = encoder_inputs(ds, cfg.image, cfg.proprio)
 
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -373,8 +389,8 @@ def _prepare(cfg: TrainConfig) -> Prepared:
     rng = np.random.default_rng(seed)
 
     train_eps, val_eps = split_episodes(ds.episode, cfg.val_fraction, seed)
-    tr = ds.trajectories(train_eps, cols, safe_only=cfg.safe_only)
-    va = ds.trajectories(val_eps, cols, safe_only=cfg.safe_only)
+    tr = ds.trajectories(train_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
+    va = ds.trajectories(val_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
     excluded = int(ds.violated.sum()) if (cfg.safe_only and ds.violated is not None) else 0
     obs_mean, obs_std = column_stats(tr.obs)
     y_mean, y_std = column_stats(tr.readouts)
@@ -391,11 +407,10 @@ def _prepare(cfg: TrainConfig) -> Prepared:
         raise DataError(f"no held-out episode has {k} steps; lower --horizon or raise --val-fraction")
     va_perm = np.random.default_rng(seed + 1).permutation(va_win[0].size)
     va_win = (va_win[0][va_perm], va_win[1][va_perm])
-    tr_data = (torch.from_numpy(norm.obs(tr.obs)), torch.from_numpy(tr.actions),
-               torch.from_numpy(norm.y(tr.readouts)), k)
-    va_data = (torch.from_numpy(norm.obs(va.obs)), torch.from_numpy(va.actions),
-               torch.from_numpy(norm.y(va.readouts)), k)
-    return Prepared(ds=ds, dt=dt, seed=seed, readouts=chosen, columns=cols, rng=rng, train=tr, val=va,
+    tr_data = (encoder_rows(tr, norm), torch.from_numpy(tr.actions), torch.from_numpy(norm.y(tr.readouts)), k)
+    va_data = (encoder_rows(va, norm), torch.from_numpy(va.actions), torch.from_numpy(norm.y(va.readouts)), k)
+    return Prepared(ds=ds, dt=dt, seed=seed, readouts=chosen, columns=cols, observations=observations,
+                    image_shape=image_shape, rng=rng, train=tr, val=va,
                     excluded=excluded, norm=norm, varying=varying, horizon=k, train_windows=tr_win,
                     val_windows=va_win, train_tensors=tr_data, val_tensors=va_data)
 
@@ -411,16 +426,17 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     obs_mean, obs_std = prep.norm.obs_mean, prep.norm.obs_std
     obs_dim = tr.obs.shape[1]
     periodic = list(cfg.periodic or [])
-    unknown = [n for n in periodic if n not in ds.observations]
+    unknown = [n for n in periodic if n not in prep.observations]
     if unknown:
-        raise DataError(f"periodic observations {unknown} are not in the data set (it has {ds.observations})")
-    per_idx = [ds.observations.index(n) for n in periodic]
+        raise DataError(f"periodic observations {unknown} are not among the encoder's inputs "
+                        f"(they are {prep.observations})")
+    per_idx = [prep.observations.index(n) for n in periodic]
     frames = None
     if cfg.frames:
         from .model import FrameFeatures, parse_frame
 
         try:
-            parsed = [parse_frame(f, list(ds.observations)) for f in cfg.frames]
+            parsed = [parse_frame(f, list(prep.observations)) for f in cfg.frames]
         except ValueError as e:
             raise DataError(str(e)) from None
         frames = FrameFeatures(parsed, obs_mean, obs_std)
@@ -433,7 +449,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
         y_mean=prep.norm.y_mean, y_std=prep.norm.y_std, hidden=cfg.hidden, layers=cfg.layers,
-        readout_hidden=cfg.readout_hidden, readout_layers=cfg.readout_layers,
+        readout_hidden=cfg.readout_hidden, readout_layers=cfg.readout_layers, image_shape=prep.image_shape,
     )
     params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.")]
     n_params = sum(q.numel() for q in params)
@@ -452,6 +468,8 @@ def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
         f"train {tr.num_transitions} ({tr.num_episodes} episodes, {prep.train_windows[0].size} windows of {k}), "
         f"held out {va.num_transitions} ({va.num_episodes} episodes)"
         + (f"; {prep.excluded} transitions that broke a guardrail left out" if prep.excluded else ""))
+    if prep.image_shape is not None:
+        say(f"encoder input: {'×'.join(map(str, prep.image_shape))} image + {prep.observations or 'no observations'}")
     say(f"model: O={tr.obs.shape[1]} A={tr.actions.shape[1]} D={cfg.latent_dim} P={len(prep.columns)}, "
         f"{built.n_params} parameters; {cfg.epochs} epochs of {built.steps_per_epoch} batches of {cfg.batch_size}")
 
@@ -463,7 +481,8 @@ def _evaluate(cfg: TrainConfig, prep: Prepared, built: Built) -> dict:
     model.eval()
     errs, lat = _rollout_errors(model, prep.val, prep.norm, prep.horizon)
     s = _summary(errs, prep.norm.y_std, prep.varying, prep.readouts)
-    terms = _window_loss(model, prep.val_windows, prep.val_tensors, built.weights, cfg.max_val_windows)
+    n_windows = cfg.max_val_windows if prep.image_shape is None else min(cfg.max_val_windows, MAX_IMAGE_VAL_WINDOWS)
+    terms = _window_loss(model, prep.val_windows, prep.val_tensors, built.weights, n_windows)
     model.train()
     return {"val": terms, "latent_mse_h1": lat, "readout_rmse": s["rmse"], "readout_nrmse": s["nrmse"]}
 
@@ -567,10 +586,12 @@ def _export_and_check(cfg: TrainConfig, prep: Prepared, model, say) -> dict:
     stale = os.path.join(cfg.out, MANIFEST_FILE)
     if os.path.exists(stale):
         os.remove(stale)  # a failed export must not leave a loadable bundle behind
-    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], cfg.latent_dim)
+    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], cfg.latent_dim,
+                  prep.image_shape)
     check_rows = va.windows(1)
-    take = np.random.default_rng(prep.seed + 2).permutation(check_rows[0].size)[:2048]
-    diffs = onnx_vs_torch(model, cfg.out, norm.obs(va.obs[check_rows[0][take]]), va.actions[check_rows[1][take]])
+    take = np.random.default_rng(prep.seed + 2).permutation(check_rows[0].size)[:2048 if va.images is None else 256]
+    rows = encoder_rows(va, norm)[check_rows[0][take]]
+    diffs = onnx_vs_torch(model, cfg.out, rows.numpy(), va.actions[check_rows[1][take]], prep.image_shape)
     say(f"ONNX vs PyTorch max |diff|: encode {diffs[ENCODE_FILE]:.2e}, predict {diffs[PREDICT_FILE]:.2e}, "
         f"readout {diffs[READOUT_FILE]:.2e}")
     if not diffs["max"] <= cfg.onnx_tolerance:
@@ -578,7 +599,10 @@ def _export_and_check(cfg: TrainConfig, prep: Prepared, model, say) -> dict:
             f"exported graphs differ from PyTorch by {diffs['max']:.3e} > {cfg.onnx_tolerance:.1e}; "
             f"no manifest written in {cfg.out}"
         )
-    write_reference(model, cfg.out, va.obs[check_rows[0][take[:32]]], va.actions[check_rows[1][take[:32]]], norm)
+    # A few rows with images: each is C·H·W numbers.
+    ref = take[:32 if va.images is None else 4]
+    image_len = 0 if prep.image_shape is None else int(np.prod(prep.image_shape))
+    write_reference(model, cfg.out, raw_rows(va, check_rows[0][ref]), va.actions[check_rows[1][ref]], norm, image_len)
     return diffs
 
 
@@ -605,8 +629,12 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
     ds, meta, va = prep.ds, prep.ds.meta, prep.val
     probe_history = fitted.probe_history
     final = fitted.history[-1]["train"] if fitted.history else {}
+    encoder = ("CNN encoder over the camera image (four 4×4 stride-2 convolutions, spatial soft-argmax "
+               "keypoints) plus an MLP encoder over the " + ("proprio observations" if prep.observations
+                                                              else "(no) observations")
+               if prep.image_shape is not None else "MLP encoder")
     return {
-        "method": "JEPA: MLP encoder, residual action-conditioned MLP predictor trained on multi-step "
+        "method": f"JEPA: {encoder}, residual action-conditioned MLP predictor trained on multi-step "
                   "latent prediction against an EMA target encoder, VICReg variance and covariance "
                   "regulariser, readout probes trained jointly on encoded and predicted latents, "
                   "then refit on the frozen encoder and predictor",
@@ -641,17 +669,22 @@ def _manifest(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome) 
     """The bundle's manifest (docs/bundle.md)."""
     ds, meta, tr, chosen = prep.ds, prep.ds.meta, prep.train, prep.readouts
     margins = outcome.margins.margins
+    image = None
+    if prep.image_shape is not None:
+        c, h, w = prep.image_shape
+        image = {"channels": c, "height": h, "width": w, "dtype": "uint8", "channel_order": "rgb", "layout": "chw"}
     return {
-        "format_version": 1,
-        "name": cfg.name or f"{meta.get('scene', 'model')}_jepa",
+        "format_version": 1 if image is None else 2,
+        "name": cfg.name or f"{meta.get('scene', 'model')}_{'pixels' if image else 'jepa'}",
         "dt": prep.dt,
         "latent_dim": cfg.latent_dim,
-        "observations": ds.observations,
+        "observations": prep.observations,
         "readouts": chosen,
         "actions": [{"name": n, "lower": float(lo), "upper": float(hi)}
                     for n, lo, hi in zip(ds.actions, meta["action_lower"], meta["action_upper"])],
-        "normalisation": {"mean": [float(x) for x in prep.norm.obs_mean],
-                          "std": [float(x) for x in prep.norm.obs_std]},
+        **({"image": image} if image else {}),
+        **({"normalisation": {"mean": [float(x) for x in prep.norm.obs_mean],
+                              "std": [float(x) for x in prep.norm.obs_std]}} if prep.observations else {}),
         "provenance": {
             "scene": str(meta.get("scene", "unknown")),
             "samples": tr.num_transitions,

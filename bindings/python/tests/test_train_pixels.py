@@ -1,0 +1,193 @@
+"""The trainer on camera images (`python -m telic.train --image [--proprio]`):
+a tiny synthetic format-2 data set (a point robot pushing nothing in a
+16×16 picture), trained for two epochs, exported as a format-2 bundle.
+
+Needs the training packages (bindings/requirements-train.txt), not the
+compiled core.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telic.dataset import Recorder
+from telic.train import DataError, load_dataset, read_manifest
+
+SIDE = 16
+TINY = dict(epochs=2, latent_dim=8, hidden=32, layers=1, readout_hidden=16, readout_layers=1, horizon=3,
+            batch_size=16, probe_epochs=1, quantile_horizon=6, min_quantile_samples=5, val_fraction=0.25,
+            seed=3, quiet=True)
+
+
+def _picture(robot_xy, box_xy) -> np.ndarray:
+    """A 3×16×16 uint8 top view: the robot red, the box green, on grey."""
+    img = np.full((3, SIDE, SIDE), 60, np.uint8)
+    for (x, y), channel in ((box_xy, 1), (robot_xy, 0)):
+        col, row = (int(np.clip((v + 1) / 2 * (SIDE - 2), 0, SIDE - 2)) for v in (x, y))
+        img[channel, row:row + 2, col:col + 2] = 250
+    return img
+
+
+def _write_pixels(out: Path, box_map=lambda b: b, episodes: int = 8, steps: int = 24) -> Path:
+    """A format-2 data set: observations robot x, y and box x, y (the box
+    columns through ``box_map``), proprio = the robot's; images of each state."""
+    rng = np.random.default_rng(0)
+    rec = Recorder(["robot.x", "robot.y", "box.x", "box.y"], ["ux", "uy"], ["robot.x", "box.x", "gap"],
+                   action_lower=[-1, -1], action_upper=[1, 1], dt=0.1, scene="toy", seed=4)
+    images, next_images = [], []
+    for _ in range(episodes):
+        robot, box = rng.uniform(-0.8, 0.8, 2), rng.uniform(-0.8, 0.8, 2)
+        for _ in range(steps):
+            u = rng.uniform(-1, 1, 2)
+            nxt = np.clip(robot + 0.1 * u, -0.9, 0.9)
+            gap = lambda r: [r[0], box[0], float(np.linalg.norm(r - box))]  # noqa: E731
+            rec.add(np.r_[robot, box_map(box)], u, np.r_[nxt, box_map(box)], readouts=gap(robot),
+                    next_readouts=gap(nxt))
+            images.append(_picture(robot, box))
+            next_images.append(_picture(nxt, box))
+            robot = nxt
+        rec.end_episode()
+    rec.save(out)
+    for name, arr in (("image", images), ("next_image", next_images)):
+        with gzip.open(out / f"{name}.npy.gz", "wb") as f:
+            np.save(f, np.stack(arr), allow_pickle=False)
+    meta = json.loads((out / "meta.json").read_text())
+    meta["format_version"] = 2
+    meta["image"] = {"channels": 3, "height": SIDE, "width": SIDE, "dtype": "uint8", "file": "image.npy.gz",
+                     "next_file": "next_image.npy.gz"}
+    meta["proprio"] = ["robot.x", "robot.y"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pixel_data(tmp_path_factory) -> Path:
+    return _write_pixels(tmp_path_factory.mktemp("pixels"))
+
+
+@pytest.fixture(scope="module")
+def pixel_bundle(pixel_data, tmp_path_factory):
+    from telic.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("pixel_bundle")
+    report = train(TrainConfig(data=str(pixel_data), out=str(out), image=True, proprio=True, **TINY))
+    return out, report
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_a_format_2_data_set_reads_its_images(pixel_data):
+    ds = load_dataset(str(pixel_data))
+    assert ds.image.dtype == np.uint8 and ds.image.shape == (len(ds), 3, SIDE, SIDE)
+    assert ds.proprio_names == ["robot.x", "robot.y"]
+    traj = ds.trajectories(obs_columns=[0, 1], images=True)
+    assert traj.obs.shape[1] == 2 and traj.images.shape == (traj.obs.shape[0], 3, SIDE, SIDE)
+    # The image of a state is that of its row: the last state of an episode is next_image's.
+    np.testing.assert_array_equal(traj.images[0], ds.image[0])
+    np.testing.assert_array_equal(traj.images[24], ds.next_image[23])
+
+
+def test_images_of_the_wrong_shape_are_a_clear_error(pixel_data, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(pixel_data, bad)
+    with gzip.open(bad / "image.npy.gz", "wb") as f:
+        np.save(f, np.zeros((3, 3, SIDE, SIDE), np.uint8))
+    with pytest.raises(DataError, match="image.npy.gz"):
+        load_dataset(str(bad))
+
+
+def test_pixel_bundle_is_format_2_with_an_image_table(pixel_bundle):
+    out, _ = pixel_bundle
+    m = read_manifest(str(out / "manifest.toml"))
+    assert m["format_version"] == 2
+    assert m["image"] == {"channels": 3, "height": SIDE, "width": SIDE, "dtype": "uint8", "channel_order": "rgb",
+                          "layout": "chw"}
+    assert m["observations"] == ["robot.x", "robot.y"]
+    assert len(m["normalisation"]["mean"]) == 2
+    assert m["readouts"] == ["robot.x", "box.x", "gap"]
+
+
+def test_encode_takes_a_uint8_image_and_the_proprio_entries(pixel_bundle):
+    out, _ = pixel_bundle
+    sess = _session(out / "encode.onnx")
+    ins = {i.name: i for i in sess.get_inputs()}
+    assert set(ins) == {"image", "obs"}
+    assert ins["image"].type == "tensor(uint8)" and ins["image"].shape[1:] == [3, SIDE, SIDE]
+    assert ins["obs"].type == "tensor(float)" and ins["obs"].shape[1:] == [2]
+    assert not isinstance(ins["image"].shape[0], int), "the batch axis must be dynamic"
+    image = np.random.default_rng(1).integers(0, 256, (5, 3, SIDE, SIDE), dtype=np.uint8)
+    (z,) = sess.run(["z"], {"image": image, "obs": np.zeros((5, 2), np.float32)})
+    assert z.shape == (5, 8) and np.all(np.isfinite(z))
+
+
+def test_onnx_matches_pytorch_on_the_reference_rows(pixel_bundle):
+    out, report = pixel_bundle
+    assert report["onnx_vs_torch"]["max"] <= 1e-4
+    ref = json.loads((out / "reference.json").read_text())
+    m = read_manifest(str(out / "manifest.toml"))
+    n_img = 3 * SIDE * SIDE
+    rows = np.asarray(ref["obs"], np.float32).reshape(-1, n_img + 2)
+    assert 1 <= rows.shape[0] <= 8, "a few rows: each is an image"
+    assert np.all((rows[:, :n_img] >= 0) & (rows[:, :n_img] <= 255) & (rows[:, :n_img] == np.round(rows[:, :n_img])))
+    obs_n = (rows[:, n_img:] - np.asarray(m["normalisation"]["mean"])) / np.asarray(m["normalisation"]["std"])
+    (z,) = _session(out / "encode.onnx").run(["z"], {"image": rows[:, :n_img].reshape(-1, 3, SIDE, SIDE).astype(np.uint8),
+                                                     "obs": obs_n.astype(np.float32)})
+    np.testing.assert_allclose(z.reshape(-1), ref["z"], atol=1e-4)
+
+
+def test_the_encoder_never_sees_the_other_observation_columns(pixel_data, pixel_bundle, tmp_path):
+    # Same images, proprio and readouts; the box columns of obs.npy changed
+    # (an affine map keeps the rows chaining). A bundle trained on it must be
+    # the same bytes: nothing but image and proprio reaches the model.
+    from telic.train import TrainConfig, train
+
+    out, _ = pixel_bundle
+    moved = _write_pixels(tmp_path / "moved", box_map=lambda b: -3.0 * b + 7.0)
+    assert not np.array_equal(load_dataset(str(moved)).obs, load_dataset(str(pixel_data)).obs)
+    again = tmp_path / "again"
+    train(TrainConfig(data=str(moved), out=str(again), image=True, proprio=True, **TINY))
+    for graph in ("encode.onnx", "predict.onnx", "readout.onnx", "reference.json"):
+        assert (again / graph).read_bytes() == (out / graph).read_bytes(), graph
+
+
+def test_pixels_only_encodes_the_image_alone(pixel_data, tmp_path):
+    from telic.train import TrainConfig, train
+
+    out = tmp_path / "pixels_only"
+    train(TrainConfig(data=str(pixel_data), out=str(out), image=True, **TINY))
+    m = read_manifest(str(out / "manifest.toml"))
+    assert m["observations"] == [] and "normalisation" not in m
+    assert [i.name for i in _session(out / "encode.onnx").get_inputs()] == ["image"]
+    ref = json.loads((out / "reference.json").read_text())
+    assert len(ref["obs"]) % (3 * SIDE * SIDE) == 0
+
+
+def test_image_on_a_data_set_without_images_is_refused(tmp_path, capsys):
+    from telic.train.cli import main
+
+    data = _write_pixels(tmp_path / "v1")
+    meta = json.loads((data / "meta.json").read_text())
+    meta["format_version"] = 1
+    del meta["image"], meta["proprio"]
+    (data / "meta.json").write_text(json.dumps(meta))
+    assert main(["--data", str(data), "--out", str(tmp_path / "b"), "--image", "--quiet"]) == 1
+    assert "no camera images" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "manifest.toml").exists()
+
+
+def test_proprio_without_image_is_refused(pixel_data, tmp_path, capsys):
+    from telic.train.cli import main
+
+    assert main(["--data", str(pixel_data), "--out", str(tmp_path / "b"), "--proprio", "--quiet"]) == 1
+    assert "proprio needs image" in capsys.readouterr().err
