@@ -184,7 +184,7 @@ def test_manifest_checker_rejects_what_the_engine_rejects(trained):
     broken(lambda m: m.update(colour=3))
     broken(lambda m: m["provenance"].update(seeds=1))
     broken(lambda m: m["provenance"].pop("seed"))
-    broken(lambda m: m.update(format_version=2))
+    broken(lambda m: m.update(format_version=3))
     broken(lambda m: m["normalisation"]["std"].__setitem__(0, 0.0))
     broken(lambda m: m["readout_error_quantiles"]["margins"].update({"nope": [0.1]}))
     broken(lambda m: m["actions"][0].update(lower=5.0))

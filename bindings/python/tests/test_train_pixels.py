@@ -191,3 +191,25 @@ def test_proprio_without_image_is_refused(pixel_data, tmp_path, capsys):
 
     assert main(["--data", str(pixel_data), "--out", str(tmp_path / "b"), "--proprio", "--quiet"]) == 1
     assert "proprio needs image" in capsys.readouterr().err
+
+
+def test_telic_collect_pixel_data_reads_and_trains(tmp_path):
+    # The reader against the writer: a tiny `telic collect --obs pixels+proprio`.
+    import subprocess
+
+    from conftest import ROOT, telic_cmd
+    from telic.train import TrainConfig, train
+
+    data = tmp_path / "push_pixels"
+    cmd = telic_cmd() + ["collect", "push", "--obs", "pixels+proprio", "--episodes", "4", "--steps-per-episode",
+                         "30", "--planner-fraction", "0", "--seed", "3", "--jobs", "1", "--quiet", "--out", str(data)]
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=1200)
+    ds = load_dataset(str(data))
+    assert ds.image.shape == (len(ds), 3, 64, 64)
+    assert ds.proprio_names == ["pusher.x", "pusher.y", "pusher.vx", "pusher.vy"]
+    same_episode = ds.episode[1:] == ds.episode[:-1]
+    np.testing.assert_array_equal(ds.image[1:][same_episode], ds.next_image[:-1][same_episode])
+    out = tmp_path / "bundle"
+    train(TrainConfig(data=str(data), out=str(out), image=True, proprio=True, safe_only=False,
+                      **{**TINY, "val_fraction": 0.5}))
+    assert read_manifest(str(out / "manifest.toml"))["observations"] == ds.proprio_names
