@@ -1,5 +1,11 @@
 //! `telic._native.Scene`: a Telic scene stepped from Python, the core of the
 //! gymnasium environments of `telic.envs`.
+//!
+//! Observations are the flat layout the planner takes in the scenario's
+//! observation mode: in `state` mode the state (O,), in the pixel modes the
+//! camera image's C·H·W values (0..=255, C×H×W order) and then the vector
+//! entries (`vector_names`: proprio in `pixels+proprio`, none in `pixels`).
+//! `telic.envs` reshapes them into gymnasium's image and dict spaces.
 
 use crate::convert::{Array, array, to_plain, vector};
 use crate::errors::{Kind, error, sim_error};
@@ -9,16 +15,24 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Mutex;
 use telic::{ModelSpec, PlannerConfig, WorldModel};
-use telic_sim::scenario::{ModelChoice, Scenario};
+use telic_sim::scenario::{ModelChoice, ObservationMode, Scenario};
+use telic_sim::scene::camera::Camera;
 use telic_sim::{Scene, SimError, StepOutcome};
 
 /// A scene of a scenario, reset and stepped by the caller.
 #[pyclass(name = "Scene", module = "telic._native", frozen)]
 pub(crate) struct PyScene {
     inner: Mutex<Scene>,
+    /// The camera of `render`, of the scenario's image size.
+    camera: Mutex<Camera>,
     spec: ModelSpec,
     name: String,
     max_time: f64,
+    /// The observation's layout: mode, values, image shape and vector names.
+    mode: ObservationMode,
+    obs_dim: usize,
+    image_shape: Option<(usize, usize, usize)>,
+    vector_names: Vec<String>,
 }
 
 impl PyScene {
@@ -41,23 +55,42 @@ impl PyScene {
 #[pymethods]
 impl PyScene {
     /// The scene of a shipped scenario (`"reach"`, `"navigate"`, `"push"`) or
-    /// of a scenario file.
+    /// of a scenario file; `obs` ("state", "pixels", "pixels+proprio")
+    /// replaces the scenario's observation mode.
     #[new]
-    fn new(py: Python<'_>, scenario: String) -> PyResult<Self> {
+    #[pyo3(signature = (scenario, obs = None))]
+    fn new(py: Python<'_>, scenario: String, obs: Option<String>) -> PyResult<Self> {
+        let mode = obs
+            .map(|m| m.parse::<ObservationMode>())
+            .transpose()
+            .map_err(|e| error(Kind::Config, e))?;
         let env = py
-            .detach(|| Scenario::load(&scenario).and_then(Scene::new))
+            .detach(|| {
+                let mut s = Scenario::load(&scenario)?;
+                if let Some(mode) = mode {
+                    s.observation.mode = mode;
+                }
+                Scene::new(s)
+            })
             .map_err(sim_error)?;
+        let camera = env.scenario().observation.camera().map_err(sim_error)?;
         Ok(Self {
+            camera: Mutex::new(camera),
             spec: env.spec().clone(),
             name: env.scenario().scene_name().to_string(),
             max_time: env.scenario().episode.max_time,
+            mode: env.observation_mode(),
+            obs_dim: env.obs_dim(),
+            image_shape: env.image_spec().map(|i| (i.channels, i.height, i.width)),
+            vector_names: env.vector_names().to_vec(),
             inner: Mutex::new(env),
         })
     }
 
-    /// Starts an episode drawn from `seed`; returns the first observation (O,).
+    /// Starts an episode drawn from `seed`; returns the first observation
+    /// (`obs_dim` values, the layout in the module docs).
     fn reset<'py>(&self, py: Python<'py>, seed: u64) -> PyResult<Bound<'py, PyAny>> {
-        let o = self.spec.obs_dim();
+        let o = self.obs_dim;
         let obs = self.with(py, |env| {
             let mut obs = vec![0.0; o];
             env.reset(seed, &mut obs)?;
@@ -74,7 +107,7 @@ impl PyScene {
         action: &Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyAny>, f64, bool, bool, bool, f64)> {
         let a = self.spec.action_dim();
-        let o = self.spec.obs_dim();
+        let o = self.obs_dim;
         let action = Array::read(action, "action")?.single("action", a, &self.spec.actions)?;
         let (obs, out) = self.with(py, |env| {
             let mut obs = vec![0.0; o];
@@ -89,6 +122,25 @@ impl PyScene {
             out.violated,
             out.worst_margin,
         ))
+    }
+
+    /// The camera image of the current state, (3, H, W) uint8 RGB in
+    /// C×H×W order, of the scenario's `[observation]` size, whatever the
+    /// observation mode.
+    fn render<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (image, size) = self.with(py, |env| {
+            let mut camera = self.camera.lock().map_err(|_| SimError::Scene {
+                scene: self.name.clone(),
+                message: "the camera was poisoned by an earlier failure".into(),
+            })?;
+            let size = camera.size();
+            let mut image = vec![0; size.bytes()];
+            env.world().render(&mut camera, &mut image)?;
+            Ok((image, size))
+        })?;
+        use numpy::PyArrayMethods;
+        let flat = numpy::PyArray1::from_vec(py, image);
+        Ok(flat.reshape([3, size.height(), size.width()])?.into_any())
     }
 
     /// A planner for the running episode (its objective, guardrails and
@@ -153,10 +205,27 @@ impl PyScene {
     fn name(&self) -> String {
         self.name.clone()
     }
-    /// Observation names (O).
+    /// Names of the observation's vector entries (after the image in the
+    /// pixel modes): the state in "state" mode, the robot's own state in
+    /// "pixels+proprio", none in "pixels".
     #[getter]
     fn observations(&self) -> Vec<String> {
-        self.spec.observations.clone()
+        self.vector_names.clone()
+    }
+    /// The observation mode: "state", "pixels" or "pixels+proprio".
+    #[getter]
+    fn observation_mode(&self) -> String {
+        self.mode.to_string()
+    }
+    /// The camera image's shape (C, H, W) in the pixel modes, else None.
+    #[getter]
+    fn image_shape(&self) -> Option<(usize, usize, usize)> {
+        self.image_shape
+    }
+    /// Values of one observation: C·H·W image values and then the vector entries.
+    #[getter]
+    fn obs_dim(&self) -> usize {
+        self.obs_dim
     }
     /// Action names (A).
     #[getter]
@@ -260,9 +329,10 @@ impl PyScene {
 
     fn __repr__(&self) -> String {
         format!(
-            "Scene('{}', observations={}, actions={}, dt={})",
+            "Scene('{}', obs='{}', observations={}, actions={}, dt={})",
             self.name,
-            self.spec.obs_dim(),
+            self.mode,
+            self.obs_dim,
             self.spec.action_dim(),
             self.spec.dt
         )

@@ -161,9 +161,14 @@ class Planner:
 
 @final
 class Scene:
-    """A Telic scene (rapier3d), reset and stepped by the caller."""
+    """A Telic scene (rapier3d), reset and stepped by the caller.
+    Observations are the flat layout a planner takes: the state (``"state"``
+    mode), or the camera image's C·H·W values (0..255, C×H×W order) followed
+    by the vector entries ``observations`` (the pixel modes)."""
 
-    def __new__(cls, scenario: str) -> Scene: ...
+    def __new__(cls, scenario: str, obs: Optional[str] = None) -> Scene:
+        """``obs``: ``"state"``, ``"pixels"`` or ``"pixels+proprio"``
+        (default: the scenario's ``[observation]`` mode)."""
     def reset(self, seed: int) -> _F64: ...
     def step(self, action: _ArrayLike) -> tuple[_F64, float, bool, bool, bool, float]:
         """Applies ``action``, (A,) or (1, A): ``(obs, cost, success, truncated,
@@ -173,10 +178,21 @@ class Scene:
     ) -> Planner: ...
     def state(self) -> dict[str, Any]: ...
     def objective(self) -> dict[str, Any]: ...
+    def render(self) -> npt.NDArray[np.uint8]:
+        """The camera image of the current state, (3, H, W) uint8 RGB, of the
+        scenario's ``[observation]`` size, whatever the observation mode."""
     @property
     def name(self) -> str: ...
     @property
-    def observations(self) -> list[str]: ...
+    def observations(self) -> list[str]:
+        """Names of the vector entries (after the image in the pixel modes)."""
+    @property
+    def observation_mode(self) -> str: ...
+    @property
+    def image_shape(self) -> Optional[tuple[int, int, int]]:
+        """(C, H, W) of the camera image in the pixel modes, else None."""
+    @property
+    def obs_dim(self) -> int: ...
     @property
     def actions(self) -> list[str]: ...
     @property
