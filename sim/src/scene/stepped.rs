@@ -243,6 +243,15 @@ impl Scene {
         self.episode.as_ref().map(Episode::objective)
     }
 
+    /// The objective the running episode's planner is given
+    /// ([`Episode::planner_objective`]): [`Scene::objective`] in state mode,
+    /// with the scene's pixel guardrails instead of its geometric ones in a
+    /// pixel mode.
+    #[must_use]
+    pub fn planner_objective(&self) -> Option<&ObjectiveSpec> {
+        self.episode.as_ref().map(Episode::planner_objective)
+    }
+
     /// The running episode's targets and guardrails as the scene drew them.
     #[must_use]
     pub fn setup(&self) -> Option<&EpisodeSetup> {
