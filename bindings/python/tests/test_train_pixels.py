@@ -213,3 +213,13 @@ def test_telic_collect_pixel_data_reads_and_trains(tmp_path):
     train(TrainConfig(data=str(data), out=str(out), image=True, proprio=True, safe_only=False,
                       **{**TINY, "val_fraction": 0.5}))
     assert read_manifest(str(out / "manifest.toml"))["observations"] == ds.proprio_names
+
+
+def test_the_shipped_pixel_bundle_reads_only_image_and_proprio():
+    from conftest import ROOT
+    from telic.train.export import check_bundle
+
+    m = check_bundle(str(ROOT / "models" / "push_pixels"))
+    assert m["format_version"] == 2 and (m["image"]["height"], m["image"]["width"]) == (64, 64)
+    assert m["observations"] == ["pusher.x", "pusher.y", "pusher.vx", "pusher.vy"]
+    assert "keepout.clearance" in m["readouts"]
