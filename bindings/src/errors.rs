@@ -50,9 +50,9 @@ pub(crate) fn error(kind: Kind, message: impl Into<String>) -> PyErr {
 /// The Python exception of a model error.
 pub(crate) fn model_error(e: ModelError) -> PyErr {
     let kind = match e {
-        ModelError::Shape { .. }
-        | ModelError::NonFinite { .. }
-        | ModelError::OutOfRange { .. } => Kind::Input,
+        ModelError::Shape { .. } | ModelError::NonFinite { .. } | ModelError::OutOfRange { .. } => {
+            Kind::Input
+        }
         ModelError::Invalid(_) | ModelError::Backend(_) => Kind::Model,
     };
     error(kind, e.to_string())

@@ -111,4 +111,3 @@ pub(crate) fn jobs(arg: Option<usize>) -> Result<usize> {
             .min(limits::MAX_JOBS)),
     }
 }
-
