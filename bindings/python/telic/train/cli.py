@@ -48,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
                    help="encode the data set's camera images (a data set collected with --obs pixels...)")
     p.add_argument("--proprio", action="store_true",
                    help="with --image: also encode the robot's own state (meta.json `proprio`), never the rest")
+    p.add_argument("--seen", metavar="READOUT,...",
+                   help="with --image: readouts the image encoder estimates under supervision and hands to the "
+                        "vector encoder beside the proprio entries (e.g. box.x,box.y,box.cos,box.sin); --frame "
+                        "and --periodic may name them")
+    p.add_argument("--w-seen", type=float, default=d.w_seen, help="weight of the supervised loss on --seen")
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -61,6 +66,11 @@ def parser() -> argparse.ArgumentParser:
                         "1 makes one environment step the unit of time")
     p.add_argument("--quiet", action="store_true")
     return p
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of names (``None`` when the option is absent)."""
+    return [r.strip() for r in text.split(",") if r.strip()] if text else None
 
 
 def main(argv=None) -> int:
@@ -82,9 +92,9 @@ def main(argv=None) -> int:
         horizon=args.horizon, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         ema=args.ema, w_pred=args.w_pred, w_probe=args.w_probe, w_var=args.w_var, w_cov=args.w_cov,
         val_fraction=args.val_fraction,
-        readouts=[r.strip() for r in args.readouts.split(",") if r.strip()] if args.readouts else None,
-        periodic=[r.strip() for r in args.periodic.split(",") if r.strip()] if args.periodic else None,
+        readouts=_names(args.readouts), periodic=_names(args.periodic),
         frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
+        seen=_names(args.seen), w_seen=args.w_seen,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, dt=args.dt, quiet=args.quiet,

@@ -149,43 +149,72 @@ class PixelEncoder(nn.Module):
     in C×H×W order as raw 0..255 values, then the ``P`` normalised proprio
     entries (the layout the engine hands a model with an image, docs/bundle.md).
 
-    The image goes through four 4×4 stride-2 convolutions (C→16→32→32→32, each
-    halving the side); the flattened last map and the spatial soft-argmax
-    keypoints of the second (where things are, sub-pixel) feed an MLP with a
-    linear path. The proprio entries go through an ``Encoder`` (periodic
-    columns and frame features as there); the two latents add up.
+    The image goes through a translation-equivariant convolution stack (4×4
+    stride-2 convolutions to a map of at most 16×16, then a 3×3 one to 64
+    channels) that is pooled over the whole map: each channel's maximum and
+    mean (*what* is in view, e.g. which way the box faces) and its spatial
+    soft-argmax keypoint (*where*, sub-pixel). Pooling keeps the parameter
+    count small and does not tie a feature to a pixel, so what is learned at
+    one place holds at every other (a flattened map memorised the training
+    poses and did not learn the box's yaw at all: models/README.md).
+
+    ``seen`` (readout columns, e.g. the box's pose): a linear head estimates
+    those quantities, standardised, from the pooled features; the trainer
+    supervises it (``jepa_loss``, term ``seen``). The estimates join the
+    proprio entries as the input of an ``Encoder`` (the state models'
+    encoder, with their frame features and periodic columns, which may name
+    the seen quantities: the pusher seen from the box the camera found). A
+    second MLP maps the pooled features to the latent for everything else in
+    view (the keep-out region); the two latents add up.
     """
 
     def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
-                 periodic=(), periodic_mean=(), periodic_std=(), frames=None):
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(),
+                 channels: int = 32, features: int = 64):
         super().__init__()
         c, h, w = (int(x) for x in image_shape)
         self.image_shape = (c, h, w)
         self.image_len = c * h * w
-        self.stem = nn.Sequential(nn.Conv2d(c, 16, 4, 2, 1), nn.SiLU(), nn.Conv2d(16, 32, 4, 2, 1), nn.SiLU())
-        self.trunk = nn.Sequential(nn.Conv2d(32, 32, 4, 2, 1), nn.SiLU(), nn.Conv2d(32, 32, 4, 2, 1), nn.SiLU())
+        convs: list[nn.Module] = []
+        width, side = c, min(h, w)
+        while side > 16 or not convs:
+            convs += [nn.Conv2d(width, channels, 4, 2, 1), nn.SiLU()]
+            width, side = channels, side // 2
+        convs += [nn.Conv2d(width, features, 3, 1, 1), nn.SiLU()]
+        self.conv = nn.Sequential(*convs)
         with torch.no_grad():
-            _, _, mh, mw = self.stem(torch.zeros(1, c, h, w)).shape
+            _, _, mh, mw = self.conv(torch.zeros(1, c, h, w)).shape
         self.register_buffer("xs", torch.linspace(-1.0, 1.0, mw).reshape(1, 1, 1, mw))
         self.register_buffer("ys", torch.linspace(-1.0, 1.0, mh).reshape(1, 1, mh, 1))
-        with torch.no_grad():
-            width = self._features(torch.zeros(1, c, h, w)).shape[1]
-        self.net = mlp(width, hidden, latent_dim, max(layers, 1))
-        self.skip = nn.Linear(width, latent_dim, bias=False)
-        self.proprio = (Encoder(proprio_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                                frames) if proprio_dim > 0 else None)
+        pooled = 4 * features
+        self.seen_cols = [int(i) for i in seen]
+        self.seen = nn.Linear(pooled, len(self.seen_cols)) if self.seen_cols else None
+        self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
+        self.skip = nn.Linear(pooled, latent_dim, bias=False)
+        vector = proprio_dim + len(self.seen_cols)
+        self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
+                       if vector > 0 else None)
 
-    def _features(self, image: torch.Tensor) -> torch.Tensor:
-        maps = self.stem(image)
-        return torch.cat([self.trunk(maps).flatten(1), spatial_soft_argmax(maps, self.xs, self.ys)], dim=1)
+    def _pooled(self, image: torch.Tensor) -> torch.Tensor:
+        # Centred on the table's grey, roughly: a better start for the SiLUs.
+        maps = self.conv(image * (1.0 / 255.0) - 0.86)
+        keypoints = spatial_soft_argmax(maps * 4.0, self.xs, self.ys)
+        return torch.cat([maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints], dim=1)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The latent and the standardised estimates of the ``seen`` readouts
+        (``None`` without them)."""
+        image = x[:, : self.image_len].reshape(-1, *self.image_shape)
+        f = self._pooled(image)
+        z = self.net(f) + self.skip(f)
+        seen = self.seen(f) if self.seen is not None else None
+        if self.vector is not None:
+            parts = [x[:, self.image_len:]] + ([seen] if seen is not None else [])
+            z = z + self.vector(torch.cat(parts, dim=1))
+        return z, seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        image = x[:, : self.image_len].reshape(-1, *self.image_shape) * (1.0 / 255.0)
-        f = self._features(image)
-        z = self.net(f) + self.skip(f)
-        if self.proprio is not None:
-            z = z + self.proprio(x[:, self.image_len:])
-        return z
+        return self.encode(x)[0]
 
 
 class PixelEncodeGraph(nn.Module):
@@ -278,14 +307,14 @@ class WorldModel(nn.Module):
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
-                 image_shape=None):
+                 image_shape=None, seen=()):
         super().__init__()
         # With an image, ``obs_dim`` counts the proprio entries beside it.
         self.encoder = (
             Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
             if image_shape is None else
             PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                         frames))
+                         frames, seen))
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)
@@ -331,7 +360,12 @@ def jepa_loss(model: WorldModel, obs_n, actions, y_n, weights: dict) -> tuple[to
     weighted total and its terms (floats).
     """
     bsz, k1, o = obs_n.shape
-    z0 = model.encoder(obs_n[:, 0])
+    seen_cols = getattr(model.encoder, "seen_cols", [])
+    if seen_cols:
+        z0, seen0 = model.encoder.encode(obs_n[:, 0])
+        seen = ((seen0 - y_n[:, 0, seen_cols]) ** 2).mean()
+    else:
+        z0, seen = model.encoder(obs_n[:, 0]), torch.zeros(())
     with torch.no_grad():
         target = model.target_encoder(obs_n[:, 1:].reshape(-1, o)).reshape(bsz, k1 - 1, -1)
     zs = model.rollout(z0, actions)
@@ -339,6 +373,8 @@ def jepa_loss(model: WorldModel, obs_n, actions, y_n, weights: dict) -> tuple[to
     latents = torch.cat([z0.unsqueeze(1), zs], dim=1)
     probe = ((model.readout.normalised(latents.reshape(bsz * k1, -1)).reshape(bsz, k1, -1) - y_n) ** 2).mean()
     var, cov = vicreg_terms(z0)
-    total = weights["pred"] * pred + weights["probe"] * probe + weights["var"] * var + weights["cov"] * cov
-    terms = {"pred": pred.item(), "probe": probe.item(), "var": var.item(), "cov": cov.item(), "total": total.item()}
+    total = (weights["pred"] * pred + weights["probe"] * probe + weights["var"] * var + weights["cov"] * cov
+             + weights.get("seen", 0.0) * seen)
+    terms = {"pred": pred.item(), "probe": probe.item(), "var": var.item(), "cov": cov.item(), "seen": seen.item(),
+             "total": total.item()}
     return total, terms

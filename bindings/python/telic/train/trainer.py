@@ -73,6 +73,8 @@ class TrainConfig:
     bilinear: int = 0
     image: bool = False  # encode the data set's camera images (a pixel mode data set)
     proprio: bool = False  # with image: also encode the robot's own state columns (pixels+proprio)
+    seen: list[str] | None = None  # with image: readouts the image encoder estimates (supervised), see PixelEncoder
+    w_seen: float = 10.0  # weight of the supervised loss on the seen estimates
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -99,6 +101,8 @@ class TrainConfig:
                 raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
         if self.proprio and not self.image:
             raise ValueError("proprio needs image: without images the encoder sees every observation already")
+        if self.seen and not self.image:
+            raise ValueError("seen needs image: it names readouts the image encoder estimates")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -425,27 +429,39 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     ds, tr, meta = prep.ds, prep.train, prep.ds.meta
     obs_mean, obs_std = prep.norm.obs_mean, prep.norm.obs_std
     obs_dim = tr.obs.shape[1]
+    # With seen readouts, the vector encoder reads the proprio entries and the
+    # image's estimates of those readouts (standardised like the readouts):
+    # frames and periodic columns may name either.
+    seen = list(cfg.seen or [])
+    unknown = [n for n in seen if n not in prep.readouts]
+    if unknown:
+        raise DataError(f"seen readouts {unknown} are not among the model's readouts (they are {prep.readouts})")
+    seen_idx = [prep.readouts.index(n) for n in seen]
+    names = list(prep.observations) + seen
+    vec_mean = np.concatenate([obs_mean, prep.norm.y_mean[seen_idx]]).astype(np.float32)
+    vec_std = np.concatenate([obs_std, prep.norm.y_std[seen_idx]]).astype(np.float32)
     periodic = list(cfg.periodic or [])
-    unknown = [n for n in periodic if n not in prep.observations]
+    unknown = [n for n in periodic if n not in names]
     if unknown:
         raise DataError(f"periodic observations {unknown} are not among the encoder's inputs "
-                        f"(they are {prep.observations})")
-    per_idx = [prep.observations.index(n) for n in periodic]
+                        f"(they are {names})")
+    per_idx = [names.index(n) for n in periodic]
     frames = None
     if cfg.frames:
         from .model import FrameFeatures, parse_frame
 
         try:
-            parsed = [parse_frame(f, list(prep.observations)) for f in cfg.frames]
+            parsed = [parse_frame(f, names) for f in cfg.frames]
         except ValueError as e:
             raise DataError(str(e)) from None
-        frames = FrameFeatures(parsed, obs_mean, obs_std)
+        frames = FrameFeatures(parsed, vec_mean, vec_std)
+        vec = np.concatenate([prep.norm.obs(tr.obs), prep.norm.y(tr.readouts)[:, seen_idx]], axis=1)
         with torch.no_grad():
-            feats = frames.raw(torch.as_tensor((tr.obs - obs_mean) / obs_std, dtype=torch.float32))
+            feats = frames.raw(torch.as_tensor(vec, dtype=torch.float32))
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     model = WorldModel(
         frames=frames, bilinear=cfg.bilinear,
-        periodic=per_idx, periodic_mean=obs_mean[per_idx], periodic_std=obs_std[per_idx],
+        periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
         y_mean=prep.norm.y_mean, y_std=prep.norm.y_std, hidden=cfg.hidden, layers=cfg.layers,
@@ -457,6 +473,8 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     steps_per_epoch = max(1, math.ceil(prep.train_windows[0].size / cfg.batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
+    if seen:
+        weights["seen"] = cfg.w_seen
     return Built(model=model, params=params, n_params=n_params, opt=opt, sched=sched,
                  steps_per_epoch=steps_per_epoch, weights=weights, periodic=periodic)
 
@@ -499,7 +517,7 @@ def _epoch(cfg: TrainConfig, prep: Prepared, built: Built) -> dict:
     obs_t, act_t, y_t, _ = prep.train_tensors
     model.train()
     perm = prep.rng.permutation(tr_win[0].size)
-    sums = {"pred": 0.0, "probe": 0.0, "var": 0.0, "cov": 0.0, "total": 0.0}
+    sums = {"pred": 0.0, "probe": 0.0, "var": 0.0, "cov": 0.0, "seen": 0.0, "total": 0.0}
     for b in range(built.steps_per_epoch):
         idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         si, ai = tr_win[0][idx], tr_win[1][idx]
@@ -536,7 +554,9 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
         ev = _evaluate(cfg, prep, built)
         history.append({"epoch": epoch, "train": train_terms, **ev, "seconds": time.perf_counter() - t0})
         say(f"epoch {epoch:3d}/{cfg.epochs}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
-            f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f} | held-out pred {ev['val']['pred']:.4f} "
+            f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f}"
+            + (f" seen {train_terms['seen']:.4f}" if "seen" in built.weights else "")
+            + f" | held-out pred {ev['val']['pred']:.4f} "
             f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
             f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
     probe_history = (fit_probes(built.model, prep.train_windows, prep.train_tensors, cfg, prep.rng, say)
@@ -629,9 +649,12 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
     ds, meta, va = prep.ds, prep.ds.meta, prep.val
     probe_history = fitted.probe_history
     final = fitted.history[-1]["train"] if fitted.history else {}
-    encoder = ("CNN encoder over the camera image (four 4×4 stride-2 convolutions, spatial soft-argmax "
-               "keypoints) plus an MLP encoder over the " + ("proprio observations" if prep.observations
-                                                              else "(no) observations")
+    encoder = ("CNN encoder over the camera image (strided convolutions pooled to each channel's maximum, "
+               "mean and spatial soft-argmax keypoint"
+               + (f"; a supervised head estimating {', '.join(cfg.seen)} from them" if cfg.seen else "")
+               + ") plus an MLP encoder over the "
+               + ("proprio observations" if prep.observations else "(no) observations")
+               + (" and those estimates" if cfg.seen else "")
                if prep.image_shape is not None else "MLP encoder")
     return {
         "method": f"JEPA: {encoder}, residual action-conditioned MLP predictor trained on multi-step "
@@ -645,6 +668,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
                       "schedule": "cosine", "grad_clip": cfg.grad_clip},
         "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": built.periodic,
         "frame_features": list(cfg.frames or []), "bilinear_action_features": cfg.bilinear,
+        **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": built.weights,
