@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
                         "vector encoder beside the proprio entries (e.g. box.x,box.y,box.cos,box.sin); --frame "
                         "and --periodic may name them")
     p.add_argument("--w-seen", type=float, default=d.w_seen, help="weight of the supervised loss on --seen")
+    p.add_argument("--saturate", action="append", metavar="READOUT=MAX",
+                   help="learn READOUT saturated at MAX (e.g. clearance=1.0: a clearance matters near obstacles, "
+                        "and its errors far from them would only widen the error margins)")
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -71,6 +74,22 @@ def parser() -> argparse.ArgumentParser:
 def _names(text: str | None) -> list[str] | None:
     """A comma-separated list of names (``None`` when the option is absent)."""
     return [r.strip() for r in text.split(",") if r.strip()] if text else None
+
+
+def _bounds(items: list[str] | None) -> dict[str, float] | None:
+    """``["NAME=VALUE", ...]`` as a dict; a malformed item is a usage error."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise SystemExit(f"error: --saturate {item!r}: expected READOUT=MAX, e.g. clearance=1.0")
+    return out
 
 
 def main(argv=None) -> int:
@@ -94,7 +113,7 @@ def main(argv=None) -> int:
         val_fraction=args.val_fraction,
         readouts=_names(args.readouts), periodic=_names(args.periodic),
         frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
-        seen=_names(args.seen), w_seen=args.w_seen,
+        seen=_names(args.seen), w_seen=args.w_seen, saturate=_bounds(args.saturate),
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, dt=args.dt, quiet=args.quiet,

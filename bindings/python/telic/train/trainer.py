@@ -75,6 +75,9 @@ class TrainConfig:
     proprio: bool = False  # with image: also encode the robot's own state columns (pixels+proprio)
     seen: list[str] | None = None  # with image: readouts the image encoder estimates (supervised), see PixelEncoder
     w_seen: float = 10.0  # weight of the supervised loss on the seen estimates
+    # Readouts learned saturated at an upper bound: a clearance matters near an
+    # obstacle, and its error far from one would only widen the margins.
+    saturate: dict[str, float] | None = None
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -396,6 +399,14 @@ def _prepare(cfg: TrainConfig) -> Prepared:
     tr = ds.trajectories(train_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
     va = ds.trajectories(val_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
     excluded = int(ds.violated.sum()) if (cfg.safe_only and ds.violated is not None) else 0
+    for name, hi in (cfg.saturate or {}).items():
+        if name not in chosen:
+            raise DataError(f"saturated readout {name!r} is not among the model's readouts (they are {chosen})")
+        if not math.isfinite(hi):
+            raise DataError(f"saturated readout {name!r}: the bound {hi} is not a number")
+        j = chosen.index(name)
+        for t in (tr, va):
+            t.readouts[:, j] = np.minimum(t.readouts[:, j], np.float32(hi))
     obs_mean, obs_std = column_stats(tr.obs)
     y_mean, y_std = column_stats(tr.readouts)
     varying = tr.readouts.std(axis=0) > 1e-4
@@ -669,6 +680,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         "ema": cfg.ema, "regulariser": "vicreg", "periodic_observations": built.periodic,
         "frame_features": list(cfg.frames or []), "bilinear_action_features": cfg.bilinear,
         **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
+        **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": built.weights,

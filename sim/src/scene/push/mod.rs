@@ -218,6 +218,38 @@ impl Push {
         self.layout.as_ref().map(|l| (l.goal, l.goal_yaw))
     }
 
+    /// The state a push ends in, as an observation: the box at its goal
+    /// pose, the pusher at rest touching it from behind, on the line from
+    /// the box's start to its goal (where the straight push that brought it
+    /// there ends). The goal of a latent goal term (the goal image in the
+    /// pixel modes): a goal image must show the pusher somewhere, and a
+    /// pusher left at its start would pull the plan away from the box.
+    #[must_use]
+    fn goal_state(&self, layout: &Layout) -> [Real; 8] {
+        let [gx, gy] = layout.goal;
+        let (sin, cos) = layout.goal_yaw.sin_cos();
+        let (dx, dy) = (gx - layout.box_start[0], gy - layout.box_start[1]);
+        let len = dx.hypot(dy);
+        let (dx, dy) = if len > 1e-9 {
+            (dx / len, dy / len)
+        } else {
+            (cos, sin)
+        };
+        // How far back along the line the pusher's disc clears the box's
+        // square by 5 mm: the distance to a convex shape grows along a ray
+        // from its centre, so bisect (the direction in the box's frame).
+        let [hx, hy, _] = self.config.box_half_extents;
+        let (bx, by) = ((cos * dx + sin * dy).abs(), (cos * dy - sin * dx).abs());
+        let clear = self.config.pusher_radius + 0.005;
+        let gap = |t: Real| (t * bx - hx).max(0.0).hypot((t * by - hy).max(0.0)) - clear;
+        let (mut lo, mut hi) = (0.0, hx.hypot(hy) + clear);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if gap(mid) < 0.0 { lo = mid } else { hi = mid }
+        }
+        [gx - hi * dx, gy - hi * dy, 0.0, 0.0, gx, gy, cos, sin]
+    }
+
     /// The keep-out regions of the current episode.
     #[must_use]
     pub fn keepouts(&self) -> &[Shape] {
@@ -335,8 +367,7 @@ impl World for Push {
                 ("goal_yaw".into(), vec![c, s]),
             ],
             guardrails,
-            // Where the pusher ends is free: no one goal observation.
-            goal_observation: None,
+            goal_observation: Some(self.goal_state(&layout).to_vec()),
             pixel_guardrails: self.pixel_guardrails(&layout),
         };
         self.compiled = layout.keepouts.iter().map(Shape::compile).collect();
@@ -434,22 +465,19 @@ impl World for Push {
         }
     }
 
-    /// The box at its goal pose, the pusher where it is.
+    /// The goal configuration ([`Push::goal_state`]).
     fn render_goal(
         &self,
         camera: &mut super::camera::Camera,
         image: &mut [u8],
     ) -> Result<(), SimError> {
-        let (Some(([gx, gy], yaw)), Some(mut s)) =
-            (self.goal(), self.world.as_ref().and_then(Physics::state))
-        else {
+        let Some(layout) = self.layout.as_ref() else {
             return Err(SimError::Scene {
                 scene: "push".into(),
                 message: "no goal to render before the first reset".into(),
             });
         };
-        let (sin, cos) = yaw.sin_cos();
-        s[4..].copy_from_slice(&[gx, gy, cos, sin]);
+        let s = self.goal_state(layout);
         camera.render_posed(self, |out| self.parts(&s, out), image)
     }
 

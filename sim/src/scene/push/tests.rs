@@ -394,3 +394,33 @@ fn one_episode_runs_safely() {
             .all(|(_, e)| e.is_finite() && *e >= 0.0)
     );
 }
+
+#[test]
+fn goal_state_is_the_end_of_a_straight_push() {
+    let mut s = scene();
+    for seed in 0..40 {
+        let setup = s.reset(seed).unwrap();
+        let goal = setup.goal_observation.unwrap();
+        let l = s.layout.clone().unwrap();
+        let (sin, cos) = l.goal_yaw.sin_cos();
+        assert_eq!(&goal[2..], &[0.0, 0.0, l.goal[0], l.goal[1], cos, sin]);
+        // The pusher is behind the box, on the line from its start through
+        // its goal...
+        let (dx, dy) = (l.goal[0] - l.box_start[0], l.goal[1] - l.box_start[1]);
+        let (px, py) = (goal[0] - l.goal[0], goal[1] - l.goal[1]);
+        assert!(
+            px * dx + py * dy < 0.0,
+            "seed {seed}: pusher ahead of the box"
+        );
+        assert!(
+            (px * dy - py * dx).abs() < 1e-9,
+            "seed {seed}: off the line"
+        );
+        // ... and its disc ends 5 mm short of the box's square.
+        let [hx, hy, _] = s.config.box_half_extents;
+        let (bx, by) = (cos * px + sin * py, cos * py - sin * px);
+        let outside = ((bx.abs() - hx).max(0.0)).hypot((by.abs() - hy).max(0.0));
+        let gap = outside - s.config.pusher_radius;
+        assert!((gap - 0.005).abs() < 1e-9, "seed {seed}: gap {gap}");
+    }
+}
