@@ -120,20 +120,33 @@ impl Episode {
         let physics_dt = world.physics_dt();
         let substeps = control_substeps(scenario, control.dt, physics_dt)?;
         let mut observer = Observer::new(&scenario.observation, world)?;
-        let seeing = (scenario.observation.mode != ObservationMode::State).then(|| {
+        let seeing = if scenario.observation.mode == ObservationMode::State {
+            None
+        } else {
             let mut objective = scenario.objective.clone();
             objective
                 .guardrails
                 .extend(setup.pixel_guardrails.iter().cloned());
-            let goal = observer.goal(world, setup.goal_observation.as_deref());
+            // Only a latent term reads the goal image: a scene that cannot
+            // draw its goal runs in the pixel modes without one.
+            let latent = scenario
+                .objective
+                .terms
+                .iter()
+                .any(|t| matches!(t.residual, telic::objective::Residual::Latent { .. }));
+            let goal = if latent {
+                observer.goal(world, setup.goal_observation.as_deref())?
+            } else {
+                None
+            };
             let setup = EpisodeSetup {
                 targets: setup.targets.clone(),
                 guardrails: setup.pixel_guardrails.clone(),
                 goal_observation: goal,
                 pixel_guardrails: Vec::new(),
             };
-            (objective, setup)
-        });
+            Some((objective, setup))
+        };
         let mut tally = Tally::new(validator.names().len());
         validator.check(world);
         tally.add(validator.margins());

@@ -125,12 +125,16 @@ impl Observer {
     /// ([`World::render_goal`]) followed by the proprio entries of
     /// `state_goal` when the scene gives one, else those of the current
     /// state. `None` when the scene has no goal to give (an error is for
-    /// the latent term that needs it).
-    pub fn goal(&mut self, world: &dyn World, state_goal: Option<&[Real]>) -> Option<Vec<Real>> {
+    /// the latent term that needs it); an error when drawing it fails.
+    pub fn goal(
+        &mut self,
+        world: &dyn World,
+        state_goal: Option<&[Real]>,
+    ) -> Result<Option<Vec<Real>>, SimError> {
         let Some(camera) = self.camera.as_mut() else {
-            return state_goal.map(<[Real]>::to_vec);
+            return Ok(state_goal.map(<[Real]>::to_vec));
         };
-        world.render_goal(camera, &mut self.image).ok()?;
+        world.render_goal(camera, &mut self.image)?;
         let mut goal = vec![0.0; self.obs_dim()];
         let vector = self.write_image(&mut goal);
         world.proprio(vector);
@@ -141,7 +145,7 @@ impl Observer {
                 }
             }
         }
-        Some(goal)
+        Ok(Some(goal))
     }
 
     /// Checks that `model` reads the observations of this mode: an image of
