@@ -59,7 +59,7 @@ pub mod npy;
 
 pub use dataset::{
     Dataset, EpisodeInfo, FORMAT_VERSION, FORMAT_VERSION_IMAGES, FieldInfo, IMAGE_FILE, ImageInfo,
-    META_FILE, Meta, NEXT_IMAGE_FILE,
+    META_FILE, Meta, NEXT_IMAGE_FILE, ViewInfo,
 };
 
 use crate::SimError;
@@ -67,7 +67,7 @@ use crate::episode::{Episode, control_substeps, episode_seed};
 use crate::limits;
 use crate::scenario::{ObservationMode, Scenario};
 use crate::scene::World;
-use crate::scene::camera::{Camera, ImageSize};
+use crate::scene::camera::{self, Camera, ImageSize};
 use explore::Exploration;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -280,6 +280,8 @@ struct Run<'a> {
     steps: usize,
     /// The camera image size, in an observation mode with images.
     image: Option<ImageSize>,
+    /// What the scene's camera sees.
+    view: Option<camera::View>,
     /// The robot's own state's names ([`World::proprio_names`]).
     proprio: Vec<String>,
 }
@@ -346,6 +348,7 @@ pub fn collect(
         limits::MAX_DATASET_BYTES,
     )?;
     let proprio = probe.proprio_names().to_vec();
+    let view = probe.camera_view();
     drop(probe);
     let mut episodes = scenario.clone();
     episodes.observation.mode = ObservationMode::State;
@@ -357,6 +360,7 @@ pub fn collect(
         physics_steps,
         steps,
         image,
+        view,
         proprio,
     };
 

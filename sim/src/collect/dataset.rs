@@ -105,7 +105,7 @@ pub struct Meta {
 /// The `image` entry of `meta.json`: two gzip-compressed `.npy` files of
 /// `uint8` `[N, channels, height, width]`, row `t` the camera image of the
 /// state of `obs[t]` (`file`) and of `next_obs[t]` (`next_file`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageInfo {
     /// Colour channels (3: RGB).
     pub channels: usize,
@@ -119,6 +119,22 @@ pub struct ImageInfo {
     pub file: String,
     /// Images one control period later, `"next_image.npy.gz"`.
     pub next_file: String,
+    /// What the camera sees: the ground rectangle `center ± half_extents`
+    /// (metres), drawn centred in the image at the largest scale that fits
+    /// it (`crate::scene::camera`), so that world `[x, y]` is pixel column
+    /// `W/2 + s·(x − cx)`, row `H/2 − s·(y − cy)`, `s = min(W/2hx, H/2hy)`.
+    /// Absent in data sets written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewInfo>,
+}
+
+/// The ground rectangle a data set's camera sees ([`ImageInfo::view`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewInfo {
+    /// Centre, world `[x, y]` in metres.
+    pub center: [Real; 2],
+    /// Half width (x) and half height (y) in metres.
+    pub half_extents: [Real; 2],
 }
 
 impl ImageInfo {
@@ -211,6 +227,10 @@ pub(super) fn describe(
         dtype: "uint8".into(),
         file: IMAGE_FILE.into(),
         next_file: NEXT_IMAGE_FILE.into(),
+        view: run.view.map(|v| ViewInfo {
+            center: v.center(),
+            half_extents: v.half_extents(),
+        }),
     });
     let scenario = serde_json::to_value(run.scenario)
         .map_err(|e| CollectError::Config(format!("cannot describe the scenario: {e}")))?;

@@ -59,6 +59,18 @@ impl View {
             half_extents,
         }
     }
+
+    /// Centre of the seen rectangle, world `[x, y]`.
+    #[must_use]
+    pub fn center(&self) -> [Real; 2] {
+        self.center
+    }
+
+    /// Half width (x) and half height (y) of the seen rectangle.
+    #[must_use]
+    pub fn half_extents(&self) -> [Real; 2] {
+        self.half_extents
+    }
 }
 
 /// Image size in pixels, each side in `1..=`[`MAX_CAMERA_SIZE`].

@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--saturate", action="append", metavar="READOUT=MAX",
                    help="learn READOUT saturated at MAX (e.g. clearance=1.0: a clearance matters near obstacles, "
                         "and its errors far from them would only widen the error margins)")
+    p.add_argument("--ego", metavar="X,Y:HALF:SIZE",
+                   help="with --image --proprio: encode the SIZE×SIZE crop of the image around the robot's "
+                        "position (proprio X, Y), HALF metres each way (e.g. x,y:2.5:40)")
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -114,6 +117,7 @@ def main(argv=None) -> int:
         readouts=_names(args.readouts), periodic=_names(args.periodic),
         frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
         seen=_names(args.seen), w_seen=args.w_seen, saturate=_bounds(args.saturate),
+        ego=args.ego,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, dt=args.dt, quiet=args.quiet,

@@ -144,6 +144,45 @@ def spatial_soft_argmax(maps: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) 
     return torch.cat([(soft * xs).sum(dim=(2, 3)), (soft * ys).sum(dim=(2, 3))], dim=1)
 
 
+class EgoCrop(nn.Module):
+    """The square of the image around the robot: ``size``×``size`` pixels
+    bilinearly sampled from the ground square ``position ± half`` metres
+    (world-aligned, +y up), where ``position`` is the robot's own estimate of
+    where it is (two proprio entries, e.g. odometry ``x``, ``y``). A
+    convolution over the crop learns what is near the robot the same way
+    wherever it is (a clearance to the nearest obstacle), where one over
+    the whole frame sees each arena layout once per episode.
+
+    ``view`` is the camera's ground rectangle ``(center, half_extents)``
+    (meta.json ``image.view``): world ``[x, y]`` is at the normalised image
+    coordinates ``u = 2s(x − cx)/W``, ``v = −2s(y − cy)/H`` with ``s`` the
+    camera's pixels per metre. Outside the image the crop is black (0).
+    """
+
+    def __init__(self, image_shape, view, columns, mean, std, half: float, size: int):
+        super().__init__()
+        _, h, w = image_shape
+        (cx, cy), (hx, hy) = view
+        s = min(w / (2.0 * hx), h / (2.0 * hy))
+        self.columns = [int(c) for c in columns]
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, 2))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, 2))
+        self.register_buffer("gain", torch.tensor([[2.0 * s / w, -2.0 * s / h]], dtype=torch.float32))
+        self.register_buffer("origin", torch.tensor([[cx, cy]], dtype=torch.float32))
+        offsets = torch.linspace(-half, half, size)
+        # Grid [size, size, 2] of (dx, dy): columns left to right, rows top (+y) to bottom.
+        grid = torch.stack([offsets.reshape(1, -1).expand(size, size),
+                            offsets.flip(0).reshape(-1, 1).expand(size, size)], dim=-1)
+        self.register_buffer("grid", grid.unsqueeze(0))
+
+    def forward(self, image: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """``image`` ``[B, C, H, W]`` (any scale), normalised ``proprio``
+        ``[B, P]`` → the crop ``[B, C, size, size]``."""
+        xy = proprio[:, self.columns] * self.std + self.mean
+        uv = ((xy - self.origin) * self.gain).reshape(-1, 1, 1, 2) + self.grid * self.gain.reshape(1, 1, 1, 2)
+        return nn.functional.grid_sample(image, uv, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 class PixelEncoder(nn.Module):
     """Flat observation ``[B, C·H·W + P]`` → latent ``[B, D]``: first the image
     in C×H×W order as raw 0..255 values, then the ``P`` normalised proprio
@@ -169,12 +208,15 @@ class PixelEncoder(nn.Module):
     """
 
     def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
-                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(),
+                 periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(), ego=None,
                  channels: int = 32, features: int = 64):
         super().__init__()
         c, h, w = (int(x) for x in image_shape)
         self.image_shape = (c, h, w)
         self.image_len = c * h * w
+        self.ego = EgoCrop((c, h, w), **ego) if ego is not None else None
+        if self.ego is not None:
+            h = w = int(ego["size"])
         convs: list[nn.Module] = []
         width, side = c, min(h, w)
         while side > 16 or not convs:
@@ -187,6 +229,13 @@ class PixelEncoder(nn.Module):
         self.register_buffer("xs", torch.linspace(-1.0, 1.0, mw).reshape(1, 1, 1, mw))
         self.register_buffer("ys", torch.linspace(-1.0, 1.0, mh).reshape(1, 1, mh, 1))
         pooled = 4 * features
+        # Around the robot, where a feature is matters as such: a coarse map
+        # of the crop (8 channels, about 5×5) joins the pooled features.
+        self.local = None
+        if self.ego is not None:
+            k = max(1, min(mh, mw) // 5)
+            self.local = nn.Sequential(nn.Conv2d(features, 8, 1), nn.SiLU(), nn.AvgPool2d(k, k))
+            pooled += 8 * (mh // k) * (mw // k)
         self.seen_cols = [int(i) for i in seen]
         self.seen = nn.Linear(pooled, len(self.seen_cols)) if self.seen_cols else None
         self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
@@ -195,17 +244,23 @@ class PixelEncoder(nn.Module):
         self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
                        if vector > 0 else None)
 
-    def _pooled(self, image: torch.Tensor) -> torch.Tensor:
+    def _pooled(self, image: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        image = image * (1.0 / 255.0)
+        if self.ego is not None:
+            image = self.ego(image, proprio)
         # Centred on the table's grey, roughly: a better start for the SiLUs.
-        maps = self.conv(image * (1.0 / 255.0) - 0.86)
+        maps = self.conv(image - 0.86)
         keypoints = spatial_soft_argmax(maps * 4.0, self.xs, self.ys)
-        return torch.cat([maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints], dim=1)
+        parts = [maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints]
+        if self.local is not None:
+            parts.append(self.local(maps).flatten(1))
+        return torch.cat(parts, dim=1)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The latent and the standardised estimates of the ``seen`` readouts
         (``None`` without them)."""
         image = x[:, : self.image_len].reshape(-1, *self.image_shape)
-        f = self._pooled(image)
+        f = self._pooled(image, x[:, self.image_len:])
         z = self.net(f) + self.skip(f)
         seen = self.seen(f) if self.seen is not None else None
         if self.vector is not None:
@@ -307,14 +362,14 @@ class WorldModel(nn.Module):
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
-                 image_shape=None, seen=()):
+                 image_shape=None, seen=(), ego=None):
         super().__init__()
         # With an image, ``obs_dim`` counts the proprio entries beside it.
         self.encoder = (
             Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
             if image_shape is None else
             PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                         frames, seen))
+                         frames, seen, ego))
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)

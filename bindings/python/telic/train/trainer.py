@@ -78,6 +78,9 @@ class TrainConfig:
     # Readouts learned saturated at an upper bound: a clearance matters near an
     # obstacle, and its error far from one would only widen the margins.
     saturate: dict[str, float] | None = None
+    # With image and proprio: "X,Y:HALF:SIZE", encode the SIZE×SIZE crop of the
+    # image around the robot's position (proprio X, Y), HALF metres each way.
+    ego: str | None = None
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -106,6 +109,8 @@ class TrainConfig:
             raise ValueError("proprio needs image: without images the encoder sees every observation already")
         if self.seen and not self.image:
             raise ValueError("seen needs image: it names readouts the image encoder estimates")
+        if self.ego and not self.proprio:
+            raise ValueError("ego needs image and proprio: the crop is centred where the robot's own state says")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -470,8 +475,9 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
         with torch.no_grad():
             feats = frames.raw(torch.as_tensor(vec, dtype=torch.float32))
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
+    ego = _ego(cfg.ego, prep) if cfg.ego else None
     model = WorldModel(
-        frames=frames, bilinear=cfg.bilinear,
+        frames=frames, bilinear=cfg.bilinear, ego=ego,
         periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -488,6 +494,30 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
         weights["seen"] = cfg.w_seen
     return Built(model=model, params=params, n_params=n_params, opt=opt, sched=sched,
                  steps_per_epoch=steps_per_epoch, weights=weights, periodic=periodic)
+
+
+def _ego(spec: str, prep: Prepared) -> dict:
+    """The ``EgoCrop`` settings of ``--ego X,Y:HALF:SIZE``."""
+    parts = spec.split(":")
+    names = [n.strip() for n in parts[0].split(",")] if parts else []
+    try:
+        half, size = float(parts[1]), int(parts[2])
+        if len(parts) != 3 or len(names) != 2:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise DataError(f"--ego {spec!r}: expected X,Y:HALF:SIZE, e.g. x,y:2.5:40") from None
+    unknown = [n for n in names if n not in prep.observations]
+    if unknown:
+        raise DataError(f"--ego {spec!r}: {unknown} are not proprio observations (they are {prep.observations})")
+    if not (math.isfinite(half) and half > 0 and 8 <= size <= 256):
+        raise DataError(f"--ego {spec!r}: HALF must be positive metres and SIZE 8 to 256 pixels")
+    view = (prep.ds.meta.get("image") or {}).get("view")
+    if not view:
+        raise DataError(f"{prep.ds.path}: --ego needs the camera's view in meta.json (`image.view`), which "
+                        f"data sets collected before it was recorded lack; collect the data again")
+    cols = [prep.observations.index(n) for n in names]
+    return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
+            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols], "half": half, "size": size}
 
 
 def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
@@ -662,6 +692,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
     final = fitted.history[-1]["train"] if fitted.history else {}
     encoder = ("CNN encoder over the camera image (strided convolutions pooled to each channel's maximum, "
                "mean and spatial soft-argmax keypoint"
+               + (f"; over the crop around the robot, {cfg.ego}" if cfg.ego else "")
                + (f"; a supervised head estimating {', '.join(cfg.seen)} from them" if cfg.seen else "")
                + ") plus an MLP encoder over the "
                + ("proprio observations" if prep.observations else "(no) observations")
@@ -681,6 +712,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         "frame_features": list(cfg.frames or []), "bilinear_action_features": cfg.bilinear,
         **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
+        **({"ego_crop": cfg.ego} if cfg.ego else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": built.weights,

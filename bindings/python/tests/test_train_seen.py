@@ -1,0 +1,181 @@
+"""The pixel encoder's structure options: ``--seen`` (readouts the image
+encoder estimates under supervision), ``--ego`` (the crop of the image
+around the robot) and ``--saturate`` (a readout learned saturated), on a
+tiny synthetic format-2 data set drawn the way the scenes' cameras draw
+(meta.json ``image.view``: x to the right, y up).
+
+Needs the training packages (bindings/requirements-train.txt), not the
+compiled core.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telic.dataset import Recorder
+from telic.train import DataError, read_manifest
+
+H, W = 24, 32
+CENTER, HALF = (0.5, -0.25), (2.0, 1.5)  # the camera's ground rectangle
+SCALE = min(W / (2 * HALF[0]), H / (2 * HALF[1]))  # pixels per metre
+OBSTACLE = (1.2, 0.3)
+TINY = dict(epochs=2, latent_dim=8, hidden=32, layers=1, readout_hidden=16, readout_layers=1, horizon=3,
+            batch_size=16, probe_epochs=1, quantile_horizon=6, min_quantile_samples=5, val_fraction=0.25,
+            seed=3, quiet=True)
+
+
+def pixel(x: float, y: float) -> tuple[int, int]:
+    """(row, column) of the pixel whose square holds world (x, y)."""
+    col = W / 2 + SCALE * (x - CENTER[0])
+    row = H / 2 - SCALE * (y - CENTER[1])
+    return int(np.floor(row)), int(np.floor(col))
+
+
+def picture(robot) -> np.ndarray:
+    img = np.full((3, H, W), 220, np.uint8)
+    r, c = pixel(*OBSTACLE)
+    img[:, r - 1:r + 2, c - 1:c + 2] = [[[200]], [[30]], [[30]]]
+    r, c = pixel(*robot)
+    if 0 <= r < H and 0 <= c < W:
+        img[:, r, c] = [40, 60, 220]
+    return img
+
+
+def write_data(out: Path, view: bool = True) -> Path:
+    """A robot that moves on the ground in front of one obstacle; readouts
+    its position and its distance to the obstacle."""
+    rng = np.random.default_rng(1)
+    rec = Recorder(["x", "y"], ["ux", "uy"], ["base.x", "base.y", "clearance"], action_lower=[-1, -1],
+                   action_upper=[1, 1], dt=0.1, scene="toy", seed=4)
+    images, next_images = [], []
+    gap = lambda p: [p[0], p[1], float(np.hypot(p[0] - OBSTACLE[0], p[1] - OBSTACLE[1]))]  # noqa: E731
+    for _ in range(8):
+        p = rng.uniform([-1.3, -1.6], [2.3, 1.1])
+        for _ in range(20):
+            u = rng.uniform(-1, 1, 2)
+            q = np.clip(p + 0.1 * u, [-1.4, -1.7], [2.4, 1.2])
+            rec.add(p, u, q, readouts=gap(p), next_readouts=gap(q))
+            images.append(picture(p))
+            next_images.append(picture(q))
+            p = q
+        rec.end_episode()
+    rec.save(out)
+    for name, arr in (("image", images), ("next_image", next_images)):
+        with gzip.open(out / f"{name}.npy.gz", "wb") as f:
+            np.save(f, np.stack(arr), allow_pickle=False)
+    meta = json.loads((out / "meta.json").read_text())
+    meta["format_version"] = 2
+    meta["image"] = {"channels": 3, "height": H, "width": W, "dtype": "uint8", "file": "image.npy.gz",
+                     "next_file": "next_image.npy.gz"}
+    if view:
+        meta["image"]["view"] = {"center": list(CENTER), "half_extents": list(HALF)}
+    meta["proprio"] = ["x", "y"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_data(tmp_path_factory.mktemp("seen"))
+
+
+def test_the_ego_crop_is_centred_on_the_robot():
+    import torch
+
+    from telic.train.model import EgoCrop
+
+    for robot in [(0.0, 0.0), (1.9, -1.2), (-1.0, 0.9)]:
+        img = np.zeros((1, 3, H, W), np.float32)
+        r, c = pixel(*robot)
+        img[0, :, r, c] = 255.0
+        # The pixel's centre, where bilinear sampling reads it whole.
+        centre = (CENTER[0] + (c + 0.5 - W / 2) / SCALE, CENTER[1] - (r + 0.5 - H / 2) / SCALE)
+        mean, std = np.array([0.2, -0.1]), np.array([2.0, 0.5])
+        crop = EgoCrop((3, H, W), (CENTER, HALF), [0, 1], mean, std, half=4 / SCALE, size=9)
+        proprio = torch.tensor([[(centre[0] - mean[0]) / std[0], (centre[1] - mean[1]) / std[1]]],
+                               dtype=torch.float32)
+        out = crop(torch.from_numpy(img), proprio)[0, 0].numpy()
+        assert out.shape == (9, 9)
+        assert out[4, 4] == pytest.approx(255.0, abs=1e-3), robot
+        # One pixel away in the crop is one pixel away in the image: nothing there.
+        assert np.abs(np.delete(out.ravel(), 4 * 9 + 4)).max() < 1e-3, robot
+
+
+def test_the_crop_is_black_outside_the_image():
+    import torch
+
+    from telic.train.model import EgoCrop
+
+    img = torch.full((1, 3, H, W), 200.0)
+    crop = EgoCrop((3, H, W), (CENTER, HALF), [0, 1], np.zeros(2), np.ones(2), half=1.0, size=8)
+    edge = torch.tensor([[CENTER[0] - HALF[0], CENTER[1]]], dtype=torch.float32)  # the left edge
+    out = crop(img, edge)[0, 0].numpy()
+    assert np.all(out[:, :3] == 0) and np.allclose(out[:, 5:], 200, atol=1e-3)
+
+
+def test_seen_ego_and_saturate_train_a_bundle(data, tmp_path):
+    from telic.train import TrainConfig, train
+
+    out = tmp_path / "bundle"
+    report = train(TrainConfig(data=str(data), out=str(out), image=True, proprio=True, seen=["clearance"],
+                               ego="x,y:1.0:12", saturate={"clearance": 1.5}, **TINY))
+    m = read_manifest(str(out / "manifest.toml"))
+    training = m["provenance"]["training"]
+    assert training["seen_readouts"] == ["clearance"]
+    assert training["ego_crop"] == "x,y:1.0:12"
+    assert training["saturated_readouts"] == {"clearance": 1.5}
+    assert "seen" in training["loss_weights"]
+    # The encoder's supervised head was trained: its loss fell.
+    assert report["history"][-1]["train"]["seen"] < report["history"][0]["train"]["seen"]
+    # The trainer checked ONNX against PyTorch on images and crops.
+    assert report["onnx_vs_torch"]["max"] < 1e-4
+
+
+def test_a_saturated_readout_is_learned_below_its_bound(data, tmp_path):
+    from telic.train import TrainConfig, train
+    from telic.train.trainer import _prepare
+
+    cfg = TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
+                      saturate={"clearance": 1.5}, **TINY)
+    prep = _prepare(cfg)
+    j = prep.readouts.index("clearance")
+    assert prep.train.readouts[:, j].max() == pytest.approx(1.5)
+    assert prep.val.readouts[:, j].max() <= 1.5
+    del train
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(seen=["box.x"]), "seen readouts \\['box.x'\\]"),
+    (dict(saturate={"gap": 1.0}), "saturated readout 'gap'"),
+    (dict(ego="x,y:1.0"), "expected X,Y:HALF:SIZE"),
+    (dict(ego="x,q:1.0:12"), "not proprio observations"),
+    (dict(ego="x,y:-1:12"), "HALF must be positive"),
+])
+def test_bad_structure_options_are_clear_errors(data, tmp_path, kwargs, match):
+    from telic.train import TrainConfig, train
+
+    with pytest.raises(DataError, match=match):
+        train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, **{**TINY, **kwargs}))
+
+
+def test_ego_needs_the_cameras_view(tmp_path):
+    from telic.train import TrainConfig, train
+
+    old = write_data(tmp_path / "old", view=False)
+    with pytest.raises(DataError, match="image.view"):
+        train(TrainConfig(data=str(old), out=str(tmp_path / "b"), image=True, proprio=True, ego="x,y:1.0:12",
+                          **TINY))
+
+
+def test_seen_and_ego_need_images(data, tmp_path):
+    from telic.train import TrainConfig
+
+    with pytest.raises(ValueError, match="seen needs image"):
+        TrainConfig(data=str(data), out=str(tmp_path), seen=["clearance"]).validate()
+    with pytest.raises(ValueError, match="ego needs image and proprio"):
+        TrainConfig(data=str(data), out=str(tmp_path), image=True, ego="x,y:1:12").validate()
