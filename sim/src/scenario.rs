@@ -55,6 +55,11 @@ pub struct EpisodeConfig {
     /// step (default 0: derived from the model's time step; at most
     /// [`MAX_PHYSICS_STEPS_PER_CONTROL`](crate::limits::MAX_PHYSICS_STEPS_PER_CONTROL)).
     pub physics_steps_per_control: usize,
+    /// What the planner is not told, to measure what its guardrails do
+    /// (default: nothing left out). The validator judges every guardrail
+    /// as always.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ablate: Option<Ablation>,
 }
 
 impl Default for EpisodeConfig {
@@ -62,6 +67,34 @@ impl Default for EpisodeConfig {
         Self {
             max_time: 10.0,
             physics_steps_per_control: 0,
+            ablate: None,
+        }
+    }
+}
+
+/// An ablation of the planner's guardrails (`[episode] ablate`, `telic run
+/// --ablate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ablation {
+    /// The guardrails without a learned model's error margins: planned on
+    /// the model's readouts as if they were exact.
+    #[serde(rename = "margins")]
+    Margins,
+    /// No guardrails at all: the objective's cost terms alone.
+    #[serde(rename = "guardrails")]
+    Guardrails,
+}
+
+impl std::str::FromStr for Ablation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "margins" => Ok(Ablation::Margins),
+            "guardrails" => Ok(Ablation::Guardrails),
+            other => Err(format!(
+                "unknown ablation {other:?}: expected `margins` (no model-error margins) or \
+                 `guardrails` (no guardrails)"
+            )),
         }
     }
 }

@@ -10,7 +10,7 @@ use telic::PlannerKind;
 use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
 use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
 use telic_sim::limits;
-use telic_sim::scenario::{ModelChoice, ObservationMode, Scenario};
+use telic_sim::scenario::{Ablation, ModelChoice, ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
@@ -35,6 +35,12 @@ pub(crate) struct RunArgs {
     /// modes need a world model that reads images (a v2 bundle).
     #[arg(long, value_name = "MODE")]
     obs: Option<ObservationMode>,
+    /// Leave `margins` (a learned model's error margins) or `guardrails`
+    /// (all of them) out of the planner's objective, to measure what they
+    /// do (`[episode] ablate`); the validator judges every guardrail as
+    /// always.
+    #[arg(long, value_name = "WHAT")]
+    ablate: Option<Ablation>,
     /// Override the planner's samples per iteration.
     #[arg(long)]
     samples: Option<usize>,
@@ -116,6 +122,9 @@ fn configure(args: &RunArgs) -> Result<(usize, Scenario)> {
     }
     if let Some(mode) = args.obs {
         scenario.observation.mode = mode;
+    }
+    if let Some(what) = args.ablate {
+        scenario.episode.ablate = Some(what);
     }
     if let Some(n) = args.samples {
         scenario.planner.samples = n;

@@ -8,6 +8,7 @@
 //! its own), [`Scene`](crate::scene::Scene) (the caller choosing the actions, also
 //! in real time) and data collection all drive it.
 
+mod ablation;
 mod goals;
 mod observe;
 mod result;
@@ -22,7 +23,7 @@ pub use run::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode,
 pub use validator::Validator;
 
 use crate::SimError;
-use crate::scenario::{ObservationMode, Scenario};
+use crate::scenario::{Ablation, ObservationMode, Scenario};
 use crate::scene::{EpisodeSetup, World, steps_per_control};
 use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 
@@ -56,6 +57,8 @@ pub struct Episode {
     task_cost: Real,
     control_steps: usize,
     time_to_goal: Option<Real>,
+    /// What the planner is not told (`[episode] ablate`).
+    ablate: Option<Ablation>,
 }
 
 /// What one control period ([`Episode::step`]) did.
@@ -166,6 +169,7 @@ impl Episode {
             task_cost: 0.0,
             control_steps: 0,
             time_to_goal: None,
+            ablate: scenario.episode.ablate,
         })
     }
 
@@ -174,7 +178,9 @@ impl Episode {
     /// seeded from the episode's seed (`telic run`'s seeding), and the
     /// episode's targets and goal observation set. A model that does not
     /// read the observations of the episode's mode is an error
-    /// ([`Observer::check_model`]).
+    /// ([`Observer::check_model`]). An ablation (`[episode] ablate`) leaves
+    /// the guardrails, or the model's error margins, out of the planner's
+    /// objective.
     pub fn planner(
         &self,
         model: Box<dyn WorldModel>,
@@ -184,6 +190,15 @@ impl Episode {
         let (objective, setup) = match &self.seeing {
             Some((objective, setup)) => (objective, setup),
             None => (&self.objective, &self.setup),
+        };
+        let mut objective = objective.clone();
+        let model = match self.ablate {
+            None => model,
+            Some(Ablation::Margins) => Box::new(ablation::WithoutErrorMargins(model)),
+            Some(Ablation::Guardrails) => {
+                objective.guardrails.clear();
+                model
+            }
         };
         let objective = objective.compile(model.spec())?;
         config.seed = self.seed ^ config.seed.rotate_left(17);
@@ -437,6 +452,41 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guardrails_ablation_plans_without_guardrails() {
+        let mut scenario = Scenario::load("navigate").unwrap();
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let mut guardrails = |scenario: &Scenario| {
+            let episode = Episode::start(scenario, world.as_mut(), 5, &control).unwrap();
+            let model = world.analytic_model().unwrap();
+            let planner = episode.planner(model, scenario.planner.clone()).unwrap();
+            // The validator judges them all whatever the planner is told.
+            assert!(episode.validator().names().len() >= 2);
+            planner.objective().guardrail_names().count()
+        };
+        let all = guardrails(&scenario);
+        assert!(all >= 2, "{all}");
+        scenario.episode.ablate = Some(Ablation::Margins);
+        assert_eq!(guardrails(&scenario), all);
+        scenario.episode.ablate = Some(Ablation::Guardrails);
+        assert_eq!(guardrails(&scenario), 0);
+    }
+
+    #[test]
+    fn ablate_is_a_scenario_setting() {
+        let text = "[scene]\nkind = \"navigate\"\n[episode]\nablate = \"margins\"\n";
+        let dir = std::path::Path::new(".");
+        let s = Scenario::from_toml(text, "test", dir).unwrap();
+        assert_eq!(s.episode.ablate, Some(Ablation::Margins));
+        let e = Scenario::from_toml(&text.replace("margins", "everything"), "test", dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("everything"), "{e}");
+        assert_eq!("guardrails".parse(), Ok(Ablation::Guardrails));
+        assert!("all".parse::<Ablation>().unwrap_err().contains("margins"));
+    }
 
     #[test]
     fn an_episode_steps_on_past_its_time_limit() {
