@@ -179,3 +179,44 @@ def test_seen_and_ego_need_images(data, tmp_path):
         TrainConfig(data=str(data), out=str(tmp_path), seen=["clearance"]).validate()
     with pytest.raises(ValueError, match="ego needs image and proprio"):
         TrainConfig(data=str(data), out=str(tmp_path), image=True, ego="x,y:1:12").validate()
+
+
+def test_a_frozen_backbone_trains_on_cached_features(data, tmp_path):
+    """--freeze: the convolutions stop training, the rest goes on over
+    longer windows of cached features, and the exported encoder (which runs
+    the convolutions on images) still matches PyTorch."""
+    import torch
+
+    from telic.train import TrainConfig, train
+    from telic.train import trainer
+
+    seen_convs = {}
+    real_freeze = trainer._freeze
+
+    def spy(cfg, prep, built, say):
+        seen_convs["before"] = [p.detach().clone() for p in built.model.encoder.conv.parameters()]
+        prep2, built2 = real_freeze(cfg, prep, built, say)
+        seen_convs["model"] = built2.model
+        assert prep2.horizon == 5 and prep2.train_tensors[0].shape[1] == (
+            built2.model.encoder.pooled_width + 2)
+        return prep2, built2
+
+    trainer._freeze = spy
+    try:
+        report = train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
+                                   seen=["clearance"], ego="x,y:1.0:12",
+                                   **{**TINY, "freeze": True, "epochs": 1, "frozen_epochs": 2,
+                                      "frozen_horizon": 5}))
+    finally:
+        trainer._freeze = real_freeze
+    model = seen_convs["model"]
+    after = list(model.encoder.conv.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(seen_convs["before"], after))
+    assert all(torch.equal(a, b) for a, b in zip(after, model.target_encoder.conv.parameters()))
+    assert [h.get("frozen", False) for h in report["history"]] == [False, True, True]
+    assert report["onnx_vs_torch"]["max"] < 1e-4
+    # Features and images give the same latent.
+    rows = torch.rand(3, 3 * H * W + 2) * 255
+    rows[:, -2:] = torch.randn(3, 2)
+    with torch.no_grad():
+        assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)

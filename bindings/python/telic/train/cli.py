@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ego", metavar="X,Y:HALF:SIZE",
                    help="with --image --proprio: encode the SIZE×SIZE crop of the image around the robot's "
                         "position (proprio X, Y), HALF metres each way (e.g. x,y:2.5:40)")
+    p.add_argument("--freeze", action="store_true",
+                   help="with --image: after --epochs, freeze the convolutions, cache their pooled features and "
+                        "train the rest for --frozen-epochs more on windows of --frozen-horizon steps")
+    p.add_argument("--frozen-epochs", type=int, default=d.frozen_epochs)
+    p.add_argument("--frozen-horizon", type=int, default=d.frozen_horizon)
     p.add_argument("--keep-violations", action="store_true",
                    help="also train on transitions during which the true state broke a guardrail "
                         "(default: left out when the data set marks them)")
@@ -117,7 +122,8 @@ def main(argv=None) -> int:
         readouts=_names(args.readouts), periodic=_names(args.periodic),
         frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
         seen=_names(args.seen), w_seen=args.w_seen, saturate=_bounds(args.saturate),
-        ego=args.ego,
+        ego=args.ego, freeze=args.freeze, frozen_epochs=args.frozen_epochs,
+        frozen_horizon=args.frozen_horizon,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,
         name=args.name, dt=args.dt, quiet=args.quiet,

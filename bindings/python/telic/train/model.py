@@ -240,6 +240,8 @@ class PixelEncoder(nn.Module):
         self.seen = nn.Linear(pooled, len(self.seen_cols)) if self.seen_cols else None
         self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
         self.skip = nn.Linear(pooled, latent_dim, bias=False)
+        self.proprio_dim = int(proprio_dim)
+        self.pooled_width = pooled
         vector = proprio_dim + len(self.seen_cols)
         self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
                        if vector > 0 else None)
@@ -256,15 +258,27 @@ class PixelEncoder(nn.Module):
             parts.append(self.local(maps).flatten(1))
         return torch.cat(parts, dim=1)
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled image features of flat observations ``[B, C·H·W + P]``
+        followed by their ``P`` proprio entries: ``[B, F + P]``, rows that
+        ``encode`` takes in place of the observations (a frozen convolution
+        stack's features, computed once)."""
+        image = x[:, : self.image_len].reshape(-1, *self.image_shape)
+        return torch.cat([self._pooled(image, x[:, self.image_len:]), x[:, self.image_len:]], dim=1)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The latent and the standardised estimates of the ``seen`` readouts
-        (``None`` without them)."""
-        image = x[:, : self.image_len].reshape(-1, *self.image_shape)
-        f = self._pooled(image, x[:, self.image_len:])
+        (``None`` without them), from flat observations or from rows of
+        ``pooled`` (told apart by their width)."""
+        if x.shape[1] == self.pooled_width + self.proprio_dim:
+            f, proprio = x[:, : self.pooled_width], x[:, self.pooled_width:]
+        else:
+            image, proprio = x[:, : self.image_len].reshape(-1, *self.image_shape), x[:, self.image_len:]
+            f = self._pooled(image, proprio)
         z = self.net(f) + self.skip(f)
         seen = self.seen(f) if self.seen is not None else None
         if self.vector is not None:
-            parts = [x[:, self.image_len:]] + ([seen] if seen is not None else [])
+            parts = [proprio] + ([seen] if seen is not None else [])
             z = z + self.vector(torch.cat(parts, dim=1))
         return z, seen
 
@@ -380,7 +394,8 @@ class WorldModel(nn.Module):
     def update_target(self, ema: float) -> None:
         """``θ̄ ← ema·θ̄ + (1 − ema)·θ`` (``ema = 0``: copy the online encoder)."""
         for t, s in zip(self.target_encoder.parameters(), self.encoder.parameters()):
-            t.mul_(ema).add_(s.detach(), alpha=1.0 - ema)
+            if s.requires_grad:  # a frozen part was copied and stays equal
+                t.mul_(ema).add_(s.detach(), alpha=1.0 - ema)
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Open-loop latents ``[B, K, D]`` after each of the ``K`` actions ``[B, K, A]``."""

@@ -81,6 +81,14 @@ class TrainConfig:
     # With image and proprio: "X,Y:HALF:SIZE", encode the SIZE×SIZE crop of the
     # image around the robot's position (proprio X, Y), HALF metres each way.
     ego: str | None = None
+    # With image: after the epochs, freeze the convolution stack, compute its
+    # pooled features once, and train the rest for frozen_epochs more on
+    # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
+    # plans on a frozen DINOv2: long multi-step training at the cost of the
+    # state models).
+    freeze: bool = False
+    frozen_epochs: int = 40
+    frozen_horizon: int = 8
     safe_only: bool = True
     quantile: float = 0.99
     quantile_horizon: int = 40
@@ -109,6 +117,10 @@ class TrainConfig:
             raise ValueError("proprio needs image: without images the encoder sees every observation already")
         if self.seen and not self.image:
             raise ValueError("seen needs image: it names readouts the image encoder estimates")
+        if self.freeze and not self.image:
+            raise ValueError("freeze needs image: it freezes the image encoder's convolutions")
+        if self.frozen_epochs < 1 or self.frozen_horizon < 1:
+            raise ValueError("frozen_epochs and frozen_horizon must be at least 1")
         if self.ego and not self.proprio:
             raise ValueError("ego needs image and proprio: the crop is centred where the robot's own state says")
         if self.bilinear < 0:
@@ -600,6 +612,23 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
             + f" | held-out pred {ev['val']['pred']:.4f} "
             f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
             f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
+    if cfg.freeze and prep.image_shape is not None:
+        prep, built = _freeze(cfg, prep, built, say)
+        k = prep.horizon
+        for epoch in range(cfg.epochs + 1, cfg.epochs + cfg.frozen_epochs + 1):
+            t0 = time.perf_counter()
+            train_terms = _epoch(cfg, prep, built)
+            if not math.isfinite(train_terms["total"]):
+                raise TrainingError(f"training diverged in frozen epoch {epoch}: the loss became "
+                                    f"{train_terms['total']} (learning rate {cfg.lr}; try a lower one)")
+            ev = _evaluate(cfg, prep, built)
+            history.append({"epoch": epoch, "frozen": True, "train": train_terms, **ev,
+                            "seconds": time.perf_counter() - t0})
+            say(f"frozen {epoch - cfg.epochs:3d}/{cfg.frozen_epochs}  train pred {train_terms['pred']:.4f} "
+                f"probe {train_terms['probe']:.4f} seen {train_terms['seen']:.4f} | held-out pred "
+                f"{ev['val']['pred']:.4f} probe {ev['val']['probe']:.4f} readout nRMSE h1 "
+                f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}  "
+                f"({time.perf_counter() - t0:.1f} s)")
     probe_history = (fit_probes(built.model, prep.train_windows, prep.train_tensors, cfg, prep.rng, say)
                      if cfg.probe_epochs > 0 else [])
     if probe_history:
@@ -609,6 +638,50 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
     training_time = time.perf_counter() - t_train
     built.model.eval()
     return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time)
+
+
+def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepared, Built]:
+    """Freezes the image encoder's convolutions (online and target alike),
+    replaces every image of the training and held-out windows by its pooled
+    features, computed once, and sets up the frozen phase: windows of
+    ``frozen_horizon`` steps, a fresh optimiser and cosine schedule over the
+    parameters that still train."""
+    import dataclasses
+
+    import torch
+
+    model = built.model
+    enc = model.encoder
+    frozen = [enc.conv] + ([enc.local] if enc.local is not None else [])
+    for module, target in zip(frozen, [model.target_encoder.conv, model.target_encoder.local]):
+        target.load_state_dict(module.state_dict())
+        for q in list(module.parameters()) + list(target.parameters()):
+            q.requires_grad_(False)
+    t0 = time.perf_counter()
+    model.eval()
+    feats = []
+    with torch.no_grad():
+        for rows in (prep.train_tensors[0], prep.val_tensors[0]):
+            n = len(rows)
+            feats.append(torch.cat([enc.pooled(rows[np.arange(b, min(b + 512, n))]) for b in range(0, n, 512)]))
+    model.train()
+    k = cfg.frozen_horizon
+    tr_win, va_win = prep.train.windows(k), prep.val.windows(k)
+    if tr_win[0].size == 0 or va_win[0].size == 0:
+        raise DataError(f"no episode has {k} steps for the frozen phase; lower --frozen-horizon")
+    va_perm = np.random.default_rng(prep.seed + 1).permutation(va_win[0].size)
+    va_win = (va_win[0][va_perm], va_win[1][va_perm])
+    prep = dataclasses.replace(prep, horizon=k, train_windows=tr_win, val_windows=va_win,
+                               train_tensors=(feats[0], *prep.train_tensors[1:3], k),
+                               val_tensors=(feats[1], *prep.val_tensors[1:3], k))
+    params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.") and q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, math.ceil(tr_win[0].size / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.frozen_epochs * steps)
+    built = dataclasses.replace(built, params=params, opt=opt, sched=sched, steps_per_epoch=steps)
+    say(f"froze the convolutions: pooled features of {len(feats[0]) + len(feats[1])} images in "
+        f"{time.perf_counter() - t0:.1f} s; {cfg.frozen_epochs} epochs of {steps} windows of {k} follow")
+    return prep, built
 
 
 def _quantile_margins(errs, q: float) -> np.ndarray:
@@ -713,6 +786,8 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         **({"ego_crop": cfg.ego} if cfg.ego else {}),
+        **({"frozen_convolutions": {"after_epochs": cfg.epochs, "epochs": cfg.frozen_epochs,
+                                    "horizon": cfg.frozen_horizon}} if cfg.freeze else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
                       **({"final_mse": probe_history[-1]["mse"]} if probe_history else {})},
         "loss_weights": built.weights,
