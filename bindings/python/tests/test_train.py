@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
+from conftest import without_error_margins
 from telic.train import DataError, ManifestError, check_manifest, load_dataset, read_manifest
 
 #: Episodes of the collected data set: a tiny model trained on it must plan
@@ -211,24 +212,8 @@ def test_command_line(data_dir, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def _without_error_margins(bundle: Path, out: Path) -> Path:
-    """A copy of ``bundle`` without its readout-error margins. A model trained
-    for seconds on 300 transitions has 0.99-quantile errors of up to ~0.8 rad;
-    tightened by them, every plan is (rightly) infeasible and both models just
-    stop, so the comparison of how well they plan is made without them."""
-    import shutil
-
-    from telic.train.manifest import write_manifest
-
-    shutil.copytree(bundle, out)
-    m = read_manifest(str(out / "manifest.toml"))
-    m.pop("readout_error_quantiles", None)
-    write_manifest(str(out / "manifest.toml"), m)
-    return out
-
-
 def _closed_loop(bundle: Path, out: Path) -> dict:
-    bundle = _without_error_margins(bundle, out.with_suffix(".bundle"))
+    bundle = without_error_margins(bundle, out.with_suffix(".bundle"))
     cmd = telic_cmd() + ["run", "reach", "--model", str(bundle), "--episodes", "3", "--seed", "1",
                          "--jobs", "1", "--quiet", "--json", str(out)]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=1200)
