@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use telic::controller::{ActionSource, Controller};
 use telic::model::{PointMass, WorldModel};
 use telic::objective::{ObjectiveSpec, Residual, TermSpec};
-use telic::{PlannerConfig, PlannerKind};
+use telic::{PlannerConfig, PlannerKind, Real};
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
@@ -39,6 +39,7 @@ fn hot_paths_do_not_allocate_after_warm_up() {
     sampling_planners();
     control_side();
     learned_model();
+    image_bundle();
 }
 
 /// MPPI over a learned bundle: what Rust allocates around the ONNX Runtime
@@ -79,6 +80,71 @@ fn learned_model() {
         }
     });
     assert_eq!(n, 0, "learned model: {n} allocations in 5 planning calls");
+}
+
+/// MPPI over a bundle whose encoder sees a camera image
+/// (`tests/fixtures/pixels_v2`: a uint8 RGB 16×16 image, then 2 vector
+/// entries), planning from flat observations — pixel values 0..255 in
+/// C×H×W order, then the vector — to a readout target and to a goal image.
+/// Setting the goal image is not counted: it allocates the goal latent and
+/// copies the objective when it is shared (`Arc::make_mut`), once per goal,
+/// not per tick.
+fn image_bundle() {
+    const SIDE: usize = 16;
+    telic_tests::onnx_runtime();
+    let model = telic::model::OnnxModel::load(telic_tests::fixture("pixels_v2")).unwrap();
+    let spec = model.spec().clone();
+    assert_eq!(spec.obs_dim(), 3 * SIDE * SIDE + 2);
+    let objective: ObjectiveSpec = toml::from_str(
+        r#"
+        [[terms]]
+        name = "target"
+        residual = { kind = "readout", readouts = ["pos.x", "pos.y"], target = [1.0, 0.5] }
+
+        [[terms]]
+        name = "goal"
+        residual = { kind = "latent" }
+        norm = { kind = "l2", eps = 0.01 }
+
+        [[terms]]
+        name = "effort"
+        weight = 0.01
+        residual = { kind = "action" }
+        "#,
+    )
+    .unwrap();
+    let objective = objective.compile(&spec).unwrap();
+    let config = PlannerConfig {
+        samples: 32,
+        horizon: 10,
+        ..Default::default()
+    };
+    let mut planner = telic::build(model, objective, config).unwrap();
+    // A bright 2×2 square at pixel (row, col) in every channel, then the velocity.
+    let observe = |obs: &mut [Real], row: usize, col: usize| {
+        obs.fill(0.0);
+        for c in 0..3 {
+            for r in row..row + 2 {
+                let at = (c * SIDE + r) * SIDE + col;
+                obs[at..at + 2].fill(255.0);
+            }
+        }
+        obs[3 * SIDE * SIDE..].copy_from_slice(&[0.1, -0.2]);
+    };
+    let mut obs = vec![0.0; spec.obs_dim()];
+    observe(&mut obs, 3, 12);
+    planner.set_goal_observation("goal", &obs).unwrap();
+    for i in 0..3 {
+        observe(&mut obs, 8, i);
+        planner.plan(&obs).unwrap();
+    }
+    let n = allocations(|| {
+        for i in 0..5 {
+            observe(&mut obs, 8 + i, 3 + i);
+            planner.plan(&obs).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "image bundle: {n} allocations in 5 planning calls");
 }
 
 /// MPPI and iCEM, on one thread and with rollout workers. (The gradient planner refines with argmin's L-BFGS, whose
