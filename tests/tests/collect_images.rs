@@ -73,6 +73,11 @@ fn pixel_collections_store_the_image_of_every_row() {
     assert_eq!(image["dtype"], "uint8");
     assert_eq!(image["file"], "image.npy.gz");
     assert_eq!(image["next_file"], "next_image.npy.gz");
+    // What the camera sees: the push table, 1.2 m × 0.8 m around the origin.
+    assert_eq!(
+        image["view"],
+        serde_json::json!({"center": [0.0, 0.0], "half_extents": [0.6, 0.4]})
+    );
     assert_eq!(
         meta["proprio"],
         serde_json::json!(["pusher.x", "pusher.y", "pusher.vx", "pusher.vy"])
