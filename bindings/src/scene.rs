@@ -144,9 +144,10 @@ impl PyScene {
     }
 
     /// A planner for the running episode (its objective, guardrails and
-    /// goals), planning with `model`: "default" (the scenario's choice),
-    /// "analytic", a bundle path or a WorldModel; `config` replaces settings
-    /// of the scenario's planner.
+    /// goals), planning with `model`: None (the scenario's `model`),
+    /// "default" (the scene's shipped bundle, else analytic), "analytic",
+    /// a bundle path (relative to the current folder) or a WorldModel;
+    /// `config` replaces settings of the scenario's planner.
     #[pyo3(signature = (model = None, config = None))]
     fn planner(
         &self,
@@ -155,18 +156,28 @@ impl PyScene {
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyPlanner> {
         enum Pick {
+            Scenario,
             Choice(ModelChoice),
             Source(crate::model::Source),
         }
         let pick = match model {
-            None => Pick::Choice(ModelChoice::Default),
-            Some(m) if m.is_none() => Pick::Choice(ModelChoice::Default),
+            None => Pick::Scenario,
+            Some(m) if m.is_none() => Pick::Scenario,
             Some(m) => {
                 if let Ok(wm) = m.cast::<PyWorldModel>() {
                     Pick::Source(wm.get().source.clone())
                 } else if let Ok(s) = m.extract::<std::path::PathBuf>() {
                     let text = s.to_string_lossy().to_string();
-                    Pick::Choice(text.parse().map_err(|e: String| error(Kind::Config, e))?)
+                    match text.parse().map_err(|e: String| error(Kind::Config, e))? {
+                        // A path from Python is the caller's, not the scenario file's.
+                        ModelChoice::Bundle(p) if p.is_relative() => {
+                            let cwd = std::env::current_dir().map_err(|e| {
+                                error(Kind::Config, format!("model {text:?}: no current folder: {e}"))
+                            })?;
+                            Pick::Choice(ModelChoice::Bundle(cwd.join(p)))
+                        }
+                        choice => Pick::Choice(choice),
+                    }
                 } else {
                     return Err(error(
                         Kind::Config,
@@ -187,6 +198,7 @@ impl PyScene {
                 .map_err(|_| error(Kind::Sim, "the scene was poisoned by an earlier failure"))?;
             let model: Box<dyn WorldModel> = match pick {
                 Pick::Source(s) => s.build()?,
+                Pick::Scenario => env.scenario().build_model(env.world()).map_err(sim_error)?,
                 Pick::Choice(choice) => {
                     let mut scenario = env.scenario().clone();
                     scenario.model = choice;

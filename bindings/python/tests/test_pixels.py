@@ -146,3 +146,17 @@ def test_rgb_array_renders_the_camera_in_every_mode(mode):
     assert telic.envs.TelicEnv("push").render() is None
     with pytest.raises(ConfigError, match="rgb_array"):
         telic.envs.TelicEnv("push", render_mode="human")
+
+
+def test_a_scene_from_a_scenario_file_plans_with_the_scenarios_model():
+    """``Scene.planner()`` plans with the scenario's ``model`` (here the
+    pixel bundle), and a relative bundle path given from Python is the
+    caller's, not the scenario folder's."""
+    scene = telic.Scene("sim/scenarios/push_pixels.toml")
+    obs = scene.reset(5)
+    plan = scene.planner(config={"samples": 16, "iterations": 1}).plan(obs)
+    assert np.asarray(plan.action).shape == (2,)
+    planner = scene.planner("models/push_pixels", {"samples": 16, "iterations": 1})
+    assert np.asarray(planner.plan(obs).action).shape == (2,)
+    with pytest.raises(TelicError, match="image"):
+        scene.planner("default")  # the scene's shipped state bundle reads no image
