@@ -172,7 +172,10 @@ impl PyScene {
                         // A path from Python is the caller's, not the scenario file's.
                         ModelChoice::Bundle(p) if p.is_relative() => {
                             let cwd = std::env::current_dir().map_err(|e| {
-                                error(Kind::Config, format!("model {text:?}: no current folder: {e}"))
+                                error(
+                                    Kind::Config,
+                                    format!("model {text:?}: no current folder: {e}"),
+                                )
                             })?;
                             Pick::Choice(ModelChoice::Bundle(cwd.join(p)))
                         }
