@@ -465,7 +465,7 @@ impl World for Push {
         }
     }
 
-    /// The goal configuration ([`Push::goal_state`]).
+    /// The goal configuration: the end of a straight push (see `goal_state`).
     fn render_goal(
         &self,
         camera: &mut super::camera::Camera,
