@@ -38,6 +38,29 @@ def without_error_margins(bundle: Path, out: Path) -> Path:
     return out
 
 
+def add_images(out: Path, images, next_images, proprio: list[str], view: dict | None = None) -> Path:
+    """Turns the format-1 data set in ``out`` (``telic.dataset.Recorder``)
+    into a format-2 one: the uint8 ``[N, 3, H, W]`` images of every row's
+    state and next state, gzip'd, described in meta.json with the
+    ``proprio`` columns and, when given, the camera's ``view``."""
+    import gzip
+    import json
+
+    import numpy as np
+
+    for name, arr in (("image", images), ("next_image", next_images)):
+        with gzip.open(out / f"{name}.npy.gz", "wb") as f:
+            np.save(f, np.stack(arr), allow_pickle=False)
+    meta = json.loads((out / "meta.json").read_text())
+    _, h, w = np.shape(images[0])
+    meta["format_version"] = 2
+    meta["image"] = {"channels": 3, "height": h, "width": w, "dtype": "uint8", "file": "image.npy.gz",
+                     "next_file": "next_image.npy.gz", **({"view": view} if view else {})}
+    meta["proprio"] = proprio
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _in_checkout(monkeypatch):
     # Scenes, assets and models are found from the checkout the tests run in.

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import add_images
 from telic.dataset import Recorder
 from telic.train import DataError, load_dataset, read_manifest
 
@@ -56,16 +57,7 @@ def _write_pixels(out: Path, box_map=lambda b: b, episodes: int = 8, steps: int 
             robot = nxt
         rec.end_episode()
     rec.save(out)
-    for name, arr in (("image", images), ("next_image", next_images)):
-        with gzip.open(out / f"{name}.npy.gz", "wb") as f:
-            np.save(f, np.stack(arr), allow_pickle=False)
-    meta = json.loads((out / "meta.json").read_text())
-    meta["format_version"] = 2
-    meta["image"] = {"channels": 3, "height": SIDE, "width": SIDE, "dtype": "uint8", "file": "image.npy.gz",
-                     "next_file": "next_image.npy.gz"}
-    meta["proprio"] = ["robot.x", "robot.y"]
-    (out / "meta.json").write_text(json.dumps(meta))
-    return out
+    return add_images(out, images, next_images, ["robot.x", "robot.y"])
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ compiled core.
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import add_images
 from telic.dataset import Recorder
 from telic.train import DataError, read_manifest
 
@@ -65,18 +64,8 @@ def write_data(out: Path, view: bool = True) -> Path:
             p = q
         rec.end_episode()
     rec.save(out)
-    for name, arr in (("image", images), ("next_image", next_images)):
-        with gzip.open(out / f"{name}.npy.gz", "wb") as f:
-            np.save(f, np.stack(arr), allow_pickle=False)
-    meta = json.loads((out / "meta.json").read_text())
-    meta["format_version"] = 2
-    meta["image"] = {"channels": 3, "height": H, "width": W, "dtype": "uint8", "file": "image.npy.gz",
-                     "next_file": "next_image.npy.gz"}
-    if view:
-        meta["image"]["view"] = {"center": list(CENTER), "half_extents": list(HALF)}
-    meta["proprio"] = ["x", "y"]
-    (out / "meta.json").write_text(json.dumps(meta))
-    return out
+    return add_images(out, images, next_images, ["x", "y"],
+                      {"center": list(CENTER), "half_extents": list(HALF)} if view else None)
 
 
 @pytest.fixture(scope="module")
