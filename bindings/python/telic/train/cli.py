@@ -90,13 +90,14 @@ def _bounds(items: list[str] | None) -> dict[str, float] | None:
         return None
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            out[name.strip()] = float(value)
+            bound = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
+            bound = None
+        if bound is None or not name.strip():
             raise SystemExit(f"error: --saturate {item!r}: expected READOUT=MAX, e.g. clearance=1.0")
+        out[name.strip()] = bound
     return out
 
 

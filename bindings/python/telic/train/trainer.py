@@ -431,20 +431,37 @@ def _prepare(cfg: TrainConfig) -> Prepared:
         varying[:] = True
     norm = _Norm(obs_mean, obs_std, y_mean, y_std)
     k = cfg.horizon
-    tr_win = tr.windows(k)
-    va_win = va.windows(k)
-    if tr_win[0].size == 0:
-        raise DataError(f"no training episode has {k} steps; lower --horizon or collect longer episodes")
-    if va_win[0].size == 0:
-        raise DataError(f"no held-out episode has {k} steps; lower --horizon or raise --val-fraction")
-    va_perm = np.random.default_rng(seed + 1).permutation(va_win[0].size)
-    va_win = (va_win[0][va_perm], va_win[1][va_perm])
+    tr_win, va_win = _windows(tr, va, k, seed, "--horizon")
     tr_data = (encoder_rows(tr, norm), torch.from_numpy(tr.actions), torch.from_numpy(norm.y(tr.readouts)), k)
     va_data = (encoder_rows(va, norm), torch.from_numpy(va.actions), torch.from_numpy(norm.y(va.readouts)), k)
     return Prepared(ds=ds, dt=dt, seed=seed, readouts=chosen, columns=cols, observations=observations,
                     image_shape=image_shape, rng=rng, train=tr, val=va,
                     excluded=excluded, norm=norm, varying=varying, horizon=k, train_windows=tr_win,
                     val_windows=va_win, train_tensors=tr_data, val_tensors=va_data)
+
+
+def _windows(tr: Trajectories, va: Trajectories, k: int, seed: int, option: str):
+    """Training and held-out windows of ``k`` steps, the held-out ones
+    shuffled once (with ``seed + 1``); ``option`` is the setting that
+    chose ``k``, for the error when an episode set has none."""
+    tr_win, va_win = tr.windows(k), va.windows(k)
+    if tr_win[0].size == 0:
+        raise DataError(f"no training episode has {k} steps; lower {option} or collect longer episodes")
+    if va_win[0].size == 0:
+        raise DataError(f"no held-out episode has {k} steps; lower {option} or raise --val-fraction")
+    va_perm = np.random.default_rng(seed + 1).permutation(va_win[0].size)
+    return tr_win, (va_win[0][va_perm], va_win[1][va_perm])
+
+
+def _optimiser(cfg: TrainConfig, params: list, windows: int, epochs: int):
+    """AdamW over ``params`` and its cosine schedule over ``epochs`` passes
+    of ``windows`` training windows; returns ``(opt, sched, steps_per_epoch)``."""
+    import torch
+
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, math.ceil(windows / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+    return opt, sched, steps
 
 
 def _build(cfg: TrainConfig, prep: Prepared) -> Built:
@@ -498,9 +515,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     )
     params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.")]
     n_params = sum(q.numel() for q in params)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(prep.train_windows[0].size / cfg.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    opt, sched, steps_per_epoch = _optimiser(cfg, params, prep.train_windows[0].size, cfg.epochs)
     weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
     if seen:
         weights["seen"] = cfg.w_seen
@@ -588,6 +603,33 @@ def _epoch(cfg: TrainConfig, prep: Prepared, built: Built) -> dict:
     return {key: v / built.steps_per_epoch for key, v in sums.items()}
 
 
+def _train_epochs(cfg: TrainConfig, prep: Prepared, built: Built, say, history: list, *, first: int, count: int,
+                  frozen: bool) -> None:
+    """``count`` training epochs, numbered from ``first`` in ``history``
+    (``frozen``: of the frozen phase), each followed by the held-out
+    figures; a loss that is no longer finite stops training."""
+    k = prep.horizon
+    phase = "frozen" if frozen else "epoch"
+    for i in range(count):
+        epoch = first + i
+        t0 = time.perf_counter()
+        train_terms = _epoch(cfg, prep, built)
+        if not math.isfinite(train_terms["total"]):
+            # Caught here, not as "ONNX differs from PyTorch by nan" after export.
+            raise TrainingError(
+                f"training diverged in {'frozen ' if frozen else ''}epoch {epoch}: the loss became "
+                f"{train_terms['total']} (learning rate {cfg.lr}; try a lower one, or more data)")
+        ev = _evaluate(cfg, prep, built)
+        history.append({"epoch": epoch, **({"frozen": True} if frozen else {}), "train": train_terms, **ev,
+                        "seconds": time.perf_counter() - t0})
+        say(f"{phase} {i + 1:3d}/{count}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
+            f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f}"
+            + (f" seen {train_terms['seen']:.4f}" if "seen" in built.weights else "")
+            + f" | held-out pred {ev['val']['pred']:.4f} "
+            f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
+            f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
+
+
 def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
     """Trains for ``cfg.epochs``, then refits the readout probes; the model is
     left in evaluation mode."""
@@ -596,39 +638,11 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
     say(f"untrained: held-out readout nRMSE h1 {initial['readout_nrmse'][0]:.4f}, h{k} {initial['readout_nrmse'][-1]:.4f}")
     history = []
     t_train = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        train_terms = _epoch(cfg, prep, built)
-        if not math.isfinite(train_terms["total"]):
-            # Caught here, not as "ONNX differs from PyTorch by nan" after export.
-            raise TrainingError(
-                f"training diverged in epoch {epoch}: the loss became {train_terms['total']} "
-                f"(learning rate {cfg.lr}; try a lower one, or more data)")
-        ev = _evaluate(cfg, prep, built)
-        history.append({"epoch": epoch, "train": train_terms, **ev, "seconds": time.perf_counter() - t0})
-        say(f"epoch {epoch:3d}/{cfg.epochs}  train pred {train_terms['pred']:.4f} probe {train_terms['probe']:.4f} "
-            f"var {train_terms['var']:.4f} cov {train_terms['cov']:.4f}"
-            + (f" seen {train_terms['seen']:.4f}" if "seen" in built.weights else "")
-            + f" | held-out pred {ev['val']['pred']:.4f} "
-            f"probe {ev['val']['probe']:.4f} readout nRMSE h1 {ev['readout_nrmse'][0]:.4f} "
-            f"h{k} {ev['readout_nrmse'][-1]:.4f}  ({time.perf_counter() - t0:.1f} s)")
+    _train_epochs(cfg, prep, built, say, history, first=1, count=cfg.epochs, frozen=False)
     if cfg.freeze and prep.image_shape is not None:
         prep, built = _freeze(cfg, prep, built, say)
         k = prep.horizon
-        for epoch in range(cfg.epochs + 1, cfg.epochs + cfg.frozen_epochs + 1):
-            t0 = time.perf_counter()
-            train_terms = _epoch(cfg, prep, built)
-            if not math.isfinite(train_terms["total"]):
-                raise TrainingError(f"training diverged in frozen epoch {epoch}: the loss became "
-                                    f"{train_terms['total']} (learning rate {cfg.lr}; try a lower one)")
-            ev = _evaluate(cfg, prep, built)
-            history.append({"epoch": epoch, "frozen": True, "train": train_terms, **ev,
-                            "seconds": time.perf_counter() - t0})
-            say(f"frozen {epoch - cfg.epochs:3d}/{cfg.frozen_epochs}  train pred {train_terms['pred']:.4f} "
-                f"probe {train_terms['probe']:.4f} seen {train_terms['seen']:.4f} | held-out pred "
-                f"{ev['val']['pred']:.4f} probe {ev['val']['probe']:.4f} readout nRMSE h1 "
-                f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}  "
-                f"({time.perf_counter() - t0:.1f} s)")
+        _train_epochs(cfg, prep, built, say, history, first=cfg.epochs + 1, count=cfg.frozen_epochs, frozen=True)
     probe_history = (fit_probes(built.model, prep.train_windows, prep.train_tensors, cfg, prep.rng, say)
                      if cfg.probe_epochs > 0 else [])
     if probe_history:
@@ -652,8 +666,10 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
 
     model = built.model
     enc = model.encoder
-    frozen = [enc.conv] + ([enc.local] if enc.local is not None else [])
-    for module, target in zip(frozen, [model.target_encoder.conv, model.target_encoder.local]):
+    for name in ("conv", "local"):
+        module, target = getattr(enc, name), getattr(model.target_encoder, name)
+        if module is None:
+            continue
         target.load_state_dict(module.state_dict())
         for q in list(module.parameters()) + list(target.parameters()):
             q.requires_grad_(False)
@@ -666,18 +682,12 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
             feats.append(torch.cat([enc.pooled(rows[np.arange(b, min(b + 512, n))]) for b in range(0, n, 512)]))
     model.train()
     k = cfg.frozen_horizon
-    tr_win, va_win = prep.train.windows(k), prep.val.windows(k)
-    if tr_win[0].size == 0 or va_win[0].size == 0:
-        raise DataError(f"no episode has {k} steps for the frozen phase; lower --frozen-horizon")
-    va_perm = np.random.default_rng(prep.seed + 1).permutation(va_win[0].size)
-    va_win = (va_win[0][va_perm], va_win[1][va_perm])
+    tr_win, va_win = _windows(prep.train, prep.val, k, prep.seed, "--frozen-horizon")
     prep = dataclasses.replace(prep, horizon=k, train_windows=tr_win, val_windows=va_win,
                                train_tensors=(feats[0], *prep.train_tensors[1:3], k),
                                val_tensors=(feats[1], *prep.val_tensors[1:3], k))
     params = [q for n, q in model.named_parameters() if not n.startswith("target_encoder.") and q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(1, math.ceil(tr_win[0].size / cfg.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.frozen_epochs * steps)
+    opt, sched, steps = _optimiser(cfg, params, tr_win[0].size, cfg.frozen_epochs)
     built = dataclasses.replace(built, params=params, opt=opt, sched=sched, steps_per_epoch=steps)
     say(f"froze the convolutions: pooled features of {len(feats[0]) + len(feats[1])} images in "
         f"{time.perf_counter() - t0:.1f} s; {cfg.frozen_epochs} epochs of {steps} windows of {k} follow")
