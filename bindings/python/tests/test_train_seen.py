@@ -135,6 +135,10 @@ def test_a_saturated_readout_is_learned_below_its_bound(data, tmp_path):
     j = prep.readouts.index("clearance")
     assert prep.train.readouts[:, j].max() == pytest.approx(1.5)
     assert prep.val.readouts[:, j].max() <= 1.5
+    # Its scale in the losses is its spread before saturation.
+    unsaturated = _prepare(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, **TINY))
+    assert prep.norm.y_std[j] == pytest.approx(unsaturated.norm.y_std[j])
+    assert prep.norm.y_std[j] > prep.train.readouts[:, j].std() * 1.05
     del train
 
 
@@ -209,3 +213,89 @@ def test_a_frozen_backbone_trains_on_cached_features(data, tmp_path):
     rows[:, -2:] = torch.randn(3, 2)
     with torch.no_grad():
         assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)
+
+
+def test_the_ground_field_is_read_where_the_robot_is():
+    """A map that is the image's own pixel values (the head replaced by an
+    identity) read at the robot and its neighbours gives those pixels."""
+    import torch
+    from torch import nn
+
+    from telic.train.model import GroundField
+
+    step = 1 / SCALE  # one pixel
+    field = GroundField((3, H, W), (CENTER, HALF), [0, 1], np.zeros(2), np.ones(2), step=step, features=1)
+    field.head = nn.Identity()
+    for robot in [(0.0, 0.0), (1.9, -1.2)]:
+        r, c = pixel(*robot)
+        centre = (CENTER[0] + (c + 0.5 - W / 2) / SCALE, CENTER[1] - (r + 0.5 - H / 2) / SCALE)
+        img = torch.zeros(1, 1, H, W)
+        img[0, 0, r, c] = 5.0
+        img[0, 0, r - 1, c + 1] = 7.0  # up and to the right: neighbour (+step, +step)
+        out = field(img, torch.tensor([centre], dtype=torch.float32))[0].numpy()
+        assert out.shape == (9,)
+        assert out[0] == pytest.approx(5.0, abs=1e-4), robot
+        # Neighbours in rows from +y to −y, columns from −x to +x, the centre left out.
+        assert out[3] == pytest.approx(7.0, abs=1e-4), robot
+        assert np.abs(np.delete(out, [0, 3])).max() < 1e-4, robot
+
+
+def test_a_ground_field_trains_and_freezes(data, tmp_path):
+    """--field: the map's centre sample is supervised (its loss falls), the
+    map head freezes with the convolutions, and ONNX matches PyTorch."""
+    import torch
+
+    from telic.train import TrainConfig, train
+    from telic.train import trainer
+
+    kept = {}
+    real_freeze = trainer._freeze
+
+    def spy(cfg, prep, built, say):
+        kept["before"] = [p.detach().clone() for p in built.model.encoder.field.parameters()]
+        prep2, built2 = real_freeze(cfg, prep, built, say)
+        kept["model"] = built2.model
+        return prep2, built2
+
+    trainer._freeze = spy
+    try:
+        report = train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
+                                   ground_field="clearance:x,y:0.2", saturate={"clearance": 1.5},
+                                   **{**TINY, "epochs": 3, "freeze": True, "frozen_epochs": 1}))
+    finally:
+        trainer._freeze = real_freeze
+    model = kept["model"]
+    assert all(torch.equal(a, b) for a, b in zip(kept["before"], model.encoder.field.parameters()))
+    history = [h for h in report["history"] if not h.get("frozen")]
+    assert history[-1]["train"]["seen"] < history[0]["train"]["seen"]
+    assert report["onnx_vs_torch"]["max"] < 1e-4
+    m = read_manifest(str(tmp_path / "manifest.toml"))
+    assert m["provenance"]["training"]["ground_field"] == "clearance:x,y:0.2"
+    rows = torch.rand(3, 3 * H * W + 2) * 255
+    rows[:, -2:] = torch.randn(3, 2)
+    with torch.no_grad():
+        assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ground_field="clearance:x,y"), "expected READOUT:X,Y:STEP"),
+    (dict(ground_field="gap:x,y:0.1"), "'gap' is not among the model's readouts"),
+    (dict(ground_field="clearance:x,q:0.1"), "not proprio observations"),
+    (dict(ground_field="clearance:x,y:0"), "STEP must be positive"),
+    (dict(ground_field="clearance:x,y:0.1", seen=["clearance"]), "also a --seen readout"),
+])
+def test_bad_field_options_are_clear_errors(data, tmp_path, kwargs, match):
+    from telic.train import TrainConfig, train
+
+    with pytest.raises(DataError, match=match):
+        train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, **{**TINY, **kwargs}))
+
+
+def test_field_needs_proprio_and_no_crop(data, tmp_path):
+    from telic.train import TrainConfig
+
+    with pytest.raises(ValueError, match="field needs image and proprio"):
+        TrainConfig(data=str(data), out=str(tmp_path), image=True, ground_field="clearance:x,y:0.1").validate()
+    with pytest.raises(ValueError, match="do not combine"):
+        TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, ego="x,y:1:12",
+                    ground_field="clearance:x,y:0.1").validate()

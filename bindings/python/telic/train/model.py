@@ -183,6 +183,50 @@ class EgoCrop(nn.Module):
         return nn.functional.grid_sample(image, uv, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+class GroundField(nn.Module):
+    """A readout mapped over the ground, read where the robot is: a small
+    convolutional head turns the encoder's feature map into one channel,
+    the readout's (standardised) value at each place of the ground in view,
+    and bilinear sampling reads it at the robot's own position (two proprio
+    entries, e.g. odometry ``x``, ``y``) and at the 8 neighbours ``step``
+    metres away, which tell which way the value changes as the robot moves.
+
+    The centre sample is supervised against the readout where the robot is
+    (``jepa_loss``, term ``seen``); wherever the robot has been, the head
+    learns the same rule, so the map holds the readout everywhere in view. A
+    distance to the nearest keep-out region is local (translation-equivariant
+    in the image), which a feature pooled over the whole frame is not: the
+    pooled encoder read the push scene's ``keepout.clearance`` to 29 mm RMSE
+    only (models/README.md). ``view`` is as for ``EgoCrop``.
+    """
+
+    SAMPLES = 9
+
+    def __init__(self, image_shape, view, columns, mean, std, step: float, features: int):
+        super().__init__()
+        _, h, w = image_shape
+        (cx, cy), (hx, hy) = view
+        s = min(w / (2.0 * hx), h / (2.0 * hy))
+        self.columns = [int(c) for c in columns]
+        self.head = nn.Sequential(nn.Conv2d(features, 32, 3, 1, 1), nn.SiLU(), nn.Conv2d(32, 1, 1))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, 2))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, 2))
+        self.register_buffer("gain", torch.tensor([[2.0 * s / w, -2.0 * s / h]], dtype=torch.float32))
+        self.register_buffer("origin", torch.tensor([[cx, cy]], dtype=torch.float32))
+        # The centre first, then its 8 neighbours: [1, 1, 9, 2] offsets (dx, dy).
+        offsets = [(0.0, 0.0)] + [(i * step, j * step) for j in (1, 0, -1) for i in (-1, 0, 1) if (i, j) != (0, 0)]
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.float32).reshape(1, 1, self.SAMPLES, 2))
+
+    def forward(self, maps: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """Feature ``maps`` ``[B, F, h, w]`` over the whole image, normalised
+        ``proprio`` ``[B, P]`` → the 9 samples ``[B, 9]``, the centre first."""
+        xy = proprio[:, self.columns] * self.std + self.mean
+        uv = (xy.reshape(-1, 1, 1, 2) + self.offsets - self.origin.reshape(1, 1, 1, 2)) * self.gain.reshape(1, 1, 1, 2)
+        field = self.head(maps)
+        return nn.functional.grid_sample(field, uv, mode="bilinear", padding_mode="border",
+                                         align_corners=False).reshape(-1, self.SAMPLES)
+
+
 class PixelEncoder(nn.Module):
     """Flat observation ``[B, C·H·W + P]`` → latent ``[B, D]``: first the image
     in C×H×W order as raw 0..255 values, then the ``P`` normalised proprio
@@ -205,11 +249,16 @@ class PixelEncoder(nn.Module):
     the seen quantities: the pusher seen from the box the camera found). A
     second MLP maps the pooled features to the latent for everything else in
     view (the keep-out region); the two latents add up.
+
+    ``field`` (a ``GroundField``'s settings and the readout column ``col``):
+    its 9 samples around the robot join the pooled features; the centre one
+    is the estimate of readout ``col`` (supervised as the ``seen`` ones are,
+    after them) and the vector encoder also reads the 8 neighbours.
     """
 
     def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(), ego=None,
-                 channels: int = 32, features: int = 64):
+                 field=None, channels: int = 32, features: int = 64):
         super().__init__()
         c, h, w = (int(x) for x in image_shape)
         self.image_shape = (c, h, w)
@@ -236,13 +285,19 @@ class PixelEncoder(nn.Module):
             k = max(1, min(mh, mw) // 5)
             self.local = nn.Sequential(nn.Conv2d(features, 8, 1), nn.SiLU(), nn.AvgPool2d(k, k))
             pooled += 8 * (mh // k) * (mw // k)
-        self.seen_cols = [int(i) for i in seen]
-        self.seen = nn.Linear(pooled, len(self.seen_cols)) if self.seen_cols else None
+        self.field = None
+        if field is not None:
+            field = dict(field)
+            field_col = int(field.pop("col"))
+            self.field = GroundField((c, h, w), features=features, **field)
+            pooled += GroundField.SAMPLES
+        self.seen = nn.Linear(pooled, len(seen)) if len(seen) else None
+        self.seen_cols = [int(i) for i in seen] + ([field_col] if self.field is not None else [])
         self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
         self.skip = nn.Linear(pooled, latent_dim, bias=False)
         self.proprio_dim = int(proprio_dim)
         self.pooled_width = pooled
-        vector = proprio_dim + len(self.seen_cols)
+        vector = proprio_dim + len(self.seen_cols) + (GroundField.SAMPLES - 1 if self.field is not None else 0)
         self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
                        if vector > 0 else None)
 
@@ -256,6 +311,8 @@ class PixelEncoder(nn.Module):
         parts = [maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints]
         if self.local is not None:
             parts.append(self.local(maps).flatten(1))
+        if self.field is not None:
+            parts.append(self.field(maps, proprio))
         return torch.cat(parts, dim=1)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
@@ -276,10 +333,15 @@ class PixelEncoder(nn.Module):
             image, proprio = x[:, : self.image_len].reshape(-1, *self.image_shape), x[:, self.image_len:]
             f = self._pooled(image, proprio)
         z = self.net(f) + self.skip(f)
-        seen = self.seen(f) if self.seen is not None else None
+        estimates = [self.seen(f)] if self.seen is not None else []
+        around = []
+        if self.field is not None:
+            samples = f[:, f.shape[1] - GroundField.SAMPLES:]
+            estimates.append(samples[:, :1])
+            around.append(samples[:, 1:])
+        seen = torch.cat(estimates, dim=1) if estimates else None
         if self.vector is not None:
-            parts = [proprio] + ([seen] if seen is not None else [])
-            z = z + self.vector(torch.cat(parts, dim=1))
+            z = z + self.vector(torch.cat([proprio] + estimates + around, dim=1))
         return z, seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -376,14 +438,14 @@ class WorldModel(nn.Module):
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
-                 image_shape=None, seen=(), ego=None):
+                 image_shape=None, seen=(), ego=None, field=None):
         super().__init__()
         # With an image, ``obs_dim`` counts the proprio entries beside it.
         self.encoder = (
             Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
             if image_shape is None else
             PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                         frames, seen, ego))
+                         frames, seen, ego, field))
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)

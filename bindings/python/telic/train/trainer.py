@@ -81,6 +81,10 @@ class TrainConfig:
     # With image and proprio: "X,Y:HALF:SIZE", encode the SIZE×SIZE crop of the
     # image around the robot's position (proprio X, Y), HALF metres each way.
     ego: str | None = None
+    # With image and proprio: "READOUT:X,Y:STEP", learn READOUT as a map over
+    # the ground in view, read at the robot's position (proprio X, Y) and 8
+    # neighbours STEP metres away (see GroundField).
+    ground_field: str | None = None
     # With image: after the epochs, freeze the convolution stack, compute its
     # pooled features once, and train the rest for frozen_epochs more on
     # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
@@ -123,6 +127,10 @@ class TrainConfig:
             raise ValueError("frozen_epochs and frozen_horizon must be at least 1")
         if self.ego and not self.proprio:
             raise ValueError("ego needs image and proprio: the crop is centred where the robot's own state says")
+        if self.ground_field and not self.proprio:
+            raise ValueError("field needs image and proprio: the map is read where the robot's own state says")
+        if self.ground_field and self.ego:
+            raise ValueError("field and ego do not combine: the map covers the whole image, the crop only its centre")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -416,16 +424,24 @@ def _prepare(cfg: TrainConfig) -> Prepared:
     tr = ds.trajectories(train_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
     va = ds.trajectories(val_eps, cols, safe_only=cfg.safe_only, obs_columns=obs_cols, images=cfg.image)
     excluded = int(ds.violated.sum()) if (cfg.safe_only and ds.violated is not None) else 0
+    # A saturated readout keeps the spread it has unsaturated as its scale:
+    # the losses weigh readouts by their standardised errors, and the small
+    # spread of a saturated clearance made its errors outweigh the box's
+    # (push: 43 times over at 0.2 m; the box's dynamics suffered).
+    _, raw_std = column_stats(tr.readouts)
+    saturated = []
     for name, hi in (cfg.saturate or {}).items():
         if name not in chosen:
             raise DataError(f"saturated readout {name!r} is not among the model's readouts (they are {chosen})")
         if not math.isfinite(hi):
             raise DataError(f"saturated readout {name!r}: the bound {hi} is not a number")
         j = chosen.index(name)
+        saturated.append(j)
         for t in (tr, va):
             t.readouts[:, j] = np.minimum(t.readouts[:, j], np.float32(hi))
     obs_mean, obs_std = column_stats(tr.obs)
     y_mean, y_std = column_stats(tr.readouts)
+    y_std[saturated] = np.maximum(y_std[saturated], raw_std[saturated])
     varying = tr.readouts.std(axis=0) > 1e-4
     if not varying.any():
         varying[:] = True
@@ -481,10 +497,15 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     unknown = [n for n in seen if n not in prep.readouts]
     if unknown:
         raise DataError(f"seen readouts {unknown} are not among the model's readouts (they are {prep.readouts})")
+    field = _field(cfg.ground_field, prep, seen) if cfg.ground_field else None
+    # The field's centre sample is the last seen estimate; its 8 neighbours
+    # follow (standardised like that readout).
+    around = [] if field is None else [f"{cfg.ground_field.split(':')[0]}@{k}" for k in range(1, 9)]
     seen_idx = [prep.readouts.index(n) for n in seen]
-    names = list(prep.observations) + seen
-    vec_mean = np.concatenate([obs_mean, prep.norm.y_mean[seen_idx]]).astype(np.float32)
-    vec_std = np.concatenate([obs_std, prep.norm.y_std[seen_idx]]).astype(np.float32)
+    vec_idx = seen_idx + ([field["col"]] * 9 if field else [])
+    names = list(prep.observations) + seen + ([prep.readouts[field["col"]]] if field else []) + around
+    vec_mean = np.concatenate([obs_mean, prep.norm.y_mean[vec_idx]]).astype(np.float32)
+    vec_std = np.concatenate([obs_std, prep.norm.y_std[vec_idx]]).astype(np.float32)
     periodic = list(cfg.periodic or [])
     unknown = [n for n in periodic if n not in names]
     if unknown:
@@ -500,13 +521,13 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
         except ValueError as e:
             raise DataError(str(e)) from None
         frames = FrameFeatures(parsed, vec_mean, vec_std)
-        vec = np.concatenate([prep.norm.obs(tr.obs), prep.norm.y(tr.readouts)[:, seen_idx]], axis=1)
+        vec = np.concatenate([prep.norm.obs(tr.obs), prep.norm.y(tr.readouts)[:, vec_idx]], axis=1)
         with torch.no_grad():
             feats = frames.raw(torch.as_tensor(vec, dtype=torch.float32))
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     ego = _ego(cfg.ego, prep) if cfg.ego else None
     model = WorldModel(
-        frames=frames, bilinear=cfg.bilinear, ego=ego,
+        frames=frames, bilinear=cfg.bilinear, ego=ego, field=field,
         periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -517,7 +538,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     n_params = sum(q.numel() for q in params)
     opt, sched, steps_per_epoch = _optimiser(cfg, params, prep.train_windows[0].size, cfg.epochs)
     weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
-    if seen:
+    if seen or field:
         weights["seen"] = cfg.w_seen
     return Built(model=model, params=params, n_params=n_params, opt=opt, sched=sched,
                  steps_per_epoch=steps_per_epoch, weights=weights, periodic=periodic)
@@ -545,6 +566,37 @@ def _ego(spec: str, prep: Prepared) -> dict:
     cols = [prep.observations.index(n) for n in names]
     return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
             "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols], "half": half, "size": size}
+
+
+def _field(spec: str, prep: Prepared, seen: list[str]) -> dict:
+    """The ``GroundField`` settings of ``--field READOUT:X,Y:STEP``, with the
+    readout's column ``col``."""
+    parts = spec.split(":")
+    names = [n.strip() for n in parts[1].split(",")] if len(parts) > 1 else []
+    try:
+        readout, step = parts[0].strip(), float(parts[2])
+        if len(parts) != 3 or len(names) != 2:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise DataError(f"--field {spec!r}: expected READOUT:X,Y:STEP, e.g. keepout.clearance:pusher.x,pusher.y:0.05") \
+            from None
+    if readout not in prep.readouts:
+        raise DataError(f"--field {spec!r}: {readout!r} is not among the model's readouts (they are {prep.readouts})")
+    if readout in seen:
+        raise DataError(f"--field {spec!r}: {readout!r} is also a --seen readout; name it once")
+    unknown = [n for n in names if n not in prep.observations]
+    if unknown:
+        raise DataError(f"--field {spec!r}: {unknown} are not proprio observations (they are {prep.observations})")
+    if not (math.isfinite(step) and step > 0):
+        raise DataError(f"--field {spec!r}: STEP must be positive metres")
+    view = (prep.ds.meta.get("image") or {}).get("view")
+    if not view:
+        raise DataError(f"{prep.ds.path}: --field needs the camera's view in meta.json (`image.view`), which "
+                        f"data sets collected before it was recorded lack; collect the data again")
+    cols = [prep.observations.index(n) for n in names]
+    return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
+            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols], "step": step,
+            "col": prep.readouts.index(readout)}
 
 
 def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
@@ -666,7 +718,7 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
 
     model = built.model
     enc = model.encoder
-    for name in ("conv", "local"):
+    for name in ("conv", "local", "field"):
         module, target = getattr(enc, name), getattr(model.target_encoder, name)
         if module is None:
             continue
@@ -777,9 +829,11 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
                "mean and spatial soft-argmax keypoint"
                + (f"; over the crop around the robot, {cfg.ego}" if cfg.ego else "")
                + (f"; a supervised head estimating {', '.join(cfg.seen)} from them" if cfg.seen else "")
+               + (f"; a supervised map of {cfg.ground_field.split(':')[0]} over the ground, read around "
+                  f"the robot ({cfg.ground_field})" if cfg.ground_field else "")
                + ") plus an MLP encoder over the "
                + ("proprio observations" if prep.observations else "(no) observations")
-               + (" and those estimates" if cfg.seen else "")
+               + (" and those estimates" if cfg.seen or cfg.ground_field else "")
                if prep.image_shape is not None else "MLP encoder")
     return {
         "method": f"JEPA: {encoder}, residual action-conditioned MLP predictor trained on multi-step "
@@ -796,6 +850,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         **({"ego_crop": cfg.ego} if cfg.ego else {}),
+        **({"ground_field": cfg.ground_field} if cfg.ground_field else {}),
         **({"frozen_convolutions": {"after_epochs": cfg.epochs, "epochs": cfg.frozen_epochs,
                                     "horizon": cfg.frozen_horizon}} if cfg.freeze else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
