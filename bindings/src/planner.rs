@@ -184,7 +184,8 @@ impl PyPlanner {
         .transpose()
     }
 
-    /// Gives the goal of latent term `term` as a target observation, (O,) or (1, O).
+    /// Gives the goal of term `term` as a target observation, (O,) or (1, O):
+    /// a latent term's goal latent, or a readout term's target decoded from it.
     fn set_goal_observation(
         &self,
         py: Python<'_>,

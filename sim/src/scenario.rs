@@ -60,6 +60,48 @@ pub struct EpisodeConfig {
     /// as always.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ablate: Option<Ablation>,
+    /// Where the planner's goals come from (default `targets`).
+    #[serde(skip_serializing_if = "GoalSource::is_targets")]
+    pub goal: GoalSource,
+}
+
+/// Where an episode's goals come from (`[episode] goal`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoalSource {
+    /// The scene's goal values (e.g. the box's goal pose) are the targets
+    /// of the readout terms they name; latent terms encode the scene's goal
+    /// observation.
+    #[default]
+    #[serde(rename = "targets")]
+    Targets,
+    /// The planner sees the goal as the robot would be shown it: the
+    /// scene's goal observation (in the pixel modes, the camera image of the
+    /// goal configuration). Latent terms encode it; every readout term the
+    /// scene gives a goal value takes, instead, the readouts the world model
+    /// decodes from it (`Planner::set_goal_observation`). The validator
+    /// still judges success on the scene's true goal.
+    #[serde(rename = "observation")]
+    Observation,
+}
+
+impl std::str::FromStr for GoalSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "targets" => Ok(GoalSource::Targets),
+            "observation" => Ok(GoalSource::Observation),
+            other => Err(format!(
+                "unknown goal source {other:?}: expected `targets` (the scene's goal values) or \
+                 `observation` (the scene's goal observation, decoded by the model)"
+            )),
+        }
+    }
+}
+
+impl GoalSource {
+    fn is_targets(&self) -> bool {
+        *self == GoalSource::Targets
+    }
 }
 
 impl Default for EpisodeConfig {
@@ -68,6 +110,7 @@ impl Default for EpisodeConfig {
             max_time: 10.0,
             physics_steps_per_control: 0,
             ablate: None,
+            goal: GoalSource::Targets,
         }
     }
 }

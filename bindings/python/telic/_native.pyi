@@ -142,7 +142,9 @@ class Planner:
     def set_target(self, term: str, target: _ArrayLike) -> None: ...
     def target(self, term: str) -> Optional[_F64]: ...
     def set_goal_observation(self, term: str, obs: _ArrayLike) -> None:
-        """The goal of latent term ``term`` as an observation, (O,) or (1, O)."""
+        """The goal of term ``term`` as an observation, (O,) or (1, O): the
+        encoded goal of a latent term, or the target of a readout term (its
+        readouts decoded from the encoded observation)."""
     @property
     def warnings(self) -> list[str]:
         """Guardrails that the safety buffers and model-error margins make

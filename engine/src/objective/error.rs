@@ -94,15 +94,15 @@ pub enum ObjectiveError {
         /// The terms there are, when the message lists them.
         terms: Option<Vec<String>>,
     },
-    /// A goal observation for a term that is not latent.
+    /// A goal observation for a term that is neither latent nor a readout term.
     #[error(
-        "cost term '{term}' is {kind} term, not a latent term: only a latent \
-         term (residual kind \"latent\") takes a goal observation"
+        "cost term '{term}' is {kind} term: only a latent term (residual kind \
+         \"latent\") or a readout term takes a goal observation"
     )]
     NotLatent {
         /// The term.
         term: String,
-        /// What it is: `a readout`, `an action` or `an action-rate`.
+        /// What it is: `an action` or `an action-rate`.
         kind: &'static str,
     },
     /// A target for an action-rate term, which has none.

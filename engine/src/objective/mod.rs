@@ -381,18 +381,20 @@ impl Objective {
             .map(|t| t.name.as_str())
     }
 
-    /// Checks that `term` names a latent term; otherwise the error
-    /// ([`PlanError::Objective`]) says what `term` is.
-    pub fn check_latent_term(&self, term: &str) -> Result<(), PlanError> {
+    /// What a goal observation sets on `term`: its goal latent (`Ok(None)`,
+    /// a latent term) or its target, the decoded readouts at these indices
+    /// (`Ok(Some(..))`, a readout term). Any other term is an error
+    /// ([`PlanError::Objective`]) saying what `term` is.
+    pub fn goal_observation_readouts(&self, term: &str) -> Result<Option<&[usize]>, PlanError> {
         let Some(t) = self.terms.iter().find(|t| t.name == term) else {
             return Err(PlanError::Objective(ObjectiveError::UnknownTerm {
                 term: term.to_string(),
                 terms: Some(self.term_names().map(str::to_string).collect()),
             }));
         };
-        let kind = match t.res {
-            Res::Latent => return Ok(()),
-            Res::Readout(_) => "a readout",
+        let kind = match &t.res {
+            Res::Latent => return Ok(None),
+            Res::Readout(i) => return Ok(Some(i)),
             Res::Action => "an action",
             Res::ActionRate => "an action-rate",
         };

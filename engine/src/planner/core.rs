@@ -148,10 +148,14 @@ impl<M: WorldModel> Core<M> {
     }
 
     /// Encodes the goal observation `obs` and makes it the goal latent of the
-    /// latent term `term`. Not on the per-step path: it allocates the goal
-    /// latent. On any error the previous goal is kept.
+    /// latent term `term`, or the target of the readout term `term` (its
+    /// readouts decoded from that latent). Not on the per-step path: it
+    /// allocates. On any error the previous goal is kept.
     pub fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError> {
-        self.objective.check_latent_term(term)?;
+        let readouts = self
+            .objective
+            .goal_observation_readouts(term)?
+            .map(<[usize]>::to_vec);
         let refuse = |cause: PlanError| PlanError::GoalObservation {
             term: term.to_string(),
             cause: Box::new(cause),
@@ -166,6 +170,19 @@ impl<M: WorldModel> Core<M> {
                 what: "encoded goal latent",
                 index,
             })));
+        }
+        if let Some(indices) = readouts {
+            let mut y = vec![0.0; self.model.spec().readouts.len()];
+            self.model
+                .readout(&goal, &mut y)
+                .map_err(|e| refuse(e.into()))?;
+            goal = indices.iter().map(|&i| y[i]).collect();
+            if let Some(index) = goal.iter().position(|x| !x.is_finite()) {
+                return Err(refuse(PlanError::Model(ModelError::NonFinite {
+                    what: "decoded goal readouts",
+                    index,
+                })));
+            }
         }
         Arc::make_mut(&mut self.objective).set_target(term, &goal)
     }

@@ -121,15 +121,19 @@ impl Plan {
 pub trait Planner: Send {
     /// Plans from observation `obs` and returns the result (valid until the next call).
     fn plan(&mut self, obs: &[Real]) -> Result<&Plan, PlanError>;
-    /// Gives the goal of the latent term `term` as a target observation
-    /// (`O` values, the layout `plan` takes): the world model encodes it and
-    /// the term then measures the latent energy `norm(z_t − encode(obs))`
-    /// (see [the objective docs](crate::objective#latent-goals)).
+    /// Gives the goal of the term `term` as a target observation (`O`
+    /// values, the layout `plan` takes, e.g. a goal image): the world model
+    /// encodes it, and a latent term then measures the latent energy
+    /// `norm(z_t − encode(obs))` (see [the objective
+    /// docs](crate::objective#latent-goals)), a readout term the distance of
+    /// its readouts to those decoded from that latent,
+    /// `y(z_t) − readout(encode(obs))`.
     ///
     /// The observation is checked as [`Planner::plan`] checks one; a bad one,
-    /// an encoding failure, an unknown term or a term that is not latent is
-    /// an error naming the term, and the previous goal is kept. Not meant for
-    /// the per-step path: it allocates the goal latent.
+    /// an encoding failure, a goal that decodes to a value that is not
+    /// finite, an unknown term or an action or action-rate term is an error
+    /// naming the term, and the previous goal is kept. Not meant for the
+    /// per-step path: it allocates.
     fn set_goal_observation(&mut self, term: &str, obs: &[Real]) -> Result<(), PlanError>;
     /// Forgets the warm start and the last action (e.g. at an episode start).
     fn reset(&mut self);

@@ -10,7 +10,7 @@ use telic::PlannerKind;
 use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
 use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
 use telic_sim::limits;
-use telic_sim::scenario::{Ablation, ModelChoice, ObservationMode, Scenario};
+use telic_sim::scenario::{Ablation, GoalSource, ModelChoice, ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
@@ -41,6 +41,12 @@ pub(crate) struct RunArgs {
     /// always.
     #[arg(long, value_name = "WHAT")]
     ablate: Option<Ablation>,
+    /// Where the planner's goals come from: `targets` (the scene's goal
+    /// values) or `observation` (the goal as the robot would be shown it:
+    /// in the pixel modes the camera image of the goal, whose decoded
+    /// readouts become the targets); default: the scenario's `[episode] goal`.
+    #[arg(long, value_name = "FROM")]
+    goal: Option<GoalSource>,
     /// Override the planner's samples per iteration.
     #[arg(long)]
     samples: Option<usize>,
@@ -125,6 +131,9 @@ fn configure(args: &RunArgs) -> Result<(usize, Scenario)> {
     }
     if let Some(what) = args.ablate {
         scenario.episode.ablate = Some(what);
+    }
+    if let Some(from) = args.goal {
+        scenario.episode.goal = from;
     }
     if let Some(n) = args.samples {
         scenario.planner.samples = n;

@@ -23,7 +23,7 @@ pub use run::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode,
 pub use validator::Validator;
 
 use crate::SimError;
-use crate::scenario::{Ablation, ObservationMode, Scenario};
+use crate::scenario::{Ablation, GoalSource, ObservationMode, Scenario};
 use crate::scene::{EpisodeSetup, World, steps_per_control};
 use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
 
@@ -59,6 +59,8 @@ pub struct Episode {
     time_to_goal: Option<Real>,
     /// What the planner is not told (`[episode] ablate`).
     ablate: Option<Ablation>,
+    /// Where the planner's goals come from.
+    goal: GoalSource,
 }
 
 /// What one control period ([`Episode::step`]) did.
@@ -130,14 +132,15 @@ impl Episode {
             objective
                 .guardrails
                 .extend(setup.pixel_guardrails.iter().cloned());
-            // Only a latent term reads the goal image: a scene that cannot
-            // draw its goal runs in the pixel modes without one.
+            // Only a latent term, or goals taken from the observation, read
+            // the goal image: a scene that cannot draw its goal runs in the
+            // pixel modes without one.
             let latent = scenario
                 .objective
                 .terms
                 .iter()
                 .any(|t| matches!(t.residual, telic::objective::Residual::Latent { .. }));
-            let goal = if latent {
+            let goal = if latent || scenario.episode.goal == GoalSource::Observation {
                 observer.goal(world, setup.goal_observation.as_deref())?
             } else {
                 None
@@ -170,6 +173,7 @@ impl Episode {
             control_steps: 0,
             time_to_goal: None,
             ablate: scenario.episode.ablate,
+            goal: scenario.episode.goal,
         })
     }
 
@@ -203,7 +207,7 @@ impl Episode {
         let objective = objective.compile(model.spec())?;
         config.seed = self.seed ^ config.seed.rotate_left(17);
         let mut planner = telic::build(model, objective, config)?;
-        set_goals(planner.as_mut(), setup, &self.scene)?;
+        set_goals(planner.as_mut(), setup, self.goal, &self.scene)?;
         Ok(planner)
     }
 
@@ -486,6 +490,68 @@ mod tests {
         assert!(e.contains("everything"), "{e}");
         assert_eq!("guardrails".parse(), Ok(Ablation::Guardrails));
         assert!("all".parse::<Ablation>().unwrap_err().contains("margins"));
+    }
+
+    #[test]
+    fn goals_from_the_observation_are_decoded_by_the_model() {
+        // The analytic push model reads the box's pose off its state, and
+        // the scene's goal observation has the box at its goal: the decoded
+        // targets are the scene's.
+        let mut scenario = Scenario::load("push").unwrap();
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let mut targets = |scenario: &Scenario| {
+            let episode = Episode::start(scenario, world.as_mut(), 3, &control).unwrap();
+            let model = world.analytic_model().unwrap();
+            let planner = episode.planner(model, scenario.planner.clone()).unwrap();
+            let o = planner.objective();
+            [
+                o.target("goal_pos").unwrap().to_vec(),
+                o.target("goal_yaw").unwrap().to_vec(),
+            ]
+        };
+        let truth = targets(&scenario);
+        scenario.episode.goal = GoalSource::Observation;
+        let decoded = targets(&scenario);
+        for (t, d) in truth.iter().flatten().zip(decoded.iter().flatten()) {
+            assert!((t - d).abs() < 1e-12, "{truth:?} vs {decoded:?}");
+        }
+        assert_ne!(truth[0], [0.0, 0.0]);
+
+        // navigate gives no goal observation: a clear error.
+        let mut scenario = Scenario::load("navigate").unwrap();
+        scenario.episode.goal = GoalSource::Observation;
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let episode = Episode::start(&scenario, world.as_mut(), 3, &control).unwrap();
+        let model = world.analytic_model().unwrap();
+        let e = episode
+            .planner(model, scenario.planner.clone())
+            .err()
+            .expect("no goal observation")
+            .to_string();
+        assert!(
+            e.contains("navigate") && e.contains("goal observation"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn goal_is_a_scenario_setting() {
+        let text = "[scene]\nkind = \"push\"\n[episode]\ngoal = \"observation\"\n";
+        let dir = std::path::Path::new(".");
+        let s = Scenario::from_toml(text, "test", dir).unwrap();
+        assert_eq!(s.episode.goal, GoalSource::Observation);
+        let e = Scenario::from_toml(&text.replace("observation", "image"), "test", dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image"), "{e}");
+        assert_eq!("targets".parse(), Ok(GoalSource::Targets));
+        assert!(
+            "x".parse::<GoalSource>()
+                .unwrap_err()
+                .contains("observation")
+        );
     }
 
     #[test]
