@@ -13,9 +13,14 @@
 //! | what | colour |
 //! |---|---|
 //! | background (table, floor) | light grey |
-//! | keep-out zones, obstacles | red |
+//! | keep-out zones, obstacles | red, and outlined in red over the moving parts |
 //! | robot (pusher, wheeled robot, arm links) | blue, its heading marker white |
 //! | push box | brown, its +x face yellow (so its yaw is visible modulo 2π, not π) |
+//!
+//! The outline drawn last keeps a hazard in view when a moving part covers
+//! it: keep-out regions are not physical, and a box pushed over one hid it
+//! from the camera (the push pixel model's clearance was then off by up to
+//! 17 cm, against at most 3.3 cm with the region in view; models/README.md).
 //!
 //! An image is `u8` RGB in **C×H×W** order (three planes R, G, B, each
 //! row-major from the top-left pixel), the `[C, H, W]` layout of an image
@@ -34,7 +39,9 @@ use crate::SimError;
 use crate::limits::{self, MAX_CAMERA_SIZE};
 use telic::Real;
 use telic::objective::Shape;
-use tiny_skia::{Color, FillRule, Paint, Path, PathBuilder, Pixmap, Rect, Transform};
+use tiny_skia::{
+    Color, FillRule, Paint, Path, PathBuilder, Pixmap, Point, Rect, Stroke, Transform,
+};
 
 /// Default image width and height in pixels.
 pub const DEFAULT_SIZE: usize = 64;
@@ -251,6 +258,63 @@ impl Camera {
             }
         }
         self.visuals = visuals;
+        let hazards = std::mem::take(&mut self.hazards);
+        for shape in &hazards {
+            self.outline_shape(base, shape, HAZARD);
+        }
+        self.hazards = hazards;
+    }
+
+    /// Strokes `shape`'s footprint outline, one pixel wide, in `rgb` (boxes,
+    /// spheres and cylinders; capsules are only filled).
+    fn outline_shape(&mut self, base: Transform, shape: &Shape, rgb: [u8; 3]) {
+        let to_pixels = |x: Real, y: Real| {
+            let mut p = Point::from_xy(x as f32, y as f32);
+            base.map_points(std::slice::from_mut(&mut p));
+            p
+        };
+        let path = match *shape {
+            Shape::Box {
+                center,
+                half_extents: [hx, hy, _],
+                rpy,
+            } => {
+                let (s, c) = rpy[2].sin_cos();
+                let corner = |u: Real, v: Real| {
+                    to_pixels(
+                        center[0] + u * hx * c - v * hy * s,
+                        center[1] + u * hx * s + v * hy * c,
+                    )
+                };
+                let mut pb = PathBuilder::new();
+                let first = corner(-1.0, -1.0);
+                pb.move_to(first.x, first.y);
+                for (u, v) in [(1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+                    let p = corner(u, v);
+                    pb.line_to(p.x, p.y);
+                }
+                pb.close();
+                pb.finish()
+            }
+            Shape::Sphere { center, radius } | Shape::Cylinder { center, radius, .. } => {
+                let c = to_pixels(center[0], center[1]);
+                PathBuilder::from_circle(c.x, c.y, (radius as f32) * base.sx.abs())
+            }
+            Shape::Capsule { .. } => None,
+        };
+        let Some(path) = path else {
+            return;
+        };
+        let [r, g, b] = rgb;
+        let mut paint = Paint::default();
+        paint.set_color_rgba8(r, g, b, 255);
+        paint.anti_alias = true;
+        let stroke = Stroke {
+            width: 1.0,
+            ..Stroke::default()
+        };
+        self.pixmap
+            .stroke_path(&path, &paint, &stroke, Transform::identity(), None);
     }
 
     /// The transform from ground coordinates to pixels: `view` scaled

@@ -73,8 +73,9 @@ fn hazards_and_the_robot_are_visible() {
     assert!(count(&image, BOX) > 0 && count(&image, BOX_FACE) > 0);
 }
 
-/// A world holding one push box at a given yaw.
-struct BoxAt(Real);
+/// A world holding one push box at a given yaw, with a keep-out region
+/// under it or none.
+struct BoxAt(Real, bool);
 
 impl World for BoxAt {
     fn name(&self) -> &str {
@@ -118,6 +119,15 @@ impl World for BoxAt {
     fn camera_view(&self) -> Option<View> {
         Some(View::new([0.0, 0.0], [0.3, 0.3]))
     }
+    fn hazards(&self, out: &mut Vec<Shape>) {
+        if self.1 {
+            out.push(Shape::Box {
+                center: [0.05, -0.02, 0.0],
+                half_extents: [0.04, 0.03, 0.001],
+                rpy: [0.0, 0.0, 0.3],
+            });
+        }
+    }
     fn proprio_names(&self) -> &[String] {
         &[]
     }
@@ -128,11 +138,27 @@ impl World for BoxAt {
 fn a_half_turn_of_the_box_shows() {
     let mut camera = Camera::new(ImageSize::default()).unwrap();
     for theta in [0.0, 0.7, -2.0] {
-        let a = frame(&BoxAt(theta), &mut camera);
-        let b = frame(&BoxAt(theta + std::f64::consts::PI), &mut camera);
+        let a = frame(&BoxAt(theta, false), &mut camera);
+        let b = frame(&BoxAt(theta + std::f64::consts::PI, false), &mut camera);
         assert_ne!(a, b, "yaw {theta} and {theta} + π look alike");
-        assert_eq!(a, frame(&BoxAt(theta), &mut camera));
+        assert_eq!(a, frame(&BoxAt(theta, false), &mut camera));
     }
+}
+
+#[test]
+fn a_box_over_a_keep_out_region_does_not_hide_it() {
+    // The region lies wholly under the box: its fill is covered, its
+    // outline is drawn over the box.
+    let mut camera = Camera::new(ImageSize::default()).unwrap();
+    let reddish = |image: &[u8]| {
+        let plane = image.len() / 3;
+        (0..plane)
+            .filter(|&k| image[k] > 150 && image[plane + k] < 120 && image[2 * plane + k] < 120)
+            .count()
+    };
+    let red = reddish(&frame(&BoxAt(0.0, true), &mut camera));
+    assert!(red >= 20, "{red} red pixels");
+    assert_eq!(reddish(&frame(&BoxAt(0.0, false), &mut camera)), 0);
 }
 
 #[test]
