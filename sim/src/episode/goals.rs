@@ -40,8 +40,9 @@ pub fn set_goals(
             return Err(SimError::Scene {
                 scene: scene.to_string(),
                 message: format!(
-                    "cost term '{term}' takes its goal from the goal observation, but this scene \
-                     gives none to encode; give the goal as readout targets instead"
+                    "cost term '{term}' takes its goal from a goal observation, but this scene \
+                     gives no goal observation to encode; give the goal as readout targets \
+                     instead"
                 ),
             });
         };
