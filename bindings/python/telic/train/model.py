@@ -144,22 +144,17 @@ def spatial_soft_argmax(maps: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) 
     return torch.cat([(soft * xs).sum(dim=(2, 3)), (soft * ys).sum(dim=(2, 3))], dim=1)
 
 
-class EgoCrop(nn.Module):
-    """The square of the image around the robot: ``size``×``size`` pixels
-    bilinearly sampled from the ground square ``position ± half`` metres
-    (world-aligned, +y up), where ``position`` is the robot's own estimate of
-    where it is (two proprio entries, e.g. odometry ``x``, ``y``). A
-    convolution over the crop learns what is near the robot the same way
-    wherever it is (a clearance to the nearest obstacle), where one over
-    the whole frame sees each arena layout once per episode.
+class GroundToImage(nn.Module):
+    """Where on the image a point of the ground is, for a point given
+    relative to the robot: the robot's position is two proprio entries
+    (``columns``, normalised with ``mean`` and ``std``, e.g. odometry ``x``,
+    ``y``), and ``view`` is the camera's ground rectangle ``(center,
+    half_extents)`` (meta.json ``image.view``). World ``[x, y]`` is at the
+    normalised image coordinates ``u = 2s(x − cx)/W``, ``v = −2s(y − cy)/H``
+    with ``s`` the camera's pixels per metre (``grid_sample``'s convention,
+    ``align_corners=False``)."""
 
-    ``view`` is the camera's ground rectangle ``(center, half_extents)``
-    (meta.json ``image.view``): world ``[x, y]`` is at the normalised image
-    coordinates ``u = 2s(x − cx)/W``, ``v = −2s(y − cy)/H`` with ``s`` the
-    camera's pixels per metre. Outside the image the crop is black (0).
-    """
-
-    def __init__(self, image_shape, view, columns, mean, std, half: float, size: int):
+    def __init__(self, image_shape, view, columns, mean, std):
         super().__init__()
         _, h, w = image_shape
         (cx, cy), (hx, hy) = view
@@ -169,6 +164,31 @@ class EgoCrop(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, 2))
         self.register_buffer("gain", torch.tensor([[2.0 * s / w, -2.0 * s / h]], dtype=torch.float32))
         self.register_buffer("origin", torch.tensor([[cx, cy]], dtype=torch.float32))
+
+    def forward(self, proprio: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Normalised ``proprio`` ``[B, P]`` and ground offsets from the robot
+        ``[1, h, w, 2]`` (metres, ``dx``, ``dy``) → the sampling grid
+        ``[B, h, w, 2]`` of those points."""
+        xy = proprio[:, self.columns] * self.std + self.mean
+        return (xy.reshape(-1, 1, 1, 2) + offsets - self.origin.reshape(1, 1, 1, 2)) * self.gain.reshape(1, 1, 1, 2)
+
+
+class EgoCrop(nn.Module):
+    """The square of the image around the robot: ``size``×``size`` pixels
+    bilinearly sampled from the ground square ``position ± half`` metres
+    (world-aligned, +y up), where ``position`` is the robot's own estimate of
+    where it is (two proprio entries, e.g. odometry ``x``, ``y``). A
+    convolution over the crop learns what is near the robot the same way
+    wherever it is (a clearance to the nearest obstacle), where one over
+    the whole frame sees each arena layout once per episode.
+
+    ``view``, ``columns``, ``mean``, ``std``: as for ``GroundToImage``.
+    Outside the image the crop is black (0).
+    """
+
+    def __init__(self, image_shape, view, columns, mean, std, half: float, size: int):
+        super().__init__()
+        self.at = GroundToImage(image_shape, view, columns, mean, std)
         offsets = torch.linspace(-half, half, size)
         # Grid [size, size, 2] of (dx, dy): columns left to right, rows top (+y) to bottom.
         grid = torch.stack([offsets.reshape(1, -1).expand(size, size),
@@ -178,9 +198,8 @@ class EgoCrop(nn.Module):
     def forward(self, image: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
         """``image`` ``[B, C, H, W]`` (any scale), normalised ``proprio``
         ``[B, P]`` → the crop ``[B, C, size, size]``."""
-        xy = proprio[:, self.columns] * self.std + self.mean
-        uv = ((xy - self.origin) * self.gain).reshape(-1, 1, 1, 2) + self.grid * self.gain.reshape(1, 1, 1, 2)
-        return nn.functional.grid_sample(image, uv, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return nn.functional.grid_sample(image, self.at(proprio, self.grid), mode="bilinear", padding_mode="zeros",
+                                         align_corners=False)
 
 
 class GroundField(nn.Module):
@@ -197,22 +216,16 @@ class GroundField(nn.Module):
     distance to the nearest keep-out region is local (translation-equivariant
     in the image), which a feature pooled over the whole frame is not: the
     pooled encoder read the push scene's ``keepout.clearance`` to 29 mm RMSE
-    only (models/README.md). ``view`` is as for ``EgoCrop``.
+    only (models/README.md). ``view``, ``columns``, ``mean``, ``std``: as
+    for ``GroundToImage``.
     """
 
     SAMPLES = 9
 
     def __init__(self, image_shape, view, columns, mean, std, step: float, features: int):
         super().__init__()
-        _, h, w = image_shape
-        (cx, cy), (hx, hy) = view
-        s = min(w / (2.0 * hx), h / (2.0 * hy))
-        self.columns = [int(c) for c in columns]
+        self.at = GroundToImage(image_shape, view, columns, mean, std)
         self.head = nn.Sequential(nn.Conv2d(features, 32, 3, 1, 1), nn.SiLU(), nn.Conv2d(32, 1, 1))
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, 2))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, 2))
-        self.register_buffer("gain", torch.tensor([[2.0 * s / w, -2.0 * s / h]], dtype=torch.float32))
-        self.register_buffer("origin", torch.tensor([[cx, cy]], dtype=torch.float32))
         # The centre first, then its 8 neighbours: [1, 1, 9, 2] offsets (dx, dy).
         offsets = [(0.0, 0.0)] + [(i * step, j * step) for j in (1, 0, -1) for i in (-1, 0, 1) if (i, j) != (0, 0)]
         self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.float32).reshape(1, 1, self.SAMPLES, 2))
@@ -220,10 +233,8 @@ class GroundField(nn.Module):
     def forward(self, maps: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
         """Feature ``maps`` ``[B, F, h, w]`` over the whole image, normalised
         ``proprio`` ``[B, P]`` → the 9 samples ``[B, 9]``, the centre first."""
-        xy = proprio[:, self.columns] * self.std + self.mean
-        uv = (xy.reshape(-1, 1, 1, 2) + self.offsets - self.origin.reshape(1, 1, 1, 2)) * self.gain.reshape(1, 1, 1, 2)
         field = self.head(maps)
-        return nn.functional.grid_sample(field, uv, mode="bilinear", padding_mode="border",
+        return nn.functional.grid_sample(field, self.at(proprio, self.offsets), mode="bilinear", padding_mode="border",
                                          align_corners=False).reshape(-1, self.SAMPLES)
 
 

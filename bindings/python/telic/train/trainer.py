@@ -554,18 +554,24 @@ def _ego(spec: str, prep: Prepared) -> dict:
             raise ValueError
     except (ValueError, IndexError):
         raise DataError(f"--ego {spec!r}: expected X,Y:HALF:SIZE, e.g. x,y:2.5:40") from None
-    unknown = [n for n in names if n not in prep.observations]
-    if unknown:
-        raise DataError(f"--ego {spec!r}: {unknown} are not proprio observations (they are {prep.observations})")
     if not (math.isfinite(half) and half > 0 and 8 <= size <= 256):
         raise DataError(f"--ego {spec!r}: HALF must be positive metres and SIZE 8 to 256 pixels")
+    return {**_robot_on_image(f"--ego {spec!r}", names, prep), "half": half, "size": size}
+
+
+def _robot_on_image(option: str, names: list[str], prep: Prepared) -> dict:
+    """The ``GroundToImage`` settings of the robot position ``names`` (two
+    proprio observations) that ``option`` names."""
+    unknown = [n for n in names if n not in prep.observations]
+    if unknown:
+        raise DataError(f"{option}: {unknown} are not proprio observations (they are {prep.observations})")
     view = (prep.ds.meta.get("image") or {}).get("view")
     if not view:
-        raise DataError(f"{prep.ds.path}: --ego needs the camera's view in meta.json (`image.view`), which "
-                        f"data sets collected before it was recorded lack; collect the data again")
+        raise DataError(f"{prep.ds.path}: {option.split()[0]} needs the camera's view in meta.json (`image.view`), "
+                        f"which data sets collected before it was recorded lack; collect the data again")
     cols = [prep.observations.index(n) for n in names]
     return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
-            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols], "half": half, "size": size}
+            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols]}
 
 
 def _field(spec: str, prep: Prepared, seen: list[str]) -> dict:
@@ -584,19 +590,9 @@ def _field(spec: str, prep: Prepared, seen: list[str]) -> dict:
         raise DataError(f"--field {spec!r}: {readout!r} is not among the model's readouts (they are {prep.readouts})")
     if readout in seen:
         raise DataError(f"--field {spec!r}: {readout!r} is also a --seen readout; name it once")
-    unknown = [n for n in names if n not in prep.observations]
-    if unknown:
-        raise DataError(f"--field {spec!r}: {unknown} are not proprio observations (they are {prep.observations})")
     if not (math.isfinite(step) and step > 0):
         raise DataError(f"--field {spec!r}: STEP must be positive metres")
-    view = (prep.ds.meta.get("image") or {}).get("view")
-    if not view:
-        raise DataError(f"{prep.ds.path}: --field needs the camera's view in meta.json (`image.view`), which "
-                        f"data sets collected before it was recorded lack; collect the data again")
-    cols = [prep.observations.index(n) for n in names]
-    return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
-            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols], "step": step,
-            "col": prep.readouts.index(readout)}
+    return {**_robot_on_image(f"--field {spec!r}", names, prep), "step": step, "col": prep.readouts.index(readout)}
 
 
 def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
