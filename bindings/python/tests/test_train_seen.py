@@ -174,45 +174,55 @@ def test_seen_and_ego_need_images(data, tmp_path):
         TrainConfig(data=str(data), out=str(tmp_path), image=True, ego="x,y:1:12").validate()
 
 
-def test_a_frozen_backbone_trains_on_cached_features(data, tmp_path):
+def train_watching_the_freeze(monkeypatch, cfg, part: str):
+    """Trains ``cfg`` and returns the report, the parameters of the
+    encoder's ``part`` just before the freeze, the windows' data after it
+    and the model."""
+    from telic.train import train
+    from telic.train import trainer
+
+    seen = {}
+    real_freeze = trainer._freeze
+
+    def spy(cfg, prep, built, say):
+        seen["before"] = [p.detach().clone() for p in getattr(built.model.encoder, part).parameters()]
+        seen["prep"], built2 = real_freeze(cfg, prep, built, say)
+        seen["model"] = built2.model
+        return seen["prep"], built2
+
+    monkeypatch.setattr(trainer, "_freeze", spy)
+    report = train(cfg)
+    return report, seen["before"], seen["prep"], seen["model"]
+
+
+def features_and_images_give_the_same_latent(model):
+    import torch
+
+    rows = torch.rand(3, 3 * H * W + 2) * 255
+    rows[:, -2:] = torch.randn(3, 2)
+    with torch.no_grad():
+        assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)
+
+
+def test_a_frozen_backbone_trains_on_cached_features(data, tmp_path, monkeypatch):
     """--freeze: the convolutions stop training, the rest goes on over
     longer windows of cached features, and the exported encoder (which runs
     the convolutions on images) still matches PyTorch."""
     import torch
 
-    from telic.train import TrainConfig, train
-    from telic.train import trainer
+    from telic.train import TrainConfig
 
-    seen_convs = {}
-    real_freeze = trainer._freeze
-
-    def spy(cfg, prep, built, say):
-        seen_convs["before"] = [p.detach().clone() for p in built.model.encoder.conv.parameters()]
-        prep2, built2 = real_freeze(cfg, prep, built, say)
-        seen_convs["model"] = built2.model
-        assert prep2.horizon == 5 and prep2.train_tensors[0].shape[1] == (
-            built2.model.encoder.pooled_width + 2)
-        return prep2, built2
-
-    trainer._freeze = spy
-    try:
-        report = train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
-                                   seen=["clearance"], ego="x,y:1.0:12",
-                                   **{**TINY, "freeze": True, "epochs": 1, "frozen_epochs": 2,
-                                      "frozen_horizon": 5}))
-    finally:
-        trainer._freeze = real_freeze
-    model = seen_convs["model"]
+    cfg = TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, seen=["clearance"],
+                      ego="x,y:1.0:12", **{**TINY, "freeze": True, "epochs": 1, "frozen_epochs": 2,
+                                            "frozen_horizon": 5})
+    report, before, prep, model = train_watching_the_freeze(monkeypatch, cfg, "conv")
+    assert prep.horizon == 5 and prep.train_tensors[0].shape[1] == model.encoder.pooled_width + 2
     after = list(model.encoder.conv.parameters())
-    assert all(torch.equal(a, b) for a, b in zip(seen_convs["before"], after))
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
     assert all(torch.equal(a, b) for a, b in zip(after, model.target_encoder.conv.parameters()))
     assert [h.get("frozen", False) for h in report["history"]] == [False, True, True]
     assert report["onnx_vs_torch"]["max"] < 1e-4
-    # Features and images give the same latent.
-    rows = torch.rand(3, 3 * H * W + 2) * 255
-    rows[:, -2:] = torch.randn(3, 2)
-    with torch.no_grad():
-        assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)
+    features_and_images_give_the_same_latent(model)
 
 
 def test_the_ground_field_is_read_where_the_robot_is():
@@ -240,41 +250,24 @@ def test_the_ground_field_is_read_where_the_robot_is():
         assert np.abs(np.delete(out, [0, 3])).max() < 1e-4, robot
 
 
-def test_a_ground_field_trains_and_freezes(data, tmp_path):
+def test_a_ground_field_trains_and_freezes(data, tmp_path, monkeypatch):
     """--field: the map's centre sample is supervised (its loss falls), the
     map head freezes with the convolutions, and ONNX matches PyTorch."""
     import torch
 
-    from telic.train import TrainConfig, train
-    from telic.train import trainer
+    from telic.train import TrainConfig
 
-    kept = {}
-    real_freeze = trainer._freeze
-
-    def spy(cfg, prep, built, say):
-        kept["before"] = [p.detach().clone() for p in built.model.encoder.field.parameters()]
-        prep2, built2 = real_freeze(cfg, prep, built, say)
-        kept["model"] = built2.model
-        return prep2, built2
-
-    trainer._freeze = spy
-    try:
-        report = train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
-                                   ground_field="clearance:x,y:0.2", saturate={"clearance": 1.5},
-                                   **{**TINY, "epochs": 3, "freeze": True, "frozen_epochs": 1}))
-    finally:
-        trainer._freeze = real_freeze
-    model = kept["model"]
-    assert all(torch.equal(a, b) for a, b in zip(kept["before"], model.encoder.field.parameters()))
+    cfg = TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
+                      ground_field="clearance:x,y:0.2", saturate={"clearance": 1.5},
+                      **{**TINY, "epochs": 3, "freeze": True, "frozen_epochs": 1})
+    report, before, _, model = train_watching_the_freeze(monkeypatch, cfg, "field")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.field.parameters()))
     history = [h for h in report["history"] if not h.get("frozen")]
     assert history[-1]["train"]["seen"] < history[0]["train"]["seen"]
     assert report["onnx_vs_torch"]["max"] < 1e-4
     m = read_manifest(str(tmp_path / "manifest.toml"))
     assert m["provenance"]["training"]["ground_field"] == "clearance:x,y:0.2"
-    rows = torch.rand(3, 3 * H * W + 2) * 255
-    rows[:, -2:] = torch.randn(3, 2)
-    with torch.no_grad():
-        assert torch.allclose(model.encoder(rows), model.encoder(model.encoder.pooled(rows)), atol=1e-5)
+    features_and_images_give_the_same_latent(model)
 
 
 @pytest.mark.parametrize("kwargs, match", [
