@@ -39,9 +39,7 @@ use crate::SimError;
 use crate::limits::{self, MAX_CAMERA_SIZE};
 use telic::Real;
 use telic::objective::Shape;
-use tiny_skia::{
-    Color, FillRule, Paint, Path, PathBuilder, Pixmap, Point, Rect, Stroke, Transform,
-};
+use tiny_skia::{Color, FillRule, Paint, Path, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
 /// Default image width and height in pixels.
 pub const DEFAULT_SIZE: usize = 64;
@@ -248,7 +246,6 @@ impl Camera {
         for shape in &hazards {
             self.fill_shape(base, shape, HAZARD);
         }
-        self.hazards = hazards;
         let visuals = std::mem::take(&mut self.visuals);
         for (name, shape) in &visuals {
             match name.as_str() {
@@ -258,7 +255,6 @@ impl Camera {
             }
         }
         self.visuals = visuals;
-        let hazards = std::mem::take(&mut self.hazards);
         for shape in &hazards {
             self.outline_shape(base, shape, HAZARD);
         }
@@ -268,53 +264,34 @@ impl Camera {
     /// Strokes `shape`'s footprint outline, one pixel wide, in `rgb` (boxes,
     /// spheres and cylinders; capsules are only filled).
     fn outline_shape(&mut self, base: Transform, shape: &Shape, rgb: [u8; 3]) {
-        let to_pixels = |x: Real, y: Real| {
-            let mut p = Point::from_xy(x as f32, y as f32);
-            base.map_points(std::slice::from_mut(&mut p));
-            p
-        };
+        // In pixels, so that the stroke is one pixel wide whatever the shape's size.
         let path = match *shape {
             Shape::Box {
                 center,
                 half_extents: [hx, hy, _],
                 rpy,
             } => {
-                let (s, c) = rpy[2].sin_cos();
-                let corner = |u: Real, v: Real| {
-                    to_pixels(
-                        center[0] + u * hx * c - v * hy * s,
-                        center[1] + u * hx * s + v * hy * c,
-                    )
-                };
-                let mut pb = PathBuilder::new();
-                let first = corner(-1.0, -1.0);
-                pb.move_to(first.x, first.y);
-                for (u, v) in [(1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
-                    let p = corner(u, v);
-                    pb.line_to(p.x, p.y);
-                }
-                pb.close();
-                pb.finish()
+                let local = rect_transform([center[0], center[1]], [hx, hy], rpy[2]);
+                self.square.clone().transform(base.pre_concat(local))
             }
             Shape::Sphere { center, radius } | Shape::Cylinder { center, radius, .. } => {
-                let c = to_pixels(center[0], center[1]);
-                PathBuilder::from_circle(c.x, c.y, (radius as f32) * base.sx.abs())
+                // A circle drawn at its pixel size: the unit circle scaled up
+                // is a coarser curve.
+                let mut c = tiny_skia::Point::from_xy(center[0] as f32, center[1] as f32);
+                base.map_points(std::slice::from_mut(&mut c));
+                PathBuilder::from_circle(c.x, c.y, radius as f32 * base.sx.abs())
             }
             Shape::Capsule { .. } => None,
         };
         let Some(path) = path else {
             return;
         };
-        let [r, g, b] = rgb;
-        let mut paint = Paint::default();
-        paint.set_color_rgba8(r, g, b, 255);
-        paint.anti_alias = true;
         let stroke = Stroke {
             width: 1.0,
             ..Stroke::default()
         };
         self.pixmap
-            .stroke_path(&path, &paint, &stroke, Transform::identity(), None);
+            .stroke_path(&path, &paint(rgb), &stroke, Transform::identity(), None);
     }
 
     /// The transform from ground coordinates to pixels: `view` scaled
@@ -390,28 +367,13 @@ impl Camera {
         yaw: Real,
         rgb: [u8; 3],
     ) {
-        let (s, c) = yaw.sin_cos();
-        let local = Transform::from_row(
-            (half[0] * c) as f32,
-            (half[0] * s) as f32,
-            (-half[1] * s) as f32,
-            (half[1] * c) as f32,
-            center[0] as f32,
-            center[1] as f32,
-        );
+        let local = rect_transform(center, half, yaw);
         fill(&mut self.pixmap, &self.square, base.pre_concat(local), rgb);
     }
 
     /// Fills the disc of `radius` around `center`.
     fn fill_disc(&mut self, base: Transform, center: [Real; 2], radius: Real, rgb: [u8; 3]) {
-        let local = Transform::from_row(
-            radius as f32,
-            0.0,
-            0.0,
-            radius as f32,
-            center[0] as f32,
-            center[1] as f32,
-        );
+        let local = disc_transform(center, radius);
         fill(&mut self.pixmap, &self.circle, base.pre_concat(local), rgb);
     }
 
@@ -441,11 +403,42 @@ impl Camera {
 }
 
 /// Fills `path` placed by `transform` in the opaque colour `rgb`, anti-aliased.
-fn fill(pixmap: &mut Pixmap, path: &Path, transform: Transform, [r, g, b]: [u8; 3]) {
+fn fill(pixmap: &mut Pixmap, path: &Path, transform: Transform, rgb: [u8; 3]) {
+    pixmap.fill_path(path, &paint(rgb), FillRule::Winding, transform, None);
+}
+
+/// Opaque anti-aliased paint in `rgb`.
+fn paint([r, g, b]: [u8; 3]) -> Paint<'static> {
     let mut paint = Paint::default();
     paint.set_color_rgba8(r, g, b, 255);
     paint.anti_alias = true;
-    pixmap.fill_path(path, &paint, FillRule::Winding, transform, None);
+    paint
+}
+
+/// The unit square `[-1, 1]²` to the rectangle `center ± half` turned by
+/// `yaw` about its centre.
+fn rect_transform(center: [Real; 2], half: [Real; 2], yaw: Real) -> Transform {
+    let (s, c) = yaw.sin_cos();
+    Transform::from_row(
+        (half[0] * c) as f32,
+        (half[0] * s) as f32,
+        (-half[1] * s) as f32,
+        (half[1] * c) as f32,
+        center[0] as f32,
+        center[1] as f32,
+    )
+}
+
+/// The unit disc to the disc of `radius` around `center`.
+fn disc_transform(center: [Real; 2], radius: Real) -> Transform {
+    Transform::from_row(
+        radius as f32,
+        0.0,
+        0.0,
+        radius as f32,
+        center[0] as f32,
+        center[1] as f32,
+    )
 }
 
 /// A camera error (bad size, buffer or view).

@@ -485,7 +485,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     and learning-rate schedule."""
     import torch
 
-    from .model import WorldModel
+    from .model import GroundField, WorldModel
 
     ds, tr, meta = prep.ds, prep.train, prep.ds.meta
     obs_mean, obs_std = prep.norm.obs_mean, prep.norm.obs_std
@@ -498,12 +498,16 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     if unknown:
         raise DataError(f"seen readouts {unknown} are not among the model's readouts (they are {prep.readouts})")
     field = _field(cfg.ground_field, prep, seen) if cfg.ground_field else None
-    # The field's centre sample is the last seen estimate; its 8 neighbours
-    # follow (standardised like that readout).
-    around = [] if field is None else [f"{cfg.ground_field.split(':')[0]}@{k}" for k in range(1, 9)]
+    # The field's samples follow the seen estimates, each standardised like
+    # its readout: the centre, named as the readout, then its neighbours.
+    sampled, sampled_idx = [], []
+    if field is not None:
+        name = prep.readouts[field["col"]]
+        sampled = [name] + [f"{name}@{k}" for k in range(1, GroundField.SAMPLES)]
+        sampled_idx = [field["col"]] * GroundField.SAMPLES
     seen_idx = [prep.readouts.index(n) for n in seen]
-    vec_idx = seen_idx + ([field["col"]] * 9 if field else [])
-    names = list(prep.observations) + seen + ([prep.readouts[field["col"]]] if field else []) + around
+    vec_idx = seen_idx + sampled_idx
+    names = list(prep.observations) + seen + sampled
     vec_mean = np.concatenate([obs_mean, prep.norm.y_mean[vec_idx]]).astype(np.float32)
     vec_std = np.concatenate([obs_std, prep.norm.y_std[vec_idx]]).astype(np.float32)
     periodic = list(cfg.periodic or [])
