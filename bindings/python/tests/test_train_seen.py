@@ -260,14 +260,72 @@ def test_a_ground_field_trains_and_freezes(data, tmp_path, monkeypatch):
     cfg = TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True,
                       ground_field="clearance:x,y:0.2", saturate={"clearance": 1.5},
                       **{**TINY, "epochs": 3, "freeze": True, "frozen_epochs": 1})
-    report, before, _, model = train_watching_the_freeze(monkeypatch, cfg, "field")
-    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.field.parameters()))
+    report, before, _, model = train_watching_the_freeze(monkeypatch, cfg, "fields")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.fields.parameters()))
     history = [h for h in report["history"] if not h.get("frozen")]
     assert history[-1]["train"]["seen"] < history[0]["train"]["seen"]
     assert report["onnx_vs_torch"]["max"] < 1e-4
     m = read_manifest(str(tmp_path / "manifest.toml"))
-    assert m["provenance"]["training"]["ground_field"] == "clearance:x,y:0.2"
+    assert m["provenance"]["training"]["ground_fields"] == ["clearance:x,y:0.2"]
     features_and_images_give_the_same_latent(model)
+
+
+def test_a_field_read_where_the_image_showed_something(data, tmp_path, monkeypatch):
+    """--field READOUT:X,Y:STEP with X, Y --seen readouts (the box's
+    clearance read where the box is seen): the map is read at the seen
+    head's estimates, so the head freezes with the map and the cached
+    features stay those the images give; ONNX matches."""
+    import torch
+
+    from telic.train import TrainConfig
+    from telic.train.model import GroundField
+
+    cfg = TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, seen=["base.x", "base.y"],
+                      ground_field=["clearance:base.x,base.y:0.2"], saturate={"clearance": 1.5},
+                      **{**TINY, "epochs": 3, "freeze": True, "frozen_epochs": 1})
+    report, before, _, model = train_watching_the_freeze(monkeypatch, cfg, "seen")
+    enc = model.encoder
+    assert enc.field_sources == ["seen"]
+    assert all(torch.equal(a, b) for a, b in zip(before, enc.seen.parameters()))
+    assert report["onnx_vs_torch"]["max"] < 1e-4
+    features_and_images_give_the_same_latent(model)
+    # The map is read at the seen head's estimate of the robot's position.
+    rows = torch.rand(3, 3 * H * W + 2) * 255
+    with torch.no_grad():
+        pooled = enc.pooled(rows)[:, : enc.pooled_width]
+        _, estimates = enc.encode(rows)
+        maps = enc.conv(rows[:, : 3 * H * W].reshape(-1, 3, H, W) / 255.0 - 0.86)
+        samples = enc.fields[0](maps, estimates[:, :2])
+    assert torch.allclose(pooled[:, -GroundField.SAMPLES:], samples, atol=1e-5)
+
+
+def test_fields_read_at_the_robot_come_first_and_each_feeds_the_vector_encoder():
+    """Two fields: the seen head reads the pooled features and the robot's
+    field only; each field's centre is an estimate after the seen ones,
+    and a field read at a seen position before one read at the robot's is
+    refused."""
+    import torch
+
+    from telic.train.model import GroundField, PixelEncoder
+
+    at = dict(view=(CENTER, HALF), columns=[0, 1], mean=np.zeros(2), std=np.ones(2), step=0.2)
+    robot, box = dict(at, col=2, source="proprio"), dict(at, col=3, source="seen")
+    enc = PixelEncoder((3, H, W), 2, 8, 16, 1, seen=[0, 1], fields=[robot, box])
+    n = GroundField.SAMPLES
+    assert enc.seen_cols == [0, 1, 2, 3]
+    assert enc.seen.in_features == enc.seen_width == enc.pooled_width - n
+    rows = torch.rand(4, 3 * H * W + 2) * 255
+    with torch.no_grad():
+        z, estimates = enc.encode(rows)
+        pooled = enc.pooled(rows)
+    assert z.shape == (4, 8) and estimates.shape == (4, 4)
+    first = enc.pooled_width - 2 * n
+    assert torch.allclose(estimates[:, 2], pooled[:, first])
+    assert torch.allclose(estimates[:, 3], pooled[:, first + n])
+    with pytest.raises(ValueError, match="come after"):
+        PixelEncoder((3, H, W), 2, 8, 16, 1, seen=[0, 1], fields=[box, robot])
+    with pytest.raises(ValueError, match="needs seen readouts"):
+        PixelEncoder((3, H, W), 2, 8, 16, 1, fields=[box])
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -276,6 +334,8 @@ def test_a_ground_field_trains_and_freezes(data, tmp_path, monkeypatch):
     (dict(ground_field="clearance:x,q:0.1"), "not proprio observations"),
     (dict(ground_field="clearance:x,y:0"), "STEP must be positive"),
     (dict(ground_field="clearance:x,y:0.1", seen=["clearance"]), "also a --seen readout"),
+    (dict(ground_field="clearance:x,base.y:0.1", seen=["base.y"]), "both --seen readouts"),
+    (dict(ground_field=["clearance:x,y:0.1", "clearance:x,y:0.2"]), "each readout is mapped once"),
 ])
 def test_bad_field_options_are_clear_errors(data, tmp_path, kwargs, match):
     from telic.train import TrainConfig, train

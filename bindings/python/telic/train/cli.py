@@ -59,10 +59,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ego", metavar="X,Y:HALF:SIZE",
                    help="with --image --proprio: encode the SIZE×SIZE crop of the image around the robot's "
                         "position (proprio X, Y), HALF metres each way (e.g. x,y:2.5:40)")
-    p.add_argument("--field", metavar="READOUT:X,Y:STEP",
+    p.add_argument("--field", metavar="READOUT:X,Y:STEP", action="append",
                    help="with --image --proprio: learn READOUT as a map over the ground in view, read at the "
-                        "robot's position (proprio X, Y) and 8 neighbours STEP metres away "
-                        "(e.g. keepout.clearance:pusher.x,pusher.y:0.05)")
+                        "position X, Y and 8 neighbours STEP metres away; X, Y are proprio observations (the "
+                        "robot's position, e.g. keepout.clearance:pusher.x,pusher.y:0.05) or --seen readouts "
+                        "(a position the image showed, e.g. box.x,box.y for a quantity read where the box is seen); "
+                        "may be given more than once")
     p.add_argument("--freeze", action="store_true",
                    help="with --image: after --epochs, freeze the convolutions, cache their pooled features and "
                         "train the rest for --frozen-epochs more on windows of --frozen-horizon steps")

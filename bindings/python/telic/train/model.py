@@ -209,6 +209,9 @@ class GroundField(nn.Module):
     and bilinear sampling reads it at the robot's own position (two proprio
     entries, e.g. odometry ``x``, ``y``) and at the 8 neighbours ``step``
     metres away, which tell which way the value changes as the robot moves.
+    The position may also be one the image showed (the box's, estimated by
+    the ``PixelEncoder``'s seen head): e.g. a box's clearance to a keep-out
+    region, read where the box is.
 
     The centre sample is supervised against the readout where the robot is
     (``jepa_loss``, term ``seen``); wherever the robot has been, the head
@@ -230,11 +233,13 @@ class GroundField(nn.Module):
         offsets = [(0.0, 0.0)] + [(i * step, j * step) for j in (1, 0, -1) for i in (-1, 0, 1) if (i, j) != (0, 0)]
         self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.float32).reshape(1, 1, self.SAMPLES, 2))
 
-    def forward(self, maps: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """Feature ``maps`` ``[B, F, h, w]`` over the whole image, normalised
-        ``proprio`` ``[B, P]`` → the 9 samples ``[B, 9]``, the centre first."""
+    def forward(self, maps: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        """Feature ``maps`` ``[B, F, h, w]`` over the whole image and the rows
+        ``at`` ``[B, P]`` that hold the position (normalised proprio entries,
+        or the standardised estimates of a position the image showed: see
+        ``PixelEncoder``) → the 9 samples ``[B, 9]``, the centre first."""
         field = self.head(maps)
-        return nn.functional.grid_sample(field, self.at(proprio, self.offsets), mode="bilinear", padding_mode="border",
+        return nn.functional.grid_sample(field, self.at(at, self.offsets), mode="bilinear", padding_mode="border",
                                          align_corners=False).reshape(-1, self.SAMPLES)
 
 
@@ -261,15 +266,22 @@ class PixelEncoder(nn.Module):
     second MLP maps the pooled features to the latent for everything else in
     view (the keep-out region); the two latents add up.
 
-    ``field`` (a ``GroundField``'s settings and the readout column ``col``):
-    its 9 samples around the robot join the pooled features; the centre one
-    is the estimate of readout ``col`` (supervised as the ``seen`` ones are,
-    after them) and the vector encoder also reads the 8 neighbours.
+    ``fields`` (``GroundField`` settings, each with its readout column
+    ``col`` and its ``source``): each field's 9 samples join the pooled
+    features; the centre one is the estimate of readout ``col`` (supervised
+    as the ``seen`` ones are, after them) and the vector encoder also reads
+    the 8 neighbours. A field's ``source`` says where it is read: at the
+    robot's own position (``"proprio"``: the settings' columns are proprio
+    entries) or at a position the image showed (``"seen"``: its columns are
+    ``seen`` estimates, e.g. the box's ``box.x``, ``box.y``, and its mean and
+    std the readouts'). The ``seen`` head reads the pooled features and the
+    ``"proprio"`` fields' samples; the ``"seen"`` fields are read after it,
+    at its (detached) estimates, and must come last.
     """
 
     def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(), ego=None,
-                 field=None, channels: int = 32, features: int = 64):
+                 fields=(), channels: int = 32, features: int = 64):
         super().__init__()
         c, h, w = (int(x) for x in image_shape)
         self.image_shape = (c, h, w)
@@ -296,19 +308,31 @@ class PixelEncoder(nn.Module):
             k = max(1, min(mh, mw) // 5)
             self.local = nn.Sequential(nn.Conv2d(features, 8, 1), nn.SiLU(), nn.AvgPool2d(k, k))
             pooled += 8 * (mh // k) * (mw // k)
-        self.field = None
-        if field is not None:
-            field = dict(field)
-            field_col = int(field.pop("col"))
-            self.field = GroundField((c, h, w), features=features, **field)
-            pooled += GroundField.SAMPLES
-        self.seen = nn.Linear(pooled, len(seen)) if len(seen) else None
-        self.seen_cols = [int(i) for i in seen] + ([field_col] if self.field is not None else [])
+        self.fields = nn.ModuleList()
+        self.field_sources: list[str] = []
+        field_cols = []
+        for spec in fields:
+            spec = dict(spec)
+            field_cols.append(int(spec.pop("col")))
+            self.field_sources.append(spec.pop("source", "proprio"))
+            self.fields.append(GroundField((c, h, w), features=features, **spec))
+        if any(s not in ("proprio", "seen") for s in self.field_sources):
+            raise ValueError(f"a field's source is 'proprio' or 'seen', got {self.field_sources}")
+        if self.field_sources != sorted(self.field_sources):  # "proprio" < "seen"
+            raise ValueError("the fields read at seen positions come after those read at the robot's")
+        own = self.field_sources.count("proprio")
+        if own < len(self.fields) and not len(seen):
+            raise ValueError("a field read at a seen position needs seen readouts")
+        # The seen head reads the pooled features and the robot's fields.
+        self.seen_width = pooled + own * GroundField.SAMPLES
+        pooled += len(self.fields) * GroundField.SAMPLES
+        self.seen = nn.Linear(self.seen_width, len(seen)) if len(seen) else None
+        self.seen_cols = [int(i) for i in seen] + field_cols
         self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
         self.skip = nn.Linear(pooled, latent_dim, bias=False)
         self.proprio_dim = int(proprio_dim)
         self.pooled_width = pooled
-        vector = proprio_dim + len(self.seen_cols) + (GroundField.SAMPLES - 1 if self.field is not None else 0)
+        vector = proprio_dim + len(self.seen_cols) + (GroundField.SAMPLES - 1) * len(self.fields)
         self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
                        if vector > 0 else None)
 
@@ -322,8 +346,14 @@ class PixelEncoder(nn.Module):
         parts = [maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints]
         if self.local is not None:
             parts.append(self.local(maps).flatten(1))
-        if self.field is not None:
-            parts.append(self.field(maps, proprio))
+        seen_at = []
+        for field, source in zip(self.fields, self.field_sources):
+            if source == "proprio":
+                parts.append(field(maps, proprio))
+            else:
+                if not seen_at:
+                    seen_at.append(self.seen(torch.cat(parts, dim=1)).detach())
+                parts.append(field(maps, seen_at[0]))
         return torch.cat(parts, dim=1)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
@@ -344,10 +374,12 @@ class PixelEncoder(nn.Module):
             image, proprio = x[:, : self.image_len].reshape(-1, *self.image_shape), x[:, self.image_len:]
             f = self._pooled(image, proprio)
         z = self.net(f) + self.skip(f)
-        estimates = [self.seen(f)] if self.seen is not None else []
+        estimates = [self.seen(f[:, : self.seen_width])] if self.seen is not None else []
         around = []
-        if self.field is not None:
-            samples = f[:, f.shape[1] - GroundField.SAMPLES:]
+        n = GroundField.SAMPLES
+        first = self.pooled_width - n * len(self.fields)
+        for k in range(len(self.fields)):
+            samples = f[:, first + k * n: first + (k + 1) * n]
             estimates.append(samples[:, :1])
             around.append(samples[:, 1:])
         seen = torch.cat(estimates, dim=1) if estimates else None
@@ -449,14 +481,14 @@ class WorldModel(nn.Module):
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
-                 image_shape=None, seen=(), ego=None, field=None):
+                 image_shape=None, seen=(), ego=None, fields=()):
         super().__init__()
         # With an image, ``obs_dim`` counts the proprio entries beside it.
         self.encoder = (
             Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
             if image_shape is None else
             PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                         frames, seen, ego, field))
+                         frames, seen, ego, fields))
         self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
         self.target_encoder = copy.deepcopy(self.encoder)

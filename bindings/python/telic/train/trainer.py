@@ -81,10 +81,12 @@ class TrainConfig:
     # With image and proprio: "X,Y:HALF:SIZE", encode the SIZE×SIZE crop of the
     # image around the robot's position (proprio X, Y), HALF metres each way.
     ego: str | None = None
-    # With image and proprio: "READOUT:X,Y:STEP", learn READOUT as a map over
-    # the ground in view, read at the robot's position (proprio X, Y) and 8
-    # neighbours STEP metres away (see GroundField).
-    ground_field: str | None = None
+    # With image and proprio: "READOUT:X,Y:STEP", or a list of them, learn
+    # READOUT as a map over the ground in view, read at the position X, Y and
+    # 8 neighbours STEP metres away (see GroundField). X, Y are proprio
+    # observations (the robot's position) or --seen readouts (a position the
+    # image showed, e.g. box.x, box.y).
+    ground_field: str | list[str] | None = None
     # With image: after the epochs, freeze the convolution stack, compute its
     # pooled features once, and train the rest for frozen_epochs more on
     # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
@@ -108,6 +110,12 @@ class TrainConfig:
     probe_lr: float = 1e-3
     quiet: bool = False
     extra: dict = field(default_factory=dict)
+
+    def field_specs(self) -> list[str]:
+        """``ground_field`` as a list."""
+        if not self.ground_field:
+            return []
+        return [self.ground_field] if isinstance(self.ground_field, str) else list(self.ground_field)
 
     def validate(self) -> None:
         if self.probe_epochs < 0:
@@ -497,14 +505,16 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     unknown = [n for n in seen if n not in prep.readouts]
     if unknown:
         raise DataError(f"seen readouts {unknown} are not among the model's readouts (they are {prep.readouts})")
-    field = _field(cfg.ground_field, prep, seen) if cfg.ground_field else None
-    # The field's samples follow the seen estimates, each standardised like
-    # its readout: the centre, named as the readout, then its neighbours.
-    sampled, sampled_idx = [], []
-    if field is not None:
-        name = prep.readouts[field["col"]]
-        sampled = [name] + [f"{name}@{k}" for k in range(1, GroundField.SAMPLES)]
-        sampled_idx = [field["col"]] * GroundField.SAMPLES
+    # Fields read at the robot's position first, then those read where the
+    # image showed something (PixelEncoder's order).
+    fields = sorted((_field(spec, prep, seen) for spec in cfg.field_specs()), key=lambda f: f["source"])
+    # The fields' samples follow the seen estimates, each standardised like
+    # its readout: the centres, named as the readouts, then the neighbours.
+    names_of = [prep.readouts[f["col"]] for f in fields]
+    if len(set(names_of)) < len(names_of):
+        raise DataError(f"--field: each readout is mapped once, got {cfg.field_specs()}")
+    sampled = names_of + [f"{n}@{k}" for n in names_of for k in range(1, GroundField.SAMPLES)]
+    sampled_idx = [f["col"] for f in fields] + [f["col"] for f in fields for _ in range(1, GroundField.SAMPLES)]
     seen_idx = [prep.readouts.index(n) for n in seen]
     vec_idx = seen_idx + sampled_idx
     names = list(prep.observations) + seen + sampled
@@ -531,7 +541,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     ego = _ego(cfg.ego, prep) if cfg.ego else None
     model = WorldModel(
-        frames=frames, bilinear=cfg.bilinear, ego=ego, field=field,
+        frames=frames, bilinear=cfg.bilinear, ego=ego, fields=fields,
         periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -542,7 +552,7 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
     n_params = sum(q.numel() for q in params)
     opt, sched, steps_per_epoch = _optimiser(cfg, params, prep.train_windows[0].size, cfg.epochs)
     weights = {"pred": cfg.w_pred, "probe": cfg.w_probe, "var": cfg.w_var, "cov": cfg.w_cov}
-    if seen or field:
+    if seen or fields:
         weights["seen"] = cfg.w_seen
     return Built(model=model, params=params, n_params=n_params, opt=opt, sched=sched,
                  steps_per_epoch=steps_per_epoch, weights=weights, periodic=periodic)
@@ -569,34 +579,50 @@ def _robot_on_image(option: str, names: list[str], prep: Prepared) -> dict:
     unknown = [n for n in names if n not in prep.observations]
     if unknown:
         raise DataError(f"{option}: {unknown} are not proprio observations (they are {prep.observations})")
+    cols = [prep.observations.index(n) for n in names]
+    return {"view": _view(option, prep), "columns": cols,
+            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols]}
+
+
+def _view(option: str, prep: Prepared) -> tuple:
+    """The camera's ground rectangle ``(center, half_extents)`` of the data set."""
     view = (prep.ds.meta.get("image") or {}).get("view")
     if not view:
         raise DataError(f"{prep.ds.path}: {option.split()[0]} needs the camera's view in meta.json (`image.view`), "
                         f"which data sets collected before it was recorded lack; collect the data again")
-    cols = [prep.observations.index(n) for n in names]
-    return {"view": (tuple(view["center"]), tuple(view["half_extents"])), "columns": cols,
-            "mean": prep.norm.obs_mean[cols], "std": prep.norm.obs_std[cols]}
+    return (tuple(view["center"]), tuple(view["half_extents"]))
 
 
 def _field(spec: str, prep: Prepared, seen: list[str]) -> dict:
     """The ``GroundField`` settings of ``--field READOUT:X,Y:STEP``, with the
-    readout's column ``col``."""
+    readout's column ``col`` and the ``source`` of the position: ``"proprio"``
+    (X, Y are proprio observations) or ``"seen"`` (they are --seen readouts)."""
     parts = spec.split(":")
     names = [n.strip() for n in parts[1].split(",")] if len(parts) > 1 else []
+    option = f"--field {spec!r}"
     try:
         readout, step = parts[0].strip(), float(parts[2])
         if len(parts) != 3 or len(names) != 2:
             raise ValueError
     except (ValueError, IndexError):
-        raise DataError(f"--field {spec!r}: expected READOUT:X,Y:STEP, e.g. keepout.clearance:pusher.x,pusher.y:0.05") \
+        raise DataError(f"{option}: expected READOUT:X,Y:STEP, e.g. keepout.clearance:pusher.x,pusher.y:0.05") \
             from None
     if readout not in prep.readouts:
-        raise DataError(f"--field {spec!r}: {readout!r} is not among the model's readouts (they are {prep.readouts})")
+        raise DataError(f"{option}: {readout!r} is not among the model's readouts (they are {prep.readouts})")
     if readout in seen:
-        raise DataError(f"--field {spec!r}: {readout!r} is also a --seen readout; name it once")
+        raise DataError(f"{option}: {readout!r} is also a --seen readout; name it once")
     if not (math.isfinite(step) and step > 0):
-        raise DataError(f"--field {spec!r}: STEP must be positive metres")
-    return {**_robot_on_image(f"--field {spec!r}", names, prep), "step": step, "col": prep.readouts.index(readout)}
+        raise DataError(f"{option}: STEP must be positive metres")
+    if all(n in seen for n in names):
+        cols = [prep.readouts.index(n) for n in names]
+        at = {"view": _view(option, prep), "columns": [seen.index(n) for n in names],
+              "mean": prep.norm.y_mean[cols], "std": prep.norm.y_std[cols]}
+        source = "seen"
+    elif any(n in seen for n in names):
+        raise DataError(f"{option}: X and Y are both proprio observations or both --seen readouts, got {names}")
+    else:
+        at, source = _robot_on_image(option, names, prep), "proprio"
+    return {**at, "step": step, "col": prep.readouts.index(readout), "source": source}
 
 
 def _describe(cfg: TrainConfig, prep: Prepared, built: Built, say) -> None:
@@ -718,7 +744,10 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
 
     model = built.model
     enc = model.encoder
-    for name in ("conv", "local", "field"):
+    # A field read at the seen head's estimates was cached with them: the
+    # head freezes too.
+    parts = ("conv", "local", "fields") + (("seen",) if "seen" in enc.field_sources else ())
+    for name in parts:
         module, target = getattr(enc, name), getattr(model.target_encoder, name)
         if module is None:
             continue
@@ -829,8 +858,8 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
                "mean and spatial soft-argmax keypoint"
                + (f"; over the crop around the robot, {cfg.ego}" if cfg.ego else "")
                + (f"; a supervised head estimating {', '.join(cfg.seen)} from them" if cfg.seen else "")
-               + (f"; a supervised map of {cfg.ground_field.split(':')[0]} over the ground, read around "
-                  f"the robot ({cfg.ground_field})" if cfg.ground_field else "")
+               + "".join(f"; a supervised map of {f.split(':')[0]} over the ground, read around "
+                         f"{f.split(':')[1]} ({f})" for f in cfg.field_specs())
                + ") plus an MLP encoder over the "
                + ("proprio observations" if prep.observations else "(no) observations")
                + (" and those estimates" if cfg.seen or cfg.ground_field else "")
@@ -850,7 +879,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         **({"seen_readouts": list(cfg.seen)} if cfg.seen else {}),
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         **({"ego_crop": cfg.ego} if cfg.ego else {}),
-        **({"ground_field": cfg.ground_field} if cfg.ground_field else {}),
+        **({"ground_fields": cfg.field_specs()} if cfg.ground_field else {}),
         **({"frozen_convolutions": {"after_epochs": cfg.epochs, "epochs": cfg.frozen_epochs,
                                     "horizon": cfg.frozen_horizon}} if cfg.freeze else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
