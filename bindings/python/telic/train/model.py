@@ -346,14 +346,12 @@ class PixelEncoder(nn.Module):
         parts = [maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3)), keypoints]
         if self.local is not None:
             parts.append(self.local(maps).flatten(1))
-        seen_at = []
-        for field, source in zip(self.fields, self.field_sources):
-            if source == "proprio":
-                parts.append(field(maps, proprio))
-            else:
-                if not seen_at:
-                    seen_at.append(self.seen(torch.cat(parts, dim=1)).detach())
-                parts.append(field(maps, seen_at[0]))
+        sourced = list(zip(self.fields, self.field_sources))
+        parts += [field(maps, proprio) for field, source in sourced if source == "proprio"]
+        if "seen" in self.field_sources:
+            # Read at the seen head's estimate (the robot's fields come first).
+            at = self.seen(torch.cat(parts, dim=1)).detach()
+            parts += [field(maps, at) for field, source in sourced if source == "seen"]
         return torch.cat(parts, dim=1)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
