@@ -35,6 +35,8 @@ struct Overrides<'py> {
     max_time: Option<f64>,
     /// The observation mode ("state", "pixels", "pixels+proprio").
     obs: Option<String>,
+    /// The perturbation: a level's name, or a dict of `[perturb]` settings.
+    perturb: Option<Bound<'py, PyAny>>,
 }
 
 /// Loads `scenario` with the overrides of `run` and `collect`.
@@ -44,6 +46,7 @@ fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
         planner,
         max_time,
         obs,
+        perturb,
     } = overrides;
     let mut s = Scenario::load(scenario).map_err(sim_error)?;
     if let Some(mode) = obs {
@@ -57,6 +60,14 @@ fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
     }
     if let Some(t) = max_time {
         s.episode.max_time = t;
+    }
+    if let Some(p) = perturb {
+        match p.extract::<String>() {
+            Ok(level) => {
+                s.perturb.level = level.parse().map_err(|e: String| error(Kind::Config, e))?;
+            }
+            Err(_) => s.perturb = merged(&s.perturb, &p, "perturb")?,
+        }
     }
     s.validate(scenario).map_err(sim_error)?;
     Ok(s)
@@ -79,7 +90,7 @@ struct RunRequest<'py> {
 #[pyfunction]
 #[pyo3(
     signature = (scenario, episodes = 20, seed = 1, **options),
-    text_signature = "(scenario, episodes=20, seed=1, *, model=None, planner=None, max_time=None, jobs=1, obs=None)"
+    text_signature = "(scenario, episodes=20, seed=1, *, model=None, planner=None, max_time=None, jobs=1, obs=None, perturb=None)"
 )]
 pub(crate) fn run(
     scenario: String,
@@ -122,6 +133,7 @@ fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<(Overrides
             "max_time" => out.max_time = Some(value.extract().map_err(|e| named(&key, e))?),
             "jobs" => jobs = value.extract().map_err(|e| named(&key, e))?,
             "obs" => out.obs = Some(value.extract().map_err(|e| named(&key, e))?),
+            "perturb" => out.perturb = Some(value),
             "planner" => {
                 let p = value
                     .cast_into::<PyDict>()
@@ -177,10 +189,12 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
 /// Records `episodes` exploration episodes of `scenario` into the data-set
 /// folder `out` (the format `python -m telic.train` reads); returns its
 /// description (`meta.json`). `obs` replaces the scenario's observation
-/// mode (a pixel mode also stores the camera images); `settings` takes the
+/// mode (a pixel mode also stores the camera images); `perturb` its
+/// `[perturb]` section (a level's name or a dict); `settings` takes the
 /// other collection settings.
 #[pyfunction]
-#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, *, obs = None, **settings))]
+#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, *, obs = None, perturb = None, **settings))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments
 pub(crate) fn collect<'py>(
     py: Python<'py>,
     scenario: String,
@@ -188,10 +202,12 @@ pub(crate) fn collect<'py>(
     episodes: usize,
     seed: u64,
     obs: Option<String>,
+    perturb: Option<Bound<'py, PyAny>>,
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let overrides = Overrides {
         obs,
+        perturb,
         ..Overrides::default()
     };
     let s = load(&scenario, overrides)?;

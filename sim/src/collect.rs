@@ -481,6 +481,7 @@ fn record_episode(
     scene.observe(&mut obs);
     scene.truth(&mut y);
     snap(scene, camera.as_deref_mut(), &mut data.frames)?;
+    episode.sense_row(frame(&mut data.frames, camera.as_deref()), &mut obs);
     for t in 0..steps {
         let base = match planner.as_mut() {
             Some(pl) => Some(pl.plan(&obs)?.action.as_slice()),
@@ -491,6 +492,8 @@ fn record_episode(
         let out = episode.step(scene, &u, &mut |_, _| {});
         scene.observe(&mut next_obs);
         scene.truth(&mut next_y);
+        // The image of next_obs is drawn below, after the checks.
+        episode.sense_row(&mut [], &mut next_obs);
         if let Some(bad) = next_obs.iter().chain(&next_y).find(|v| !v.is_finite()) {
             return Err(CollectError::Episode {
                 episode: index,
@@ -505,6 +508,7 @@ fn record_episode(
         push_f32(&mut data.next_readouts, &next_y);
         data.violated.push(u8::from(out.violated));
         snap(scene, camera.as_deref_mut(), &mut data.frames)?;
+        episode.sense_row(frame(&mut data.frames, camera.as_deref()), &mut []);
         data.steps += 1;
         std::mem::swap(&mut obs, &mut next_obs);
         std::mem::swap(&mut y, &mut next_y);
@@ -529,6 +533,13 @@ fn snap(
     let at = frames.len();
     frames.resize(at + camera.size().bytes(), 0);
     scene.render(camera, &mut frames[at..])
+}
+
+/// The last frame of `frames` (empty without a camera).
+fn frame<'a>(frames: &'a mut [u8], camera: Option<&Camera>) -> &'a mut [u8] {
+    let n = camera.map_or(0, |c| c.size().bytes());
+    let at = frames.len().saturating_sub(n);
+    &mut frames[at..]
 }
 
 fn push_f32(out: &mut Vec<f32>, values: &[Real]) {

@@ -17,6 +17,7 @@ pub mod limits;
 #[cfg(feature = "onnx")]
 pub mod onnx_runtime;
 pub mod pacing;
+pub mod perturb;
 pub mod realtime;
 #[cfg(feature = "rerun")]
 pub mod record;

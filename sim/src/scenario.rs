@@ -33,6 +33,7 @@
 
 use crate::SimError;
 use crate::limits;
+use crate::perturb::PerturbConfig;
 use crate::scene::SceneConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -376,6 +377,15 @@ pub struct Scenario {
     /// the state, 64×64 images).
     #[serde(default, deserialize_with = "table")]
     pub observation: ObservationConfig,
+    /// How each episode's world differs from the nominal one: masses,
+    /// frictions, actuators, delay, sensor noise (default: not at all;
+    /// [`crate::perturb`]).
+    #[serde(
+        default,
+        deserialize_with = "table",
+        skip_serializing_if = "PerturbConfig::is_nominal"
+    )]
+    pub perturb: PerturbConfig,
     /// Folder that relative paths in the scenario are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -589,6 +599,7 @@ impl Scenario {
         self.planner.check_limits().map_err(limit)?;
         self.planner.validate().map_err(bad)?;
         self.observation.validate(origin)?;
+        self.perturb.validate(origin)?;
         Ok(())
     }
 }

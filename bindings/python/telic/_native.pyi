@@ -241,9 +241,12 @@ def run(
     max_time: Optional[float] = None,
     jobs: int = 1,
     obs: Optional[str] = None,
+    perturb: Union[str, dict[str, Any], None] = None,
 ) -> dict[str, Any]:
     """Runs episodes headless; ``{"scenario", "model", "seed", "episodes", "summary"}``.
-    ``obs`` replaces the scenario's observation mode."""
+    ``obs`` replaces the scenario's observation mode; ``perturb`` its
+    ``[perturb]`` section: a level (``"none"``, ``"mild"``, ``"moderate"``,
+    ``"severe"``) or a dict of its settings."""
 
 def collect(
     scenario: str,
@@ -252,10 +255,12 @@ def collect(
     seed: int = 1,
     *,
     obs: Optional[str] = None,
+    perturb: Union[str, dict[str, Any], None] = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Records exploration episodes into a training data set; returns its
-    meta.json. ``obs``: a pixel mode also stores the camera images."""
+    meta.json. ``obs``: a pixel mode also stores the camera images;
+    ``perturb``: collect in perturbed worlds (as for ``run``)."""
 
 def scenario(name: str) -> dict[str, Any]: ...
 def scenes() -> list[str]: ...

@@ -146,6 +146,33 @@ def test_collect_writes_a_training_data_set(tmp_path):
         telic.collect("navigate", tmp_path / "y", episodes=1, colour="red")
 
 
+def test_runs_and_collections_take_a_perturbation(tmp_path):
+    from telic.train import load_dataset
+
+    nominal = telic.run("navigate", 2, 3, model="analytic", max_time=1.0)
+    mild = telic.run("navigate", 2, 3, model="analytic", max_time=1.0, perturb="mild")
+    delayed = telic.run("navigate", 2, 3, model="analytic", max_time=1.0,
+                        perturb={"level": "moderate", "delay": 2})
+    assert all("perturbation" not in e for e in nominal["episodes"])
+    draws = [e["perturbation"] for e in delayed["episodes"]]
+    assert all(d["delay"] in (0, 1, 2) and len(d["actuator"]) == 2 for d in draws), draws
+    costs = lambda out: [e["task_cost"] for e in out["episodes"]]  # noqa: E731
+    assert costs(mild) != costs(nominal)
+    with pytest.raises(ConfigError, match="unknown perturbation level"):
+        telic.run("navigate", 1, perturb="hard")
+    with pytest.raises(ConfigError, match="unknown field `wind`"):
+        telic.run("navigate", 1, perturb={"wind": 1.0})
+    with pytest.raises(ConfigError, match="perturb.dropout"):
+        telic.run("navigate", 1, perturb={"dropout": 1.5})
+
+    kw = dict(episodes=2, seed=2, steps_per_episode=10, planner_fraction=0.0, jobs=1)
+    telic.collect("navigate", tmp_path / "a", **kw)
+    telic.collect("navigate", tmp_path / "b", perturb={"obs_noise": 0.1}, **kw)
+    exact, noisy = (load_dataset(str(tmp_path / d)) for d in "ab")
+    assert exact.obs.shape == noisy.obs.shape
+    assert not (exact.obs == noisy.obs).any(), "every observation entry is noisy"
+
+
 def test_scenarios_are_plain_data_the_planner_takes():
     spec = telic.scenario("navigate")
     assert spec["scene"]["kind"] == "navigate"

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use telic_sim::collect::{
     CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
 };
+use telic_sim::perturb::Level;
 use telic_sim::scenario::{ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
@@ -49,6 +50,11 @@ pub(crate) struct CollectArgs {
     /// camera image of every row (`image.npy.gz`, `next_image.npy.gz`).
     #[arg(long, value_name = "MODE")]
     obs: Option<ObservationMode>,
+    /// Collect in perturbed worlds: `none`, `mild`, `moderate` or `severe`
+    /// (`[perturb] level`; see `telic run --perturb`), e.g. to calibrate
+    /// model-error margins on the worlds a model will meet.
+    #[arg(long, value_name = "LEVEL")]
+    perturb: Option<Level>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -59,6 +65,9 @@ pub(crate) fn collect(args: CollectArgs) -> Result<()> {
     let mut scenario = Scenario::load(&args.scene)?;
     if let Some(mode) = args.obs {
         scenario.observation.mode = mode;
+    }
+    if let Some(level) = args.perturb {
+        scenario.perturb.level = level;
     }
     let [lo, hi] = args.random_scale[..] else {
         bail!("--random-scale takes two values, LO,HI");

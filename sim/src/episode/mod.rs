@@ -23,6 +23,7 @@ pub use run::{EpisodeObserver, NoObserver, episode_seed, run_batch, run_episode,
 pub use validator::Validator;
 
 use crate::SimError;
+use crate::perturb::{Actuation, Draw};
 use crate::scenario::{Ablation, GoalSource, ObservationMode, Scenario};
 use crate::scene::{EpisodeSetup, World, steps_per_control};
 use telic::{ModelSpec, ObjectiveSpec, Planner, PlannerConfig, Real, WorldModel};
@@ -61,6 +62,10 @@ pub struct Episode {
     ablate: Option<Ablation>,
     /// Where the planner's goals come from.
     goal: GoalSource,
+    /// The perturbed world's actuators (`None`: the nominal world).
+    actuation: Option<Actuation>,
+    /// What the perturbation drew (`None`: the nominal world).
+    perturbation: Option<Draw>,
 }
 
 /// What one control period ([`Episode::step`]) did.
@@ -114,6 +119,12 @@ impl Episode {
         control: &ModelSpec,
     ) -> Result<Self, SimError> {
         let setup = world.reset(seed)?;
+        // A perturbed world is drawn from the episode's seed after its
+        // reset, before anything is observed or checked.
+        let ranges = scenario.perturb.ranges();
+        let perturbed = (!ranges.is_none()).then(|| {
+            crate::perturb::start(ranges, seed, control.action_dim(), world.physics_mut())
+        });
         let mut objective = scenario.objective.clone();
         objective
             .guardrails
@@ -125,6 +136,13 @@ impl Episode {
         let physics_dt = world.physics_dt();
         let substeps = control_substeps(scenario, control.dt, physics_dt)?;
         let mut observer = Observer::new(&scenario.observation, world)?;
+        let (perturbation, actuation) = match perturbed {
+            Some((draw, actuation, sensing)) => {
+                observer.disturb(sensing);
+                (Some(draw), Some(actuation))
+            }
+            None => (None, None),
+        };
         let seeing = if scenario.observation.mode == ObservationMode::State {
             None
         } else {
@@ -174,6 +192,8 @@ impl Episode {
             time_to_goal: None,
             ablate: scenario.episode.ablate,
             goal: scenario.episode.goal,
+            actuation,
+            perturbation,
         })
     }
 
@@ -215,6 +235,15 @@ impl Episode {
     /// `obs` ([`Episode::obs_dim`] values), in the episode's observation mode.
     pub fn observe(&mut self, world: &dyn World, obs: &mut [Real]) -> Result<(), SimError> {
         self.observer.observe(world, obs)
+    }
+
+    /// Disturbs a data set's row as the episode's sensors would (in a
+    /// perturbed world, `[perturb]`; else nothing): the noise on the
+    /// `state` observation, the lighting and the noise on the camera's
+    /// `image`. Rows are recorded fresh (no stale ones): the collector
+    /// records what was measured, whatever the planner was handed.
+    pub fn sense_row(&mut self, image: &mut [u8], state: &mut [Real]) {
+        self.observer.sense_row(image, state);
     }
 
     /// Values of the planner's observation in this episode's mode.
@@ -280,7 +309,10 @@ impl Episode {
         action: &[Real],
         on_physics: &mut dyn FnMut(&dyn World, &Validator, &mut Observer),
     ) -> StepOutcome {
-        world.apply(action);
+        match self.actuation.as_mut() {
+            Some(actuation) => world.apply(actuation.act(action)),
+            None => world.apply(action),
+        }
         let mut period = Tally::period();
         for _ in 0..self.substeps {
             world.step();
@@ -339,6 +371,7 @@ impl Episode {
             result.worst_guardrail = name.clone();
         }
         result.finish(world, names, &self.tally.per_guardrail);
+        result.perturbation.clone_from(&self.perturbation);
         result
     }
 

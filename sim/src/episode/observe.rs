@@ -14,6 +14,7 @@
 //! ([`Observer::check_model`]).
 
 use crate::SimError;
+use crate::perturb::Sensing;
 use crate::scenario::{ObservationConfig, ObservationMode};
 use crate::scene::World;
 use crate::scene::camera::Camera;
@@ -39,6 +40,8 @@ pub struct Observer {
     in_state: Vec<Option<usize>>,
     /// The scene's name, for errors.
     scene: String,
+    /// The perturbed world's sensors (`None`: exact observations).
+    sensing: Option<Sensing>,
 }
 
 impl Observer {
@@ -63,6 +66,7 @@ impl Observer {
             vector,
             in_state,
             scene: world.name().to_string(),
+            sensing: None,
         })
     }
 
@@ -107,16 +111,35 @@ impl Observer {
     /// ([`Observer::obs_dim`] values).
     pub fn observe(&mut self, world: &dyn World, out: &mut [Real]) -> Result<(), SimError> {
         self.check_len(out.len())?;
-        let Some(camera) = self.camera.as_mut() else {
-            world.observe(out);
-            return Ok(());
-        };
-        world.render(camera, &mut self.image)?;
-        let vector = self.write_image(out);
-        if !vector.is_empty() {
-            world.proprio(vector);
+        match self.camera.as_mut() {
+            None => world.observe(out),
+            Some(camera) => {
+                world.render(camera, &mut self.image)?;
+                let vector = self.write_image(out);
+                if !vector.is_empty() {
+                    world.proprio(vector);
+                }
+            }
+        }
+        if let Some(sensing) = self.sensing.as_mut() {
+            sensing.observe(&mut self.image, out);
         }
         Ok(())
+    }
+
+    /// [`crate::episode::Episode::sense_row`].
+    pub(crate) fn sense_row(&mut self, image: &mut [u8], state: &mut [Real]) {
+        if let Some(sensing) = self.sensing.as_mut() {
+            sensing.image(image);
+            sensing.vector(state);
+        }
+    }
+
+    /// Observes through the sensors of a perturbed world from now on
+    /// ([`crate::perturb`]): noise, lighting and stale observations. The
+    /// goal observation stays exact.
+    pub fn disturb(&mut self, sensing: Sensing) {
+        self.sensing = Some(sensing);
     }
 
     /// The goal as an observation of this mode, for a latent goal term:

@@ -44,6 +44,10 @@ pub struct EpisodeResult {
     pub plan_latency_ms: Vec<Real>,
     /// How far the final state was from the goal ([`World::goal_error`]).
     pub final_error: Vec<(String, Real)>,
+    /// How the episode's world was perturbed (`[perturb]`; `None`: it
+    /// was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<crate::perturb::Draw>,
 }
 
 impl EpisodeResult {
@@ -65,6 +69,7 @@ impl EpisodeResult {
             planner_warnings: Vec::new(),
             plan_latency_ms: Vec::new(),
             final_error: Vec::new(),
+            perturbation: None,
         }
     }
 

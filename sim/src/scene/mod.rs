@@ -58,6 +58,12 @@ pub trait World: Send {
     fn step(&mut self);
     /// Physics time step in seconds.
     fn physics_dt(&self) -> Real;
+    /// The rapier world of the current episode, for a perturbation to
+    /// scale its masses and frictions after a reset ([`crate::perturb`]);
+    /// `None` when the scene has none (the default) or is not reset.
+    fn physics_mut(&mut self) -> Option<&mut rapier3d::prelude::PhysicsWorld> {
+        None
+    }
     /// Simulated time since reset, in seconds.
     fn time(&self) -> Real;
     /// True when the task is achieved in the current state.

@@ -597,6 +597,10 @@ impl World for Navigate {
         self.time += h;
     }
 
+    fn physics_mut(&mut self) -> Option<&mut rapier3d::prelude::PhysicsWorld> {
+        self.world.as_mut().map(|w| &mut w.physics)
+    }
+
     fn physics_dt(&self) -> Real {
         self.config.physics_dt
     }

@@ -445,6 +445,10 @@ impl World for Push {
         self.time += h;
     }
 
+    fn physics_mut(&mut self) -> Option<&mut rapier3d::prelude::PhysicsWorld> {
+        self.world.as_mut().map(|w| &mut w.physics)
+    }
+
     fn physics_dt(&self) -> Real {
         self.config.physics_dt
     }

@@ -589,6 +589,10 @@ impl World for Reach {
         self.time = self.steps as Real * self.config.physics_dt;
     }
 
+    fn physics_mut(&mut self) -> Option<&mut rapier3d::prelude::PhysicsWorld> {
+        Some(&mut self.world)
+    }
+
     fn physics_dt(&self) -> Real {
         self.config.physics_dt
     }
