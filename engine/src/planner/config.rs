@@ -232,6 +232,22 @@ pub struct PlannerConfig {
     ///
     /// [`WorldModel::fork`]: crate::WorldModel::fork
     pub threads: usize,
+    /// Control periods between sending an action and its acting on the
+    /// robot (default 0; at most [`MAX_HORIZON`]): a robot with an
+    /// actuation delay. Each call first predicts, with the model, where the
+    /// actions already sent and not yet acting will bring the robot, then
+    /// plans from there (a Smith predictor): the first `delay_steps`
+    /// actions of the robot's future are fixed to those sent. The
+    /// model-error margins start `delay_steps` steps along the bundle's
+    /// (the start is itself a prediction), and the decoded readouts of the
+    /// plan ([`Plan::decoded`](crate::Plan::decoded)) are those of the
+    /// predicted start.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub delay_steps: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for PlannerConfig {
@@ -257,6 +273,7 @@ impl Default for PlannerConfig {
             model_error_steps: None,
             keep_rollouts: 0,
             threads: 1,
+            delay_steps: 0,
         }
     }
 }
@@ -294,6 +311,7 @@ impl PlannerConfig {
         if let Some(k) = self.model_error_steps {
             LimitError::check("planner.model_error_steps", k, MAX_HORIZON)?;
         }
+        LimitError::check("planner.delay_steps", self.delay_steps, MAX_HORIZON)?;
         if let Some(ms) = self.time_budget_ms
             && ms.is_finite()
         {

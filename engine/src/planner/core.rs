@@ -101,7 +101,7 @@ impl<M: WorldModel> Core<M> {
             lower: spec.action_lower.clone(),
             upper: spec.action_upper.clone(),
             sigma: noise_scale(&spec, config.noise),
-            state: PlanState::new(dims, mid_actions(&spec), fallback_idx),
+            state: PlanState::new(dims, mid_actions(&spec), fallback_idx, config.delay_steps),
             seqs: Arc::new(vec![0.0; n * h * a]),
             roll: Rollouts::new(n, dims, &objective, keep),
             tracer: Tracer::new(dims, &objective),
@@ -563,6 +563,12 @@ fn with_readout_errors<M: WorldModel>(
     config: &PlannerConfig,
 ) -> Result<Objective, PlanError> {
     if let Some(mut errors) = model.readout_errors() {
+        // With an actuation delay the start is already `delay_steps`
+        // predicted steps on: the margins of the plan's steps follow.
+        for row in &mut errors {
+            let skip = config.delay_steps.min(row.len().saturating_sub(1));
+            row.drain(..skip);
+        }
         if let Some(k) = config.model_error_steps {
             for row in &mut errors {
                 row.truncate(k);

@@ -20,7 +20,13 @@ pub(crate) struct PlanState {
     /// The action applied last (for action-rate terms).
     u_last: Vec<Real>,
     has_last: bool,
-    /// The latent of the current observation (`D`) and its readouts (`P`).
+    /// The actions sent and not yet acting, oldest first (`delay × A`;
+    /// empty without an actuation delay).
+    pending: Vec<Real>,
+    /// A latent's worth of scratch, to predict through `pending`.
+    z_next: Vec<Real>,
+    /// The latent of the current observation (`D`) and its readouts (`P`);
+    /// with an actuation delay, the latent predicted `delay` steps on.
     z0: Vec<Real>,
     y0: Vec<Real>,
     /// Fallback action for the current observation.
@@ -35,8 +41,10 @@ pub(crate) struct PlanState {
 
 impl PlanState {
     /// The state before any call: every action at `mid` (`A`), the middle of
-    /// the bounds, clamped; `fallback_idx` from [`fallback_indices`].
-    pub fn new(dims: Dims, mid: Vec<Real>, fallback_idx: Vec<usize>) -> Self {
+    /// the bounds, clamped; `fallback_idx` from [`fallback_indices`];
+    /// `delay` actions sent before the first call (each `mid`), not yet
+    /// acting.
+    pub fn new(dims: Dims, mid: Vec<Real>, fallback_idx: Vec<usize>, delay: usize) -> Self {
         let (h, a, d, p) = dims.sizes();
         let nominal = mid.repeat(h);
         Self {
@@ -45,6 +53,8 @@ impl PlanState {
             has_nominal: false,
             u_last: mid.clone(),
             has_last: false,
+            pending: mid.repeat(delay),
+            z_next: vec![0.0; if delay > 0 { d } else { 0 }],
             z0: vec![0.0; d],
             y0: vec![0.0; p],
             fallback: mid,
@@ -55,19 +65,30 @@ impl PlanState {
         }
     }
 
-    /// Forgets the warm start and the last action: both become `mid`.
+    /// Forgets the warm start, the last action and the actions sent: all
+    /// become `mid`.
     pub fn reset(&mut self, mid: &[Real]) {
         self.has_nominal = false;
         self.has_last = false;
-        for row in self.nominal.chunks_mut(self.a) {
+        for row in self
+            .nominal
+            .chunks_mut(self.a)
+            .chain(self.pending.chunks_mut(self.a))
+        {
             row.copy_from_slice(mid);
         }
         self.u_last.copy_from_slice(mid);
     }
 
-    /// Encodes the observation `obs` and reads out its latent.
+    /// Encodes the observation `obs`, predicts it through the actions sent
+    /// and not yet acting (with an actuation delay), and reads out the
+    /// latent.
     pub fn encode<M: WorldModel>(&mut self, model: &mut M, obs: &[Real]) -> Result<(), ModelError> {
         model.encode(obs, &mut self.z0)?;
+        for u in self.pending.chunks(self.a) {
+            model.predict(&self.z0, u, &mut self.z_next)?;
+            std::mem::swap(&mut self.z0, &mut self.z_next);
+        }
         model.readout(&self.z0, &mut self.y0)
     }
 
@@ -138,6 +159,12 @@ impl PlanState {
         self.has_nominal = true;
         self.u_last.copy_from_slice(action);
         self.has_last = true;
+        // The action sent now waits behind the others.
+        if !self.pending.is_empty() {
+            self.pending.rotate_left(self.a);
+            let at = self.pending.len() - self.a;
+            self.pending[at..].copy_from_slice(action);
+        }
     }
 
     /// Where every rollout of this call starts.

@@ -10,6 +10,7 @@ use crate::objective::ObjectiveSpec;
 use std::cmp::Ordering;
 
 mod bad_input;
+mod delay;
 mod determinism;
 mod goals;
 mod kept_rollouts;
