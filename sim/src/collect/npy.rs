@@ -173,6 +173,21 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), String> {
                 .map_err(|_| format!("bad shape entry `{s}`"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The data's size must be a number of bytes: a shape whose product
+    // overflows describes no file.
+    let size = [Dtype::F32, Dtype::I32, Dtype::U8]
+        .into_iter()
+        .find(|d| d.descr() == descr)
+        .map_or(1, Dtype::size);
+    if shape
+        .iter()
+        .try_fold(size, |n, d| n.checked_mul(*d))
+        .is_none()
+    {
+        return Err(format!(
+            "shape ({shape_text}) holds more bytes than memory can address"
+        ));
+    }
     Ok((
         Header {
             descr: descr.to_string(),
@@ -283,6 +298,14 @@ impl GzWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shape_beyond_memory_is_an_error() {
+        // Found by tests/tests/fuzz_inputs.rs: the element count overflowed.
+        let h = encode_header(Dtype::F32, &[usize::MAX / 2, 3]);
+        let e = read_header(&h).unwrap_err();
+        assert!(e.contains("more bytes than memory"), "{e}");
+    }
 
     #[test]
     fn header_round_trips_and_is_aligned() {

@@ -114,6 +114,81 @@ fn scene_err(message: String) -> SimError {
     }
 }
 
+/// Checks the numbers of a parsed URDF that the physics takes as they
+/// are: poses, axes, masses, inertias and joint limits finite and within
+/// [`MAX_SCENE_VALUE`](crate::limits::MAX_SCENE_VALUE) (rapier computes in
+/// `f32`: an origin at 1e308 m becomes infinite and its contact queries
+/// panic), and shapes of positive size (rapier's URDF loader asserts on a
+/// negative cylinder radius). Found by `tests/tests/fuzz_inputs.rs`.
+fn check_urdf_numbers(robot: &urdf_rs::Robot) -> Result<(), String> {
+    let max = crate::limits::MAX_SCENE_VALUE;
+    let finite = |what: &str, name: &str, xs: &[f64]| -> Result<(), String> {
+        match xs.iter().find(|x| !(x.is_finite() && x.abs() <= max)) {
+            Some(x) => Err(format!(
+                "{what} of `{name}` is not a finite number of magnitude at most {max:e} ({})",
+                telic::limits::num(*x)
+            )),
+            None => Ok(()),
+        }
+    };
+    let pose = |what: &str, name: &str, p: &urdf_rs::Pose| {
+        finite(
+            what,
+            name,
+            &[p.xyz[0], p.xyz[1], p.xyz[2], p.rpy[0], p.rpy[1], p.rpy[2]],
+        )
+    };
+    for link in &robot.links {
+        let n = &link.name;
+        let i = &link.inertial;
+        pose("the inertial origin", n, &i.origin)?;
+        let m = &i.inertia;
+        finite(
+            "the inertia",
+            n,
+            &[m.ixx, m.ixy, m.ixz, m.iyy, m.iyz, m.izz],
+        )?;
+        if !(i.mass.value.is_finite() && i.mass.value >= 0.0) {
+            return Err(format!(
+                "the mass of `{n}` must be finite and ≥ 0, got {}",
+                telic::limits::num(i.mass.value)
+            ));
+        }
+        let shapes = link.visual.iter().map(|v| (&v.origin, &v.geometry));
+        let shapes = shapes.chain(link.collision.iter().map(|c| (&c.origin, &c.geometry)));
+        for (origin, geometry) in shapes {
+            pose("a shape's origin", n, origin)?;
+            let sizes: Vec<f64> = match geometry {
+                urdf_rs::Geometry::Box { size } => size.to_vec(),
+                urdf_rs::Geometry::Cylinder { radius, length }
+                | urdf_rs::Geometry::Capsule { radius, length } => vec![*radius, *length],
+                urdf_rs::Geometry::Sphere { radius } => vec![*radius],
+                urdf_rs::Geometry::Mesh { scale, .. } => scale.map_or(vec![1.0], |s| s.to_vec()),
+            };
+            finite("a shape's size", n, &sizes)?;
+            if let Some(x) = sizes.iter().find(|x| !(**x as f32 > 0.0)) {
+                return Err(format!(
+                    "a shape of `{n}` has a size that is not positive ({})",
+                    telic::limits::num(*x)
+                ));
+            }
+        }
+    }
+    for joint in &robot.joints {
+        let n = &joint.name;
+        pose("the origin", n, &joint.origin)?;
+        finite("the axis", n, &joint.axis.xyz[..])?;
+        let axis = joint.axis.xyz;
+        let moves = !matches!(joint.joint_type, urdf_rs::JointType::Fixed);
+        if moves && !(axis[0].hypot(axis[1]).hypot(axis[2]) as f32 > 0.0) {
+            return Err(format!("the axis of joint `{n}` is zero"));
+        }
+        let l = &joint.limit;
+        finite("the limits", n, &[l.lower, l.upper, l.effort, l.velocity])?;
+    }
+    Ok(())
+}
+
 fn urdf_pose(o: &urdf_rs::Pose) -> Pose {
     Pose::from_parts(
         Vector::new(o.xyz[0] as f32, o.xyz[1] as f32, o.xyz[2] as f32),
@@ -140,6 +215,7 @@ impl Reach {
         let text = std::fs::read_to_string(&urdf_path).map_err(|e| urdf_err(e.to_string()))?;
         let robot =
             urdf_rs::read_from_string(&text).map_err(|e| urdf_err(format!("malformed: {e}")))?;
+        check_urdf_numbers(&robot).map_err(urdf_err)?;
         // Building the analytic arm first also checks that the URDF is a tree
         // whose joints name existing links, which the rapier loader assumes.
         let arm = SerialArm::from_robot(

@@ -169,6 +169,38 @@ fn bad_urdf_is_an_error_naming_the_path() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// URDF numbers the physics cannot take, each found by
+/// `tests/tests/fuzz_inputs.rs` as a panic inside rapier's loader or its
+/// contact queries: now errors naming the link or joint.
+#[test]
+fn urdf_numbers_the_physics_cannot_take_are_errors() {
+    let dir = std::env::temp_dir().join(format!("telic-reach-numbers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped =
+        std::fs::read_to_string(crate::scenario::sim_dir().join("assets/arm3.urdf")).unwrap();
+    for (from, to, expected) in [
+        (r#"radius="0.08""#, r#"radius="-0.08""#, "not positive"),
+        (r#"length="0.1""#, r#"length="-1e308""#, "magnitude"),
+        (r#"xyz="0.175 0 0""#, r#"xyz="-1e308 0 0""#, "magnitude"),
+        (r#"rpy="0 0 0""#, r#"rpy="0 0 1e308""#, "magnitude"),
+        (r#"xyz="0 1 0""#, r#"xyz="0 0 0""#, "axis"),
+        (r#"value="#, r#"value="nan" x="#, "mass"),
+    ] {
+        assert!(shipped.contains(from), "{from}");
+        std::fs::write(dir.join("arm.urdf"), shipped.replacen(from, to, 1)).unwrap();
+        let cfg = ReachConfig {
+            urdf: Some("arm.urdf".into()),
+            ..Default::default()
+        };
+        let e = Reach::new(&cfg, &dir).unwrap_err();
+        assert!(
+            matches!(&e, SimError::Urdf { message, .. } if message.contains(expected)),
+            "{to}: {e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn shipped_scenario_starts_clear_of_every_guardrail() {
     use crate::scenario::Scenario;
