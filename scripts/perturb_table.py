@@ -7,7 +7,8 @@ combination, then one table (docs/robustness.md has the measured one).
     python3 scripts/perturb_table.py --episodes 20 --scenes navigate --levels none,severe
 
 Runs are kept as JSON in --out (default /tmp/telic-perturb); a run whose
-JSON is there is read, not run again (delete it to re-run). The telic
+JSON is there is read, not run again (delete it to re-run), and one that was
+cut is resumed. The telic
 program is $TELIC_BIN, else the workspace's debug build (built first).
 """
 
@@ -34,10 +35,12 @@ def telic_bin() -> str:
 
 def run(telic: str, scene: str, model: str, level: str, args) -> dict:
     out = Path(args.out) / f"{scene}-{model}-{level}-s{args.seed}-n{args.episodes}.json"
-    if not out.exists():
+    if not (out.exists() and json.loads(out.read_text()).get("complete", True)):
         out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [telic, "run", scene, "--model", model, "--perturb", level, "--episodes", str(args.episodes),
                "--seed", str(args.seed), "--jobs", str(args.jobs), "--quiet", "--json", str(out)]
+        if Path(f"{out}.partial.jsonl").exists():
+            cmd.append("--resume")  # a run that was cut: its finished episodes are kept
         print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())

@@ -66,6 +66,8 @@ pub struct Episode {
     actuation: Option<Actuation>,
     /// What the perturbation drew (`None`: the nominal world).
     perturbation: Option<Draw>,
+    /// Why the physics failed, when it did: the episode ended there.
+    failure: Option<String>,
 }
 
 /// What one control period ([`Episode::step`]) did.
@@ -89,6 +91,10 @@ pub struct StepOutcome {
     pub worst_guardrail: Option<usize>,
     /// Physics steps of this period at which some guardrail was violated.
     pub violation_steps: usize,
+    /// The physics diverged in this period (a true state that is not a
+    /// number): the episode ended, `truncated` is set, and the result says
+    /// why ([`EpisodeResult::failure`]).
+    pub diverged: bool,
 }
 
 impl Episode {
@@ -194,6 +200,7 @@ impl Episode {
             goal: scenario.episode.goal,
             actuation,
             perturbation,
+            failure: None,
         })
     }
 
@@ -317,6 +324,13 @@ impl Episode {
         for _ in 0..self.substeps {
             world.step();
             self.validator.check(world);
+            if self.failure.is_none()
+                && let Some(why) = diverged(world, &self.validator)
+            {
+                // Nothing after this is physics: the episode ends here.
+                self.failure = Some(why);
+                break;
+            }
             on_physics(world, &self.validator, &mut self.observer);
             self.tally.add(self.validator.margins());
             period.add(self.validator.margins());
@@ -336,14 +350,16 @@ impl Episode {
         if success && self.time_to_goal.is_none() {
             self.time_to_goal = Some(world.time());
         }
+        let diverged = self.failure.is_some();
         StepOutcome {
             cost,
-            success,
-            truncated: !success && self.time_up(world),
+            success: success && !diverged,
+            truncated: diverged || (!success && self.time_up(world)),
             violated: period.violation_steps > 0,
             worst_margin: period.worst_margin,
             worst_guardrail: period.worst_guardrail,
             violation_steps: period.violation_steps,
+            diverged,
         }
     }
 
@@ -372,6 +388,10 @@ impl Episode {
         }
         result.finish(world, names, &self.tally.per_guardrail);
         result.perturbation.clone_from(&self.perturbation);
+        result.failure.clone_from(&self.failure);
+        if result.failure.is_some() {
+            result.success = false;
+        }
         result
     }
 
@@ -408,6 +428,19 @@ impl Episode {
     pub fn validator(&self) -> &Validator {
         &self.validator
     }
+}
+
+/// Why the physics of `world` has diverged, if it has: a true readout that
+/// is not a number (a solver blow-up, a body flung to infinity).
+fn diverged(world: &dyn World, validator: &Validator) -> Option<String> {
+    let truth = validator.truth();
+    let i = truth.iter().position(|y| !y.is_finite())?;
+    let name = world.truth_readouts().get(i).map_or("?", String::as_str);
+    Some(format!(
+        "the physics diverged at {:.3} s: the true `{name}` is {}",
+        world.time(),
+        truth[i]
+    ))
 }
 
 /// Physics steps per control period of `control_dt`: the scenario's
@@ -613,6 +646,32 @@ mod tests {
         assert_eq!(r.control_steps, 4);
         assert_eq!(r.seed, 5);
         assert!(r.worst_margin.is_finite(), "{r:?}");
+    }
+
+    #[test]
+    fn diverging_physics_ends_the_episode_and_says_why() {
+        let scenario = Scenario::load("push").unwrap();
+        let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+        let control = world.analytic_model().unwrap().spec().clone();
+        let mut episode = Episode::start(&scenario, world.as_mut(), 3, &control).unwrap();
+        let still = vec![0.0; control.action_dim()];
+        let out = episode.step(world.as_mut(), &still, &mut |_, _| {});
+        assert!(!out.diverged && !out.truncated);
+        // A solver blow-up: every dynamic body at a place that is not a number.
+        let physics = world.physics_mut().unwrap();
+        for (_, body) in physics.bodies.iter_mut() {
+            if body.is_dynamic() {
+                body.set_translation(rapier3d::prelude::Vector::splat(f32::NAN), true);
+            }
+        }
+        let mut seen = 0;
+        let out = episode.step(world.as_mut(), &still, &mut |_, _| seen += 1);
+        assert!(out.diverged && out.truncated && !out.success, "{out:?}");
+        assert_eq!(seen, 0, "no physics step is shown after the divergence");
+        let r = episode.result(world.as_ref());
+        let why = r.failure.expect("the result says why");
+        assert!(why.contains("diverged") && why.contains("NaN"), "{why}");
+        assert!(!r.success);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct EpisodeResult {
     /// was not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perturbation: Option<crate::perturb::Draw>,
+    /// Why the episode ended early, when the simulation failed (the physics
+    /// diverged): it counts as a failure, and the run goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl EpisodeResult {
@@ -70,6 +74,7 @@ impl EpisodeResult {
             plan_latency_ms: Vec::new(),
             final_error: Vec::new(),
             perturbation: None,
+            failure: None,
         }
     }
 

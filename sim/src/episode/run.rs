@@ -86,7 +86,7 @@ pub fn run_episode(
         };
         let out = episode.step(world, &plan.action, &mut on_physics);
         step += 1;
-        if out.success {
+        if out.success || out.diverged {
             break;
         }
     }
