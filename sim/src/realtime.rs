@@ -61,7 +61,11 @@ pub fn run_realtime(
     Ok(out)
 }
 
-fn episode(
+/// One real-time episode of `env`'s scenario seeded with `seed` (the
+/// episode itself, not a run's seed: see [`episode_seed`]), with a fresh
+/// world model and a controller configured by `control` (validated by the
+/// caller, as [`run_realtime`] does).
+pub fn episode(
     env: &mut Scene,
     seed: u64,
     control: &ControllerConfig,

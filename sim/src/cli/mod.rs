@@ -1,5 +1,5 @@
 //! The `telic` program's commands: the command line and one module per
-//! command (`run`, `collect`, `inspect`, `bench`, `render`).
+//! command (`run`, `collect`, `inspect`, `bench`, `render`, `soak`).
 
 mod bench;
 mod collect;
@@ -7,6 +7,7 @@ mod inspect;
 mod output;
 mod render;
 mod run;
+mod soak;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -19,6 +20,7 @@ use collect::{CollectArgs, collect};
 use inspect::{InspectArgs, inspect};
 use render::{RenderArgs, render};
 use run::{RunArgs, run};
+use soak::{SoakArgs, soak};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +51,10 @@ enum Command {
     Bench(BenchArgs),
     /// Render one camera frame of a scene after reset, as a PNG file.
     Render(RenderArgs),
+    /// Run the controller in the loop in real time, episode after episode,
+    /// for a given time (perturbed as asked), reporting resident memory,
+    /// the re-planning rate, fallbacks by reason and true violations.
+    Soak(SoakArgs),
 }
 
 /// Runs the command given on the command line.
@@ -60,6 +66,7 @@ pub fn main() -> Result<()> {
         Command::Inspect(args) => inspect(&args),
         Command::Bench(args) => bench(&args),
         Command::Render(args) => render(&args),
+        Command::Soak(args) => soak(&args),
         Command::Scenes => {
             let dir = scenario_dir();
             let mut names: Vec<String> = std::fs::read_dir(&dir)
