@@ -39,6 +39,18 @@ struct Overrides<'py> {
     perturb: Option<Bound<'py, PyAny>>,
 }
 
+/// Sets the scenario's `[perturb]` from Python: a level's name, or a dict of
+/// its settings (merged into the scenario's).
+pub(crate) fn set_perturb(s: &mut Scenario, p: &Bound<'_, PyAny>) -> PyResult<()> {
+    match p.extract::<String>() {
+        Ok(level) => {
+            s.perturb.level = level.parse().map_err(|e: String| error(Kind::Config, e))?;
+        }
+        Err(_) => s.perturb = merged(&s.perturb, p, "perturb")?,
+    }
+    s.validate(s.scene_name()).map_err(sim_error)
+}
+
 /// Loads `scenario` with the overrides of `run` and `collect`.
 fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
     let Overrides {
@@ -62,12 +74,7 @@ fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
         s.episode.max_time = t;
     }
     if let Some(p) = perturb {
-        match p.extract::<String>() {
-            Ok(level) => {
-                s.perturb.level = level.parse().map_err(|e: String| error(Kind::Config, e))?;
-            }
-            Err(_) => s.perturb = merged(&s.perturb, &p, "perturb")?,
-        }
+        set_perturb(&mut s, &p)?;
     }
     s.validate(scenario).map_err(sim_error)?;
     Ok(s)

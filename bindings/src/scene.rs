@@ -58,21 +58,25 @@ impl PyScene {
     /// of a scenario file; `obs` ("state", "pixels", "pixels+proprio")
     /// replaces the scenario's observation mode.
     #[new]
-    #[pyo3(signature = (scenario, obs = None))]
-    fn new(py: Python<'_>, scenario: String, obs: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (scenario, obs = None, perturb = None))]
+    fn new(
+        py: Python<'_>,
+        scenario: String,
+        obs: Option<String>,
+        perturb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let mode = obs
             .map(|m| m.parse::<ObservationMode>())
             .transpose()
             .map_err(|e| error(Kind::Config, e))?;
-        let env = py
-            .detach(|| {
-                let mut s = Scenario::load(&scenario)?;
-                if let Some(mode) = mode {
-                    s.observation.mode = mode;
-                }
-                Scene::new(s)
-            })
-            .map_err(sim_error)?;
+        let mut s = Scenario::load(&scenario).map_err(sim_error)?;
+        if let Some(mode) = mode {
+            s.observation.mode = mode;
+        }
+        if let Some(p) = perturb {
+            crate::run::set_perturb(&mut s, &p)?;
+        }
+        let env = py.detach(|| Scene::new(s)).map_err(sim_error)?;
         let camera = env.scenario().observation.camera().map_err(sim_error)?;
         Ok(Self {
             camera: Mutex::new(camera),

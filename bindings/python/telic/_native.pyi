@@ -168,9 +168,12 @@ class Scene:
     mode), or the camera image's C·H·W values (0..255, C×H×W order) followed
     by the vector entries ``observations`` (the pixel modes)."""
 
-    def __new__(cls, scenario: str, obs: Optional[str] = None) -> Scene:
+    def __new__(
+        cls, scenario: str, obs: Optional[str] = None, perturb: Union[str, dict[str, Any], None] = None
+    ) -> Scene:
         """``obs``: ``"state"``, ``"pixels"`` or ``"pixels+proprio"``
-        (default: the scenario's ``[observation]`` mode)."""
+        (default: the scenario's ``[observation]`` mode); ``perturb``: the
+        scenario's ``[perturb]`` section, a level or a dict of its settings."""
     def reset(self, seed: int) -> _F64: ...
     def step(self, action: _ArrayLike) -> tuple[_F64, float, bool, bool, bool, float]:
         """Applies ``action``, (A,) or (1, A): ``(obs, cost, success, truncated,

@@ -30,7 +30,7 @@ converts an observation of this environment into it.
 
 from __future__ import annotations
 
-from typing import Any, Optional, SupportsFloat
+from typing import Any, Optional, SupportsFloat, Union
 
 import gymnasium
 import numpy as np
@@ -60,6 +60,9 @@ class TelicEnv(gymnasium.Env[Any, np.ndarray]):
             with ``telic run --rrd``.
         obs: ``"state"``, ``"pixels"`` or ``"pixels+proprio"`` (see the
             module docs); ``None``: the scenario's observation mode.
+        perturb: every episode's world perturbed: a level (``"mild"``,
+            ``"moderate"``, ``"severe"``) or a dict of ``[perturb]``
+            settings; ``None``: the scenario's.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
@@ -70,6 +73,7 @@ class TelicEnv(gymnasium.Env[Any, np.ndarray]):
         seed: Optional[int] = None,
         render_mode: Optional[str] = None,
         obs: Optional[str] = None,
+        perturb: Union[str, dict[str, Any], None] = None,
     ):
         if render_mode not in (None, "rgb_array"):
             from telic.errors import ConfigError
@@ -79,7 +83,7 @@ class TelicEnv(gymnasium.Env[Any, np.ndarray]):
                 "record with `telic run --rrd`"
             )
         # A mode other than the three is a ConfigError (a ValueError) naming them.
-        self.scene = Scene(scenario, obs=obs)
+        self.scene = Scene(scenario, obs=obs, perturb=perturb)
         self.render_mode = render_mode
         self._first_seed = seed
         self.observation_mode: str = self.scene.observation_mode

@@ -165,6 +165,15 @@ def test_runs_and_collections_take_a_perturbation(tmp_path):
     with pytest.raises(ConfigError, match="perturb.dropout"):
         telic.run("navigate", 1, perturb={"dropout": 1.5})
 
+    # The gymnasium environment: the same worlds, stepped by the caller.
+    env = telic.make("navigate", seed=3, perturb={"obs_noise": 0.05})
+    exact_env = telic.make("navigate", seed=3)
+    o1, _ = env.reset()
+    o2, _ = exact_env.reset()
+    assert o1.shape == o2.shape and (o1 != o2).all()
+    with pytest.raises(ConfigError, match="perturb.actuator"):
+        telic.make("navigate", perturb={"actuator": 2.0})
+
     kw = dict(episodes=2, seed=2, steps_per_episode=10, planner_fraction=0.0, jobs=1)
     telic.collect("navigate", tmp_path / "a", **kw)
     telic.collect("navigate", tmp_path / "b", perturb={"obs_noise": 0.1}, **kw)
