@@ -66,8 +66,9 @@ def main() -> None:
             for level in args.levels.split(","):
                 s = run(telic, scene, model, level, args)["summary"]
                 rate = 100.0 * s["success_rate"]
-                base = rate if base is None else base
-                rel = f" ({rate / base:.0%} of none)" if level != "none" and base > 0 else ""
+                if level == "none":
+                    base = rate
+                rel = f" ({rate / base:.0%} of none)" if level != "none" and base else ""
                 print(f"| {scene} | {'learned' if model == 'default' else model} | {level} | {rate:.0f}%{rel} | "
                       f"{s['episodes_with_violations']} ({s['violation_steps']}) | "
                       f"{s['worst_margin']:.4f} ({s['worst_guardrail']}) | {s['fallback_steps']} | "
