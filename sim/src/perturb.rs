@@ -404,10 +404,12 @@ impl Sensing {
             }
             return;
         }
-        self.image(image);
         let (pixels, vector) = obs.split_at_mut(image.len().min(obs.len()));
-        for (o, byte) in pixels.iter_mut().zip(image.iter()) {
-            *o = Real::from(*byte);
+        if self.image(image) {
+            // The numbers follow the disturbed bytes.
+            for (o, byte) in pixels.iter_mut().zip(image.iter()) {
+                *o = Real::from(*byte);
+            }
         }
         self.vector(vector);
         match self.last.as_mut() {
@@ -422,11 +424,12 @@ impl Sensing {
         self.ranges.dropout > 0.0 && self.noise.uniform() < self.ranges.dropout
     }
 
-    /// The lighting and the noise on image bytes.
-    pub fn image(&mut self, image: &mut [u8]) {
+    /// The lighting and the noise on image bytes; false when there are
+    /// none (the bytes are left alone).
+    pub fn image(&mut self, image: &mut [u8]) -> bool {
         let (gain, sigma) = (self.lighting, self.ranges.image_noise);
-        if sigma == 0.0 && gain == 1.0 {
-            return;
+        if image.is_empty() || (sigma == 0.0 && gain == 1.0) {
+            return false;
         }
         for byte in image.iter_mut() {
             let mut v = Real::from(*byte) * gain;
@@ -435,6 +438,7 @@ impl Sensing {
             }
             *byte = v.round().clamp(0.0, 255.0) as u8;
         }
+        true
     }
 
     /// The noise on vector observation entries.
