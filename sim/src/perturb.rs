@@ -668,6 +668,35 @@ mod tests {
     }
 
     #[test]
+    fn the_planner_identifies_the_delay_each_world_draws() {
+        // Delays of 0 to 3 periods, nothing else perturbed; the planner
+        // knows only that the delay is at most 3.
+        let perturb = PerturbConfig {
+            delay: Some(3),
+            ..PerturbConfig::default()
+        };
+        let ranges = perturb.ranges();
+        for delay in 0..=3 {
+            let seed = (0..64)
+                .find(|s| start(ranges, *s, 2, None).0.delay == delay)
+                .expect("every delay among 64 seeds");
+            let mut scenario = Scenario::load("navigate").unwrap();
+            scenario.model = ModelChoice::Analytic;
+            scenario.planner.samples = 32;
+            scenario.planner.delay_steps = 3;
+            scenario.planner.identify_delay = true;
+            scenario.episode.max_time = 2.0;
+            scenario.perturb = perturb.clone();
+            scenario.validate("test").unwrap();
+            let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+            let model = world.analytic_model().unwrap();
+            let r = run_episode(&scenario, world.as_mut(), model, seed, &mut NoObserver).unwrap();
+            assert_eq!(r.perturbation.map(|d| d.delay), Some(delay));
+            assert_eq!(r.delay_identified, Some(delay), "seed {seed}");
+        }
+    }
+
+    #[test]
     fn masses_and_frictions_of_the_world_are_scaled() {
         let scenario = Scenario::load("push").unwrap();
         let mut world = scenario.scene.build(&scenario.base_dir).unwrap();

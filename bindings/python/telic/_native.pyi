@@ -102,6 +102,11 @@ class Plan:
         """The readouts the model decoded from the observation planned from
         (P,): what the robot believed, e.g. the box pose it saw in an image."""
     @property
+    def delay_steps(self) -> int:
+        """The actuation delay, in control periods, this call planned
+        through: the planner's ``delay_steps``, or with ``identify_delay``
+        the one identified from how the robot moved."""
+    @property
     def cost(self) -> float: ...
     @property
     def term_costs(self) -> _F64:
