@@ -501,14 +501,20 @@ impl Scenario {
         Ok(s)
     }
 
-    /// Reads a scenario file.
+    /// Reads a scenario file. Its folder, made absolute now, is the
+    /// [`base_dir`](Scenario::base_dir) of the paths it names, so they
+    /// stay the file's own when the current folder changes later.
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, &path.display().to_string(), base)
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+        Self::from_toml(&text, &path.display().to_string(), &base)
     }
 
     /// A shipped scene by name (`reach`, `navigate`) or a path to a `.toml` file.
@@ -694,6 +700,27 @@ mod tests {
         let path = scenario_dir().join("push.toml");
         let text = std::fs::read_to_string(&path).unwrap() + extra;
         Scenario::from_toml(&text, "push+", &scenario_dir())
+    }
+
+    #[test]
+    fn a_file_read_by_a_relative_path_resolves_against_its_folder_as_it_was() {
+        // Unit tests run in the crate's folder, sim/.
+        let cwd = std::env::current_dir().unwrap();
+        let s = Scenario::from_file(Path::new("scenarios/push_pixels.toml")).unwrap();
+        assert_eq!(s.base_dir, cwd.join("scenarios"));
+        let bundle = s.bundle_dir().unwrap();
+        assert!(bundle.is_absolute(), "{}", bundle.display());
+        assert!(
+            bundle.join("manifest.toml").is_file(),
+            "{}",
+            bundle.display()
+        );
+        let beside = Scenario::from_toml("[scene]\nkind = \"push\"\n", "t", Path::new("."));
+        assert_eq!(
+            beside.unwrap().base_dir,
+            Path::new("."),
+            "from_toml keeps what it is given"
+        );
     }
 
     #[test]
