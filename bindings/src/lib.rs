@@ -17,6 +17,7 @@ mod package;
 mod planner;
 mod run;
 mod scene;
+mod watch;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -28,6 +29,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<controller::PyController>()?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
     m.add_function(wrap_pyfunction!(run::collect, m)?)?;
+    m.add_function(wrap_pyfunction!(run::merge_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(run::summarize, m)?)?;
     m.add_function(wrap_pyfunction!(run::scenario, m)?)?;
     m.add_function(wrap_pyfunction!(run::scenes, m)?)?;
     m.add_function(wrap_pyfunction!(run::episode_seed, m)?)?;

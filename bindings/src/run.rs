@@ -3,11 +3,15 @@
 
 use crate::convert::{from_plain, merged, to_plain};
 use crate::errors::{Kind, collect_error, error, sim_error};
+use crate::watch::{Progress, watch};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
-use telic_sim::collect::{CollectConfig, collect as collect_data, prepare_output};
-use telic_sim::episode::{Summary, run_batch};
+use telic_sim::batch::{Episodes, run_episodes};
+use telic_sim::collect::{CollectConfig, CollectError, collect_selected, merge, prepare_output};
+use telic_sim::episode::Summary;
 use telic_sim::scenario::{Scenario, scenario_dir};
 
 /// Names of the shipped scenes.
@@ -88,16 +92,28 @@ struct RunRequest<'py> {
     seed: u64,
     overrides: Overrides<'py>,
     jobs: usize,
+    /// The episodes to run (all of `0..episodes` with `None`).
+    indices: Option<Vec<usize>>,
+    progress: Option<Progress<'py>>,
 }
 
-/// Runs `episodes` episodes of `scenario` and returns
-/// `{"scenario", "model", "episodes": [...], "summary": {...}}`. The
-/// keyword options are those of the text signature (read by
-/// [`run_options`]).
+/// The other options of `run`.
+#[derive(Default)]
+struct RunOptions<'py> {
+    overrides: Overrides<'py>,
+    jobs: Option<usize>,
+    indices: Option<Vec<usize>>,
+    progress: Option<Progress<'py>>,
+}
+
+/// Runs `episodes` episodes of `scenario` (or those of them `indices`
+/// names) and returns `{"scenario", "model", "episodes": [...],
+/// "summary": {...}}`. The keyword options are those of the text signature
+/// (read by [`run_options`]).
 #[pyfunction]
 #[pyo3(
     signature = (scenario, episodes = 20, seed = 1, **options),
-    text_signature = "(scenario, episodes=20, seed=1, *, model=None, planner=None, max_time=None, jobs=1, obs=None, perturb=None)"
+    text_signature = "(scenario, episodes=20, seed=1, *, model=None, planner=None, max_time=None, jobs=1, obs=None, perturb=None, indices=None, progress=None)"
 )]
 pub(crate) fn run(
     scenario: String,
@@ -105,25 +121,33 @@ pub(crate) fn run(
     seed: u64,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyAny>> {
-    let (overrides, jobs) = run_options(options)?;
+    let RunOptions {
+        overrides,
+        jobs,
+        indices,
+        progress,
+    } = run_options(options)?;
     let request = RunRequest {
         scenario,
         episodes,
         seed,
         overrides,
-        jobs,
+        jobs: jobs.unwrap_or(1),
+        indices,
+        progress,
     };
     Python::attach(|py| Ok(run_request(py, request)?.unbind()))
 }
 
-/// The keyword options of [`run`]: the scenario's overrides and `jobs`
-/// (default 1). An unknown keyword is a `TypeError`, as Python's own.
-fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<(Overrides<'py>, usize)> {
-    let mut out = Overrides::default();
-    let mut jobs = 1;
+/// The keyword options of [`run`]: the scenario's overrides, `jobs`
+/// (default 1), `indices` and `progress`. An unknown keyword is a
+/// `TypeError`, as Python's own.
+fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<RunOptions<'py>> {
+    let mut all = RunOptions::default();
     let Some(options) = options else {
-        return Ok((out, jobs));
+        return Ok(all);
     };
+    let out = &mut all.overrides;
     let named = |key: &str, e: PyErr| {
         error(
             Kind::Config,
@@ -138,7 +162,9 @@ fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<(Overrides
         match key.as_str() {
             "model" => out.model = Some(value.extract().map_err(|e| named(&key, e))?),
             "max_time" => out.max_time = Some(value.extract().map_err(|e| named(&key, e))?),
-            "jobs" => jobs = value.extract().map_err(|e| named(&key, e))?,
+            "jobs" => all.jobs = Some(value.extract().map_err(|e| named(&key, e))?),
+            "indices" => all.indices = Some(indices(&value).map_err(|e| named(&key, e))?),
+            "progress" => all.progress = Some(Progress::new(value)?),
             "obs" => out.obs = Some(value.extract().map_err(|e| named(&key, e))?),
             "perturb" => out.perturb = Some(value),
             "planner" => {
@@ -154,7 +180,48 @@ fn run_options<'py>(options: Option<&Bound<'py, PyDict>>) -> PyResult<(Overrides
             }
         }
     }
-    Ok((out, jobs))
+    Ok(all)
+}
+
+/// A list of episode indices (any iterable of ints ≥ 0; not a string).
+fn indices(value: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    if value.is_instance_of::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "a list of episode indices, not a string",
+        ));
+    }
+    value
+        .try_iter()?
+        .map(|i| i.and_then(|i| i.extract::<usize>()))
+        .collect()
+}
+
+/// Checks that `indices` are distinct episodes of a run of `episodes`.
+fn check_indices(origin: &str, indices: &[usize], episodes: usize) -> PyResult<()> {
+    if indices.is_empty() {
+        return Err(error(
+            Kind::Config,
+            format!("{origin}(): indices: no episode selected"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for &i in indices {
+        if i >= episodes {
+            return Err(error(
+                Kind::Config,
+                format!(
+                    "{origin}(): indices: episode {i} is not one of the run's {episodes} (0..{episodes})"
+                ),
+            ));
+        }
+        if !seen.insert(i) {
+            return Err(error(
+                Kind::Config,
+                format!("{origin}(): indices: episode {i} is selected twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// [`run`] on its request.
@@ -165,6 +232,8 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
         seed,
         overrides,
         jobs,
+        indices,
+        progress,
     } = r;
     if episodes == 0 {
         return Err(error(Kind::Config, "episodes must be at least 1"));
@@ -175,10 +244,34 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
     telic_sim::limits::check("run", "episodes", episodes, telic_sim::limits::MAX_EPISODES)
         .and_then(|()| telic_sim::limits::check("run", "jobs", jobs, telic_sim::limits::MAX_JOBS))
         .map_err(sim_error)?;
+    if let Some(list) = &indices {
+        check_indices("run", list, episodes)?;
+    }
     let s = load(&scenario, overrides)?;
-    let results = py
-        .detach(|| run_batch(&s, episodes, seed, jobs, &|_| {}))
-        .map_err(sim_error)?;
+    // A selection runs as a run of the episodes up to its last, the others
+    // done already.
+    let (count, skipped) = match &indices {
+        None => (episodes, BTreeSet::new()),
+        Some(list) => {
+            let chosen: BTreeSet<usize> = list.iter().copied().collect();
+            let count = chosen.last().map_or(0, |last| last + 1);
+            (count, (0..count).filter(|i| !chosen.contains(i)).collect())
+        }
+    };
+    let total = count - skipped.len();
+    let batch = watch(py, total, progress.as_ref(), |stop, finished| {
+        let selection = Episodes {
+            count,
+            done: &skipped,
+            stop,
+        };
+        run_episodes(&s, seed, selection, jobs, &|_, _| {
+            finished();
+            ControlFlow::Continue(())
+        })
+    })?;
+    let ran: Vec<usize> = batch.finished.iter().map(|(i, _)| *i).collect();
+    let results = batch.into_results().map_err(sim_error)?;
     let summary = Summary::of(&results);
     let out = PyDict::new(py);
     out.set_item("scenario", s.scene_name())?;
@@ -188,6 +281,9 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
             .map_or_else(|| "analytic".to_string(), |d| d.display().to_string()),
     )?;
     out.set_item("seed", seed)?;
+    if indices.is_some() {
+        out.set_item("indices", ran)?;
+    }
     out.set_item("episodes", to_plain(py, &results)?)?;
     out.set_item("summary", to_plain(py, &summary)?)?;
     Ok(out.into_any())
@@ -197,10 +293,12 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
 /// folder `out` (the format `python -m telic.train` reads); returns its
 /// description (`meta.json`). `obs` replaces the scenario's observation
 /// mode (a pixel mode also stores the camera images); `perturb` its
-/// `[perturb]` section (a level's name or a dict); `settings` takes the
-/// other collection settings.
+/// `[perturb]` section (a level's name or a dict); `indices` records those
+/// episodes only (a shard, for [`merge_shards`]); `progress(done, total)`
+/// is called after each episode; `settings` takes the other collection
+/// settings.
 #[pyfunction]
-#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, *, obs = None, perturb = None, **settings))]
+#[pyo3(signature = (scenario, out, episodes = 100, seed = 1, *, obs = None, perturb = None, indices = None, progress = None, **settings))]
 #[allow(clippy::too_many_arguments)] // Python's keyword arguments
 pub(crate) fn collect<'py>(
     py: Python<'py>,
@@ -210,8 +308,20 @@ pub(crate) fn collect<'py>(
     seed: u64,
     obs: Option<String>,
     perturb: Option<Bound<'py, PyAny>>,
+    indices: Option<Bound<'py, PyAny>>,
+    progress: Option<Bound<'py, PyAny>>,
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let named =
+        |key: &str, e: PyErr| error(Kind::Config, format!("collect(): {key}: {}", e.value(py)));
+    let indices = match indices.filter(|i| !i.is_none()) {
+        Some(list) => Some(self::indices(&list).map_err(|e| named("indices", e))?),
+        None => None,
+    };
+    let progress = progress
+        .filter(|p| !p.is_none())
+        .map(Progress::new)
+        .transpose()?;
     let overrides = Overrides {
         obs,
         perturb,
@@ -225,14 +335,33 @@ pub(crate) fn collect<'py>(
     config.episodes = episodes;
     config.seed = seed;
     config.validate().map_err(collect_error)?;
-    let meta = py
-        .detach(|| {
-            prepare_output(&out)?;
-            let data = collect_data(&s, &config, &|_| {})?;
-            data.write(&out)?;
-            Ok(data.meta)
-        })
-        .map_err(collect_error)?;
+    if let Some(list) = &indices {
+        check_indices("collect", list, episodes)?;
+    }
+    py.detach(|| prepare_output(&out)).map_err(collect_error)?;
+    let total = indices.as_ref().map_or(episodes, Vec::len);
+    let data = watch(py, total, progress.as_ref(), |stop, finished| {
+        collect_selected(&s, &config, indices.as_deref(), stop, &|_| finished())
+    })?;
+    let data = data.map_err(|e| match e {
+        CollectError::Stopped => error(Kind::Config, "collect(): stopped"),
+        e => collect_error(e),
+    })?;
+    py.detach(|| data.write(&out)).map_err(collect_error)?;
+    to_plain(py, &data.meta)
+}
+
+/// Joins the shard folders `shards` (written by `collect(...,
+/// indices=...)`, each some episodes of one collection) into the data set
+/// folder `out`, byte for byte the one a single `collect` of every episode
+/// writes; returns its description (`meta.json`).
+#[pyfunction]
+pub(crate) fn merge_shards<'py>(
+    py: Python<'py>,
+    shards: Vec<PathBuf>,
+    out: PathBuf,
+) -> PyResult<Bound<'py, PyAny>> {
+    let meta = py.detach(|| merge(&shards, &out)).map_err(collect_error)?;
     to_plain(py, &meta)
 }
 
@@ -253,4 +382,18 @@ pub(crate) fn scenes() -> Vec<String> {
 #[pyfunction]
 pub(crate) fn episode_seed(seed: u64, index: usize) -> u64 {
     telic_sim::episode::episode_seed(seed, index)
+}
+
+/// The summary of a run's episode results (as `run` returns them, in any
+/// number of parts joined): what `run` would have summarised.
+#[pyfunction]
+pub(crate) fn summarize<'py>(
+    py: Python<'py>,
+    episodes: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let results: Vec<telic_sim::episode::EpisodeResult> = from_plain(episodes, "episodes")?;
+    if results.is_empty() {
+        return Err(error(Kind::Config, "summarize(): no episode"));
+    }
+    to_plain(py, &Summary::of(&results))
 }

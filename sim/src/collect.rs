@@ -59,7 +59,7 @@ pub mod npy;
 
 pub use dataset::{
     Dataset, EpisodeInfo, FORMAT_VERSION, FORMAT_VERSION_IMAGES, FieldInfo, IMAGE_FILE, ImageInfo,
-    META_FILE, Meta, NEXT_IMAGE_FILE, ViewInfo,
+    META_FILE, Meta, NEXT_IMAGE_FILE, ShardInfo, ViewInfo, merge,
 };
 
 use crate::SimError;
@@ -71,6 +71,7 @@ use crate::scene::camera::{self, Camera, ImageSize};
 use explore::Exploration;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use telic::limits::num;
 use telic::{ModelSpec, Real};
 use thiserror::Error;
@@ -94,6 +95,9 @@ pub enum CollectError {
         /// What went wrong.
         message: String,
     },
+    /// The caller's stop flag was raised before every episode was recorded.
+    #[error("collect: stopped before every episode was recorded")]
+    Stopped,
     /// The output folder or a file in it could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -306,7 +310,35 @@ pub fn collect(
     config: &CollectConfig,
     progress: &(dyn Fn(&EpisodeData) + Sync),
 ) -> Result<Dataset, CollectError> {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    collect_selected(scenario, config, None, &NEVER, progress)
+}
+
+/// Records the episodes `indices` (all of `0..config.episodes` with
+/// `None`) of the collection `config` describes: each exactly as the
+/// whole collection records it (episode `i` depends only on the seed and
+/// `i`). Once `stop` is raised no episode starts, and the result is
+/// [`CollectError::Stopped`]. A selection of some episodes is a shard
+/// ([`Meta::shard`]); [`merge`] joins shards into the whole data set.
+pub fn collect_selected(
+    scenario: &Scenario,
+    config: &CollectConfig,
+    indices: Option<&[usize]>,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&EpisodeData) + Sync),
+) -> Result<Dataset, CollectError> {
     config.validate()?;
+    let all: Vec<usize>;
+    let indices = match indices {
+        Some(list) => {
+            check_selection(list, config.episodes)?;
+            list
+        }
+        None => {
+            all = (0..config.episodes).collect();
+            &all
+        }
+    };
     let probe = scenario.scene.build(&scenario.base_dir)?;
     let model = probe.analytic_model()?;
     let spec = model.spec().clone();
@@ -338,8 +370,8 @@ pub fn collect(
     // images, one image per step and one more per episode.
     let row = 4 * (2 * spec.obs_dim() + spec.action_dim() + 2 * readouts.len()) + 18;
     let amount = match image {
-        None => telic::limits::product(&[config.episodes, steps, row]),
-        Some(size) => telic::limits::product(&[config.episodes, steps + 1, row + size.bytes()]),
+        None => telic::limits::product(&[indices.len(), steps, row]),
+        Some(size) => telic::limits::product(&[indices.len(), steps + 1, row + size.bytes()]),
     };
     limits::check(
         &scene_name,
@@ -364,17 +396,45 @@ pub fn collect(
         proprio,
     };
 
-    let episodes = run_all(&run, progress, &scene_name)?;
-    let meta = dataset::describe(&run, &scene_name, readouts, &episodes)?;
+    let episodes = run_all(&run, indices, stop, progress, &scene_name)?;
+    let mut meta = dataset::describe(&run, &scene_name, readouts, &episodes)?;
+    if episodes.len() != config.episodes {
+        meta.shard = Some(dataset::ShardInfo {
+            of_episodes: config.episodes,
+        });
+    }
     Ok(Dataset { meta, episodes })
+}
+
+/// Checks that `indices` are distinct episodes of a collection of `total`.
+fn check_selection(indices: &[usize], total: usize) -> Result<(), CollectError> {
+    if indices.is_empty() {
+        return Err(CollectError::Config("indices: no episode selected".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for &i in indices {
+        if i >= total {
+            return Err(CollectError::Config(format!(
+                "indices: episode {i} is not one of the collection's {total} (0..{total})"
+            )));
+        }
+        if !seen.insert(i) {
+            return Err(CollectError::Config(format!(
+                "indices: episode {i} is selected twice"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_all(
     run: &Run<'_>,
+    indices: &[usize],
+    stop: &AtomicBool,
     progress: &(dyn Fn(&EpisodeData) + Sync),
     scene_name: &str,
 ) -> Result<Vec<EpisodeData>, CollectError> {
-    let total = run.config.episodes;
+    let total = indices.len();
     let jobs = run.config.jobs.clamp(1, total.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let worker = || -> Result<Vec<EpisodeData>, CollectError> {
@@ -382,10 +442,13 @@ fn run_all(
         let mut camera = run.image.map(Camera::new).transpose()?;
         let mut out = Vec::new();
         loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= total {
-                return Ok(out);
+            if stop.load(Ordering::SeqCst) {
+                return Err(CollectError::Stopped);
             }
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = indices.get(k) else {
+                return Ok(out);
+            };
             let data = record_episode(run, scene.as_mut(), camera.as_mut(), i)?;
             progress(&data);
             out.push(data);
@@ -403,7 +466,7 @@ fn run_all(
             {
                 Ok(h) => handles.push(h),
                 Err(e) => {
-                    next.store(total, std::sync::atomic::Ordering::Relaxed);
+                    next.store(total, Ordering::Relaxed);
                     failed = Some(e);
                     break;
                 }

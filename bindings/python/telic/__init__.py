@@ -12,7 +12,10 @@ the best plan that keeps every guardrail::
 - :class:`WorldModel`, :class:`Planner`, :class:`Plan`, :class:`Controller`:
   the engine, numpy in and out, the interpreter lock released while planning.
 - :func:`make`: Telic scenes as gymnasium environments (``telic/Reach-v0``, …).
-- :func:`run`, :func:`collect`: headless episode batches and training data.
+- :func:`run`, :func:`collect`: headless episode batches and training data
+  (Ctrl-C stops them between episodes; ``progress=`` watches them;
+  ``indices=`` runs some episodes of a run, :func:`merge_shards` joins
+  collection shards; :mod:`telic.ray` spreads them over a Ray cluster).
 - :mod:`telic.dataset`: record transitions of *any* environment (a gymnasium
   one, a real robot) in the data-set format the trainer reads.
 - ``python -m telic.train``: the JEPA world-model trainer (needs the packages of
@@ -62,8 +65,8 @@ _PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 try:
     from telic._native import (
-        Controller, Plan, Planner, Scene, WorldModel, collect, data_dir, episode_seed, run,
-        scenario, scenes,
+        Controller, Plan, Planner, Scene, WorldModel, collect, data_dir, episode_seed,
+        merge_shards, run, scenario, scenes,
     )
     from telic._native import set_package_data as _set_package_data
 except ImportError as _e:  # the trainer works without the compiled core
@@ -79,7 +82,7 @@ else:
 def __getattr__(name: str) -> object:
     if _native_error is not None and name in {
         "WorldModel", "Planner", "Plan", "Scene", "Controller", "run", "collect",
-        "make", "scenario", "scenes", "episode_seed", "data_dir",
+        "make", "scenario", "scenes", "episode_seed", "data_dir", "merge_shards",
     }:
         raise ImportError(
             f"telic.{name} needs the compiled core telic._native, which did not import "
@@ -90,6 +93,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "WorldModel", "Planner", "Plan", "Scene", "Controller", "make", "run", "collect",
-    "scenario", "scenes", "episode_seed", "data_dir",
+    "scenario", "scenes", "episode_seed", "data_dir", "merge_shards",
     "TelicError", "InputError", "ConfigError", "ModelError", "SimError", "PlannerWarning",
 ]

@@ -2,7 +2,7 @@
 
 from os import PathLike
 from pathlib import Path
-from typing import Any, Optional, Union, final
+from typing import Any, Callable, Iterable, Optional, Sequence, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,8 @@ __all__ = [
     "Controller",
     "run",
     "collect",
+    "merge_shards",
+    "summarize",
     "scenario",
     "scenes",
     "episode_seed",
@@ -254,11 +256,23 @@ def run(
     jobs: int = 1,
     obs: Optional[str] = None,
     perturb: Union[str, dict[str, Any], None] = None,
+    indices: Optional[Iterable[int]] = None,
+    progress: Optional[Callable[[int, int], object]] = None,
 ) -> dict[str, Any]:
     """Runs episodes headless; ``{"scenario", "model", "seed", "episodes", "summary"}``.
     ``obs`` replaces the scenario's observation mode; ``perturb`` its
     ``[perturb]`` section: a level (``"none"``, ``"mild"``, ``"moderate"``,
-    ``"severe"``) or a dict of its settings."""
+    ``"severe"``) or a dict of its settings.
+
+    ``indices``: run only these (distinct) episodes of the run of
+    ``episodes``; each result is that episode's result in the whole run (same
+    seed, same trajectory; only wall-clock latencies differ). The results come
+    in index order and the answer gains ``"indices"``.
+
+    ``progress(done, total)`` is called after each finished episode, on the
+    calling thread. Ctrl-C (any Python signal handler that raises) and an
+    exception from ``progress`` stop the run: episodes under way finish, none
+    starts, and the exception is raised."""
 
 def collect(
     scenario: str,
@@ -268,11 +282,29 @@ def collect(
     *,
     obs: Optional[str] = None,
     perturb: Union[str, dict[str, Any], None] = None,
+    indices: Optional[Iterable[int]] = None,
+    progress: Optional[Callable[[int, int], object]] = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Records exploration episodes into a training data set; returns its
     meta.json. ``obs``: a pixel mode also stores the camera images;
-    ``perturb``: collect in perturbed worlds (as for ``run``)."""
+    ``perturb``: collect in perturbed worlds (as for ``run``).
+
+    ``indices``: record only these episodes of the collection of
+    ``episodes``: a shard (its meta.json has ``"shard"``), joined with the
+    others by :func:`merge_shards`. ``progress(done, total)``, Ctrl-C and
+    exceptions as for :func:`run`; a stopped collection writes nothing."""
+
+def merge_shards(
+    shards: Sequence[Union[str, PathLike[str]]], out: Union[str, PathLike[str]]
+) -> dict[str, Any]:
+    """Joins shard folders of one collection (``collect(..., indices=...)``,
+    together holding each episode once) into the data set ``out``: byte for
+    byte what one ``collect`` of every episode writes. Returns its meta.json."""
+
+def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ``"summary"`` of a run whose ``"episodes"`` are ``episodes`` (e.g.
+    the parts of a run gathered from several machines)."""
 
 def scenario(name: str) -> dict[str, Any]: ...
 def scenes() -> list[str]: ...

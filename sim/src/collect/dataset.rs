@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use telic::Real;
 
+mod merge;
+pub use merge::merge;
+
 /// Version of the data-set layout written by [`Dataset::write`] (`format_version` in `meta.json`).
 pub const FORMAT_VERSION: u32 = 1;
 /// The layout version of a data set with camera images ([`Meta::image`]).
@@ -100,6 +103,19 @@ pub struct Meta {
     /// with `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proprio: Option<Vec<String>>,
+    /// Present when the folder holds some episodes of a collection only (a
+    /// shard, [`collect_selected`](super::collect_selected)); [`merge`]
+    /// joins the shards into the whole data set, which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// The `shard` entry of `meta.json`: which collection the shard is part of
+/// (its episodes are those of [`Meta::episode_policies`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Episodes of the whole collection (`0..of_episodes`).
+    pub of_episodes: usize,
 }
 
 /// The `image` entry of `meta.json`: two gzip-compressed `.npy` files of
@@ -273,6 +289,7 @@ pub(super) fn describe(
         fields,
         proprio: image.as_ref().map(|_| run.proprio.clone()),
         image,
+        shard: None,
     })
 }
 
