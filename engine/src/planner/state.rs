@@ -304,26 +304,26 @@ impl DelayEvidence {
             }
             return Ok(self.best());
         }
-        let kept = sent.len() / a;
-        for (d, error) in self.error.iter_mut().enumerate() {
-            if self.gap == 0 {
-                break;
+        // With no earlier observation (`gap` 0) there is nothing to weigh.
+        if self.gap > 0 {
+            let kept = sent.len() / a;
+            for (d, error) in self.error.iter_mut().enumerate() {
+                // The periods since `z_prev`, oldest first: with a delay of
+                // `d`, the `j`-th acted on the action sent `d` calls before it.
+                self.z_pred.copy_from_slice(&self.z_prev);
+                for j in 0..self.gap {
+                    let i = kept - self.gap + j - d;
+                    model.predict(&self.z_pred, &sent[i * a..(i + 1) * a], scratch)?;
+                    self.z_pred.copy_from_slice(scratch);
+                }
+                let miss: Real = self
+                    .z_pred
+                    .iter()
+                    .zip(z)
+                    .map(|(p, o)| (p - o) * (p - o))
+                    .sum();
+                *error = DELAY_EVIDENCE_DISCOUNT * *error + miss;
             }
-            // The periods since `z_prev`, oldest first: with a delay of
-            // `d`, the `j`-th acted on the action sent `d` calls before it.
-            self.z_pred.copy_from_slice(&self.z_prev);
-            for j in 0..self.gap {
-                let i = kept - self.gap + j - d;
-                model.predict(&self.z_pred, &sent[i * a..(i + 1) * a], scratch)?;
-                self.z_pred.copy_from_slice(scratch);
-            }
-            let miss: Real = self
-                .z_pred
-                .iter()
-                .zip(z)
-                .map(|(p, o)| (p - o) * (p - o))
-                .sum();
-            *error = DELAY_EVIDENCE_DISCOUNT * *error + miss;
         }
         self.z_prev.copy_from_slice(z);
         self.gap = 1;
