@@ -110,15 +110,58 @@ pub(crate) fn vector<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py
 }
 
 /// Plain data (dicts, lists, numbers, strings, numpy arrays) read into `T`
-/// through JSON; errors name `what` and the offending key.
+/// as a JSON value, floats exactly; errors name `what` and the offending key.
 pub(crate) fn from_plain<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    let json: String = obj
+    let data = obj
         .py()
         .import("telic._convert")?
-        .call_method1("to_json", (obj, what))
-        .map_err(|e| error(Kind::Config, e.value(obj.py()).to_string()))?
-        .extract()?;
-    serde_json::from_str(&json).map_err(|e| error(Kind::Config, format!("{what}: {e}")))
+        .call_method1("to_data", (obj, what))
+        .map_err(|e| error(Kind::Config, e.value(obj.py()).to_string()))?;
+    let value = json_value(&data, 0).map_err(|e| error(Kind::Config, format!("{what}: {e}")))?;
+    serde_json::from_value(value).map_err(|e| error(Kind::Config, format!("{what}: {e}")))
+}
+
+/// Nesting deeper than this is refused, as serde_json refuses it in text.
+const MAX_DEPTH: usize = 128;
+
+/// Plain Python data (as `telic._convert.to_data` gives it) as a JSON
+/// value, each float the same `f64`: not through JSON text, whose reading
+/// back may round the last digit (serde_json's default float parser).
+fn json_value(data: &Bound<'_, PyAny>, depth: usize) -> Result<serde_json::Value, String> {
+    use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+    use serde_json::{Number, Value};
+    if depth > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    let number = |n: Option<Number>| n.map(Value::Number).ok_or("not a finite number");
+    Ok(if data.is_none() {
+        Value::Null
+    } else if let Ok(b) = data.cast::<PyBool>() {
+        Value::Bool(b.is_true())
+    } else if data.cast::<PyInt>().is_ok() {
+        match (data.extract::<i64>(), data.extract::<u64>()) {
+            (Ok(i), _) => Value::from(i),
+            (_, Ok(u)) => Value::from(u),
+            // Larger integers read as floats, as serde_json reads them in text.
+            _ => number(data.extract::<f64>().ok().and_then(Number::from_f64))?,
+        }
+    } else if let Ok(f) = data.cast::<PyFloat>() {
+        number(Number::from_f64(f.value()))?
+    } else if data.cast::<PyString>().is_ok() {
+        Value::String(data.extract().map_err(|e: PyErr| e.to_string())?)
+    } else if let Ok(list) = data.cast::<PyList>() {
+        let items = list.iter().map(|v| json_value(&v, depth + 1));
+        Value::Array(items.collect::<Result<_, _>>()?)
+    } else if let Ok(dict) = data.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in dict.iter() {
+            let key: String = k.extract().map_err(|_| "keys must be strings")?;
+            map.insert(key, json_value(&v, depth + 1)?);
+        }
+        Value::Object(map)
+    } else {
+        return Err(format!("{} is not plain data", data.get_type().name().map_err(|e| e.to_string())?));
+    })
 }
 
 /// `value` as plain Python data (dicts and lists), through JSON.

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use telic_sim::batch::{Episodes, run_episodes};
-use telic_sim::collect::{CollectConfig, CollectError, collect_selected, merge, prepare_output};
+use telic_sim::collect::{CollectConfig, collect_selected, merge, prepare_output};
 use telic_sim::episode::Summary;
 use telic_sim::scenario::{Scenario, scenario_dir};
 
@@ -289,6 +289,37 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
     Ok(out.into_any())
 }
 
+/// What `telic.collect` and `telic.merge_shards` are told about a
+/// collection: the scenario, its overrides and the collection settings.
+struct CollectRequest<'a, 'py> {
+    scenario: String,
+    episodes: usize,
+    seed: u64,
+    obs: Option<String>,
+    perturb: Option<Bound<'py, PyAny>>,
+    settings: Option<&'a Bound<'py, PyDict>>,
+}
+
+impl CollectRequest<'_, '_> {
+    /// The scenario and the settings of the collection, checked.
+    fn load(self) -> PyResult<(Scenario, CollectConfig)> {
+        let overrides = Overrides {
+            obs: self.obs,
+            perturb: self.perturb,
+            ..Overrides::default()
+        };
+        let s = load(&self.scenario, overrides)?;
+        let mut config: CollectConfig = match self.settings {
+            Some(d) => from_plain(d.as_any(), "collect settings")?,
+            None => CollectConfig::default(),
+        };
+        config.episodes = self.episodes;
+        config.seed = self.seed;
+        config.validate().map_err(collect_error)?;
+        Ok((s, config))
+    }
+}
+
 /// Records `episodes` exploration episodes of `scenario` into the data-set
 /// folder `out` (the format `python -m telic.train` reads); returns its
 /// description (`meta.json`). `obs` replaces the scenario's observation
@@ -312,29 +343,28 @@ pub(crate) fn collect<'py>(
     progress: Option<Bound<'py, PyAny>>,
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let named =
-        |key: &str, e: PyErr| error(Kind::Config, format!("collect(): {key}: {}", e.value(py)));
     let indices = match indices.filter(|i| !i.is_none()) {
-        Some(list) => Some(self::indices(&list).map_err(|e| named("indices", e))?),
+        Some(list) => Some(self::indices(&list).map_err(|e| {
+            error(
+                Kind::Config,
+                format!("collect(): indices: {}", e.value(py)),
+            )
+        })?),
         None => None,
     };
     let progress = progress
         .filter(|p| !p.is_none())
         .map(Progress::new)
         .transpose()?;
-    let overrides = Overrides {
+    let request = CollectRequest {
+        scenario,
+        episodes,
+        seed,
         obs,
         perturb,
-        ..Overrides::default()
+        settings,
     };
-    let s = load(&scenario, overrides)?;
-    let mut config: CollectConfig = match settings {
-        Some(d) => from_plain(d.as_any(), "collect settings")?,
-        None => CollectConfig::default(),
-    };
-    config.episodes = episodes;
-    config.seed = seed;
-    config.validate().map_err(collect_error)?;
+    let (s, config) = request.load()?;
     if let Some(list) = &indices {
         check_indices("collect", list, episodes)?;
     }
@@ -343,25 +373,41 @@ pub(crate) fn collect<'py>(
     let data = watch(py, total, progress.as_ref(), |stop, finished| {
         collect_selected(&s, &config, indices.as_deref(), stop, &|_| finished())
     })?;
-    let data = data.map_err(|e| match e {
-        CollectError::Stopped => error(Kind::Config, "collect(): stopped"),
-        e => collect_error(e),
-    })?;
+    let data = data.map_err(collect_error)?;
     py.detach(|| data.write(&out)).map_err(collect_error)?;
     to_plain(py, &data.meta)
 }
 
-/// Joins the shard folders `shards` (written by `collect(...,
-/// indices=...)`, each some episodes of one collection) into the data set
-/// folder `out`, byte for byte the one a single `collect` of every episode
-/// writes; returns its description (`meta.json`).
+/// Joins the shard folders `shards` (written by `collect(scenario, ...,
+/// indices=...)` with the same other arguments, together every episode
+/// once) into the data-set folder `out`: byte for byte what one `collect`
+/// of every episode writes. Returns its description (`meta.json`).
 #[pyfunction]
+#[pyo3(signature = (shards, scenario, out, episodes = 100, seed = 1, *, obs = None, perturb = None, **settings))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments
 pub(crate) fn merge_shards<'py>(
     py: Python<'py>,
     shards: Vec<PathBuf>,
+    scenario: String,
     out: PathBuf,
+    episodes: usize,
+    seed: u64,
+    obs: Option<String>,
+    perturb: Option<Bound<'py, PyAny>>,
+    settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let meta = py.detach(|| merge(&shards, &out)).map_err(collect_error)?;
+    let request = CollectRequest {
+        scenario,
+        episodes,
+        seed,
+        obs,
+        perturb,
+        settings,
+    };
+    let (s, config) = request.load()?;
+    let meta = py
+        .detach(|| merge(&s, &config, &shards, &out))
+        .map_err(collect_error)?;
     to_plain(py, &meta)
 }
 

@@ -288,6 +288,10 @@ struct Run<'a> {
     view: Option<camera::View>,
     /// The robot's own state's names ([`World::proprio_names`]).
     proprio: Vec<String>,
+    /// The scene's name.
+    scene_name: String,
+    /// The scene's ground-truth readout names ([`World::truth_readouts`]).
+    readouts: Vec<String>,
 }
 
 /// Creates `dir` if needed and checks that files can be written in it, so
@@ -339,71 +343,88 @@ pub fn collect_selected(
             &all
         }
     };
-    let probe = scenario.scene.build(&scenario.base_dir)?;
-    let model = probe.analytic_model()?;
-    let spec = model.spec().clone();
-    let scene_name = probe.name().to_string();
-    // Checked before any episode runs; each episode applies the same rule.
-    let physics_steps = control_substeps(scenario, spec.dt, probe.physics_dt())?;
-    let steps = match config.steps_per_episode {
-        Some(k) => k,
-        None => {
-            let steps = (scenario.episode.max_time / spec.dt).round().max(1.0);
-            limits::check(
-                &scene_name,
-                "episode.max_time / model dt (control steps per episode)",
-                steps,
-                limits::MAX_CONTROL_STEPS as Real,
-            )?;
-            steps as usize
-        }
-    };
-    let readouts = probe.truth_readouts().to_vec();
-    let image = scenario
-        .observation
-        .mode
-        .has_image()
-        .then(|| scenario.observation.image_size());
-    // Everything is held in memory until written: bound it first. A
-    // transition holds two observations, an action and two readout rows in
-    // float32, and its episode, step, done and violated fields; with
-    // images, one image per step and one more per episode.
-    let row = 4 * (2 * spec.obs_dim() + spec.action_dim() + 2 * readouts.len()) + 18;
-    let amount = match image {
-        None => telic::limits::product(&[indices.len(), steps, row]),
-        Some(size) => telic::limits::product(&[indices.len(), steps + 1, row + size.bytes()]),
-    };
-    limits::check(
-        &scene_name,
-        "collect episodes × steps per episode × bytes per transition (data set bytes)",
-        amount,
-        limits::MAX_DATASET_BYTES,
-    )?;
-    let proprio = probe.proprio_names().to_vec();
-    let view = probe.camera_view();
-    drop(probe);
-    let mut episodes = scenario.clone();
-    episodes.observation.mode = ObservationMode::State;
-    let run = Run {
-        scenario,
-        episodes,
-        config,
-        spec,
-        physics_steps,
-        steps,
-        image,
-        view,
-        proprio,
-    };
-
-    let episodes = run_all(&run, indices, stop, progress, &scene_name)?;
-    let mut meta = dataset::describe(&run, &scene_name, readouts, &episodes)?;
-    if episodes.len() != config.episodes {
-        meta.shard = Some(dataset::ShardInfo {
-            of_episodes: config.episodes,
-        });
-    }
+    let run = Run::prepare(scenario, config, indices.len())?;
+    let episodes = run_all(&run, indices, stop, progress)?;
+    let meta = dataset::describe(&run, &episodes)?;
     Ok(Dataset { meta, episodes })
+}
+
+impl<'a> Run<'a> {
+    /// Everything the episodes of the collection `config` of `scenario`
+    /// share, checked before any episode runs; `selected` episodes of it
+    /// are to be held in memory (bounded here).
+    fn prepare(
+        scenario: &'a Scenario,
+        config: &'a CollectConfig,
+        selected: usize,
+    ) -> Result<Self, CollectError> {
+        let probe = scenario.scene.build(&scenario.base_dir)?;
+        let model = probe.analytic_model()?;
+        let spec = model.spec().clone();
+        let scene_name = probe.name().to_string();
+        // Checked before any episode runs; each episode applies the same rule.
+        let physics_steps = control_substeps(scenario, spec.dt, probe.physics_dt())?;
+        let steps = match config.steps_per_episode {
+            Some(k) => k,
+            None => {
+                let steps = (scenario.episode.max_time / spec.dt).round().max(1.0);
+                limits::check(
+                    &scene_name,
+                    "episode.max_time / model dt (control steps per episode)",
+                    steps,
+                    limits::MAX_CONTROL_STEPS as Real,
+                )?;
+                steps as usize
+            }
+        };
+        let readouts = probe.truth_readouts().to_vec();
+        let image = scenario
+            .observation
+            .mode
+            .has_image()
+            .then(|| scenario.observation.image_size());
+        // Everything is held in memory until written: bound it first. A
+        // transition holds two observations, an action and two readout rows in
+        // float32, and its episode, step, done and violated fields; with
+        // images, one image per step and one more per episode.
+        let row = 4 * (2 * spec.obs_dim() + spec.action_dim() + 2 * readouts.len()) + 18;
+        let amount = match image {
+            None => telic::limits::product(&[selected, steps, row]),
+            Some(size) => telic::limits::product(&[selected, steps + 1, row + size.bytes()]),
+        };
+        limits::check(
+            &scene_name,
+            "collect episodes × steps per episode × bytes per transition (data set bytes)",
+            amount,
+            limits::MAX_DATASET_BYTES,
+        )?;
+        let proprio = probe.proprio_names().to_vec();
+        let view = probe.camera_view();
+        drop(probe);
+        let mut episodes = scenario.clone();
+        episodes.observation.mode = ObservationMode::State;
+        Ok(Self {
+            scenario,
+            episodes,
+            config,
+            spec,
+            physics_steps,
+            steps,
+            image,
+            view,
+            proprio,
+            scene_name,
+            readouts,
+        })
+    }
+
+    /// The seed and policy of episode `index`: what [`record_episode`]
+    /// draws, without running it.
+    fn draw(&self, index: usize) -> (u64, Policy) {
+        let seed = episode_seed(self.config.seed, index);
+        let policy = Exploration::draw(self.config, &self.spec, seed, self.steps).policy();
+        (seed, policy)
+    }
 }
 
 /// Checks that `indices` are distinct episodes of a collection of `total`.
@@ -432,8 +453,8 @@ fn run_all(
     indices: &[usize],
     stop: &AtomicBool,
     progress: &(dyn Fn(&EpisodeData) + Sync),
-    scene_name: &str,
 ) -> Result<Vec<EpisodeData>, CollectError> {
+    let scene_name = run.scene_name.as_str();
     let total = indices.len();
     let jobs = run.config.jobs.clamp(1, total.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -66,7 +66,7 @@ fn merged_equals_whole(s: &Scenario, test: &str) {
     shard(s, &cfg, &[3, 0, 4], &a);
     shard(s, &cfg, &[1, 2], &b);
     let out = scratch.0.join("merged");
-    let meta = merge(&[b.clone(), a.clone()], &out).unwrap();
+    let meta = merge(s, &cfg, &[b.clone(), a.clone()], &out).unwrap();
     assert_eq!(meta.episodes, 5);
     assert!(meta.shard.is_none());
     let (w, m) = (files(&whole), files(&out));
@@ -111,18 +111,22 @@ fn shards_that_miss_or_repeat_an_episode_or_differ_are_refused() {
     shard(&s, &other, &[2, 3], &dir("d"));
     let out = dir("out");
     let msg = |e: CollectError| e.to_string();
-    let twice = msg(merge(&[dir("a"), dir("b")], &out).unwrap_err());
+    let merged = |shards: &[&str]| {
+        let shards: Vec<PathBuf> = shards.iter().map(|n| dir(n)).collect();
+        msg(merge(&s, &cfg, &shards, &out).unwrap_err())
+    };
+    let twice = merged(&["a", "b"]);
     assert!(twice.contains("episode 1 is in two shards"), "{twice}");
-    let missing = msg(merge(&[dir("a"), dir("c")], &out).unwrap_err());
+    let missing = merged(&["a", "c"]);
+    assert!(missing.contains("episode 3 is in no shard"), "{missing}");
+    // Shard d is of the collection seeded 6: its meta.json says so.
+    let differ = merged(&["a", "c", "d"]);
     assert!(
-        missing.contains("of the collection's 4 episodes"),
-        "{missing}"
-    );
-    let differ = msg(merge(&[dir("a"), dir("d")], &out).unwrap_err());
-    assert!(
-        differ.contains("not part of the same collection"),
+        differ.contains("not a shard of this collection") && differ.contains("seed"),
         "{differ}"
     );
+    let none = msg(merge(&s, &cfg, &[], &out).unwrap_err());
+    assert!(none.contains("no shard"), "{none}");
     assert!(!out.join("meta.json").exists());
     let never = AtomicBool::new(false);
     for bad in [&[4][..], &[1, 1], &[]] {

@@ -66,7 +66,7 @@ _PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 try:
     from telic._native import (
         Controller, Plan, Planner, Scene, WorldModel, collect, data_dir, episode_seed,
-        merge_shards, run, scenario, scenes,
+        merge_shards, run, scenario, scenes, summarize,
     )
     from telic._native import set_package_data as _set_package_data
 except ImportError as _e:  # the trainer works without the compiled core
@@ -83,6 +83,7 @@ def __getattr__(name: str) -> object:
     if _native_error is not None and name in {
         "WorldModel", "Planner", "Plan", "Scene", "Controller", "run", "collect",
         "make", "scenario", "scenes", "episode_seed", "data_dir", "merge_shards",
+        "summarize",
     }:
         raise ImportError(
             f"telic.{name} needs the compiled core telic._native, which did not import "
@@ -93,6 +94,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "WorldModel", "Planner", "Plan", "Scene", "Controller", "make", "run", "collect",
-    "scenario", "scenes", "episode_seed", "data_dir", "merge_shards",
+    "scenario", "scenes", "episode_seed", "data_dir", "merge_shards", "summarize",
     "TelicError", "InputError", "ConfigError", "ModelError", "SimError", "PlannerWarning",
 ]

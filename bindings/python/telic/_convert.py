@@ -37,3 +37,9 @@ def to_json(obj: Any, what: str) -> str:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what} must be plain data (dicts, lists, numbers, strings): {e}") from None
     return text
+
+
+def to_data(obj: Any, what: str) -> Any:
+    """``obj`` as plain data (dicts, lists, strings, ints, floats, bools,
+    None; numpy values as lists and numbers), checked as by :func:`to_json`."""
+    return json.loads(to_json(obj, what))

@@ -296,11 +296,22 @@ def collect(
     exceptions as for :func:`run`; a stopped collection writes nothing."""
 
 def merge_shards(
-    shards: Sequence[Union[str, PathLike[str]]], out: Union[str, PathLike[str]]
+    shards: Sequence[Union[str, PathLike[str]]],
+    scenario: str,
+    out: Union[str, PathLike[str]],
+    episodes: int = 100,
+    seed: int = 1,
+    *,
+    obs: Optional[str] = None,
+    perturb: Union[str, dict[str, Any], None] = None,
+    **settings: Any,
 ) -> dict[str, Any]:
-    """Joins shard folders of one collection (``collect(..., indices=...)``,
-    together holding each episode once) into the data set ``out``: byte for
-    byte what one ``collect`` of every episode writes. Returns its meta.json."""
+    """Joins the shard folders ``shards`` of one collection (each written by
+    ``collect(scenario, ..., indices=...)`` with these same other arguments;
+    together every episode once) into the data set ``out``: byte for byte
+    what one ``collect`` of every episode writes. Returns its meta.json. A
+    shard of another collection, or an episode missing or twice, is a
+    :class:`ConfigError` and writes nothing."""
 
 def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The ``"summary"`` of a run whose ``"episodes"`` are ``episodes`` (e.g.

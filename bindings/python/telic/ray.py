@@ -197,7 +197,7 @@ def collect(scenario: str, out: Union[str, "os.PathLike[str]"], episodes: int = 
             (folder / name).write_bytes(data)
         folders.append(folder)
     try:
-        return telic.merge_shards(folders, out)
+        return telic.merge_shards(folders, scenario, out, episodes, seed, **options)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

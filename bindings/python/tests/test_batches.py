@@ -133,14 +133,21 @@ def test_collection_shards_merge_into_the_whole_data_set(tmp_path: Path):
     a = telic.collect("reach", tmp_path / "a", indices=[0, 3],
                       progress=lambda d, t: done.append(t), **settings)
     assert a["shard"] == {"of_episodes": 5} and a["episodes"] == 2 and done == [2, 2]
-    telic.collect("reach", tmp_path / "b", indices=range(1, 5, 2), **settings)
+    telic.collect("reach", tmp_path / "b", indices=range(1, 2), **settings)
     telic.collect("reach", tmp_path / "c", indices=[2, 4], **settings)
-    meta = telic.merge_shards([tmp_path / "c", tmp_path / "a", str(tmp_path / "b")],
-                              tmp_path / "merged")
+    shards = [tmp_path / "c", tmp_path / "a", str(tmp_path / "b")]
+    meta = telic.merge_shards(shards, "reach", tmp_path / "merged", **settings)
     assert meta["episodes"] == 5 and "shard" not in meta
     assert files(tmp_path / "merged") == files(tmp_path / "whole")
+    twice = [tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "a"]
     with pytest.raises(telic.ConfigError, match="in two shards"):
-        telic.merge_shards([tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "a"],
-                           tmp_path / "bad")
+        telic.merge_shards(twice, "reach", tmp_path / "bad", **settings)
+    with pytest.raises(telic.ConfigError, match="episode 2 is in no shard"):
+        telic.merge_shards(shards[1:], "reach", tmp_path / "bad", **settings)
     with pytest.raises(telic.ConfigError, match="no shard"):
-        telic.merge_shards([], tmp_path / "bad")
+        telic.merge_shards([], "reach", tmp_path / "bad", **settings)
+    # Shards of another collection (another seed): refused, nothing written.
+    with pytest.raises(telic.ConfigError, match="not a shard of this collection"):
+        telic.merge_shards(shards, "reach", tmp_path / "bad", episodes=5, seed=5,
+                           steps_per_episode=6)
+    assert not (tmp_path / "bad").exists()

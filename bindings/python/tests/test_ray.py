@@ -94,10 +94,10 @@ def test_a_collection_over_two_workers_is_the_local_one_byte_for_byte(tmp_path: 
 
 
 def test_a_3x3_sweep_returns_its_table():
-    grid = {"samples": [16, 32, 64], "horizon": [5, 10, 15]}
+    grid = {"samples": [32, 64, 128], "horizon": [5, 10, 15]}
     rows = tray.sweep("reach", grid, episodes=2, seed=3, shards=1, **FAST)
     assert [r["setting"] for r in rows] == [
-        {"samples": s, "horizon": h} for s in (16, 32, 64) for h in (5, 10, 15)]
+        {"samples": s, "horizon": h} for s in (32, 64, 128) for h in (5, 10, 15)]
     for r in rows:
         assert r["summary"]["episodes"] == 2
     # Each row is the local run with that planner.

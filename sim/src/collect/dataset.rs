@@ -170,14 +170,12 @@ pub struct Dataset {
     pub episodes: Vec<EpisodeData>,
 }
 
-pub(super) fn describe(
-    run: &Run<'_>,
-    scene_name: &str,
-    readouts: Vec<String>,
-    episodes: &[EpisodeData],
-) -> Result<Meta, CollectError> {
+/// The description of `episodes` (in index order) of the collection `run`:
+/// a shard ([`Meta::shard`]) unless they are all of its episodes.
+pub(super) fn describe(run: &Run<'_>, episodes: &[EpisodeData]) -> Result<Meta, CollectError> {
     let n: usize = episodes.iter().map(|e| e.steps).sum();
     let spec = &run.spec;
+    let readouts = run.readouts.clone();
     let (o, a, p) = (spec.obs_dim(), spec.action_dim(), readouts.len());
     let field = |name: &str, dtype: Dtype, shape: Vec<usize>, description: &str| {
         (
@@ -261,7 +259,7 @@ pub(super) fn describe(
             FORMAT_VERSION
         },
         telic_version: env!("CARGO_PKG_VERSION").into(),
-        scene: scene_name.to_string(),
+        scene: run.scene_name.clone(),
         scenario,
         seed: run.config.seed,
         episodes: episodes.len(),
@@ -276,21 +274,37 @@ pub(super) fn describe(
         action_upper: spec.action_upper.clone(),
         readouts,
         policy,
-        episode_policies: episodes
-            .iter()
-            .map(|e| EpisodeInfo {
-                episode: e.index,
-                seed: e.seed,
-                policy: e.policy,
-                steps: e.steps,
-                success: e.success,
-            })
-            .collect(),
+        episode_policies: episodes.iter().map(EpisodeData::info).collect(),
         fields,
         proprio: image.as_ref().map(|_| run.proprio.clone()),
         image,
-        shard: None,
+        shard: (episodes.len() != run.config.episodes).then_some(ShardInfo {
+            of_episodes: run.config.episodes,
+        }),
     })
+}
+
+impl EpisodeData {
+    /// Its entry in `meta.json`.
+    fn info(&self) -> EpisodeInfo {
+        EpisodeInfo {
+            episode: self.index,
+            seed: self.seed,
+            policy: self.policy,
+            steps: self.steps,
+            success: self.success,
+        }
+    }
+}
+
+impl Meta {
+    /// The text of `meta.json`: the one serialisation of a description,
+    /// which [`merge`] also compares shards against.
+    fn to_text(&self) -> Result<String, CollectError> {
+        serde_json::to_string_pretty(self)
+            .map(|text| text + "\n")
+            .map_err(|e| CollectError::Config(format!("cannot write {META_FILE}: {e}")))
+    }
 }
 
 impl Dataset {
@@ -389,9 +403,8 @@ impl Dataset {
             written.extend(self.write_images(dir, image)?);
         }
         let path = dir.join(META_FILE);
-        let text = serde_json::to_string_pretty(&self.meta)
-            .map_err(|e| CollectError::Config(format!("cannot write {META_FILE}: {e}")))?;
-        crate::results::write_atomic(&path, (text + "\n").as_bytes()).map_err(|e| {
+        let text = self.meta.to_text()?;
+        crate::results::write_atomic(&path, text.as_bytes()).map_err(|e| {
             CollectError::Write {
                 path: path.display().to_string(),
                 source: std::io::Error::other(e),
