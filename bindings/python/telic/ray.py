@@ -32,6 +32,9 @@ from telic.errors import ConfigError
 __all__ = ["run", "collect", "sweep", "connect", "shard_indices"]
 
 Progress = Optional[Callable[[int, int], object]]
+#: ``hook(shard, done)``, called in the worker before a shard's first
+#: episode (``done`` 0) and after each (fault injection for tests).
+Hook = Optional[Callable[[int, int], None]]
 
 
 def connect(address: Optional[str] = None, num_cpus: int = 2) -> None:
@@ -72,26 +75,32 @@ def _default_shards(episodes: int) -> int:
     return max(1, min(episodes, 4 * cpus))
 
 
-def _run_shard(scenario: str, episodes: int, seed: int, indices: list[int],
-               options: dict[str, Any], hook: Optional[Callable[[int], None]],
-               shard: int) -> dict[str, Any]:
-    if hook is not None:
-        hook(shard)
-    import telic as native
+def _watched(hook: Hook, shard: int) -> Progress:
+    """The progress callback that hands ``hook`` the shard's episodes done
+    (after calling it once before the first)."""
+    if hook is None:
+        return None
+    call = hook
+    call(shard, 0)
+    return lambda done, _total: call(shard, done)
 
-    out = native.run(scenario, episodes, seed, indices=indices, **options)
+
+def _run_shard(scenario: str, episodes: int, seed: int, indices: list[int],
+               options: dict[str, Any], hook: Hook, shard: int) -> dict[str, Any]:
+    """One task of :func:`run`: the episodes ``indices`` of the run."""
+    out = telic.run(scenario, episodes, seed, indices=indices,
+                    progress=_watched(hook, shard), **options)
     return {k: out[k] for k in ("scenario", "model", "episodes")}
 
 
 def _collect_shard(scenario: str, episodes: int, seed: int, indices: list[int],
-                   options: dict[str, Any], hook: Optional[Callable[[int], None]],
-                   shard: int) -> dict[str, bytes]:
-    if hook is not None:
-        hook(shard)
-    import telic as native
-
+                   options: dict[str, Any], hook: Hook, shard: int) -> dict[str, bytes]:
+    """One task of :func:`collect`: the shard ``indices`` of the
+    collection, written on the worker and sent back as its files' bytes
+    (the driver may be on another machine)."""
     with tempfile.TemporaryDirectory(prefix="telic-shard-") as tmp:
-        native.collect(scenario, tmp, episodes, seed, indices=indices, **options)
+        telic.collect(scenario, tmp, episodes, seed, indices=indices,
+                      progress=_watched(hook, shard), **options)
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
@@ -126,7 +135,7 @@ def _check_progress(progress: Progress) -> None:
 
 def _submit_run(scenario: str, episodes: int, seed: int, shards: Optional[int],
                 max_retries: int, options: dict[str, Any],
-                hook: Optional[Callable[[int], None]]) -> tuple[list[Any], list[int]]:
+                hook: Hook) -> tuple[list[Any], list[int]]:
     import ray
 
     if "indices" in options or "progress" in options:
@@ -139,7 +148,7 @@ def _submit_run(scenario: str, episodes: int, seed: int, shards: Optional[int],
 
 def run(scenario: str, episodes: int = 20, seed: int = 1, *, address: Optional[str] = None,
         shards: Optional[int] = None, max_retries: int = 3, progress: Progress = None,
-        _before_shard: Optional[Callable[[int], None]] = None, **options: Any) -> dict[str, Any]:
+        _worker_hook: Hook = None, **options: Any) -> dict[str, Any]:
     """:func:`telic.run` on a Ray cluster: the same answer (``"scenario"``,
     ``"model"``, ``"seed"``, ``"episodes"`` in episode order, ``"summary"``),
     each episode's result identical to the local run's but for its latencies.
@@ -149,11 +158,11 @@ def run(scenario: str, episodes: int = 20, seed: int = 1, *, address: Optional[s
     runs a task again whose worker died; ``progress(done, total)``: called on
     this thread as shards end (episodes done). The other keywords are those
     of :func:`telic.run` (``model``, ``planner``, ``max_time``, ``jobs`` per
-    task, ``obs``, ``perturb``). ``_before_shard(k)`` runs in the worker
-    before shard ``k`` (fault injection for tests)."""
+    task, ``obs``, ``perturb``). ``_worker_hook`` (:data:`Hook`) is for
+    tests that kill a worker."""
     _check_progress(progress)
     connect(address)
-    refs, sizes = _submit_run(scenario, episodes, seed, shards, max_retries, options, _before_shard)
+    refs, sizes = _submit_run(scenario, episodes, seed, shards, max_retries, options, _worker_hook)
     parts = _gather(refs, sizes, progress)
     results = [e for part in parts for e in part["episodes"]]
     return {
@@ -167,7 +176,7 @@ def run(scenario: str, episodes: int = 20, seed: int = 1, *, address: Optional[s
 
 def collect(scenario: str, out: Union[str, "os.PathLike[str]"], episodes: int = 100, seed: int = 1,
             *, address: Optional[str] = None, shards: Optional[int] = None, max_retries: int = 3,
-            progress: Progress = None, _before_shard: Optional[Callable[[int], None]] = None,
+            progress: Progress = None, _worker_hook: Hook = None,
             **options: Any) -> dict[str, Any]:
     """:func:`telic.collect` on a Ray cluster: each task records a shard of
     episodes on its worker and sends its files back; the driver writes them
@@ -183,7 +192,7 @@ def collect(scenario: str, out: Union[str, "os.PathLike[str]"], episodes: int = 
     connect(address)
     chunks = shard_indices(episodes, shards if shards is not None else _default_shards(episodes))
     task = ray.remote(_collect_shard).options(max_retries=max_retries, num_cpus=1)
-    refs = [task.remote(scenario, episodes, seed, c, options, _before_shard, k)
+    refs = [task.remote(scenario, episodes, seed, c, options, _worker_hook, k)
             for k, c in enumerate(chunks)]
     parts = _gather(refs, [len(c) for c in chunks], progress)
     out = Path(out)
