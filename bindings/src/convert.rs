@@ -160,7 +160,10 @@ fn json_value(data: &Bound<'_, PyAny>, depth: usize) -> Result<serde_json::Value
         }
         Value::Object(map)
     } else {
-        return Err(format!("{} is not plain data", data.get_type().name().map_err(|e| e.to_string())?));
+        return Err(format!(
+            "{} is not plain data",
+            data.get_type().name().map_err(|e| e.to_string())?
+        ));
     })
 }
 

@@ -344,12 +344,10 @@ pub(crate) fn collect<'py>(
     settings: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let indices = match indices.filter(|i| !i.is_none()) {
-        Some(list) => Some(self::indices(&list).map_err(|e| {
-            error(
-                Kind::Config,
-                format!("collect(): indices: {}", e.value(py)),
-            )
-        })?),
+        Some(list) => Some(
+            self::indices(&list)
+                .map_err(|e| error(Kind::Config, format!("collect(): indices: {}", e.value(py))))?,
+        ),
         None => None,
     };
     let progress = progress

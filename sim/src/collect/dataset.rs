@@ -404,11 +404,9 @@ impl Dataset {
         }
         let path = dir.join(META_FILE);
         let text = self.meta.to_text()?;
-        crate::results::write_atomic(&path, text.as_bytes()).map_err(|e| {
-            CollectError::Write {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e),
-            }
+        crate::results::write_atomic(&path, text.as_bytes()).map_err(|e| CollectError::Write {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
         })?;
         written.push(path);
         Ok(written)

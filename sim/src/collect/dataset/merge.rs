@@ -130,7 +130,11 @@ fn difference(had: &str, want: &str) -> Option<String> {
     if had == want {
         return None;
     }
-    let first = had.lines().zip(want.lines()).enumerate().find(|(_, (a, b))| a != b);
+    let first = had
+        .lines()
+        .zip(want.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b);
     Some(match first {
         Some((line, (a, b))) => format!(
             "line {} of its {META_FILE} is {:?}, this collection's is {:?}",
