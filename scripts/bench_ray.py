@@ -9,7 +9,10 @@ wall-clock latencies aside).
 Ray's overhead per episode is the difference of the seconds per episode of
 Ray with N workers and the local run with ``jobs=N``; each Ray is warmed up
 first (its worker processes started and ``telic`` imported by a small run),
-as a long-lived cluster would be.
+as a long-lived cluster would be. Ray starts its workers at nice 15; here
+they run at the driver's priority (``RAY_worker_niceness=0`` unless set),
+or on a machine shared with other work the comparison would measure the
+scheduler, not Ray.
 
     python3 scripts/bench_ray.py [--scene reach] [--episodes 200] [--seed 1]
                                  [--max-time S] [--model analytic]
@@ -18,6 +21,7 @@ as a long-lived cluster would be.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any, Callable
 
@@ -51,6 +55,8 @@ def main() -> None:
                     help="simulated seconds per episode (default: the scenario's)")
     ap.add_argument("--model", default="analytic")
     a = ap.parse_args()
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    load = os.getloadavg()[0]
     opts: dict[str, Any] = dict(model=a.model)
     if a.max_time is not None:
         opts["max_time"] = a.max_time
@@ -70,7 +76,8 @@ def main() -> None:
     reference = rows[0][2]
     length = "the scenario's episode length" if a.max_time is None else f"{a.max_time} s each"
     print(f"{a.scene}, {n} episodes ({length}), seed {a.seed}, model {a.model}, "
-          f"success rate {reference['summary']['success_rate']:.3f}")
+          f"success rate {reference['summary']['success_rate']:.3f}; "
+          f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs")
     print(f"  {'':<16} {'episodes/s':>10} {'seconds':>8}  per-episode results == local jobs=1")
     for name, s, out in rows:
         same = per_episode(out) == per_episode(reference) and summary(out) == summary(reference)

@@ -224,6 +224,21 @@ fn check_indices(origin: &str, indices: &[usize], episodes: usize) -> PyResult<(
     Ok(())
 }
 
+/// The episodes `0..count` to go through and those of them to skip for a
+/// run of `episodes` that runs only `indices` (all with `None`): a
+/// selection runs as the run of the episodes up to its last, the others
+/// done already, so each has the seed and result it has in the whole run.
+fn selection(episodes: usize, indices: Option<&[usize]>) -> (usize, BTreeSet<usize>) {
+    match indices {
+        None => (episodes, BTreeSet::new()),
+        Some(list) => {
+            let chosen: BTreeSet<usize> = list.iter().copied().collect();
+            let count = chosen.last().map_or(0, |last| last + 1);
+            (count, (0..count).filter(|i| !chosen.contains(i)).collect())
+        }
+    }
+}
+
 /// [`run`] on its request.
 fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, PyAny>> {
     let RunRequest {
@@ -248,16 +263,7 @@ fn run_request<'py>(py: Python<'py>, r: RunRequest<'_>) -> PyResult<Bound<'py, P
         check_indices("run", list, episodes)?;
     }
     let s = load(&scenario, overrides)?;
-    // A selection runs as a run of the episodes up to its last, the others
-    // done already.
-    let (count, skipped) = match &indices {
-        None => (episodes, BTreeSet::new()),
-        Some(list) => {
-            let chosen: BTreeSet<usize> = list.iter().copied().collect();
-            let count = chosen.last().map_or(0, |last| last + 1);
-            (count, (0..count).filter(|i| !chosen.contains(i)).collect())
-        }
-    };
+    let (count, skipped) = selection(episodes, indices.as_deref());
     let total = count - skipped.len();
     let batch = watch(py, total, progress.as_ref(), |stop, finished| {
         let selection = Episodes {
