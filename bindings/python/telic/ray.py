@@ -104,24 +104,30 @@ def _collect_shard(scenario: str, episodes: int, seed: int, indices: list[int],
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
-def _gather(refs: list[Any], sizes: list[int], progress: Progress) -> list[Any]:
-    """The tasks' values in the order of ``refs``, calling
-    ``progress(done, total)`` (episodes) as each task ends; Ctrl-C or an
-    exception cancels the tasks not yet done."""
+def _gather(refs: list[Any], sizes: list[int], progress: Progress,
+            keep: Optional[Callable[[int, Any], Any]] = None) -> list[Any]:
+    """The tasks' values in the order of ``refs`` (task ``k``'s passed
+    through ``keep(k, value)`` if given, as soon as it is done: the driver
+    need not hold every value at once), calling ``progress(done, total)``
+    (episodes) as each task ends. Ctrl-C or an exception, a task's
+    included, cancels the tasks not yet done."""
     import ray
 
     total = sum(sizes)
-    size_of = {ref: n for ref, n in zip(refs, sizes)}
+    index = {ref: k for k, ref in enumerate(refs)}
+    out: list[Any] = [None] * len(refs)
     pending, done = list(refs), 0
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.2)
             for ref in ready:
-                ray.get(ref)  # raises the task's error now
-                done += size_of[ref]
+                k = index[ref]
+                value = ray.get(ref)  # raises the task's error
+                out[k] = value if keep is None else keep(k, value)
+                done += sizes[k]
                 if progress is not None:
                     progress(done, total)
-        return ray.get(refs)
+        return out
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -179,8 +185,8 @@ def collect(scenario: str, out: Union[str, "os.PathLike[str]"], episodes: int = 
             progress: Progress = None, _worker_hook: Hook = None,
             **options: Any) -> dict[str, Any]:
     """:func:`telic.collect` on a Ray cluster: each task records a shard of
-    episodes on its worker and sends its files back; the driver writes them
-    under ``out/.shards`` and merges them into ``out``
+    episodes on its worker and sends its files back; the driver writes each
+    shard under ``out/.shards`` as it arrives and merges them into ``out``
     (:func:`telic.merge_shards`): byte for byte the local collection with the
     same seed and settings. Returns its meta.json. Keywords as :func:`run`
     and :func:`telic.collect` (``obs``, ``perturb``, collection settings)."""
@@ -194,18 +200,18 @@ def collect(scenario: str, out: Union[str, "os.PathLike[str]"], episodes: int = 
     task = ray.remote(_collect_shard).options(max_retries=max_retries, num_cpus=1)
     refs = [task.remote(scenario, episodes, seed, c, options, _worker_hook, k)
             for k, c in enumerate(chunks)]
-    parts = _gather(refs, [len(c) for c in chunks], progress)
-    out = Path(out)
-    staging = out / ".shards"
+    staging = Path(out) / ".shards"
     shutil.rmtree(staging, ignore_errors=True)
-    folders = []
-    for k, files in enumerate(parts):
+
+    def write(k: int, files: dict[str, bytes]) -> Path:
         folder = staging / f"{k:05d}"
         folder.mkdir(parents=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
-        folders.append(folder)
+        return folder
+
     try:
+        folders = _gather(refs, [len(c) for c in chunks], progress, keep=write)
         return telic.merge_shards(folders, scenario, out, episodes, seed, **options)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
