@@ -87,6 +87,11 @@ class TrainConfig:
     # observations (the robot's position) or --seen readouts (a position the
     # image showed, e.g. box.x, box.y).
     ground_field: str | list[str] | None = None
+    # With image and proprio: "READOUT:X,Y:PX,PY:HALF:CELLS", READOUT mapped
+    # at the image's resolution on a CELLS×CELLS grid ±HALF metres around
+    # the robot's position X, Y (proprio) and carried in the latent; the
+    # readout reads it where the readouts PX, PY put the robot (GroundMap).
+    ground_map: str | None = None
     # With image: after the epochs, freeze the convolution stack, compute its
     # pooled features once, and train the rest for frozen_epochs more on
     # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
@@ -540,8 +545,9 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
             feats = frames.raw(torch.as_tensor(vec, dtype=torch.float32))
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     ego = _ego(cfg.ego, prep) if cfg.ego else None
+    ground_map = _ground_map(cfg.ground_map, prep) if cfg.ground_map else None
     model = WorldModel(
-        frames=frames, bilinear=cfg.bilinear, ego=ego, fields=fields,
+        frames=frames, bilinear=cfg.bilinear, ego=ego, fields=fields, ground_map=ground_map,
         periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -571,6 +577,33 @@ def _ego(spec: str, prep: Prepared) -> dict:
     if not (math.isfinite(half) and half > 0 and 8 <= size <= 256):
         raise DataError(f"--ego {spec!r}: HALF must be positive metres and SIZE 8 to 256 pixels")
     return {**_robot_on_image(f"--ego {spec!r}", names, prep), "half": half, "size": size}
+
+
+def _ground_map(spec: str, prep: Prepared) -> dict:
+    """The ``GroundMap`` settings of ``--map READOUT:X,Y:PX,PY:HALF:CELLS``,
+    with the mapped readout's column ``col`` and the robot position's
+    readout columns ``pos``."""
+    option = f"--map {spec!r}"
+    parts = spec.split(":")
+    try:
+        readout = parts[0].strip()
+        xy = [n.strip() for n in parts[1].split(",")]
+        pxy = [n.strip() for n in parts[2].split(",")]
+        half, cells = float(parts[3]), int(parts[4])
+        if len(parts) != 5 or len(xy) != 2 or len(pxy) != 2:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise DataError(f"{option}: expected READOUT:X,Y:PX,PY:HALF:CELLS, e.g. clearance:x,y:base.x,base.y:1.5:25") \
+            from None
+    unknown = [n for n in [readout] + pxy if n not in prep.readouts]
+    if unknown:
+        raise DataError(f"{option}: {unknown} are not among the model's readouts (they are {prep.readouts})")
+    if not (math.isfinite(half) and half > 0 and 3 <= cells <= 101):
+        raise DataError(f"{option}: HALF must be positive metres and CELLS 3 to 101")
+    pos = [prep.readouts.index(n) for n in pxy]
+    return {**_robot_on_image(option, xy, prep), "half": half, "cells": cells,
+            "pos_mean": prep.norm.y_mean[pos], "pos_std": prep.norm.y_std[pos],
+            "col": prep.readouts.index(readout), "pos": pos}
 
 
 def _robot_on_image(option: str, names: list[str], prep: Prepared) -> dict:
@@ -746,7 +779,7 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
     enc = model.encoder
     # A field read at the seen head's estimates was cached with them: the
     # head freezes too.
-    parts = ("conv", "local", "fields") + (("seen",) if "seen" in enc.field_sources else ())
+    parts = ("conv", "local", "fields", "ground_map") + (("seen",) if "seen" in enc.field_sources else ())
     for name in parts:
         module, target = getattr(enc, name), getattr(model.target_encoder, name)
         if module is None:
@@ -811,7 +844,7 @@ def _export_and_check(cfg: TrainConfig, prep: Prepared, model, say) -> dict:
     stale = os.path.join(cfg.out, MANIFEST_FILE)
     if os.path.exists(stale):
         os.remove(stale)  # a failed export must not leave a loadable bundle behind
-    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], cfg.latent_dim,
+    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], model.latent_dim,
                   prep.image_shape)
     check_rows = va.windows(1)
     take = np.random.default_rng(prep.seed + 2).permutation(check_rows[0].size)[:2048 if va.images is None else 256]
@@ -880,6 +913,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         **({"ego_crop": cfg.ego} if cfg.ego else {}),
         **({"ground_fields": cfg.field_specs()} if cfg.ground_field else {}),
+        **({"ground_map": cfg.ground_map} if cfg.ground_map else {}),
         **({"frozen_convolutions": {"after_epochs": cfg.epochs, "epochs": cfg.frozen_epochs,
                                     "horizon": cfg.frozen_horizon}} if cfg.freeze else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
@@ -914,7 +948,7 @@ def _manifest(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome) 
         "format_version": 1 if image is None else 2,
         "name": cfg.name or f"{meta.get('scene', 'model')}_{'pixels' if image else 'jepa'}",
         "dt": prep.dt,
-        "latent_dim": cfg.latent_dim,
+        "latent_dim": built.model.latent_dim,
         "observations": prep.observations,
         "readouts": chosen,
         "actions": [{"name": n, "lower": float(lo), "upper": float(hi)}
