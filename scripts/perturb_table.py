@@ -46,6 +46,15 @@ def run(telic: str, scene: str, model: str, level: str, args) -> dict:
     return json.loads(out.read_text())
 
 
+def delay_identified(episodes: list[dict]) -> str:
+    """How many episodes' planners identified the delay their world drew
+    (by the last plan), or `-` when the planner did not identify delays."""
+    if not any("delay_identified" in e for e in episodes):
+        return "-"
+    right = sum(e.get("delay_identified") == (e.get("perturbation") or {}).get("delay", 0) for e in episodes)
+    return f"{right}/{len(episodes)}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenes", default="reach,navigate,push")
@@ -58,13 +67,14 @@ def main() -> None:
     args = p.parse_args()
     telic = telic_bin()
     print("| scene | model | level | success | episodes with true violations (steps) | worst true margin | "
-          "fallback steps | plan p50 |")
-    print("|---|---|---|---|---|---|---|---|")
+          "fallback steps | delay identified | plan p50 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for scene in args.scenes.split(","):
         for model in args.models.split(","):
             base = None
             for level in args.levels.split(","):
-                s = run(telic, scene, model, level, args)["summary"]
+                result = run(telic, scene, model, level, args)
+                s = result["summary"]
                 rate = 100.0 * s["success_rate"]
                 if level == "none":
                     base = rate
@@ -72,6 +82,7 @@ def main() -> None:
                 print(f"| {scene} | {'learned' if model == 'default' else model} | {level} | {rate:.0f}%{rel} | "
                       f"{s['episodes_with_violations']} ({s['violation_steps']}) | "
                       f"{s['worst_margin']:.4f} ({s['worst_guardrail']}) | {s['fallback_steps']} | "
+                      f"{delay_identified(result['episodes'])} | "
                       f"{s['plan_latency_p50_ms']:.1f} ms |", flush=True)
 
 

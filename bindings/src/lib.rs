@@ -13,6 +13,7 @@ mod controller;
 mod convert;
 mod errors;
 mod model;
+mod package;
 mod planner;
 mod run;
 mod scene;
@@ -30,5 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::scenario, m)?)?;
     m.add_function(wrap_pyfunction!(run::scenes, m)?)?;
     m.add_function(wrap_pyfunction!(run::episode_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(package::set_package_data, m)?)?;
+    m.add_function(wrap_pyfunction!(package::data_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(package::cli_main, m)?)?;
     Ok(())
 }

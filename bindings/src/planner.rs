@@ -252,6 +252,7 @@ pub(crate) struct PyPlan {
     actions: Vec<f64>,
     readouts: Vec<f64>,
     decoded: Vec<f64>,
+    delay_steps: usize,
     cost: f64,
     term_costs: Vec<f64>,
     margins: Vec<f64>,
@@ -275,6 +276,7 @@ impl PyPlan {
             actions: plan.actions.clone(),
             readouts: plan.readouts.clone(),
             decoded: plan.decoded.clone(),
+            delay_steps: plan.delay_steps,
             cost: plan.cost,
             term_costs: plan.term_costs.clone(),
             margins: plan.margins.clone(),
@@ -331,6 +333,13 @@ impl PyPlan {
     #[getter]
     fn decoded<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         array(py, self.decoded.clone(), &[self.decoded.len()])
+    }
+    /// The actuation delay, in control periods, this call planned through:
+    /// the planner's delay_steps, or with identify_delay the one identified
+    /// from how the robot moved.
+    #[getter]
+    fn delay_steps(&self) -> usize {
+        self.delay_steps
     }
     /// Total task cost of the plan.
     #[getter]

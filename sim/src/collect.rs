@@ -480,8 +480,8 @@ fn record_episode(
     let mut u = vec![0.0; a];
     scene.observe(&mut obs);
     scene.truth(&mut y);
-    snap(scene, camera.as_deref_mut(), &mut data.frames)?;
-    episode.sense_row(frame(&mut data.frames, camera.as_deref()), &mut obs);
+    let first = snap(scene, camera.as_deref_mut(), &mut data.frames)?;
+    episode.sense_row(first, &mut obs);
     for t in 0..steps {
         let base = match planner.as_mut() {
             Some(pl) => Some(pl.plan(&obs)?.action.as_slice()),
@@ -507,8 +507,8 @@ fn record_episode(
         push_f32(&mut data.readouts, &y);
         push_f32(&mut data.next_readouts, &next_y);
         data.violated.push(u8::from(out.violated));
-        snap(scene, camera.as_deref_mut(), &mut data.frames)?;
-        episode.sense_row(frame(&mut data.frames, camera.as_deref()), &mut []);
+        let next = snap(scene, camera.as_deref_mut(), &mut data.frames)?;
+        episode.sense_row(next, &mut []);
         data.steps += 1;
         std::mem::swap(&mut obs, &mut next_obs);
         std::mem::swap(&mut y, &mut next_y);
@@ -520,26 +520,20 @@ fn record_episode(
     Ok(data)
 }
 
-/// Appends the camera's image of `scene`'s current state to `frames`
-/// (nothing without a camera).
-fn snap(
+/// Appends the camera's image of `scene`'s current state to `frames` and
+/// returns it (nothing, and an empty image, without a camera).
+fn snap<'a>(
     scene: &dyn World,
     camera: Option<&mut Camera>,
-    frames: &mut Vec<u8>,
-) -> Result<(), SimError> {
+    frames: &'a mut Vec<u8>,
+) -> Result<&'a mut [u8], SimError> {
     let Some(camera) = camera else {
-        return Ok(());
+        return Ok(&mut []);
     };
     let at = frames.len();
     frames.resize(at + camera.size().bytes(), 0);
-    scene.render(camera, &mut frames[at..])
-}
-
-/// The last frame of `frames` (empty without a camera).
-fn frame<'a>(frames: &'a mut [u8], camera: Option<&Camera>) -> &'a mut [u8] {
-    let n = camera.map_or(0, |c| c.size().bytes());
-    let at = frames.len().saturating_sub(n);
-    &mut frames[at..]
+    scene.render(camera, &mut frames[at..])?;
+    Ok(&mut frames[at..])
 }
 
 fn push_f32(out: &mut Vec<f32>, values: &[Real]) {

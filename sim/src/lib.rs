@@ -10,6 +10,8 @@
 
 pub mod batch;
 pub mod bench;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod collect;
 pub mod episode;
 pub mod error;

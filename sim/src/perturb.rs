@@ -404,10 +404,12 @@ impl Sensing {
             }
             return;
         }
-        self.image(image);
         let (pixels, vector) = obs.split_at_mut(image.len().min(obs.len()));
-        for (o, byte) in pixels.iter_mut().zip(image.iter()) {
-            *o = Real::from(*byte);
+        if self.image(image) {
+            // The numbers follow the disturbed bytes.
+            for (o, byte) in pixels.iter_mut().zip(image.iter()) {
+                *o = Real::from(*byte);
+            }
         }
         self.vector(vector);
         match self.last.as_mut() {
@@ -422,11 +424,12 @@ impl Sensing {
         self.ranges.dropout > 0.0 && self.noise.uniform() < self.ranges.dropout
     }
 
-    /// The lighting and the noise on image bytes.
-    pub fn image(&mut self, image: &mut [u8]) {
+    /// The lighting and the noise on image bytes; false when there are
+    /// none (the bytes are left alone).
+    pub fn image(&mut self, image: &mut [u8]) -> bool {
         let (gain, sigma) = (self.lighting, self.ranges.image_noise);
-        if sigma == 0.0 && gain == 1.0 {
-            return;
+        if image.is_empty() || (sigma == 0.0 && gain == 1.0) {
+            return false;
         }
         for byte in image.iter_mut() {
             let mut v = Real::from(*byte) * gain;
@@ -435,6 +438,7 @@ impl Sensing {
             }
             *byte = v.round().clamp(0.0, 255.0) as u8;
         }
+        true
     }
 
     /// The noise on vector observation entries.
@@ -661,6 +665,35 @@ mod tests {
         }
         assert_eq!(speeds[..2], [0.0, 0.0], "{speeds:?}");
         assert!(speeds[2] > 0.0, "{speeds:?}");
+    }
+
+    #[test]
+    fn the_planner_identifies_the_delay_each_world_draws() {
+        // Delays of 0 to 3 periods, nothing else perturbed; the planner
+        // knows only that the delay is at most 3.
+        let perturb = PerturbConfig {
+            delay: Some(3),
+            ..PerturbConfig::default()
+        };
+        let ranges = perturb.ranges();
+        for delay in 0..=3 {
+            let seed = (0..64)
+                .find(|s| start(ranges, *s, 2, None).0.delay == delay)
+                .expect("every delay among 64 seeds");
+            let mut scenario = Scenario::load("navigate").unwrap();
+            scenario.model = ModelChoice::Analytic;
+            scenario.planner.samples = 32;
+            scenario.planner.delay_steps = 3;
+            scenario.planner.identify_delay = true;
+            scenario.episode.max_time = 2.0;
+            scenario.perturb = perturb.clone();
+            scenario.validate("test").unwrap();
+            let mut world = scenario.scene.build(&scenario.base_dir).unwrap();
+            let model = world.analytic_model().unwrap();
+            let r = run_episode(&scenario, world.as_mut(), model, seed, &mut NoObserver).unwrap();
+            assert_eq!(r.perturbation.map(|d| d.delay), Some(delay));
+            assert_eq!(r.delay_identified, Some(delay), "seed {seed}");
+        }
     }
 
     #[test]

@@ -315,39 +315,83 @@ impl<'de> Deserialize<'de> for ModelChoice {
     }
 }
 
-/// The `sim/` folder of the Telic checkout whose scenarios, assets and
-/// models the program uses, found at run time:
+/// The folder of the installed Python package's data (scenarios, assets
+/// and models, laid out as in a checkout), when a program has named it
+/// ([`set_package_data`]).
+static PACKAGE_DATA: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(None);
+
+/// Names the folder that holds an installed package's copy of the shipped
+/// scenarios, assets and models, laid out as in a checkout
+/// (`sim/scenarios/`, `sim/assets/`, `models/`): the third place
+/// [`data_root`] looks. The Python package `telic` names its `telic/data`
+/// folder when it is imported, so a wheel installed anywhere has its
+/// scenes; `None` forgets it. Process-wide.
+pub fn set_package_data(root: Option<PathBuf>) {
+    let mut data = PACKAGE_DATA
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *data = root;
+}
+
+/// True when `root` holds scenarios and models as a checkout does.
+fn has_data(root: &Path) -> bool {
+    root.join("sim/scenarios").is_dir() && root.join("models").is_dir()
+}
+
+/// The folder whose scenarios (`sim/scenarios/`), assets (`sim/assets/`)
+/// and shipped models (`models/`) the program uses, found at run time:
 ///
-/// 1. `$TELIC_HOME/sim` when `TELIC_HOME` names a checkout;
+/// 1. `$TELIC_HOME` when it names a checkout;
 /// 2. else the nearest checkout at or above the current folder (a folder
 ///    with `sim/scenarios/` and `models/`), so that `telic` run inside a
 ///    checkout uses that checkout's files;
-/// 3. else the checkout the program was built from.
+/// 3. else the installed package's data folder, when a program named one
+///    ([`set_package_data`]; the Python package does);
+/// 4. else the checkout the program was built from.
 ///
 /// Not only the last: two checkouts sharing one `CARGO_TARGET_DIR` share
 /// one binary (cargo does not rebuild a package that only moved), and a
-/// folder baked in at build time would point at the other checkout.
+/// folder baked in at build time would point at the other checkout, or at
+/// nothing on a machine the package was installed on.
+///
+/// Paths a scenario file names (a model bundle, a URDF) are resolved
+/// against the file's own folder ([`Scenario::base_dir`]), not this one.
 #[must_use]
-pub fn sim_dir() -> PathBuf {
-    let is_checkout =
-        |root: &Path| root.join("sim/scenarios").is_dir() && root.join("models").is_dir();
+pub fn data_root() -> PathBuf {
     if let Some(home) = std::env::var_os("TELIC_HOME").map(PathBuf::from)
-        && is_checkout(&home)
+        && has_data(&home)
     {
-        return home.join("sim");
+        return home;
     }
     if let Ok(cwd) = std::env::current_dir()
-        && let Some(root) = cwd.ancestors().find(|a| is_checkout(a))
+        && let Some(root) = cwd.ancestors().find(|a| has_data(a))
     {
-        return root.join("sim");
+        return root.to_path_buf();
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let package = PACKAGE_DATA
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(root) = package
+        && has_data(&root)
+    {
+        return root;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"));
+    built.parent().unwrap_or(built).to_path_buf()
 }
 
-/// The folder holding the shipped world-model bundles (`models/<scene>/`).
+/// The `sim/` folder of [`data_root`]: `scenarios/` and `assets/`.
+#[must_use]
+pub fn sim_dir() -> PathBuf {
+    data_root().join("sim")
+}
+
+/// The folder holding the shipped world-model bundles (`models/<scene>/`)
+/// of [`data_root`].
 #[must_use]
 pub fn models_dir() -> PathBuf {
-    sim_dir().join("..").join("models")
+    data_root().join("models")
 }
 
 /// A whole scenario.
@@ -457,14 +501,20 @@ impl Scenario {
         Ok(s)
     }
 
-    /// Reads a scenario file.
+    /// Reads a scenario file. Its folder, made absolute now, is the
+    /// [`base_dir`](Scenario::base_dir) of the paths it names, so they
+    /// stay the file's own when the current folder changes later.
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, &path.display().to_string(), base)
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let base = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+        Self::from_toml(&text, &path.display().to_string(), &base)
     }
 
     /// A shipped scene by name (`reach`, `navigate`) or a path to a `.toml` file.
@@ -650,6 +700,27 @@ mod tests {
         let path = scenario_dir().join("push.toml");
         let text = std::fs::read_to_string(&path).unwrap() + extra;
         Scenario::from_toml(&text, "push+", &scenario_dir())
+    }
+
+    #[test]
+    fn a_file_read_by_a_relative_path_resolves_against_its_folder_as_it_was() {
+        // Unit tests run in the crate's folder, sim/.
+        let cwd = std::env::current_dir().unwrap();
+        let s = Scenario::from_file(Path::new("scenarios/push_pixels.toml")).unwrap();
+        assert_eq!(s.base_dir, cwd.join("scenarios"));
+        let bundle = s.bundle_dir().unwrap();
+        assert!(bundle.is_absolute(), "{}", bundle.display());
+        assert!(
+            bundle.join("manifest.toml").is_file(),
+            "{}",
+            bundle.display()
+        );
+        let beside = Scenario::from_toml("[scene]\nkind = \"push\"\n", "t", Path::new("."));
+        assert_eq!(
+            beside.unwrap().base_dir,
+            Path::new("."),
+            "from_toml keeps what it is given"
+        );
     }
 
     #[test]

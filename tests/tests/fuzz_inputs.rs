@@ -239,10 +239,10 @@ fn onnx_graphs() {
         .iter()
         .map(|f| read(&bundle.join(f)))
         .collect();
-    let mut rng = Rng::new(7);
     fuzz("onnx", &seeds, cases().div_ceil(10), |b| {
-        // Replace one graph of the bundle with the case.
-        let victim = ["encode.onnx", "predict.onnx", "readout.onnx"][rng.below(3)];
+        // Replace one graph of the bundle with the case (chosen by the
+        // case alone, so that a case reproduces by its index).
+        let victim = ["encode.onnx", "predict.onnx", "readout.onnx"][b.len() % 3];
         for f in ["encode.onnx", "predict.onnx", "readout.onnx"] {
             std::fs::copy(bundle.join(f), scratch.0.join(f)).unwrap();
         }

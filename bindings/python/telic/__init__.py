@@ -18,6 +18,12 @@ the best plan that keeps every guardrail::
 - ``python -m telic.train``: the JEPA world-model trainer (needs the packages of
   ``bindings/requirements-train.txt``).
 - :mod:`telic.errors`: every error is a :class:`TelicError`.
+- :func:`data_dir`: the folder whose scenes, assets and shipped models are
+  used. The wheel carries them (``telic/data``), so an installed package
+  runs its scenes from any folder; ``TELIC_HOME``, or a Telic checkout at or
+  above the current folder, comes first.
+- The ``telic`` command (``telic run reach``): the program of the checkout's
+  ``cargo run --bin telic``, the same code, installed with the package.
 """
 
 from __future__ import annotations
@@ -50,14 +56,21 @@ def _find_onnx_runtime() -> None:
 
 _find_onnx_runtime()
 
+#: The shipped scenarios, assets and models inside the installed package,
+#: laid out as in a checkout (``sim/scenarios``, ``sim/assets``, ``models``).
+_PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
 try:
     from telic._native import (
-        Controller, Plan, Planner, Scene, WorldModel, collect, episode_seed, run, scenario, scenes,
+        Controller, Plan, Planner, Scene, WorldModel, collect, data_dir, episode_seed, run,
+        scenario, scenes,
     )
+    from telic._native import set_package_data as _set_package_data
 except ImportError as _e:  # the trainer works without the compiled core
     _native_error: ImportError | None = _e
 else:
     _native_error = None
+    _set_package_data(_PACKAGE_DATA if os.path.isdir(_PACKAGE_DATA) else None)
     from telic.envs import make, register_envs
 
     register_envs()
@@ -66,7 +79,7 @@ else:
 def __getattr__(name: str) -> object:
     if _native_error is not None and name in {
         "WorldModel", "Planner", "Plan", "Scene", "Controller", "run", "collect",
-        "make", "scenario", "scenes", "episode_seed",
+        "make", "scenario", "scenes", "episode_seed", "data_dir",
     }:
         raise ImportError(
             f"telic.{name} needs the compiled core telic._native, which did not import "
@@ -77,6 +90,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "WorldModel", "Planner", "Plan", "Scene", "Controller", "make", "run", "collect",
-    "scenario", "scenes", "episode_seed",
+    "scenario", "scenes", "episode_seed", "data_dir",
     "TelicError", "InputError", "ConfigError", "ModelError", "SimError", "PlannerWarning",
 ]

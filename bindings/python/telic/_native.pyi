@@ -1,6 +1,7 @@
 """The compiled core of Telic (Rust, PyO3). Use it through ``telic``."""
 
 from os import PathLike
+from pathlib import Path
 from typing import Any, Optional, Union, final
 
 import numpy as np
@@ -20,6 +21,9 @@ __all__ = [
     "scenario",
     "scenes",
     "episode_seed",
+    "data_dir",
+    "set_package_data",
+    "cli_main",
 ]
 
 _ArrayLike = npt.ArrayLike
@@ -101,6 +105,11 @@ class Plan:
     def decoded(self) -> _F64:
         """The readouts the model decoded from the observation planned from
         (P,): what the robot believed, e.g. the box pose it saw in an image."""
+    @property
+    def delay_steps(self) -> int:
+        """The actuation delay, in control periods, this call planned
+        through: the planner's ``delay_steps``, or with ``identify_delay``
+        the one identified from how the robot moved."""
     @property
     def cost(self) -> float: ...
     @property
@@ -268,3 +277,15 @@ def collect(
 def scenario(name: str) -> dict[str, Any]: ...
 def scenes() -> list[str]: ...
 def episode_seed(seed: int, index: int) -> int: ...
+def data_dir() -> Path:
+    """The folder whose scenarios (``sim/scenarios``), assets
+    (``sim/assets``) and shipped models (``models``) this process uses now:
+    ``$TELIC_HOME``, else a checkout at or above the current folder, else the
+    installed package's data, else the checkout the core was built from."""
+def set_package_data(root: Optional[Union[str, PathLike[str]]]) -> None:
+    """Names the installed package's data folder (``telic/data``; done by
+    ``import telic``), or forgets it with None."""
+def cli_main(argv: list[str]) -> int:
+    """Runs the ``telic`` program on ``argv`` (its name first) with the
+    interpreter lock released; returns the exit status. An interrupted
+    ``run`` or ``collect`` ends the process with 128 + the signal."""

@@ -156,6 +156,13 @@ def test_runs_and_collections_take_a_perturbation(tmp_path):
     assert all("perturbation" not in e for e in nominal["episodes"])
     draws = [e["perturbation"] for e in delayed["episodes"]]
     assert all(d["delay"] in (0, 1, 2) and len(d["actuator"]) == 2 for d in draws), draws
+    # The shipped planner identifies the delay; told it may be 2, it finds
+    # each world's.
+    identified = telic.run("navigate", 3, 3, model="analytic", max_time=1.0,
+                           planner={"delay_steps": 2}, perturb={"delay": 2})
+    found = [(e["perturbation"]["delay"], e["delay_identified"]) for e in identified["episodes"]]
+    assert all(drawn == seen for drawn, seen in found), found
+    assert {drawn for drawn, _ in found} != {0}, found
     costs = lambda out: [e["task_cost"] for e in out["episodes"]]  # noqa: E731
     assert costs(mild) != costs(nominal)
     with pytest.raises(ConfigError, match="unknown perturbation level"):

@@ -244,6 +244,18 @@ pub struct PlannerConfig {
     /// predicted start.
     #[serde(skip_serializing_if = "is_zero")]
     pub delay_steps: usize,
+    /// The robot's delay is not known, only its largest value,
+    /// `delay_steps` (default false). Each call identifies the delay in
+    /// `0..=delay_steps` that best explains the observations so far (the
+    /// model's one-step prediction of each observation from the one before,
+    /// under each delay: the smallest discounted squared error in the
+    /// latent wins) and predicts through that many of the actions sent. A
+    /// repeated observation (a stale sensor) is not evidence. The
+    /// model-error margins start `delay_steps` steps along, as for the
+    /// largest delay. [`Plan::delay_steps`](crate::Plan::delay_steps) says
+    /// which delay a call used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub identify_delay: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -274,6 +286,7 @@ impl Default for PlannerConfig {
             keep_rollouts: 0,
             threads: 1,
             delay_steps: 0,
+            identify_delay: false,
         }
     }
 }

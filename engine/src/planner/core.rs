@@ -101,7 +101,13 @@ impl<M: WorldModel> Core<M> {
             lower: spec.action_lower.clone(),
             upper: spec.action_upper.clone(),
             sigma: noise_scale(&spec, config.noise),
-            state: PlanState::new(dims, mid_actions(&spec), fallback_idx, config.delay_steps),
+            state: PlanState::new(
+                dims,
+                mid_actions(&spec),
+                fallback_idx,
+                config.delay_steps,
+                config.identify_delay,
+            ),
             seqs: Arc::new(vec![0.0; n * h * a]),
             roll: Rollouts::new(n, dims, &objective, keep),
             tracer: Tracer::new(dims, &objective),
@@ -139,6 +145,7 @@ impl<M: WorldModel> Core<M> {
         self.objective.check_ready().map_err(PlanError::Objective)?;
         self.state.encode(&mut self.model, obs)?;
         self.plan.decoded.copy_from_slice(self.state.y0());
+        self.plan.delay_steps = self.state.delay();
         Arc::make_mut(&mut self.objective).relax_buffers(self.state.y0());
         self.state.check_encoded()?;
         self.state
@@ -564,7 +571,8 @@ fn with_readout_errors<M: WorldModel>(
 ) -> Result<Objective, PlanError> {
     if let Some(mut errors) = model.readout_errors() {
         // With an actuation delay the start is already `delay_steps`
-        // predicted steps on: the margins of the plan's steps follow.
+        // predicted steps on: the margins of the plan's steps follow (with
+        // identification, from the largest delay's start, the wider).
         for row in &mut errors {
             let skip = config.delay_steps.min(row.len().saturating_sub(1));
             row.drain(..skip);
@@ -589,6 +597,7 @@ fn empty_plan(dims: Dims, objective: &Objective, keep: usize) -> Plan {
         actions: vec![0.0; h * a],
         readouts: vec![0.0; h * p],
         decoded: vec![0.0; p],
+        delay_steps: 0,
         cost: Real::INFINITY,
         term_costs: vec![0.0; objective.num_terms()],
         margins: vec![0.0; objective.num_guardrails()],

@@ -83,6 +83,10 @@ pub struct Plan {
     /// decoded from the observation this plan starts from (every rollout's
     /// step 0), i.e. what the robot believed, to set beside the truth.
     pub decoded: Vec<Real>,
+    /// The actuation delay, in control periods, this call planned through:
+    /// [`PlannerConfig::delay_steps`], or with
+    /// [`PlannerConfig::identify_delay`] the delay identified.
+    pub delay_steps: usize,
     /// Its total task cost.
     pub cost: Real,
     /// Its cost per term, in [`Objective::term_names`] order.

@@ -1,8 +1,8 @@
 //! `telic bench`: planning speed on this machine.
 
+use crate::limits;
+use crate::scenario::ModelChoice;
 use anyhow::{Context, Result};
-use telic_sim::limits;
-use telic_sim::scenario::ModelChoice;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct BenchArgs {
@@ -109,8 +109,8 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
 
 /// (e) Camera frames per second on one core, 64×64, for each shipped scene.
 fn render() -> Result<()> {
-    use telic_sim::bench::render::render_rate;
-    use telic_sim::scene::camera::ImageSize;
+    use crate::bench::render::render_rate;
+    use crate::scene::camera::ImageSize;
     println!("\n(e) scene cameras: RGB frames rendered per second on one core");
     for scene in ["reach", "navigate", "push"] {
         let size = ImageSize::default();
@@ -126,7 +126,7 @@ fn render() -> Result<()> {
 
 /// (a) The learned model's FLOP rate inside MPPI against the machine's rate on its layer shapes.
 fn matmul(args: &BenchArgs) -> Result<()> {
-    use telic_sim::bench;
+    use crate::bench;
     let m = bench::matmul(&args.scene, args.samples, args.horizon, args.calls)?;
     println!(
         "\n(a) learned model inside MPPI, {} samples × {} steps, 1 iteration, 1 ONNX Runtime thread",
@@ -163,7 +163,7 @@ fn matmul(args: &BenchArgs) -> Result<()> {
 
 /// (b) Plan latency against samples × horizon, analytic and learned.
 fn latency(args: &BenchArgs) -> Result<()> {
-    use telic_sim::bench;
+    use crate::bench;
     let grid = [(256, 16), (256, 32), (1024, 16), (1024, 32)];
     println!(
         "\n(b) plan latency, MPPI 1 iteration, median of {} calls (ms)",
@@ -183,7 +183,7 @@ fn latency(args: &BenchArgs) -> Result<()> {
 
 /// (d) The MPPI-Generic / Nav2 problem, on one core and on all of them.
 fn nav2(args: &BenchArgs) -> Result<()> {
-    use telic_sim::bench;
+    use crate::bench;
     let t = bench::nav2(args.calls, 1)?;
     let rate = 1024.0 * 100.0 / t;
     println!(
@@ -208,7 +208,7 @@ fn nav2(args: &BenchArgs) -> Result<()> {
 
 /// (c) Control-tick latency, with `cores` spinning processes loading the machine unless `--no-load`.
 fn ticks(args: &BenchArgs, cores: usize) -> Result<()> {
-    use telic_sim::bench;
+    use crate::bench;
     let load = if args.no_load {
         None
     } else {

@@ -2,13 +2,11 @@
 
 use super::output::Interrupt;
 use super::{jobs, progress_bar};
+use crate::collect::{CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output};
+use crate::perturb::Level;
+use crate::scenario::{ObservationMode, Scenario};
 use anyhow::{Result, bail};
 use std::path::PathBuf;
-use telic_sim::collect::{
-    CollectConfig, EpisodeData, Policy, collect as collect_data, prepare_output,
-};
-use telic_sim::perturb::Level;
-use telic_sim::scenario::{ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct CollectArgs {

@@ -90,7 +90,7 @@ fn print_manifest(bundle: &std::path::Path, m: &telic::model::bundle::Manifest) 
 #[cfg(feature = "onnx")]
 pub(crate) fn inspect(args: &InspectArgs) -> Result<()> {
     use telic::WorldModel;
-    telic_sim::onnx_runtime::locate()?;
+    crate::onnx_runtime::locate()?;
     let mut model = telic::model::OnnxModel::load(&args.bundle)?;
     print_manifest(&args.bundle, model.manifest());
     let reference = args.bundle.join("reference.json");

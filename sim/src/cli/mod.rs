@@ -1,5 +1,10 @@
-//! The `telic` program's commands: the command line and one module per
-//! command (`run`, `collect`, `inspect`, `bench`, `render`, `soak`).
+//! The `telic` program: the command line and one module per command
+//! (`run`, `collect`, `inspect`, `bench`, `render`, `soak`).
+//!
+//! One implementation serves both ways of starting it: the cargo binary
+//! `telic` (`src/main.rs`) and the `telic` command the Python package
+//! installs, which calls [`main`] through `telic._native.cli_main` with the
+//! interpreter lock released.
 
 mod bench;
 mod collect;
@@ -9,11 +14,12 @@ mod render;
 mod run;
 mod soak;
 
+use crate::limits;
+use crate::scenario::scenario_dir;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use telic_sim::limits;
-use telic_sim::scenario::scenario_dir;
+use std::ffi::OsString;
 
 use bench::{BenchArgs, bench};
 use collect::{CollectArgs, collect};
@@ -57,10 +63,40 @@ enum Command {
     Soak(SoakArgs),
 }
 
-/// Runs the command given on the command line.
-pub fn main() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+/// Runs the command line `args` (the program's name first, as
+/// [`std::env::args_os`] gives them) and returns the exit status: 0 when
+/// the command succeeded; for `--help`, `--version` and a command line
+/// that does not parse, clap's message and status (0, or 2); for a failed
+/// command, 1 after `Error: ` and the error with its causes on stderr (as
+/// a `main` returning the error prints it). An interrupted `run` or
+/// `collect` ends the process itself with `128 + signal`.
+pub fn main<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` go to stdout, mistakes to stderr.
+            if let Err(io) = e.print() {
+                eprintln!("error: {io}");
+            }
+            return e.exit_code();
+        }
+    };
+    match execute(cli.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            1
+        }
+    }
+}
+
+/// Runs one parsed command.
+fn execute(command: Command) -> Result<()> {
+    match command {
         Command::Run(args) => run(args),
         Command::Collect(args) => collect(args),
         Command::Inspect(args) => inspect(&args),

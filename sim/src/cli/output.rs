@@ -3,10 +3,12 @@
 //! One rule for every output the command line asks for (`--json`, `--rrd`,
 //! `--connect`, `--spawn`): it is checked before any episode runs, without
 //! creating or changing a file, and one that cannot be made is an error.
-//! Results are written as episodes finish ([`telic_sim::results`]); a run
+//! Results are written as episodes finish ([`crate::results`]); a run
 //! that is interrupted or whose episode fails keeps every finished episode
 //! and says how to finish it with `--resume`.
 
+use crate::episode::{EpisodeResult, Summary};
+use crate::results::{self, EpisodeLog};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -14,8 +16,6 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use telic_sim::episode::{EpisodeResult, Summary};
-use telic_sim::results::{self, EpisodeLog};
 
 /// Header keys of the partial file that may differ on `--resume`: they do
 /// not change any episode's result.

@@ -1,9 +1,9 @@
 //! `telic render`: one camera frame of a scene, as a PNG file to look at.
 
+use crate::scenario::Scenario;
+use crate::scene::camera::{Camera, DEFAULT_SIZE, ImageSize};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use telic_sim::scenario::Scenario;
-use telic_sim::scene::camera::{Camera, DEFAULT_SIZE, ImageSize};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RenderArgs {

@@ -3,15 +3,15 @@
 
 use super::output::{Ending, Interrupt, RunOutput, check_outputs, lock, quit_interrupted};
 use super::{jobs, progress_bar};
+use crate::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
+use crate::episode::{EpisodeResult, Summary, episode_seed};
+use crate::limits;
+use crate::perturb::Level;
+use crate::scenario::{Ablation, GoalSource, ModelChoice, ObservationMode, Scenario};
 use anyhow::{Result, bail};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use telic::PlannerKind;
-use telic_sim::batch::{BatchEnd, Episodes, run_episodes, run_episodes_observed};
-use telic_sim::episode::{EpisodeResult, Summary, episode_seed};
-use telic_sim::limits;
-use telic_sim::perturb::Level;
-use telic_sim::scenario::{Ablation, GoalSource, ModelChoice, ObservationMode, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
@@ -362,8 +362,8 @@ fn record_sink_name(args: &RunArgs) -> String {
 fn open_recorder(
     args: &RunArgs,
     scenario: &mut Scenario,
-) -> Result<Option<telic_sim::record::Recorder>> {
-    use telic_sim::record::{RecordOptions, Recorder, Sink};
+) -> Result<Option<crate::record::Recorder>> {
+    use crate::record::{RecordOptions, Recorder, Sink};
     let sink = match (&args.rrd, &args.connect, args.spawn) {
         (Some(path), _, _) => Sink::File(path.clone()),
         (None, Some(url), _) => Sink::Connect((!url.is_empty()).then(|| url.clone())),
@@ -393,7 +393,7 @@ fn open_recorder(args: &RunArgs, _scenario: &mut Scenario) -> Result<Option<NoRe
 struct NoRecorder;
 
 #[cfg(not(feature = "rerun"))]
-impl telic_sim::episode::EpisodeObserver for NoRecorder {}
+impl crate::episode::EpisodeObserver for NoRecorder {}
 
 #[cfg(not(feature = "rerun"))]
 impl NoRecorder {
@@ -539,8 +539,8 @@ fn run_with_controller(
     output: &std::sync::Mutex<RunOutput>,
     interrupt: &Interrupt,
 ) -> Result<()> {
+    use crate::realtime::{RealtimeStats, run_realtime};
     use telic::controller::ControllerConfig;
-    use telic_sim::realtime::{RealtimeStats, run_realtime};
     let control = ControllerConfig {
         max_plan_age_ms: args.max_plan_age_ms,
         ..Default::default()

@@ -4,16 +4,16 @@
 //! must not grow), the re-planning rate, fallbacks by reason, true
 //! guardrail violations and simulation failures.
 
+use crate::episode::episode_seed;
+use crate::perturb::Level;
+use crate::realtime::episode;
+use crate::scenario::Scenario;
+use crate::scene::Scene;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use telic::controller::{ControllerConfig, FallbackCounts};
-use telic_sim::episode::episode_seed;
-use telic_sim::perturb::Level;
-use telic_sim::realtime::episode;
-use telic_sim::scenario::Scenario;
-use telic_sim::scene::Scene;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SoakArgs {
@@ -228,7 +228,7 @@ pub(crate) fn soak(args: &SoakArgs) -> Result<()> {
             "samples": samples,
             "totals": totals,
         });
-        telic_sim::results::write_atomic(path, &serde_json::to_vec_pretty(&doc)?)?;
+        crate::results::write_atomic(path, &serde_json::to_vec_pretty(&doc)?)?;
     }
     Ok(())
 }

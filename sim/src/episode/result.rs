@@ -52,6 +52,11 @@ pub struct EpisodeResult {
     /// diverged): it counts as a failure, and the run goes on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The actuation delay the planner identified by the episode's last
+    /// plan (`planner.identify_delay`; `None` when it was off), to set
+    /// beside the delay drawn in `perturbation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_identified: Option<usize>,
 }
 
 impl EpisodeResult {
@@ -75,6 +80,7 @@ impl EpisodeResult {
             final_error: Vec::new(),
             perturbation: None,
             failure: None,
+            delay_identified: None,
         }
     }
 

@@ -70,11 +70,13 @@ pub fn run_episode(
     let mut fallback_steps = 0;
     let mut fallback_reasons = Vec::new();
     let mut step = 0;
+    let mut delay = None;
     while !episode.time_up(world) {
         episode.observe(world, &mut obs)?;
         let t0 = Instant::now();
         let plan = planner.plan(&obs)?;
         latency.push(t0.elapsed().as_secs_f64() * 1e3);
+        delay = Some(plan.delay_steps);
         if plan.status == PlanStatus::NoFeasiblePlan {
             fallback_steps += 1;
             let reason = fallback_reason(plan, &guardrails, &unsatisfiable);
@@ -96,6 +98,9 @@ pub fn run_episode(
     sort_counts(&mut fallback_reasons);
     result.fallback_reasons = fallback_reasons;
     result.plan_latency_ms = latency;
+    if scenario.planner.identify_delay {
+        result.delay_identified = delay;
+    }
     observer.on_finish(world, &result);
     Ok(result)
 }
