@@ -5,11 +5,15 @@ where the predictor imagines the robot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from telic.train import DataError, read_manifest
-from test_train_seen import CENTER, HALF, TINY, data, train_watching_the_freeze  # noqa: F401
+from conftest import add_images
+from telic.dataset import Recorder
+from test_train_seen import CENTER, HALF, TINY, H, W, data, pixel, train_watching_the_freeze  # noqa: F401
 
 SPEC = "clearance:x,y:base.x,base.y:0.6:5"
 
@@ -83,3 +87,77 @@ def test_bad_map_options_are_clear_errors(data, tmp_path, spec, match):  # noqa:
 
     with pytest.raises(DataError, match=match):
         train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, ground_map=spec, **TINY))
+
+
+def write_obstacle_fields(out: Path) -> Path:
+    """Episodes of a robot wandering near one obstacle placed anew each
+    episode (as navigate draws its field); readouts its position and its
+    distance to the obstacle: every place of an episode labels its images."""
+    rng = np.random.default_rng(5)
+    rec = Recorder(["x", "y"], ["ux", "uy"], ["base.x", "base.y", "clearance"], action_lower=[-1, -1],
+                   action_upper=[1, 1], dt=0.1, scene="toy", seed=4)
+    images, next_images = [], []
+    lo, hi = np.array([-1.4, -1.7]), np.array([2.4, 1.2])
+    for _ in range(24):
+        obstacle = rng.uniform(lo + 0.5, hi - 0.5)
+
+        def picture(p):
+            img = np.full((3, H, W), 220, np.uint8)
+            r, c = pixel(*obstacle)
+            img[:, r - 1:r + 2, c - 1:c + 2] = [[[200]], [[30]], [[30]]]
+            r, c = pixel(*p)
+            img[:, r, c] = [40, 60, 220]
+            return img
+
+        gap = lambda p: [p[0], p[1], float(np.hypot(*(p - obstacle)))]  # noqa: E731
+        p = obstacle + rng.uniform(-0.8, 0.8, 2)
+        for _ in range(20):
+            u = rng.uniform(-1, 1, 2)
+            q = np.clip(p + 0.15 * u, lo, hi)
+            rec.add(p, u, q, readouts=gap(p), next_readouts=gap(q))
+            images.append(picture(p))
+            next_images.append(picture(q))
+            p = q
+        rec.end_episode()
+    rec.save(out)
+    return add_images(out, images, next_images, ["x", "y"], {"center": list(CENTER), "half_extents": list(HALF)})
+
+
+def test_the_map_head_fits_on_its_own_then_stays_frozen(tmp_path, monkeypatch):
+    """``map_epochs``: the head is fitted first against the places of each
+    image's episode (its held-out error falls), then frozen: the world
+    model's epochs leave it, and the target encoder's copy, as fitted."""
+    import torch
+
+    from telic.train import TrainConfig
+
+    data = write_obstacle_fields(tmp_path / "data")
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "bundle"), image=True, proprio=True, ground_map=SPEC,
+                      map_epochs=25, saturate={"clearance": 0.8}, lr=3e-3,
+                      **{**TINY, "epochs": 2, "freeze": True, "frozen_epochs": 1})
+    from telic.train import trainer
+
+    fitted = {}
+    real_fit_map = trainer._fit_map
+
+    def spy(cfg, prep, built, say):
+        history = real_fit_map(cfg, prep, built, say)
+        fitted["head"] = [p.detach().clone() for p in built.model.encoder.ground_map.parameters()]
+        return history
+
+    monkeypatch.setattr(trainer, "_fit_map", spy)
+    report, _, _, model = train_watching_the_freeze(monkeypatch, cfg, "ground_map")
+    history = report["map_history"]
+    assert [h["epoch"] for h in history] == list(range(26))
+    assert history[-1]["held_out_rmse"] < 0.5 * history[0]["held_out_rmse"]
+    head = model.encoder.ground_map.head
+    assert not any(p.requires_grad for p in head.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(fitted["head"], model.encoder.ground_map.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(head.parameters(), model.target_encoder.ground_map.head.parameters()))
+
+
+def test_map_epochs_need_a_map(data, tmp_path):  # noqa: F811
+    from telic.train import TrainConfig, train
+
+    with pytest.raises(ValueError, match="needs ground_map"):
+        train(TrainConfig(data=str(data), out=str(tmp_path), image=True, proprio=True, map_epochs=2, **TINY))

@@ -92,6 +92,10 @@ class TrainConfig:
     # the robot's position X, Y (proprio) and carried in the latent; the
     # readout reads it where the readouts PX, PY put the robot (GroundMap).
     ground_map: str | None = None
+    # With ground_map: passes over the training images that fit the map's
+    # head on its own first, labelled by every place of the image's episode,
+    # then freeze it (telic.train.mapfit); 0 leaves it to the world model's loss.
+    map_epochs: int = 0
     # With image: after the epochs, freeze the convolution stack, compute its
     # pooled features once, and train the rest for frozen_epochs more on
     # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
@@ -144,6 +148,8 @@ class TrainConfig:
             raise ValueError("field needs image and proprio: the map is read where the robot's own state says")
         if self.ground_field and self.ego:
             raise ValueError("field and ego do not combine: the map covers the whole image, the crop only its centre")
+        if self.map_epochs < 0 or (self.map_epochs and not self.ground_map):
+            raise ValueError(f"map_epochs must be ≥ 0 and needs ground_map, got {self.map_epochs}")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -385,6 +391,7 @@ class Fitted:
     history: list[dict]
     probe_history: list[dict]
     training_time: float
+    map_history: list[dict] = field(default_factory=list)  # the map head's own fit (--map-epochs)
 
 
 @dataclass
@@ -749,6 +756,7 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
     say(f"untrained: held-out readout nRMSE h1 {initial['readout_nrmse'][0]:.4f}, h{k} {initial['readout_nrmse'][-1]:.4f}")
     history = []
     t_train = time.perf_counter()
+    map_history = _fit_map(cfg, prep, built, say)
     _train_epochs(cfg, prep, built, say, history, first=1, count=cfg.epochs, frozen=False)
     if cfg.freeze and prep.image_shape is not None:
         prep, built = _freeze(cfg, prep, built, say)
@@ -762,7 +770,25 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
             f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}")
     training_time = time.perf_counter() - t_train
     built.model.eval()
-    return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time)
+    return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time,
+                  map_history=map_history)
+
+
+def _fit_map(cfg: TrainConfig, prep: Prepared, built: Built, say) -> list[dict]:
+    """With ``--map`` and ``--map-epochs``: the map head fitted on its own
+    and frozen (``mapfit.fit_ground_map``); its per-epoch held-out errors."""
+    if not (cfg.ground_map and cfg.map_epochs > 0):
+        return []
+    from .mapfit import fit_ground_map
+
+    spec = _ground_map(cfg.ground_map, prep)
+    col = spec["col"]
+    train_eps, val_eps = split_episodes(prep.ds.episode, cfg.val_fraction, prep.seed)
+    return fit_ground_map(
+        built.model, prep.ds, train_eps, val_eps, pos_cols=[prep.columns[p] for p in spec["pos"]],
+        col=prep.columns[col], mean=float(prep.norm.y_mean[col]), std=float(prep.norm.y_std[col]),
+        hi=(cfg.saturate or {}).get(prep.readouts[col]), epochs=cfg.map_epochs, lr=cfg.lr, seed=prep.seed,
+        say=say)
 
 
 def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepared, Built]:
@@ -989,6 +1015,7 @@ def _report(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome, t_
         "initial": fitted.initial,
         "history": fitted.history,
         "probe_history": fitted.probe_history,
+        **({"map_history": fitted.map_history} if fitted.map_history else {}),
         "quantile_horizon": m.h_max,
         "quantile_samples": m.counts[:m.h_max],
         "readout_rmse": m.summary["rmse"],  # per readout name, per step, in the readout's unit
