@@ -26,7 +26,7 @@ def test_the_map_is_read_where_the_robot_is_imagined():
     from telic.train.model import MapReadout
 
     cells, half = 5, 0.6
-    reader = MapReadout(col=2, pos=[0, 1], cells=cells, half=half, pos_std=[1.0, 1.0])
+    reader = MapReadout(col=2, pos=[0, 1], cells=cells, half=half, pos_std=[1.0, 1.0], readouts=3)
     grid = torch.arange(cells, dtype=torch.float32).repeat(cells, 1).reshape(1, -1)  # value = column
     anchor = torch.tensor([[0.2, -0.1]])
     static = torch.cat([grid, anchor], dim=1)
@@ -71,8 +71,13 @@ def test_a_ground_map_trains_freezes_and_exports(data, tmp_path, monkeypatch):  
     wm = telic.WorldModel.load(tmp_path)
     assert wm.latent_dim == m["latent_dim"]
     rows = np.zeros((2, wm.obs_dim))
+    rows[:, -2:] = [[0.3, -0.7], [1.9, 0.4]]  # the robot's odometry x, y (after the image)
     z = wm.encode(rows)
     assert np.array_equal(wm.predict(z, np.zeros((2, 2)))[:, TINY["latent_dim"]:], z[:, TINY["latent_dim"]:])
+    # The position is tracked, not learned: the readouts give the odometry back.
+    y = wm.readout(z)
+    xy = [wm.readouts.index("base.x"), wm.readouts.index("base.y")]
+    assert np.allclose(y[:, xy], rows[:, -2:], atol=1e-5)
 
 
 @pytest.mark.parametrize("spec, match", [

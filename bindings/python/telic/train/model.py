@@ -296,13 +296,22 @@ class GroundMap(nn.Module):
 
 class MapReadout(nn.Module):
     """Reads the mapped readout (column ``col``) off a latent's static grid
-    at the robot's position the readout head decodes (columns ``pos``),
+    at the robot's position (columns ``pos``, the latent's tracked entries),
     relative to the position the grid was taken at; in standardised units."""
 
-    def __init__(self, col: int, pos, cells: int, half: float, pos_std):
+    def __init__(self, col: int, pos, cells: int, half: float, pos_std, readouts: int):
         super().__init__()
         self.col, self.pos, self.cells, self.half = int(col), [int(p) for p in pos], int(cells), float(half)
         self.register_buffer("pos_std", torch.as_tensor(pos_std, dtype=torch.float32).reshape(1, 2))
+        # The readout puts the latent's tracked position (its first two
+        # entries) in the columns ``pos``: ``y·keep + d[:, :2] @ place``.
+        keep = torch.ones(1, readouts)
+        place = torch.zeros(2, readouts)
+        for i, c in enumerate(self.pos):
+            keep[0, c] = 0.0
+            place[i, c] = 1.0
+        self.register_buffer("keep", keep)
+        self.register_buffer("place", place)
 
     def forward(self, y_n: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         n = self.cells * self.cells
@@ -468,7 +477,12 @@ class PixelEncoder(nn.Module):
         if self.vector is not None:
             z = z + self.vector(torch.cat([proprio] + estimates + around, dim=1))
         if self.map_width:
-            z = torch.cat([z, static], dim=1)
+            # The robot's position is tracked, not learned: the first two
+            # dynamic entries are its odometry, standardised as its readouts
+            # (the map's anchor), which the predictor then moves. The map is
+            # read where they put the robot, and odometry is exact to
+            # millimetres where a learned code of it was centimetres off.
+            z = torch.cat([static[:, -2:], z[:, 2:], static], dim=1)
         return z, seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -569,6 +583,8 @@ class Readout(nn.Module):
         d = z[:, : self.dyn]
         y = self.net(d) + self.skip(d)
         if self.mapped is not None:
+            # The position readouts are the tracked entries (``PixelEncoder``).
+            y = y * self.mapped.keep + d[:, :2] @ self.mapped.place
             y = self.mapped(y, z[:, self.dyn:])
         return y
 
@@ -602,7 +618,8 @@ class WorldModel(nn.Module):
         reader = None
         if mapped is not None:
             g = self.encoder.ground_map
-            reader = MapReadout(mapped["col"], mapped["pos"], g.cells, g.half, g.pos_std.reshape(-1).tolist())
+            reader = MapReadout(mapped["col"], mapped["pos"], g.cells, g.half, g.pos_std.reshape(-1).tolist(),
+                                len(y_mean))
         self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers, reader)
         self.target_encoder = copy.deepcopy(self.encoder)
         for p in self.target_encoder.parameters():
