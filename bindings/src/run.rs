@@ -64,10 +64,11 @@ fn load(scenario: &str, overrides: Overrides<'_>) -> PyResult<Scenario> {
         obs,
         perturb,
     } = overrides;
-    let mut s = Scenario::load(scenario).map_err(sim_error)?;
-    if let Some(mode) = obs {
-        s.observation.mode = mode.parse().map_err(|e: String| error(Kind::Config, e))?;
-    }
+    let mode = obs
+        .map(|m| m.parse())
+        .transpose()
+        .map_err(|e: String| error(Kind::Config, e))?;
+    let mut s = Scenario::load_observing(scenario, mode).map_err(sim_error)?;
     if let Some(m) = model {
         s.model = m.parse().map_err(|e: String| error(Kind::Config, e))?;
     }

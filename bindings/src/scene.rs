@@ -69,10 +69,7 @@ impl PyScene {
             .map(|m| m.parse::<ObservationMode>())
             .transpose()
             .map_err(|e| error(Kind::Config, e))?;
-        let mut s = Scenario::load(&scenario).map_err(sim_error)?;
-        if let Some(mode) = mode {
-            s.observation.mode = mode;
-        }
+        let mut s = Scenario::load_observing(&scenario, mode).map_err(sim_error)?;
         if let Some(p) = perturb {
             crate::run::set_perturb(&mut s, &p)?;
         }

@@ -267,7 +267,8 @@ impl ObservationConfig {
 /// Which world model plans.
 ///
 /// In a scenario file: `model = "default"` (the shipped bundle in
-/// `models/<scene>/` when there is one, else the analytic model),
+/// `models/<scene>/`, or `models/<scene>_pixels/` in the pixel observation
+/// modes, when there is one, else the analytic model),
 /// `model = "analytic"`, or `model = "path/to/bundle"` (relative to the file).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum ModelChoice {
@@ -547,6 +548,29 @@ impl Scenario {
         })
     }
 
+    /// The scenario `telic run NAME --obs MODE` plans: `load`, observed in
+    /// `mode` when one is given. A shipped scene observed through its camera
+    /// is its shipped pixel scenario when there is one (`push` →
+    /// `push_pixels.toml`): the pixel bundle with the settings measured
+    /// with it, not the state scenario's settings with another model.
+    pub fn load_observing(
+        name_or_path: &str,
+        mode: Option<ObservationMode>,
+    ) -> Result<Self, SimError> {
+        let pixels = scenario_dir().join(format!("{name_or_path}_pixels.toml"));
+        let shipped_name = !name_or_path.ends_with(".toml") && !Path::new(name_or_path).exists();
+        let mut scenario = match mode {
+            Some(m) if m.has_image() && shipped_name && pixels.exists() => {
+                Self::from_file(&pixels)?
+            }
+            _ => Self::load(name_or_path)?,
+        };
+        if let Some(m) = mode {
+            scenario.observation.mode = m;
+        }
+        Ok(scenario)
+    }
+
     /// The scene's name (`reach`, `navigate`, …).
     #[must_use]
     pub fn scene_name(&self) -> &'static str {
@@ -561,7 +585,13 @@ impl Scenario {
             ModelChoice::Bundle(p) if p.is_absolute() => Some(p.clone()),
             ModelChoice::Bundle(p) => Some(self.base_dir.join(p)),
             ModelChoice::Default => {
-                let dir = models_dir().join(self.scene_name());
+                // Observed through the camera, the scene's model is its pixel bundle.
+                let name = if self.observation.mode.has_image() {
+                    format!("{}_pixels", self.scene_name())
+                } else {
+                    self.scene_name().to_string()
+                };
+                let dir = models_dir().join(name);
                 dir.join("manifest.toml").exists().then_some(dir)
             }
         }
@@ -721,6 +751,36 @@ mod tests {
             Path::new("."),
             "from_toml keeps what it is given"
         );
+    }
+
+    #[test]
+    fn a_shipped_scene_observed_through_its_camera_is_its_pixel_scenario() {
+        let pixels =
+            Scenario::load_observing("push", Some(ObservationMode::PixelsProprio)).unwrap();
+        let shipped = Scenario::load("push_pixels").unwrap();
+        assert_eq!(pixels, shipped, "the pixel scenario, as shipped");
+        let state = Scenario::load_observing("push", Some(ObservationMode::State)).unwrap();
+        assert_eq!(state, Scenario::load("push").unwrap());
+        // Without a pixel scenario: the scene's own, in the mode asked for.
+        let reach = Scenario::load_observing("reach", Some(ObservationMode::Pixels)).unwrap();
+        assert_eq!(reach.observation.mode, ObservationMode::Pixels);
+        assert_eq!(reach.scene_name(), "reach");
+        // A file is read as it is, whatever the mode.
+        let file =
+            Scenario::load_observing("scenarios/push.toml", Some(ObservationMode::Pixels)).unwrap();
+        assert_eq!(file.observation.mode, ObservationMode::Pixels);
+        assert_eq!(file.model, ModelChoice::Default);
+    }
+
+    #[test]
+    fn the_default_model_of_a_pixel_mode_is_the_scenes_pixel_bundle() {
+        let mut s = Scenario::load("push").unwrap();
+        assert_eq!(s.bundle_dir(), Some(models_dir().join("push")));
+        s.observation.mode = ObservationMode::PixelsProprio;
+        assert_eq!(s.bundle_dir(), Some(models_dir().join("push_pixels")));
+        let mut reach = Scenario::load("reach").unwrap();
+        reach.observation.mode = ObservationMode::Pixels;
+        assert_eq!(reach.bundle_dir(), None, "no reach_pixels bundle ships");
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub(crate) struct RunArgs {
     /// What the planner observes: `state` (the scene's state), `pixels`
     /// (the camera image) or `pixels+proprio` (the image and the robot's
     /// own state); default: the scenario's `[observation] mode`. The pixel
-    /// modes need a world model that reads images (a v2 bundle).
+    /// modes need a world model that reads images (a v2 bundle): a shipped
+    /// scene observed through its camera runs its shipped pixel scenario
+    /// (`push` → `push_pixels.toml`) when there is one.
     #[arg(long, value_name = "MODE")]
     obs: Option<ObservationMode>,
     /// Leave `margins` (a learned model's error margins) or `guardrails`
@@ -127,15 +129,12 @@ fn configure(args: &RunArgs) -> Result<(usize, Scenario)> {
         limits::MAX_EPISODES,
     )?;
     let jobs = jobs(args.jobs)?;
-    let mut scenario = Scenario::load(&args.scene)?;
+    let mut scenario = Scenario::load_observing(&args.scene, args.obs)?;
     if let Some(kind) = args.planner {
         scenario.planner.kind = kind;
     }
     if let Some(m) = &args.model {
         scenario.model = m.clone();
-    }
-    if let Some(mode) = args.obs {
-        scenario.observation.mode = mode;
     }
     if let Some(what) = args.ablate {
         scenario.episode.ablate = Some(what);

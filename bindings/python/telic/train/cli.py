@@ -59,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ego", metavar="X,Y:HALF:SIZE",
                    help="with --image --proprio: encode the SIZE×SIZE crop of the image around the robot's "
                         "position (proprio X, Y), HALF metres each way (e.g. x,y:2.5:40)")
+    p.add_argument("--map", dest="ground_map", metavar="READOUT:X,Y:PX,PY:HALF:CELLS",
+                   help="with --image --proprio: map READOUT at the image's resolution on a CELLS×CELLS grid "
+                        "HALF metres each way around the robot's position X, Y (proprio), carried in the latent; "
+                        "the readout reads it where the readouts PX, PY put the robot")
+    p.add_argument("--map-epochs", type=int, default=0, metavar="N",
+                   help="with --map: first fit the map's head on its own for N passes over the images, each "
+                        "labelled by every place of its episode (violations included), then freeze it")
     p.add_argument("--field", metavar="READOUT:X,Y:STEP", action="append",
                    help="with --image --proprio: learn READOUT as a map over the ground in view, read at the "
                         "position X, Y and 8 neighbours STEP metres away; X, Y are proprio observations (the "
@@ -129,7 +136,7 @@ def main(argv=None) -> int:
         readouts=_names(args.readouts), periodic=_names(args.periodic),
         frames=args.frames, bilinear=args.bilinear, image=args.image, proprio=args.proprio,
         seen=_names(args.seen), w_seen=args.w_seen, saturate=_bounds(args.saturate),
-        ego=args.ego, ground_field=args.field, freeze=args.freeze, frozen_epochs=args.frozen_epochs,
+        ego=args.ego, ground_field=args.field, ground_map=args.ground_map, map_epochs=args.map_epochs, freeze=args.freeze, frozen_epochs=args.frozen_epochs,
         frozen_horizon=args.frozen_horizon,
         safe_only=not args.keep_violations,
         quantile=args.quantile, quantile_horizon=args.quantile_horizon, seed=args.seed, threads=args.threads,

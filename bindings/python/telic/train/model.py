@@ -243,6 +243,86 @@ class GroundField(nn.Module):
                                          align_corners=False).reshape(-1, self.SAMPLES)
 
 
+class GroundMap(nn.Module):
+    """A readout mapped over the ground around the robot and carried in the
+    latent: a convolution head at the image's full resolution turns the
+    camera image into one channel (the readout, standardised, at each
+    place in view), sampled on a ``cells`` × ``cells`` grid spanning ``±half``
+    metres around the robot's position when the image was taken (two
+    proprio entries). The grid and that position (standardised as the
+    readouts ``pos`` of the robot's position are) are the latent's static
+    part: the predictor carries them unchanged, and the ``Readout`` reads
+    the mapped readout by sampling the grid where the predictor imagines
+    the robot (``MapReadout``). A clearance to obstacles the robot only saw
+    is then as precise along an imagined trajectory as the map and the
+    imagined position, and the predictor never learns the map.
+
+    ``view``, ``columns``, ``mean``, ``std``: as for ``GroundToImage``;
+    ``pos_mean``, ``pos_std``: the readout statistics of the robot's position.
+    """
+
+    def __init__(self, image_shape, view, columns, mean, std, half: float, cells: int, pos_mean, pos_std,
+                 channels: int = 16):
+        super().__init__()
+        c = int(image_shape[0])
+        self.at = GroundToImage(image_shape, view, columns, mean, std)
+        self.head = nn.Sequential(
+            nn.Conv2d(c, channels, 5, 1, 2), nn.SiLU(),
+            nn.Conv2d(channels, channels, 5, 1, 4, dilation=2), nn.SiLU(),
+            # Seen 10 pixels each way (1.25 m on the 8 m navigate arena): the
+            # clearance saturates at 0.6 m plus the robot's 0.2 m radius.
+            nn.Conv2d(channels, channels, 3, 1, 4, dilation=4), nn.SiLU(),
+            nn.Conv2d(channels, 1, 1))
+        self.cells, self.half = int(cells), float(half)
+        offsets = torch.linspace(-self.half, self.half, self.cells)
+        # Rows top (+y) to bottom, columns left to right: [1, cells, cells, 2].
+        grid = torch.stack([offsets.reshape(1, -1).expand(self.cells, self.cells),
+                            offsets.flip(0).reshape(-1, 1).expand(self.cells, self.cells)], dim=-1)
+        self.register_buffer("grid", grid.unsqueeze(0))
+        self.register_buffer("pos_mean", torch.as_tensor(pos_mean, dtype=torch.float32).reshape(1, 2))
+        self.register_buffer("pos_std", torch.as_tensor(pos_std, dtype=torch.float32).reshape(1, 2))
+        self.width = self.cells * self.cells + 2
+
+    def forward(self, image: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """``image`` ``[B, C, H, W]`` (scaled to 0..1, centred) and the
+        normalised ``proprio`` ``[B, P]`` → ``[B, cells² + 2]``: the grid, then
+        the robot's position standardised as its readouts."""
+        field = self.head(image)
+        grid = nn.functional.grid_sample(field, self.at(proprio, self.grid), mode="bilinear",
+                                         padding_mode="border", align_corners=False)
+        xy = proprio[:, self.at.columns] * self.at.std + self.at.mean
+        return torch.cat([grid.flatten(1), (xy - self.pos_mean) / self.pos_std], dim=1)
+
+
+class MapReadout(nn.Module):
+    """Reads the mapped readout (column ``col``) off a latent's static grid
+    at the robot's position (columns ``pos``, the latent's tracked entries),
+    relative to the position the grid was taken at; in standardised units."""
+
+    def __init__(self, col: int, pos, cells: int, half: float, pos_std, readouts: int):
+        super().__init__()
+        self.col, self.pos, self.cells, self.half = int(col), [int(p) for p in pos], int(cells), float(half)
+        self.register_buffer("pos_std", torch.as_tensor(pos_std, dtype=torch.float32).reshape(1, 2))
+        # The readout puts the latent's tracked position (its first two
+        # entries) in the columns ``pos``: ``y·keep + d[:, :2] @ place``.
+        keep = torch.ones(1, readouts)
+        place = torch.zeros(2, readouts)
+        for i, c in enumerate(self.pos):
+            keep[0, c] = 0.0
+            place[i, c] = 1.0
+        self.register_buffer("keep", keep)
+        self.register_buffer("place", place)
+
+    def forward(self, y_n: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        n = self.cells * self.cells
+        grid, anchor = static[:, :n], static[:, n:n + 2]
+        offset = (y_n[:, self.pos] - anchor) * self.pos_std / self.half  # [-1, 1] across the grid
+        at = torch.stack([offset[:, 0], -offset[:, 1]], dim=1).reshape(-1, 1, 1, 2)
+        value = nn.functional.grid_sample(grid.reshape(-1, 1, self.cells, self.cells), at, mode="bilinear",
+                                          padding_mode="border", align_corners=True).reshape(-1, 1)
+        return torch.cat([y_n[:, :self.col], value, y_n[:, self.col + 1:]], dim=1)
+
+
 class PixelEncoder(nn.Module):
     """Flat observation ``[B, C·H·W + P]`` → latent ``[B, D]``: first the image
     in C×H×W order as raw 0..255 values, then the ``P`` normalised proprio
@@ -281,7 +361,7 @@ class PixelEncoder(nn.Module):
 
     def __init__(self, image_shape, proprio_dim: int, latent_dim: int, hidden: int, layers: int,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, seen=(), ego=None,
-                 fields=(), channels: int = 32, features: int = 64):
+                 fields=(), channels: int = 32, features: int = 64, ground_map=None):
         super().__init__()
         c, h, w = (int(x) for x in image_shape)
         self.image_shape = (c, h, w)
@@ -331,6 +411,16 @@ class PixelEncoder(nn.Module):
         self.net = mlp(pooled, hidden, latent_dim, max(layers, 1))
         self.skip = nn.Linear(pooled, latent_dim, bias=False)
         self.proprio_dim = int(proprio_dim)
+        # The ground map follows every pooled feature and joins the latent
+        # as its static part, past the ``latent_dim`` dynamic entries.
+        self.ground_map = None
+        if ground_map is not None:
+            if self.ego is not None:
+                raise ValueError("a ground map reads the whole image; it does not go with an ego crop")
+            self.ground_map = GroundMap((c, h, w), **ground_map)
+        self.map_width = self.ground_map.width if self.ground_map is not None else 0
+        self.feature_width = pooled
+        pooled += self.map_width
         self.pooled_width = pooled
         vector = proprio_dim + len(self.seen_cols) + (GroundField.SAMPLES - 1) * len(self.fields)
         self.vector = (Encoder(vector, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
@@ -352,6 +442,8 @@ class PixelEncoder(nn.Module):
             # Read at the seen head's estimate (the robot's fields come first).
             at = self.seen(torch.cat(parts, dim=1)).detach()
             parts += [field(maps, at) for field, source in sourced if source == "seen"]
+        if self.ground_map is not None:
+            parts.append(self.ground_map(image - 0.86, proprio))
         return torch.cat(parts, dim=1)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
@@ -371,11 +463,12 @@ class PixelEncoder(nn.Module):
         else:
             image, proprio = x[:, : self.image_len].reshape(-1, *self.image_shape), x[:, self.image_len:]
             f = self._pooled(image, proprio)
+        f, static = f[:, : self.feature_width], f[:, self.feature_width:]
         z = self.net(f) + self.skip(f)
         estimates = [self.seen(f[:, : self.seen_width])] if self.seen is not None else []
         around = []
         n = GroundField.SAMPLES
-        first = self.pooled_width - n * len(self.fields)
+        first = self.feature_width - n * len(self.fields)
         for k in range(len(self.fields)):
             samples = f[:, first + k * n: first + (k + 1) * n]
             estimates.append(samples[:, :1])
@@ -383,6 +476,13 @@ class PixelEncoder(nn.Module):
         seen = torch.cat(estimates, dim=1) if estimates else None
         if self.vector is not None:
             z = z + self.vector(torch.cat([proprio] + estimates + around, dim=1))
+        if self.map_width:
+            # The robot's position is tracked, not learned: the first two
+            # dynamic entries are its odometry, standardised as its readouts
+            # (the map's anchor), which the predictor then moves. The map is
+            # read where they put the robot, and odometry is exact to
+            # millimetres where a learned code of it was centimetres off.
+            z = torch.cat([static[:, -2:], z[:, 2:], static], dim=1)
         return z, seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -425,8 +525,13 @@ class PixelRows:
 class Predictor(nn.Module):
     """Latent ``[B, D]`` and raw action ``[B, A]`` → next latent ``[B, D]``."""
 
-    def __init__(self, latent_dim, action_lower, action_upper, hidden, layers, bilinear: int = 0):
+    def __init__(self, latent_dim, action_lower, action_upper, hidden, layers, bilinear: int = 0,
+                 static: int = 0):
         super().__init__()
+        # ``static`` latent entries after the ``latent_dim`` dynamic ones are
+        # carried unchanged (a ground map: see ``GroundMap``).
+        self.dyn = int(latent_dim)
+        self.static = int(static)
         lo = torch.as_tensor(action_lower, dtype=torch.float32)
         hi = torch.as_tensor(action_upper, dtype=torch.float32)
         half = (hi - lo) / 2
@@ -448,26 +553,40 @@ class Predictor(nn.Module):
 
     def forward(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         un = (u - self.u_mid) * self.u_inv_half
+        if self.static:
+            z, static = z[:, : self.dyn], z[:, self.dyn:]
         if self.gate is None:
-            return z + self.net(torch.cat([z, un], dim=1))
-        g = self.gate(z)
-        prod = (g.unsqueeze(2) * un.unsqueeze(1)).flatten(1)
-        return z + self.net(torch.cat([z, un, prod], dim=1))
+            z = z + self.net(torch.cat([z, un], dim=1))
+        else:
+            g = self.gate(z)
+            prod = (g.unsqueeze(2) * un.unsqueeze(1)).flatten(1)
+            z = z + self.net(torch.cat([z, un, prod], dim=1))
+        return torch.cat([z, static], dim=1) if self.static else z
 
 
 class Readout(nn.Module):
     """Latent ``[B, D]`` → readouts ``[B, P]`` in physical units."""
 
-    def __init__(self, latent_dim, y_mean, y_std, hidden, layers):
+    def __init__(self, latent_dim, y_mean, y_std, hidden, layers, mapped=None):
         super().__init__()
         self.register_buffer("y_mean", torch.as_tensor(y_mean, dtype=torch.float32).reshape(1, -1))
         self.register_buffer("y_std", torch.as_tensor(y_std, dtype=torch.float32).reshape(1, -1))
+        self.dyn = int(latent_dim)
         self.net = mlp(latent_dim, hidden, self.y_mean.shape[1], layers)
         self.skip = nn.Linear(latent_dim, self.y_mean.shape[1], bias=False)
+        # A readout read off the latent's ground map (``MapReadout``).
+        self.mapped = mapped
 
     def normalised(self, z: torch.Tensor) -> torch.Tensor:
-        """Standardised readouts ``(y − μ_y) / σ_y``: an MLP plus a linear probe."""
-        return self.net(z) + self.skip(z)
+        """Standardised readouts ``(y − μ_y) / σ_y``: an MLP plus a linear
+        probe on the dynamic latent; a mapped readout is read off the map."""
+        d = z[:, : self.dyn]
+        y = self.net(d) + self.skip(d)
+        if self.mapped is not None:
+            # The position readouts are the tracked entries (``PixelEncoder``).
+            y = y * self.mapped.keep + d[:, :2] @ self.mapped.place
+            y = self.mapped(y, z[:, self.dyn:])
+        return y
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.y_mean + self.y_std * self.normalised(z)
@@ -479,16 +598,29 @@ class WorldModel(nn.Module):
     def __init__(self, *, obs_dim, latent_dim, action_lower, action_upper, y_mean, y_std,
                  hidden, layers, readout_hidden, readout_layers,
                  periodic=(), periodic_mean=(), periodic_std=(), frames=None, bilinear: int = 0,
-                 image_shape=None, seen=(), ego=None, fields=()):
+                 image_shape=None, seen=(), ego=None, fields=(), ground_map=None):
         super().__init__()
         # With an image, ``obs_dim`` counts the proprio entries beside it.
+        mapped = None
+        if ground_map is not None:
+            ground_map = dict(ground_map)
+            mapped = {k: ground_map.pop(k) for k in ("col", "pos")}
         self.encoder = (
             Encoder(obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std, frames)
             if image_shape is None else
             PixelEncoder(image_shape, obs_dim, latent_dim, hidden, layers, periodic, periodic_mean, periodic_std,
-                         frames, seen, ego, fields))
-        self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear)
-        self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers)
+                         frames, seen, ego, fields, ground_map=ground_map))
+        static = getattr(self.encoder, "map_width", 0)
+        #: The latent's size: ``latent_dim`` dynamic entries and the static map.
+        self.latent_dim = int(latent_dim) + static
+        self.dyn_dim = int(latent_dim)
+        self.predictor = Predictor(latent_dim, action_lower, action_upper, hidden, layers, bilinear, static)
+        reader = None
+        if mapped is not None:
+            g = self.encoder.ground_map
+            reader = MapReadout(mapped["col"], mapped["pos"], g.cells, g.half, g.pos_std.reshape(-1).tolist(),
+                                len(y_mean))
+        self.readout = Readout(latent_dim, y_mean, y_std, readout_hidden, readout_layers, reader)
         self.target_encoder = copy.deepcopy(self.encoder)
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
@@ -542,10 +674,13 @@ def jepa_loss(model: WorldModel, obs_n, actions, y_n, weights: dict) -> tuple[to
     with torch.no_grad():
         target = model.target_encoder(obs_n[:, 1:].reshape(-1, o)).reshape(bsz, k1 - 1, -1)
     zs = model.rollout(z0, actions)
-    pred = ((zs - target) ** 2).mean()
+    # The static map is carried, not predicted: the JEPA terms read the
+    # dynamic latent.
+    d = getattr(model, "dyn_dim", z0.shape[1])
+    pred = ((zs[..., :d] - target[..., :d]) ** 2).mean()
     latents = torch.cat([z0.unsqueeze(1), zs], dim=1)
     probe = ((model.readout.normalised(latents.reshape(bsz * k1, -1)).reshape(bsz, k1, -1) - y_n) ** 2).mean()
-    var, cov = vicreg_terms(z0)
+    var, cov = vicreg_terms(z0[:, :d])
     total = (weights["pred"] * pred + weights["probe"] * probe + weights["var"] * var + weights["cov"] * cov
              + weights.get("seen", 0.0) * seen)
     terms = {"pred": pred.item(), "probe": probe.item(), "var": var.item(), "cov": cov.item(), "seen": seen.item(),

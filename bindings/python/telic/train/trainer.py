@@ -87,6 +87,15 @@ class TrainConfig:
     # observations (the robot's position) or --seen readouts (a position the
     # image showed, e.g. box.x, box.y).
     ground_field: str | list[str] | None = None
+    # With image and proprio: "READOUT:X,Y:PX,PY:HALF:CELLS", READOUT mapped
+    # at the image's resolution on a CELLS×CELLS grid ±HALF metres around
+    # the robot's position X, Y (proprio) and carried in the latent; the
+    # readout reads it where the readouts PX, PY put the robot (GroundMap).
+    ground_map: str | None = None
+    # With ground_map: passes over the training images that fit the map's
+    # head on its own first, labelled by every place of the image's episode,
+    # then freeze it (telic.train.mapfit); 0 leaves it to the world model's loss.
+    map_epochs: int = 0
     # With image: after the epochs, freeze the convolution stack, compute its
     # pooled features once, and train the rest for frozen_epochs more on
     # windows of frozen_horizon steps (a frozen visual backbone, as DINO-WM
@@ -139,6 +148,8 @@ class TrainConfig:
             raise ValueError("field needs image and proprio: the map is read where the robot's own state says")
         if self.ground_field and self.ego:
             raise ValueError("field and ego do not combine: the map covers the whole image, the crop only its centre")
+        if self.map_epochs < 0 or (self.map_epochs and not self.ground_map):
+            raise ValueError(f"map_epochs must be ≥ 0 and needs ground_map, got {self.map_epochs}")
         if self.bilinear < 0:
             raise ValueError(f"bilinear must be ≥ 0, got {self.bilinear}")
         if self.layers < 0 or self.readout_layers < 0:
@@ -380,6 +391,7 @@ class Fitted:
     history: list[dict]
     probe_history: list[dict]
     training_time: float
+    map_history: list[dict] = field(default_factory=list)  # the map head's own fit (--map-epochs)
 
 
 @dataclass
@@ -540,8 +552,9 @@ def _build(cfg: TrainConfig, prep: Prepared) -> Built:
             feats = frames.raw(torch.as_tensor(vec, dtype=torch.float32))
             frames.scale.copy_(feats.std(dim=0, keepdim=True).clamp_min(1e-6))
     ego = _ego(cfg.ego, prep) if cfg.ego else None
+    ground_map = _ground_map(cfg.ground_map, prep) if cfg.ground_map else None
     model = WorldModel(
-        frames=frames, bilinear=cfg.bilinear, ego=ego, fields=fields,
+        frames=frames, bilinear=cfg.bilinear, ego=ego, fields=fields, ground_map=ground_map,
         periodic=per_idx, periodic_mean=vec_mean[per_idx], periodic_std=vec_std[per_idx], seen=seen_idx,
         obs_dim=obs_dim, latent_dim=cfg.latent_dim,
         action_lower=meta["action_lower"], action_upper=meta["action_upper"],
@@ -571,6 +584,33 @@ def _ego(spec: str, prep: Prepared) -> dict:
     if not (math.isfinite(half) and half > 0 and 8 <= size <= 256):
         raise DataError(f"--ego {spec!r}: HALF must be positive metres and SIZE 8 to 256 pixels")
     return {**_robot_on_image(f"--ego {spec!r}", names, prep), "half": half, "size": size}
+
+
+def _ground_map(spec: str, prep: Prepared) -> dict:
+    """The ``GroundMap`` settings of ``--map READOUT:X,Y:PX,PY:HALF:CELLS``,
+    with the mapped readout's column ``col`` and the robot position's
+    readout columns ``pos``."""
+    option = f"--map {spec!r}"
+    parts = spec.split(":")
+    try:
+        readout = parts[0].strip()
+        xy = [n.strip() for n in parts[1].split(",")]
+        pxy = [n.strip() for n in parts[2].split(",")]
+        half, cells = float(parts[3]), int(parts[4])
+        if len(parts) != 5 or len(xy) != 2 or len(pxy) != 2:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise DataError(f"{option}: expected READOUT:X,Y:PX,PY:HALF:CELLS, e.g. clearance:x,y:base.x,base.y:1.5:25") \
+            from None
+    unknown = [n for n in [readout] + pxy if n not in prep.readouts]
+    if unknown:
+        raise DataError(f"{option}: {unknown} are not among the model's readouts (they are {prep.readouts})")
+    if not (math.isfinite(half) and half > 0 and 3 <= cells <= 101):
+        raise DataError(f"{option}: HALF must be positive metres and CELLS 3 to 101")
+    pos = [prep.readouts.index(n) for n in pxy]
+    return {**_robot_on_image(option, xy, prep), "half": half, "cells": cells,
+            "pos_mean": prep.norm.y_mean[pos], "pos_std": prep.norm.y_std[pos],
+            "col": prep.readouts.index(readout), "pos": pos}
 
 
 def _robot_on_image(option: str, names: list[str], prep: Prepared) -> dict:
@@ -716,6 +756,7 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
     say(f"untrained: held-out readout nRMSE h1 {initial['readout_nrmse'][0]:.4f}, h{k} {initial['readout_nrmse'][-1]:.4f}")
     history = []
     t_train = time.perf_counter()
+    map_history = _fit_map(cfg, prep, built, say)
     _train_epochs(cfg, prep, built, say, history, first=1, count=cfg.epochs, frozen=False)
     if cfg.freeze and prep.image_shape is not None:
         prep, built = _freeze(cfg, prep, built, say)
@@ -729,7 +770,25 @@ def _fit(cfg: TrainConfig, prep: Prepared, built: Built, say) -> Fitted:
             f"{ev['readout_nrmse'][0]:.4f} h{k} {ev['readout_nrmse'][-1]:.4f}")
     training_time = time.perf_counter() - t_train
     built.model.eval()
-    return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time)
+    return Fitted(initial=initial, history=history, probe_history=probe_history, training_time=training_time,
+                  map_history=map_history)
+
+
+def _fit_map(cfg: TrainConfig, prep: Prepared, built: Built, say) -> list[dict]:
+    """With ``--map`` and ``--map-epochs``: the map head fitted on its own
+    and frozen (``mapfit.fit_ground_map``); its per-epoch held-out errors."""
+    if not (cfg.ground_map and cfg.map_epochs > 0):
+        return []
+    from .mapfit import fit_ground_map
+
+    spec = _ground_map(cfg.ground_map, prep)
+    col = spec["col"]
+    train_eps, val_eps = split_episodes(prep.ds.episode, cfg.val_fraction, prep.seed)
+    return fit_ground_map(
+        built.model, prep.ds, train_eps, val_eps, pos_cols=[prep.columns[p] for p in spec["pos"]],
+        col=prep.columns[col], mean=float(prep.norm.y_mean[col]), std=float(prep.norm.y_std[col]),
+        hi=(cfg.saturate or {}).get(prep.readouts[col]), epochs=cfg.map_epochs, lr=cfg.lr, seed=prep.seed,
+        say=say)
 
 
 def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepared, Built]:
@@ -746,7 +805,7 @@ def _freeze(cfg: TrainConfig, prep: Prepared, built: Built, say) -> tuple[Prepar
     enc = model.encoder
     # A field read at the seen head's estimates was cached with them: the
     # head freezes too.
-    parts = ("conv", "local", "fields") + (("seen",) if "seen" in enc.field_sources else ())
+    parts = ("conv", "local", "fields", "ground_map") + (("seen",) if "seen" in enc.field_sources else ())
     for name in parts:
         module, target = getattr(enc, name), getattr(model.target_encoder, name)
         if module is None:
@@ -811,7 +870,7 @@ def _export_and_check(cfg: TrainConfig, prep: Prepared, model, say) -> dict:
     stale = os.path.join(cfg.out, MANIFEST_FILE)
     if os.path.exists(stale):
         os.remove(stale)  # a failed export must not leave a loadable bundle behind
-    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], cfg.latent_dim,
+    export_graphs(model, cfg.out, prep.train.obs.shape[1], prep.train.actions.shape[1], model.latent_dim,
                   prep.image_shape)
     check_rows = va.windows(1)
     take = np.random.default_rng(prep.seed + 2).permutation(check_rows[0].size)[:2048 if va.images is None else 256]
@@ -880,6 +939,7 @@ def _training_table(cfg: TrainConfig, prep: Prepared, built: Built, fitted: Fitt
         **({"saturated_readouts": dict(cfg.saturate)} if cfg.saturate else {}),
         **({"ego_crop": cfg.ego} if cfg.ego else {}),
         **({"ground_fields": cfg.field_specs()} if cfg.ground_field else {}),
+        **({"ground_map": cfg.ground_map} if cfg.ground_map else {}),
         **({"frozen_convolutions": {"after_epochs": cfg.epochs, "epochs": cfg.frozen_epochs,
                                     "horizon": cfg.frozen_horizon}} if cfg.freeze else {}),
         "probe_fit": {"epochs": cfg.probe_epochs, "batch_size": cfg.probe_batch_size, "lr": cfg.probe_lr,
@@ -914,7 +974,7 @@ def _manifest(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome) 
         "format_version": 1 if image is None else 2,
         "name": cfg.name or f"{meta.get('scene', 'model')}_{'pixels' if image else 'jepa'}",
         "dt": prep.dt,
-        "latent_dim": cfg.latent_dim,
+        "latent_dim": built.model.latent_dim,
         "observations": prep.observations,
         "readouts": chosen,
         "actions": [{"name": n, "lower": float(lo), "upper": float(hi)}
@@ -955,6 +1015,7 @@ def _report(cfg: TrainConfig, prep: Prepared, built: Built, outcome: Outcome, t_
         "initial": fitted.initial,
         "history": fitted.history,
         "probe_history": fitted.probe_history,
+        **({"map_history": fitted.map_history} if fitted.map_history else {}),
         "quantile_horizon": m.h_max,
         "quantile_samples": m.counts[:m.h_max],
         "readout_rmse": m.summary["rmse"],  # per readout name, per step, in the readout's unit
