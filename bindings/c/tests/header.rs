@@ -1,0 +1,53 @@
+//! The committed header, `include/telic.h`, is what cbindgen generates from
+//! the crate today: it never drifts from the functions it declares.
+//!
+//! `TELIC_BLESS_HEADER=1 cargo test -p telic-c --test header` rewrites it.
+
+use std::path::Path;
+
+fn generate() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).unwrap();
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(dir.join("src/lib.rs"))
+        .generate()
+        .unwrap();
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn the_committed_header_is_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/telic.h");
+    let fresh = generate();
+    if std::env::var_os("TELIC_BLESS_HEADER").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} differs from what cbindgen generates from the crate; regenerate it with \
+         `TELIC_BLESS_HEADER=1 cargo test -p telic-c --test header` and commit it",
+        path.display()
+    );
+}
+
+#[test]
+fn the_header_declares_every_exported_function() {
+    let header = generate();
+    let lib = ["src/lib.rs", "src/error.rs", "src/model.rs", "src/planner.rs", "src/controller.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap())
+        .collect::<String>();
+    let exported: Vec<&str> = lib
+        .split("extern \"C\" fn ")
+        .skip(1)
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    assert!(exported.len() >= 20, "{exported:?}");
+    for name in exported {
+        assert!(header.contains(&format!("{name}(")), "{name} is not in the header");
+    }
+}
