@@ -4,8 +4,9 @@
 // text, activates the real-time controller, and in its update() hands the
 // newest state over and reads the command back, without waiting.
 //
-//   c++ -std=c++17 -Ibindings/c/include examples/c/navigate_node.cpp \
+//   c++ -std=c++17 -Ibindings/c/include examples/c/navigate_node.cpp
 //       -Ltarget/debug -ltelic_c -Wl,-rpath,target/debug -o navigate_node
+// (one command).
 //   ./navigate_node examples/c/navigate.toml
 #include <array>
 #include <chrono>

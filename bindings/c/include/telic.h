@@ -99,7 +99,7 @@ typedef struct TelicActionInfo {
   // For a plan step: steps since the observation the plan starts at (0 otherwise).
   size_t step;
   // For a plan step: seconds since that observation (negative otherwise).
-  Real age_seconds;
+  double age_seconds;
 } TelicActionInfo;
 
 // Deadline and staleness figures since the controller started (across
@@ -116,18 +116,18 @@ typedef struct TelicControllerMetrics {
   // Planning calls longer than one model time step.
   uint64_t plans_late;
   // Wall-clock time of the latest planning call (negative: none yet).
-  Real last_plan_latency_seconds;
+  double last_plan_latency_seconds;
   // Longest planning call.
-  Real max_plan_latency_seconds;
+  double max_plan_latency_seconds;
   // Calls to `telic_controller_action`.
   uint64_t control_reads;
   // Control reads by source, indexed by `TelicActionSource` (`reads[0]`
   // are the plan steps, the others fallbacks by reason).
   uint64_t reads[TELIC_ACTION_SOURCE_COUNT];
   // Age of the newest plan at the latest control read (negative: none).
-  Real latest_plan_age_seconds;
+  double latest_plan_age_seconds;
   // Largest plan age seen at a control read.
-  Real max_plan_age_seconds;
+  double max_plan_age_seconds;
   // Calls to `telic_controller_restart`.
   uint64_t planner_restarts;
   // True while the planner thread runs.
@@ -145,7 +145,7 @@ typedef struct TelicModelDims {
   // Size of the latent state `D`.
   size_t latent;
   // Time step of one prediction, in seconds (the control period).
-  Real dt;
+  double dt;
 } TelicModelDims;
 
 // The figures of one plan call besides its actions.
@@ -153,12 +153,12 @@ typedef struct TelicPlanResult {
   // How the call ended.
   enum TelicPlanStatus status;
   // Total task cost of the plan.
-  Real cost;
+  double cost;
   // Smallest buffered guardrail margin over the horizon (positive is
   // safe; +infinity without guardrails).
-  Real worst_margin;
+  double worst_margin;
   // Sum of guardrail violations along the plan (0 when feasible).
-  Real violation;
+  double violation;
   // Samples of the last iteration that kept every guardrail.
   size_t feasible_samples;
   // Iterations run.
@@ -166,7 +166,7 @@ typedef struct TelicPlanResult {
   // Actuation delay, in control periods, planned through.
   size_t delay_steps;
   // Wall-clock time of the call inside the engine, in seconds.
-  Real elapsed_seconds;
+  double elapsed_seconds;
 } TelicPlanResult;
 
 // The sizes of a planner's inputs and outputs.
@@ -233,7 +233,7 @@ enum TelicStatus telic_controller_start(struct TelicPlanner *planner,
 // `controller` is null or a live controller; `obs` is null or valid for
 // `len` reads.
 enum TelicStatus telic_controller_observe(struct TelicController *controller,
-                                          const Real *obs,
+                                          const double *obs,
                                           size_t len);
 
 // Writes the action to apply now into `action` (`len` must be A): a step
@@ -248,7 +248,7 @@ enum TelicStatus telic_controller_observe(struct TelicController *controller,
 // `controller` is null or a live controller; `action` is null or valid for
 // `len` writes; `info` is null or valid for one write.
 enum TelicStatus telic_controller_action(struct TelicController *controller,
-                                         Real *action,
+                                         double *action,
                                          size_t len,
                                          struct TelicActionInfo *info);
 
@@ -411,11 +411,11 @@ enum TelicStatus telic_planner_new(const struct TelicModel *model,
 // `actions` is null or valid for `actions_len` writes; `result` is null or
 // valid for one write; the output buffers do not overlap.
 enum TelicStatus telic_planner_plan(struct TelicPlanner *planner,
-                                    const Real *obs,
+                                    const double *obs,
                                     size_t obs_len,
-                                    Real *action,
+                                    double *action,
                                     size_t action_len,
-                                    Real *actions,
+                                    double *actions,
                                     size_t actions_len,
                                     struct TelicPlanResult *result);
 
@@ -431,7 +431,7 @@ enum TelicStatus telic_planner_plan(struct TelicPlanner *planner,
 // string; `target` is null or valid for `len` reads.
 enum TelicStatus telic_planner_set_target(struct TelicPlanner *planner,
                                           const char *term,
-                                          const Real *target,
+                                          const double *target,
                                           size_t len);
 
 // Gives the goal of term `term` as a target observation (`len` = O
@@ -445,7 +445,7 @@ enum TelicStatus telic_planner_set_target(struct TelicPlanner *planner,
 // As `telic_planner_set_target`, with `obs` for `target`.
 enum TelicStatus telic_planner_set_goal_observation(struct TelicPlanner *planner,
                                                     const char *term,
-                                                    const Real *obs,
+                                                    const double *obs,
                                                     size_t len);
 
 // Forgets the warm start and the last action (e.g. at an episode start).

@@ -7,7 +7,6 @@ use crate::ffi::{buffer, check_out, optional_text, values, write};
 use crate::planner::{TelicPlanner, take_from};
 use std::ffi::c_char;
 use std::time::{Duration, Instant};
-use telic::Real;
 use telic::controller::{
     ActionSource, Controller, ControllerConfig, ControllerMetrics, FallbackReason,
 };
@@ -108,7 +107,7 @@ pub struct TelicActionInfo {
     /// For a plan step: steps since the observation the plan starts at (0 otherwise).
     pub step: usize,
     /// For a plan step: seconds since that observation (negative otherwise).
-    pub age_seconds: Real,
+    pub age_seconds: f64,
 }
 
 /// Deadline and staleness figures since the controller started (across
@@ -127,18 +126,18 @@ pub struct TelicControllerMetrics {
     /// Planning calls longer than one model time step.
     pub plans_late: u64,
     /// Wall-clock time of the latest planning call (negative: none yet).
-    pub last_plan_latency_seconds: Real,
+    pub last_plan_latency_seconds: f64,
     /// Longest planning call.
-    pub max_plan_latency_seconds: Real,
+    pub max_plan_latency_seconds: f64,
     /// Calls to `telic_controller_action`.
     pub control_reads: u64,
     /// Control reads by source, indexed by `TelicActionSource` (`reads[0]`
     /// are the plan steps, the others fallbacks by reason).
     pub reads: [u64; TELIC_ACTION_SOURCE_COUNT],
     /// Age of the newest plan at the latest control read (negative: none).
-    pub latest_plan_age_seconds: Real,
+    pub latest_plan_age_seconds: f64,
     /// Largest plan age seen at a control read.
-    pub max_plan_age_seconds: Real,
+    pub max_plan_age_seconds: f64,
     /// Calls to `telic_controller_restart`.
     pub planner_restarts: u64,
     /// True while the planner thread runs.
@@ -239,7 +238,7 @@ fn read_config(text: &str) -> Result<ControllerConfig, Error> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn telic_controller_observe(
     controller: *mut TelicController,
-    obs: *const Real,
+    obs: *const f64,
     len: usize,
 ) -> TelicStatus {
     let call = |c: &mut TelicController| {
@@ -265,7 +264,7 @@ pub unsafe extern "C" fn telic_controller_observe(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn telic_controller_action(
     controller: *mut TelicController,
-    action: *mut Real,
+    action: *mut f64,
     len: usize,
     info: *mut TelicActionInfo,
 ) -> TelicStatus {

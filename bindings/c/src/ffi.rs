@@ -6,7 +6,6 @@
 
 use crate::error::Error;
 use std::ffi::{CStr, c_char};
-use telic::Real;
 
 /// The `len` values at `ptr`, which must all be finite (NaN and infinity
 /// are refused naming `what` and the index).
@@ -14,10 +13,10 @@ use telic::Real;
 /// # Safety
 /// `ptr` is null or valid for reading `len` `double`s for the call.
 pub(crate) unsafe fn values<'a>(
-    ptr: *const Real,
+    ptr: *const f64,
     len: usize,
     what: &str,
-) -> Result<&'a [Real], Error> {
+) -> Result<&'a [f64], Error> {
     check_buffer(ptr, len, what)?;
     // SAFETY: non-null and aligned (checked above), valid for `len` reads
     // (the caller's contract), and `len` doubles fit in `isize` (checked).
@@ -37,11 +36,11 @@ pub(crate) unsafe fn values<'a>(
 /// `ptr` is null or valid for writing `len` `double`s for the call, and no
 /// other reference to that memory is used during it.
 pub(crate) unsafe fn buffer<'a>(
-    ptr: *mut Real,
+    ptr: *mut f64,
     len: usize,
     expected: usize,
     what: &str,
-) -> Result<&'a mut [Real], Error> {
+) -> Result<&'a mut [f64], Error> {
     if len != expected {
         return Err(Error::input(format!(
             "{what} has length {len}, expected {expected}"
@@ -53,14 +52,14 @@ pub(crate) unsafe fn buffer<'a>(
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
-fn check_buffer(ptr: *const Real, len: usize, what: &str) -> Result<(), Error> {
+fn check_buffer(ptr: *const f64, len: usize, what: &str) -> Result<(), Error> {
     if ptr.is_null() {
         return Err(Error::null(what));
     }
     if !ptr.is_aligned() {
         return Err(Error::input(format!("{what} is not aligned for double")));
     }
-    if len > isize::MAX as usize / size_of::<Real>() {
+    if len > isize::MAX as usize / size_of::<f64>() {
         return Err(Error::input(format!("{what} has length {len}, too long")));
     }
     Ok(())

@@ -78,3 +78,6 @@ pub extern "C" fn telic_version() -> *const std::ffi::c_char {
 pub mod fault {
     pub use crate::planner::panic_in_next_plan;
 }
+
+// The C ABI speaks `double`: the engine's scalar must stay `f64`.
+const _: () = assert!(size_of::<telic::Real>() == size_of::<f64>());

@@ -5,7 +5,7 @@ use crate::error::{Error, TelicStatus, guard};
 use crate::ffi::{check_out, optional_text, text, write};
 use std::ffi::c_char;
 use std::path::PathBuf;
-use telic::{ModelSpec, Real};
+use telic::ModelSpec;
 use telic_sim::model_source::{ModelSource, Params};
 
 /// A world model's source and its sizes. Planners build their own instance
@@ -29,7 +29,7 @@ pub struct TelicModelDims {
     /// Size of the latent state `D`.
     pub latent: usize,
     /// Time step of one prediction, in seconds (the control period).
-    pub dt: Real,
+    pub dt: f64,
 }
 
 impl TelicModel {

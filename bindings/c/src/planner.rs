@@ -6,7 +6,7 @@ use crate::ffi::{buffer, check_out, text, values, write};
 use crate::model::TelicModel;
 use std::ffi::c_char;
 use std::path::Path;
-use telic::{ModelSpec, Plan, PlanStatus, Planner, Real};
+use telic::{ModelSpec, Plan, PlanStatus, Planner};
 use telic_sim::scenario::PlanningSections;
 
 const MOVED: &str = "this planner was handed to a controller, which now runs it; \
@@ -93,12 +93,12 @@ pub struct TelicPlanResult {
     /// How the call ended.
     pub status: TelicPlanStatus,
     /// Total task cost of the plan.
-    pub cost: Real,
+    pub cost: f64,
     /// Smallest buffered guardrail margin over the horizon (positive is
     /// safe; +infinity without guardrails).
-    pub worst_margin: Real,
+    pub worst_margin: f64,
     /// Sum of guardrail violations along the plan (0 when feasible).
-    pub violation: Real,
+    pub violation: f64,
     /// Samples of the last iteration that kept every guardrail.
     pub feasible_samples: usize,
     /// Iterations run.
@@ -106,7 +106,7 @@ pub struct TelicPlanResult {
     /// Actuation delay, in control periods, planned through.
     pub delay_steps: usize,
     /// Wall-clock time of the call inside the engine, in seconds.
-    pub elapsed_seconds: Real,
+    pub elapsed_seconds: f64,
 }
 
 impl TelicPlanResult {
@@ -219,11 +219,11 @@ fn build(model: &TelicModel, toml_text: &str) -> Result<TelicPlanner, Error> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn telic_planner_plan(
     planner: *mut TelicPlanner,
-    obs: *const Real,
+    obs: *const f64,
     obs_len: usize,
-    action: *mut Real,
+    action: *mut f64,
     action_len: usize,
-    actions: *mut Real,
+    actions: *mut f64,
     actions_len: usize,
     result: *mut TelicPlanResult,
 ) -> TelicStatus {
@@ -275,7 +275,7 @@ pub unsafe extern "C" fn telic_planner_plan(
 pub unsafe extern "C" fn telic_planner_set_target(
     planner: *mut TelicPlanner,
     term: *const c_char,
-    target: *const Real,
+    target: *const f64,
     len: usize,
 ) -> TelicStatus {
     let call = |p: &mut TelicPlanner| {
@@ -300,7 +300,7 @@ pub unsafe extern "C" fn telic_planner_set_target(
 pub unsafe extern "C" fn telic_planner_set_goal_observation(
     planner: *mut TelicPlanner,
     term: *const c_char,
-    obs: *const Real,
+    obs: *const f64,
     len: usize,
 ) -> TelicStatus {
     let call = |p: &mut TelicPlanner| {
