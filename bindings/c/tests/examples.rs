@@ -75,10 +75,18 @@ fn programs() -> &'static Programs {
         };
         let c = out.join("navigate");
         let mut cc = Command::new("cc");
-        cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1"])
-            .arg(root.join("examples/c/navigate.c"))
-            .arg("-o")
-            .arg(&c);
+        cc.args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-g",
+            "-O1",
+        ])
+        .arg(root.join("examples/c/navigate.c"))
+        .arg("-o")
+        .arg(&c);
         link(&mut cc);
         run(&mut cc);
         let cpp = out.join("navigate_node");
@@ -172,7 +180,15 @@ fn the_c_example_links_against_the_static_library_too() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
         .arg(root().join("examples/c/navigate.c"))
         .arg(lib.join("libtelic_c.a"))
-        .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"])
+        .args([
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+            "-lc",
+        ])
         .arg("-o")
         .arg(&exe));
     let ran = run(Command::new(&exe).arg(settings_path()).current_dir(root()));

@@ -37,10 +37,16 @@ fn the_committed_header_is_the_generated_one() {
 #[test]
 fn the_header_declares_every_exported_function() {
     let header = generate();
-    let lib = ["src/lib.rs", "src/error.rs", "src/model.rs", "src/planner.rs", "src/controller.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap())
-        .collect::<String>();
+    let lib = [
+        "src/lib.rs",
+        "src/error.rs",
+        "src/model.rs",
+        "src/planner.rs",
+        "src/controller.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap())
+    .collect::<String>();
     let exported: Vec<&str> = lib
         .split("extern \"C\" fn ")
         .skip(1)
@@ -48,6 +54,9 @@ fn the_header_declares_every_exported_function() {
         .collect();
     assert!(exported.len() >= 20, "{exported:?}");
     for name in exported {
-        assert!(header.contains(&format!("{name}(")), "{name} is not in the header");
+        assert!(
+            header.contains(&format!("{name}(")),
+            "{name} is not in the header"
+        );
     }
 }
