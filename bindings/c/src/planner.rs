@@ -322,7 +322,12 @@ pub unsafe extern "C" fn telic_planner_set_goal_observation(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn telic_planner_reset(planner: *mut TelicPlanner) -> TelicStatus {
     // SAFETY: the caller's contract on `planner`.
-    unsafe { with_handle(planner, |p| Ok(p.planner()?.reset())) }
+    unsafe {
+        with_handle(planner, |p| {
+            p.planner()?.reset();
+            Ok(())
+        })
+    }
 }
 
 /// Replaces the seed of the sampling noise (and resets the warm start):
@@ -338,7 +343,12 @@ pub unsafe extern "C" fn telic_planner_reseed(
     seed: u64,
 ) -> TelicStatus {
     // SAFETY: the caller's contract on `planner`.
-    unsafe { with_handle(planner, |p| Ok(p.planner()?.reseed(seed))) }
+    unsafe {
+        with_handle(planner, |p| {
+            p.planner()?.reseed(seed);
+            Ok(())
+        })
+    }
 }
 
 /// Writes the planner's sizes into `*out` (the lengths `telic_planner_plan`

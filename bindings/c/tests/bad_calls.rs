@@ -3,10 +3,12 @@
 //! inside a plan call comes back as `TELIC_STATUS_PANIC` and the planner is
 //! marked dead, never unwinding into the caller.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 // These tests call the C ABI from Rust: raw pointers, as a C caller would.
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString};
 use std::ptr::{null, null_mut};
 use telic_c::*;
 
@@ -124,7 +126,7 @@ fn bad_models_are_refused_with_their_code_and_message() {
             TelicStatus::Model,
             "/nonexistent/telic-bundle",
         );
-        let s = telic_model_analytic(b"uni\xffcycle\0".as_ptr().cast::<c_char>(), null(), &mut m);
+        let s = telic_model_analytic(c"uni\xffcycle".as_ptr(), null(), &mut m);
         expect(
             "not UTF-8",
             s,

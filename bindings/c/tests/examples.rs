@@ -3,6 +3,8 @@
 //! their actions are the Rust planner's bit for bit, and valgrind finds no
 //! error and no leak in them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -3,6 +3,8 @@
 //!
 //! `TELIC_BLESS_HEADER=1 cargo test -p telic-c --test header` rewrites it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use std::path::Path;
 
 fn generate() -> String {

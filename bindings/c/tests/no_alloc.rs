@@ -2,6 +2,9 @@
 //! and `telic_controller_action` do not allocate on the calling thread, as
 //! their Rust counterparts do not: a counting allocator watches them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// tests fail loudly
+
 // These tests call the C ABI from Rust, and count allocations with a
 // global allocator, which is an unsafe trait.
 #![allow(unsafe_code)]
