@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use std::path::PathBuf;
 use telic_sim::collect::{CollectConfig, collect as collect_data, prepare_output};
 use telic_sim::episode::{Summary, run_batch};
-use telic_sim::scenario::{Scenario, scenario_dir};
+use telic_sim::scenario::Scenario;
 
 /// Names of the shipped scenes.
 pub(crate) fn scene_names() -> Vec<String> {
