@@ -5,98 +5,17 @@ use crate::convert::{Array, array, from_plain, vector};
 use crate::errors::{Kind, error, model_error, sim_error};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use telic::model::{OnnxModel, OnnxOptions, Pendulum, PendulumParams, PointMass, Unicycle};
 use telic::{ModelSpec, WorldModel};
-use telic_sim::scenario::Scenario;
 
-/// Where a model comes from; planners build their own instance from it.
-#[derive(Clone, Debug)]
-pub(crate) enum Source {
-    /// A bundle folder, and ONNX Runtime's intra-op threads.
-    Bundle(PathBuf, usize),
-    PointMass(PointMassParams),
-    Unicycle(UnicycleParams),
-    /// gymnasium's `Pendulum-v1` by default.
-    Pendulum(PendulumParams),
-    /// The analytic model of a shipped scene (or scenario file).
-    Scene(String),
-}
+/// Where a model comes from; planners build their own instance from it
+/// (the names and parameters are telic-sim's, shared with the C bindings).
+pub(crate) use telic_sim::model_source::ModelSource as Source;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct PointMassParams {
-    dims: usize,
-    dt: f64,
-    max_accel: f64,
-}
-
-impl Default for PointMassParams {
-    fn default() -> Self {
-        Self {
-            dims: 2,
-            dt: 0.1,
-            max_accel: 2.0,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct UnicycleParams {
-    dt: f64,
-    max_speed: f64,
-    max_turn_rate: f64,
-    tau: f64,
-}
-
-impl Default for UnicycleParams {
-    fn default() -> Self {
-        Self {
-            dt: 0.1,
-            max_speed: 1.0,
-            max_turn_rate: 2.0,
-            tau: 0.0,
-        }
-    }
-}
-
-impl Source {
-    /// A fresh model. Runs without the interpreter lock.
-    pub(crate) fn build(&self) -> PyResult<Box<dyn WorldModel>> {
-        Ok(match self {
-            Source::Bundle(dir, threads) => {
-                // ORT_DYLIB_PATH (set by the package when imported), else the wheel's library.
-                telic_sim::onnx_runtime::locate().map_err(model_error)?;
-                Box::new(
-                    OnnxModel::load_with(
-                        dir,
-                        &OnnxOptions {
-                            intra_threads: *threads,
-                        },
-                    )
-                    .map_err(model_error)?,
-                )
-            }
-            Source::PointMass(p) => {
-                Box::new(PointMass::new(p.dims, p.dt, p.max_accel).map_err(model_error)?)
-            }
-            Source::Unicycle(p) => Box::new(
-                Unicycle::new(p.dt, p.max_speed, p.max_turn_rate, p.tau).map_err(model_error)?,
-            ),
-            Source::Pendulum(p) => Box::new(Pendulum::new(p).map_err(model_error)?),
-            Source::Scene(name) => {
-                let scenario = Scenario::load(name).map_err(sim_error)?;
-                let scene = scenario
-                    .scene
-                    .build(&scenario.base_dir)
-                    .map_err(sim_error)?;
-                scene.analytic_model().map_err(sim_error)?
-            }
-        })
-    }
+/// A fresh model of `source`. Runs without the interpreter lock.
+pub(crate) fn build(source: &Source) -> PyResult<Box<dyn WorldModel>> {
+    source.build().map_err(sim_error)
 }
 
 /// A world model: `encode` observations to latents, `predict` latents one
@@ -110,7 +29,7 @@ pub(crate) struct PyWorldModel {
 
 impl PyWorldModel {
     fn from_source(py: Python<'_>, source: Source) -> PyResult<Self> {
-        let model = py.detach(|| source.build())?;
+        let model = py.detach(|| build(&source))?;
         Ok(Self {
             spec: model.spec().clone(),
             source,
@@ -165,37 +84,11 @@ impl PyWorldModel {
     ) -> PyResult<Self> {
         let empty = PyDict::new(py);
         let params = params.unwrap_or(&empty);
-        let what = format!("parameters of analytic model '{name}'");
-        let source = match name.as_str() {
-            "point_mass" => Source::PointMass(from_plain(params.as_any(), &what)?),
-            "unicycle" => Source::Unicycle(from_plain(params.as_any(), &what)?),
-            "pendulum" => Source::Pendulum(from_plain(params.as_any(), &what)?),
-            scene => {
-                if !params.is_empty() {
-                    return Err(error(
-                        Kind::Config,
-                        format!(
-                            "the analytic model of scene '{scene}' takes no parameters (they come from its scenario)"
-                        ),
-                    ));
-                }
-                let known = telic_sim::scenario::scenario_dir().join(format!("{scene}.toml"));
-                let is_file = std::path::Path::new(scene)
-                    .extension()
-                    .is_some_and(|e| e == "toml");
-                if !known.exists() && !is_file {
-                    return Err(error(
-                        Kind::Config,
-                        format!(
-                            "unknown analytic model '{scene}': expected point_mass, unicycle, \
-                             pendulum, a shipped scene ({}) or a scenario .toml file",
-                            crate::run::scene_names().join(", ")
-                        ),
-                    ));
-                }
-                Source::Scene(scene.to_string())
-            }
-        };
+        let params: telic_sim::model_source::Params = from_plain(
+            params.as_any(),
+            &format!("parameters of analytic model '{name}'"),
+        )?;
+        let source = Source::analytic(&name, params).map_err(|m| error(Kind::Config, m))?;
         Self::from_source(py, source)
     }
 

@@ -110,7 +110,7 @@ impl PyPlanner {
         config.validate().map_err(|m| error(Kind::Config, m))?;
         let source = model.source.clone();
         let planner = py.detach(|| -> PyResult<Box<dyn Planner>> {
-            let model = source.build()?;
+            let model = crate::model::build(&source)?;
             let objective = spec.compile(model.spec()).map_err(plan_error)?;
             telic::build(model, objective, config).map_err(plan_error)
         })?;

@@ -12,23 +12,11 @@ use std::path::PathBuf;
 use telic_sim::batch::{Episodes, run_episodes};
 use telic_sim::collect::{CollectConfig, collect_selected, merge, prepare_output};
 use telic_sim::episode::Summary;
-use telic_sim::scenario::{Scenario, scenario_dir};
+use telic_sim::scenario::Scenario;
 
 /// Names of the shipped scenes.
 pub(crate) fn scene_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(scenario_dir())
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| {
-                    let p = e.path();
-                    (p.extension()? == "toml")
-                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    telic_sim::model_source::scene_names()
 }
 
 /// The optional overrides of `run` and `collect`.

@@ -201,7 +201,7 @@ impl PyScene {
                 .lock()
                 .map_err(|_| error(Kind::Sim, "the scene was poisoned by an earlier failure"))?;
             let model: Box<dyn WorldModel> = match pick {
-                Pick::Source(s) => s.build()?,
+                Pick::Source(s) => crate::model::build(&s)?,
                 Pick::Scenario => env.scenario().build_model(env.world()).map_err(sim_error)?,
                 Pick::Choice(choice) => {
                     let mut scenario = env.scenario().clone();

@@ -16,6 +16,7 @@ pub mod collect;
 pub mod episode;
 pub mod error;
 pub mod limits;
+pub mod model_source;
 #[cfg(feature = "onnx")]
 pub mod onnx_runtime;
 pub mod pacing;

@@ -652,10 +652,6 @@ impl Scenario {
             path: origin.to_string(),
             message,
         };
-        let limit = |limit| SimError::Limit {
-            origin: origin.to_string(),
-            limit,
-        };
         if !(self.episode.max_time.is_finite() && self.episode.max_time > 0.0) {
             return Err(bad(format!(
                 "episode.max_time must be positive, got {}",
@@ -676,11 +672,62 @@ impl Scenario {
             self.model_threads,
             limits::MAX_MODEL_THREADS,
         )?;
-        self.planner.check_limits().map_err(limit)?;
-        self.planner.validate().map_err(bad)?;
+        check_planner(&self.planner, origin)?;
         self.observation.validate(origin)?;
         self.perturb.validate(origin)?;
         Ok(())
+    }
+}
+
+/// Checks planner settings read from `origin`: its limits, then its values.
+fn check_planner(planner: &PlannerConfig, origin: &str) -> Result<(), SimError> {
+    planner.check_limits().map_err(|limit| SimError::Limit {
+        origin: origin.to_string(),
+        limit,
+    })?;
+    planner.validate().map_err(|message| SimError::Scenario {
+        path: origin.to_string(),
+        message,
+    })
+}
+
+/// The planning sections of a scenario file, `[objective]` and
+/// `[planner]`: how a program that embeds the engine (the C bindings) is
+/// configured exactly as a scenario file configures an episode. Unknown keys
+/// are errors that name the key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanningSections {
+    /// Cost terms, guardrails and robot bodies.
+    #[serde(default, deserialize_with = "table")]
+    pub objective: ObjectiveSpec,
+    /// Planner settings.
+    #[serde(default, deserialize_with = "table")]
+    pub planner: PlannerConfig,
+}
+
+impl PlanningSections {
+    /// Reads the two sections from TOML text: the sections alone, or a
+    /// whole scenario (text with a `[scene]`), which is then checked whole
+    /// as [`Scenario::from_toml`] checks it, relative paths against
+    /// `base_dir`. `origin` names the text in errors. The objective is not
+    /// yet compiled: names of readouts are checked against a model then.
+    pub fn from_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Self, SimError> {
+        let bad = |e: toml::de::Error| SimError::Scenario {
+            path: origin.to_string(),
+            message: short_floats(&e.to_string()),
+        };
+        let whole: toml::Table = toml::from_str(text).map_err(bad)?;
+        if whole.contains_key("scene") {
+            let s = Scenario::from_toml(text, origin, base_dir)?;
+            return Ok(Self {
+                objective: s.objective,
+                planner: s.planner,
+            });
+        }
+        let sections: Self = toml::from_str(text).map_err(bad)?;
+        check_planner(&sections.planner, origin)?;
+        Ok(sections)
     }
 }
 
