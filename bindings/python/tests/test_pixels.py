@@ -48,11 +48,14 @@ def test_every_scene_passes_gymnasiums_checks_in_the_pixel_modes(scene, mode):
 
 @pytest.mark.parametrize("scene", ["navigate", "push"])
 def test_proprio_is_the_robots_own_state_and_the_image_is_the_scenes(scene):
+    # The scenario file, as it is: a shipped scene's name observed through
+    # its camera would be its pixel scenario, whose settings differ.
+    scene = f"sim/scenarios/{scene}.toml"
     env = telic.envs.TelicEnv(scene, obs="pixels+proprio")
     obs, _ = env.reset(seed=5)
     state_env = telic.envs.TelicEnv(scene)
     state, _ = state_env.reset(seed=5)
-    assert env.observation_names == (PROPRIO[scene] or state_env.observation_names)
+    assert env.observation_names == (PROPRIO[env.scene.name] or state_env.observation_names)
     for name, value in zip(env.observation_names, obs["proprio"]):
         assert value == state[state_env.observation_names.index(name)], name
     # The image is the scene's flat observation, H×W×RGB instead of C×H×W.
@@ -141,7 +144,7 @@ def test_rgb_array_renders_the_camera_in_every_mode(mode):
     if mode == "pixels":
         np.testing.assert_array_equal(frame, obs)  # the frame is what the agent sees
     else:
-        pixels, _ = telic.make("push", obs="pixels").reset(seed=6)
+        pixels, _ = telic.make("sim/scenarios/push.toml", obs="pixels").reset(seed=6)
         np.testing.assert_array_equal(frame, pixels)
     assert telic.envs.TelicEnv("push").render() is None
     with pytest.raises(ConfigError, match="rgb_array"):
@@ -158,5 +161,7 @@ def test_a_scene_from_a_scenario_file_plans_with_the_scenarios_model():
     assert np.asarray(plan.action).shape == (2,)
     planner = scene.planner("models/push_pixels", {"samples": 16, "iterations": 1})
     assert np.asarray(planner.plan(obs).action).shape == (2,)
+    # "default" observed through the camera is the scene's pixel bundle.
+    assert np.asarray(scene.planner("default", {"samples": 16, "iterations": 1}).plan(obs).action).shape == (2,)
     with pytest.raises(TelicError, match="image"):
-        scene.planner("default")  # the scene's shipped state bundle reads no image
+        scene.planner("models/push")  # the scene's shipped state bundle reads no image
